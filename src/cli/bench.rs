@@ -1,0 +1,204 @@
+//! `dataforge bench`: times the engine's own jobs on a deterministic CSV (the same data as
+//! `shared/bench/anchors gen`) and, given the anchors script, the same work done directly by
+//! DuckDB in the same run, so the report shows ratios rather than noisy absolute times.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::engine::browse::{Browser, PAGE_ROWS};
+use crate::engine::config::EnvOverrides;
+use crate::engine::export::{ExportJob, SortKey};
+use crate::engine::import::ImportJob;
+use crate::engine::job::{no_waker, spawn};
+use crate::engine::sql::quote_literal;
+use crate::engine::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Rows of the generated CSV
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Use this CSV instead of generating one
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Runs of each timed step; the best is reported
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Random 100-row pages fetched from the sorted table
+    #[arg(long, default_value_t = 500)]
+    pub pages: u32,
+    /// The anchors script (shared/bench/anchors): time DuckDB itself alongside
+    #[arg(long, value_name = "PATH")]
+    pub anchors: Option<PathBuf>,
+}
+
+struct Step {
+    name: &'static str,
+    ours_secs: f64,
+    anchor_secs: Option<f64>,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<Value> {
+    if args.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let dir = tempfile::tempdir().context("creating a scratch folder")?;
+    let csv = match &args.csv {
+        Some(p) => p.clone(),
+        None => {
+            let path = dir.path().join("bench.csv");
+            eprintln!("generating {} rows…", args.rows);
+            generate_csv(args.rows, &path)?;
+            path
+        }
+    };
+    let csv_bytes = std::fs::metadata(&csv).with_context(|| csv.display().to_string())?.len();
+    let mut steps = Vec::new();
+
+    // Import: a fresh workspace file per run, alternating with the anchor's own run.
+    let mut import_best = f64::MAX;
+    let mut anchor_import_best: Option<f64> = None;
+    let mut rows = 0;
+    for run in 0..args.repeat {
+        let path = dir.path().join(format!("import-{run}.duckdb"));
+        let ws = Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?);
+        let started = Instant::now();
+        let report = spawn(ImportJob::new(ws.clone(), &csv, Some("t".into())), no_waker()).wait()?;
+        import_best = import_best.min(started.elapsed().as_secs_f64());
+        rows = report.rows;
+        drop(ws);
+        remove_workspace(&path);
+        if let Some(anchors) = &args.anchors {
+            let secs = anchor(anchors, &["import", &csv.to_string_lossy()])?;
+            anchor_import_best = Some(anchor_import_best.map_or(secs, |b: f64| b.min(secs)));
+        }
+    }
+    steps.push(Step { name: "import CSV", ours_secs: import_best, anchor_secs: anchor_import_best });
+
+    let path = dir.path().join("work.duckdb");
+    let ws = Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?);
+    spawn(ImportJob::new(ws.clone(), &csv, Some("t".into())), no_waker()).wait()?;
+
+    let conn = ws.connect()?;
+    let mut scan_best = f64::MAX;
+    for _ in 0..args.repeat {
+        let started = Instant::now();
+        conn.execute_batch("SELECT min(COLUMNS(*)) FROM t")?;
+        scan_best = scan_best.min(started.elapsed().as_secs_f64());
+    }
+    steps.push(Step { name: "full scan (min of every column)", ours_secs: scan_best, anchor_secs: None });
+
+    let mut browser = Browser::new(&ws)?;
+    let key = SortKey { column: "amount".into(), descending: false };
+    let started = Instant::now();
+    browser.fetch("t", Some(&key), 0, PAGE_ROWS)?;
+    steps.push(Step { name: "sort by amount (first page)", ours_secs: started.elapsed().as_secs_f64(), anchor_secs: None });
+    let mut page_ms = Vec::with_capacity(args.pages as usize);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let last_start = rows.saturating_sub(PAGE_ROWS);
+    for _ in 0..args.pages {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let first = if last_start == 0 { 0 } else { rng % last_start };
+        let started = Instant::now();
+        let page = browser.fetch("t", Some(&key), first, PAGE_ROWS)?;
+        page_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        if page.rows.len() as u64 != PAGE_ROWS.min(rows - first) {
+            bail!("page at row {first} came back with {} rows", page.rows.len());
+        }
+    }
+    page_ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| page_ms.get(((page_ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let (p50, p99, max) = (pct(0.5), pct(0.99), page_ms.last().copied().unwrap_or(0.0));
+
+    let mut export_best = f64::MAX;
+    let mut anchor_export_best: Option<f64> = None;
+    let out = dir.path().join("out.parquet");
+    for _ in 0..args.repeat {
+        let started = Instant::now();
+        spawn(ExportJob::new(ws.clone(), "t", None, &out), no_waker()).wait()?;
+        export_best = export_best.min(started.elapsed().as_secs_f64());
+        if let Some(anchors) = &args.anchors {
+            let anchor_out = dir.path().join("anchor.parquet");
+            let secs = anchor(anchors, &["export", &csv.to_string_lossy(), &anchor_out.to_string_lossy()])?;
+            anchor_export_best = Some(anchor_export_best.map_or(secs, |b: f64| b.min(secs)));
+        }
+    }
+    steps.push(Step { name: "export Parquet (zstd)", ours_secs: export_best, anchor_secs: anchor_export_best });
+
+    println!("dataforge bench: {rows} rows, {:.1} MB CSV, best of {} runs", csv_bytes as f64 / 1e6, args.repeat);
+    println!("{:<34} {:>11} {:>11} {:>7}", "step", "dataforge", "duckdb", "ratio");
+    for s in &steps {
+        let anchor = s.anchor_secs.map_or("-".to_string(), |a| format!("{a:.3} s"));
+        let ratio = s.anchor_secs.map_or("-".to_string(), |a| format!("{:.2}x", s.ours_secs / a));
+        println!("{:<34} {:>9.3} s {:>11} {:>7}", s.name, s.ours_secs, anchor, ratio);
+    }
+    println!("{:<34} p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms", format!("{} random sorted pages", args.pages));
+
+    Ok(json!({
+        "ok": true,
+        "command": "bench",
+        "rows": rows,
+        "csv_bytes": csv_bytes,
+        "repeat": args.repeat,
+        "steps": steps.iter().map(|s| json!({
+            "step": s.name, "seconds": s.ours_secs, "duckdb_seconds": s.anchor_secs,
+            "ratio": s.anchor_secs.map(|a| s.ours_secs / a),
+        })).collect::<Vec<_>>(),
+        "sorted_page_ms": {"p50": p50, "p99": p99, "max": max, "pages": args.pages},
+    }))
+}
+
+/// Writes the anchors' 12-column CSV (same SQL, so the same bytes for the same row count).
+pub fn generate_csv(rows: u64, out: &Path) -> anyhow::Result<()> {
+    let conn = duckdb::Connection::open_in_memory()?;
+    let keys = (rows * 9 / 10).max(1);
+    conn.execute_batch(&format!(
+        "COPY (
+          SELECT
+            i AS id,
+            'user' || k || '@example.' || ['com','org','net'][1 + k % 3] AS email,
+            ['Ann','Bob','Cleo','Dmitri','Eve','Fran','Gus','Hana'][1 + (h >> 3) % 8] || ' ' ||
+              ['Smith','Jones','Müller','García','Nguyen','O''Brien'][1 + (h >> 7) % 6] AS name,
+            ['DE','FR','US','JP','BR','IN','NG'][1 + (h >> 11) % 7] AS country,
+            DATE '2024-01-01' + CAST(k % 700 AS INTEGER) AS day,
+            round(((h >> 13) % 1000000) / 100.0, 2) AS amount,
+            CAST((h >> 17) % 50 AS INTEGER) AS qty,
+            TIMESTAMP '2024-01-01 00:00:00' + to_seconds(CAST((h >> 5) % 60000000 AS BIGINT)) AS ts,
+            (h >> 23) % 2 = 0 AS active,
+            CASE WHEN (h >> 29) % 20 = 0 THEN NULL ELSE ['a','b','c','d'][1 + (h >> 31) % 4] END AS category,
+            CASE WHEN (h >> 37) % 10 = 0 THEN 'said \"hi\", then left' ELSE 'note ' || (h % 997) END AS note,
+            (h >> 41) % 100000 AS code
+          FROM (SELECT i, i % {keys} AS k, CAST(hash(i) >> 1 AS BIGINT) AS h FROM range({rows}) t(i))
+        ) TO {} (HEADER, DELIMITER ',')",
+        quote_literal(&out.to_string_lossy())
+    ))?;
+    Ok(())
+}
+
+fn anchor(script: &Path, args: &[&str]) -> anyhow::Result<f64> {
+    let output = Command::new(script)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!("{} {} failed: {}", script.display(), args.join(" "), String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).context("anchors printed no JSON")?;
+    let value: Value = serde_json::from_str(line)?;
+    value["seconds"].as_f64().context("anchors JSON has no seconds")
+}
+
+fn remove_workspace(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push(".wal");
+    let _ = std::fs::remove_file(PathBuf::from(wal));
+}

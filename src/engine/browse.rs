@@ -1,0 +1,411 @@
+//! Paged reads for the table view, off the UI thread.
+//!
+//! [`Browser`] fetches pages of rows as text by row position. Unsorted pages read the table
+//! in insertion order; a sort is materialized once into a temporary table in that order, so
+//! any page of a sorted 10M-row table is a range scan on `rowid` rather than a new sort.
+//!
+//! [`TableView`] is the UI-agnostic state of one open table: a page LRU cache, the pages in
+//! flight, and a background [`BrowseWorker`] that answers requests through bounded channels.
+//! Results from an older sort (a stale generation) are dropped on arrival.
+
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+
+use duckdb::Connection;
+use lru::LruCache;
+
+use super::error::{EngineError, Result};
+use super::export::SortKey;
+use super::job::Waker;
+use super::sql::quote_ident;
+use super::workspace::{ColumnInfo, Workspace, table_columns};
+
+pub const PAGE_ROWS: u64 = 100;
+const CACHE_PAGES: usize = 64;
+
+/// A block of rows; each cell is `None` for SQL NULL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    pub first_row: u64,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// Reads pages of a table by position, in table order or a sort order.
+pub struct Browser {
+    conn: Connection,
+    sorted: Option<SortedCopy>,
+    shape: Option<TableShape>,
+}
+
+/// What a page query needs to know about a table, looked up once per table.
+struct TableShape {
+    table: String,
+    select_list: String,
+    columns: Vec<ColumnInfo>,
+    has_dense_rowids: bool,
+}
+
+struct SortedCopy {
+    table: String,
+    key: SortKey,
+    name: String,
+}
+
+impl Browser {
+    pub fn new(workspace: &Workspace) -> Result<Self> {
+        Ok(Self {
+            conn: workspace.connect()?,
+            sorted: None,
+            shape: None,
+        })
+    }
+
+    /// Columns and row count of `table`; also forgets cached facts about it.
+    pub fn describe(&mut self, table: &str) -> Result<(Vec<ColumnInfo>, u64)> {
+        self.shape = None;
+        if self.sorted.as_ref().is_some_and(|s| s.table == table) {
+            self.drop_sorted();
+        }
+        let columns = table_columns(&self.conn, table)?;
+        let rows: i64 = self
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))?;
+        Ok((columns, rows.max(0) as u64))
+    }
+
+    /// Rows `first_row .. first_row + count` of `table` in `sort` order (table order if none).
+    pub fn fetch(&mut self, table: &str, sort: Option<&SortKey>, first_row: u64, count: u64) -> Result<Page> {
+        let shape = self.shape(table)?;
+        let (columns, select_list, has_dense_rowids) =
+            (shape.columns.clone(), shape.select_list.clone(), shape.has_dense_rowids);
+        let source = match sort {
+            Some(key) => {
+                if !columns.iter().any(|c| c.name == key.column) {
+                    return Err(EngineError::ColumnNotFound {
+                        table: table.to_string(),
+                        column: key.column.clone(),
+                    });
+                }
+                quote_ident(&self.sorted_copy(table, key)?)
+            }
+            None => quote_ident(table),
+        };
+        // rowid of a table that only ever had rows appended is its position; the sorted copy
+        // is written once in order. For tables with deletions fall back to OFFSET.
+        let sql = if sort.is_some() || has_dense_rowids {
+            format!(
+                "SELECT {select_list} FROM {source} WHERE rowid >= {first_row} AND rowid < {} ORDER BY rowid",
+                first_row + count
+            )
+        } else {
+            format!("SELECT {select_list} FROM {source} LIMIT {count} OFFSET {first_row}")
+        };
+        let mut stmt = self.conn.prepare(&sql)?;
+        let width = columns.len().max(1);
+        let mut rows = Vec::with_capacity(count as usize);
+        let mut result = stmt.query([])?;
+        while let Some(row) = result.next()? {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..columns.len() {
+                cells.push(row.get::<_, Option<String>>(i)?);
+            }
+            rows.push(cells);
+        }
+        Ok(Page { first_row, rows })
+    }
+
+    fn shape(&mut self, table: &str) -> Result<&TableShape> {
+        if self.shape.as_ref().is_none_or(|s| s.table != table) {
+            let columns = table_columns(&self.conn, table)?;
+            let select_list = columns
+                .iter()
+                .map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (max_rowid, rows): (Option<i64>, i64) = self.conn.query_row(
+                &format!("SELECT max(rowid), count(*) FROM {}", quote_ident(table)),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            self.shape = Some(TableShape {
+                table: table.to_string(),
+                select_list: if select_list.is_empty() { "NULL".to_string() } else { select_list },
+                columns,
+                has_dense_rowids: max_rowid.is_none_or(|m| m + 1 == rows),
+            });
+        }
+        self.shape.as_ref().ok_or_else(|| EngineError::TableNotFound(table.to_string()))
+    }
+
+    fn sorted_copy(&mut self, table: &str, key: &SortKey) -> Result<String> {
+        if let Some(s) = &self.sorted {
+            if s.table == table && &s.key == key {
+                return Ok(s.name.clone());
+            }
+        }
+        self.drop_sorted();
+        let name = format!("__dataforge_sorted_{}", std::process::id());
+        self.conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {} AS SELECT * FROM {} {}",
+            quote_ident(&name),
+            quote_ident(table),
+            SortKey::order_by(Some(key))
+        ))?;
+        self.sorted = Some(SortedCopy {
+            table: table.to_string(),
+            key: key.clone(),
+            name: name.clone(),
+        });
+        Ok(name)
+    }
+
+    fn drop_sorted(&mut self) {
+        if let Some(s) = self.sorted.take() {
+            let _ = self.conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.{}", quote_ident(&s.name)));
+        }
+    }
+
+    pub fn interrupt_handle(&self) -> Arc<duckdb::InterruptHandle> {
+        self.conn.interrupt_handle()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.drop_sorted();
+    }
+}
+
+enum Request {
+    Describe { generation: u64, table: String },
+    Fetch { generation: u64, table: String, sort: Option<SortKey>, page: u64 },
+}
+
+enum Response {
+    Described { generation: u64, result: Result<(Vec<ColumnInfo>, u64)> },
+    Fetched { generation: u64, page: u64, result: Result<Page> },
+}
+
+/// A thread that owns a [`Browser`] and answers page requests.
+pub struct BrowseWorker {
+    tx: SyncSender<Request>,
+    rx: Receiver<Response>,
+}
+
+impl BrowseWorker {
+    pub fn start(workspace: &Workspace, wake: Waker) -> Result<Self> {
+        let mut browser = Browser::new(workspace)?;
+        let (req_tx, req_rx) = std::sync::mpsc::sync_channel::<Request>(64);
+        let (resp_tx, resp_rx) = std::sync::mpsc::sync_channel::<Response>(256);
+        std::thread::Builder::new()
+            .name("browse".into())
+            .spawn(move || {
+                while let Ok(first) = req_rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(req_rx.try_iter());
+                    let latest = batch.iter().map(request_generation).max().unwrap_or(0);
+                    // Newest first: during a fast scroll the last asked page is the visible one.
+                    for req in batch.into_iter().rev().filter(|r| request_generation(r) == latest) {
+                        let resp = match req {
+                            Request::Describe { generation, table } => Response::Described {
+                                generation,
+                                result: browser.describe(&table),
+                            },
+                            Request::Fetch { generation, table, sort, page } => Response::Fetched {
+                                generation,
+                                page,
+                                result: browser.fetch(&table, sort.as_ref(), page * PAGE_ROWS, PAGE_ROWS),
+                            },
+                        };
+                        if resp_tx.send(resp).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Processing(format!("could not start the browse thread: {e}")))?;
+        Ok(Self { tx: req_tx, rx: resp_rx })
+    }
+}
+
+fn request_generation(r: &Request) -> u64 {
+    match r {
+        Request::Describe { generation, .. } | Request::Fetch { generation, .. } => *generation,
+    }
+}
+
+/// What the view shows in one cell.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cell<'a> {
+    Loading,
+    Null,
+    Text(&'a str),
+}
+
+/// State of one open table: schema, row count, cached pages, the current sort.
+pub struct TableView {
+    pub table: String,
+    sort: Option<SortKey>,
+    generation: u64,
+    columns: Option<Vec<ColumnInfo>>,
+    total_rows: u64,
+    cache: LruCache<u64, Arc<Page>>,
+    pending: HashSet<u64>,
+    error: Option<String>,
+    worker: BrowseWorker,
+}
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl TableView {
+    pub fn open(worker: BrowseWorker, table: impl Into<String>) -> Self {
+        let mut view = Self {
+            table: table.into(),
+            sort: None,
+            generation: 0,
+            columns: None,
+            total_rows: 0,
+            cache: LruCache::new(NonZeroUsize::new(CACHE_PAGES).unwrap_or(NonZeroUsize::MIN)),
+            pending: HashSet::new(),
+            error: None,
+            worker,
+        };
+        view.reload();
+        view
+    }
+
+    /// Forgets everything cached and asks for the schema and row count again.
+    pub fn reload(&mut self) {
+        self.generation = next_generation();
+        self.cache.clear();
+        self.pending.clear();
+        self.error = None;
+        self.columns = None;
+        let _ = self.worker.tx.try_send(Request::Describe {
+            generation: self.generation,
+            table: self.table.clone(),
+        });
+    }
+
+    pub fn columns(&self) -> Option<&[ColumnInfo]> {
+        self.columns.as_deref()
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
+
+    pub fn sort(&self) -> Option<&SortKey> {
+        self.sort.as_ref()
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    pub fn is_loading(&self) -> bool {
+        !self.pending.is_empty() || self.columns.is_none()
+    }
+
+    pub fn set_sort(&mut self, sort: Option<SortKey>) {
+        if self.sort == sort {
+            return;
+        }
+        self.sort = sort;
+        self.generation = next_generation();
+        self.pending.clear();
+        self.cache.clear();
+    }
+
+    /// Applies answers from the worker. Returns true when something changed.
+    pub fn poll(&mut self) -> bool {
+        let mut changed = false;
+        loop {
+            match self.worker.rx.try_recv() {
+                Ok(Response::Described { generation, result }) => {
+                    if generation != self.generation {
+                        continue;
+                    }
+                    changed = true;
+                    match result {
+                        Ok((columns, rows)) => {
+                            self.columns = Some(columns);
+                            self.total_rows = rows;
+                        }
+                        Err(e) => self.error = Some(e.to_string()),
+                    }
+                }
+                Ok(Response::Fetched { generation, page, result }) => {
+                    if generation != self.generation {
+                        continue;
+                    }
+                    self.pending.remove(&page);
+                    changed = true;
+                    match result {
+                        Ok(p) => {
+                            self.cache.put(page, Arc::new(p));
+                        }
+                        Err(e) => self.error = Some(e.to_string()),
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return changed,
+            }
+        }
+    }
+
+    /// Makes sure the pages covering `rows` (and one page either side) are cached or asked for.
+    pub fn prefetch(&mut self, rows: Range<u64>) {
+        if self.columns.is_none() || self.error.is_some() || self.total_rows == 0 {
+            return;
+        }
+        let first = rows.start.saturating_sub(PAGE_ROWS) / PAGE_ROWS;
+        let last = (rows.end + PAGE_ROWS).min(self.total_rows).saturating_sub(1) / PAGE_ROWS;
+        for page in first..=last {
+            if self.cache.get(&page).is_some() || self.pending.contains(&page) {
+                continue;
+            }
+            let req = Request::Fetch {
+                generation: self.generation,
+                table: self.table.clone(),
+                sort: self.sort.clone(),
+                page,
+            };
+            match self.worker.tx.try_send(req) {
+                Ok(()) => {
+                    self.pending.insert(page);
+                }
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => break,
+            }
+        }
+    }
+
+    /// The cell at `row`, `col`, from cache only.
+    pub fn cell(&self, row: u64, col: usize) -> Cell<'_> {
+        let page = row / PAGE_ROWS;
+        let Some(p) = self.cache.peek(&page) else { return Cell::Loading };
+        let Some(cells) = p.rows.get((row - p.first_row) as usize) else { return Cell::Loading };
+        match cells.get(col) {
+            Some(Some(text)) => Cell::Text(text),
+            Some(None) => Cell::Null,
+            None => Cell::Loading,
+        }
+    }
+
+    /// Whether every row in `rows` is cached (for tests and the loading indicator).
+    pub fn has_rows(&self, rows: Range<u64>) -> bool {
+        if rows.is_empty() {
+            return true;
+        }
+        let first = rows.start / PAGE_ROWS;
+        let last = (rows.end - 1) / PAGE_ROWS;
+        (first..=last).all(|p| self.cache.peek(&p).is_some())
+    }
+}

@@ -1,0 +1,284 @@
+//! Imports one file into a new table. The file is read by DuckDB (`read_csv`,
+//! `read_parquet`, `read_json`) into a staging table; only a complete load is renamed to the
+//! final name, in one transaction with its catalog entry. A failure or cancel at any point
+//! leaves the workspace as it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::error::{EngineError, Result};
+use super::job::{Job, JobCtx};
+use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
+use super::workspace::{Workspace, table_exists, unique_name};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+    Json,
+}
+
+impl FileFormat {
+    /// Picks the reader from the extension (under any `.gz`/`.zst`), else from the first bytes.
+    pub fn detect(path: &Path) -> Result<Self> {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let base = name.trim_end_matches(".gz").trim_end_matches(".zst");
+        let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        match ext {
+            "csv" | "tsv" | "txt" | "psv" | "tab" | "dat" => return Ok(Self::Csv),
+            "parquet" | "pq" => return Ok(Self::Parquet),
+            "json" | "jsonl" | "ndjson" => return Ok(Self::Json),
+            _ => {}
+        }
+        let mut magic = [0u8; 4];
+        let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let n = std::io::Read::read(&mut file, &mut magic).map_err(|e| EngineError::io(path, e))?;
+        Ok(if n == 4 && &magic == b"PAR1" { Self::Parquet } else { Self::Csv })
+    }
+
+    fn reader_sql(self, path: &Path) -> String {
+        let path = quote_literal(&path.to_string_lossy());
+        match self {
+            Self::Csv => format!("read_csv({path})"),
+            Self::Parquet => format!("read_parquet({path})"),
+            Self::Json => format!("read_json({path})"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportReport {
+    pub table: String,
+    pub source: PathBuf,
+    pub format: FileFormat,
+    pub rows: u64,
+    pub columns: u64,
+    pub file_bytes: u64,
+    pub table_bytes: Option<u64>,
+}
+
+pub struct ImportJob {
+    workspace: Arc<Workspace>,
+    path: PathBuf,
+    table: Option<String>,
+}
+
+impl ImportJob {
+    /// Imports `path` as `table`, or as a free name derived from the file name.
+    pub fn new(workspace: Arc<Workspace>, path: impl Into<PathBuf>, table: Option<String>) -> Self {
+        Self {
+            workspace,
+            path: path.into(),
+            table,
+        }
+    }
+}
+
+impl Job for ImportJob {
+    type Output = ImportReport;
+
+    fn title(&self) -> String {
+        format!("Import {}", display_name(&self.path))
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<ImportReport> {
+        let meta = std::fs::metadata(&self.path).map_err(|e| EngineError::io(&self.path, e))?;
+        if meta.is_dir() {
+            return Err(EngineError::io(&self.path, std::io::Error::other("is a folder, not a file")));
+        }
+        if let Some(name) = &self.table {
+            validate_table_name(name)?;
+        }
+        let format = FileFormat::detect(&self.path)?;
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        let staging = format!("{STAGING_PREFIX}{}", ctx_unique_suffix());
+        let mut guard = StagingGuard {
+            conn: &conn,
+            name: &staging,
+            armed: true,
+        };
+
+        ctx.phase(format!("Reading {}", display_name(&self.path)), Some(meta.len()));
+        conn.execute_batch(&format!(
+            "CREATE TABLE {} AS SELECT * FROM {}",
+            quote_ident(&staging),
+            format.reader_sql(&self.path)
+        ))
+        .map_err(|e| read_error(&self.path, e))?;
+        ctx.checkpoint()?;
+
+        ctx.phase("Saving table", None);
+        let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&staging)), [], |r| r.get(0))?;
+        let columns: i64 = conn.query_row(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()
+             AND schema_name = 'main' AND table_name = ?",
+            [&staging],
+            |r| r.get(0),
+        )?;
+        let table = self.land(&conn, &staging)?;
+        guard.armed = false;
+        ctx.record_output(rows as u64, meta.len());
+
+        // Flushing the WAL makes the import durable and lets us measure its size; another
+        // open transaction only postpones it, which is fine.
+        let _ = conn.execute_batch("CHECKPOINT");
+        let table_bytes = table_storage_bytes(&conn, &table).ok();
+        if let Some(bytes) = table_bytes {
+            let _ = conn.execute(
+                &format!("UPDATE {META_SCHEMA}.tables SET bytes = ? WHERE name = ?"),
+                duckdb::params![bytes as i64, table],
+            );
+        }
+        Ok(ImportReport {
+            table,
+            source: self.path.clone(),
+            format,
+            rows: rows as u64,
+            columns: columns as u64,
+            file_bytes: meta.len(),
+            table_bytes,
+        })
+    }
+}
+
+impl ImportJob {
+    /// Renames the staging table into place together with its catalog row: both or neither.
+    fn land(&self, conn: &Connection, staging: &str) -> Result<String> {
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let landed = (|| {
+            let table = match &self.table {
+                Some(name) if table_exists(conn, name)? => return Err(EngineError::Duplicate(name.clone())),
+                Some(name) => name.clone(),
+                None => unique_name(&table_name_from_path(&self.path), |n| {
+                    table_exists(conn, n).unwrap_or(true)
+                }),
+            };
+            conn.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(staging), quote_ident(&table)))?;
+            conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [&table])?;
+            conn.execute(
+                &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, (SELECT count(*) FROM {}))", quote_ident(&table)),
+                [&table, &self.path.to_string_lossy().into_owned()],
+            )?;
+            conn.execute_batch("COMMIT")?;
+            Ok(table)
+        })();
+        if landed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        landed
+    }
+}
+
+/// Drops the staging table unless the import landed.
+struct StagingGuard<'a> {
+    conn: &'a Connection,
+    name: &'a str,
+    armed: bool,
+}
+
+impl Drop for StagingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(self.name)));
+        }
+    }
+}
+
+fn ctx_unique_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}_{nanos}", std::process::id())
+}
+
+pub fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+pub(crate) fn table_storage_bytes(conn: &Connection, table: &str) -> Result<u64> {
+    let (blocks, block_size): (i64, i64) = conn.query_row(
+        "SELECT count(DISTINCT block_id), (SELECT block_size FROM pragma_database_size() LIMIT 1)
+         FROM pragma_storage_info(?) WHERE block_id >= 0",
+        [table],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((blocks.max(0) * block_size.max(0)) as u64)
+}
+
+/// Turns a DuckDB reader failure into a located, plain-language error.
+pub(crate) fn read_error(path: &Path, err: duckdb::Error) -> EngineError {
+    let text = err.to_string();
+    if text.contains("INTERRUPT") || text.contains("Interrupted") {
+        return EngineError::Cancelled;
+    }
+    let line = after(&text, "Line: ").and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
+    let column = after(&text, "column \"")
+        .and_then(|s| s.split('"').next())
+        .or_else(|| after(&text, "Column ").and_then(|s| s.split_whitespace().next()))
+        .map(str::to_string);
+    let reason = summarize(&text);
+    if line.is_some() || column.is_some() || is_data_error(&text) {
+        EngineError::InvalidData {
+            file: path.to_path_buf(),
+            line,
+            column,
+            reason,
+        }
+    } else {
+        EngineError::Processing(format!("{}: {reason}", display_name(path)))
+    }
+}
+
+fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    text.find(marker).map(|i| &text[i + marker.len()..])
+}
+
+fn is_data_error(text: &str) -> bool {
+    ["Conversion Error", "Invalid Input Error", "Parser Error", "CSV Error", "Invalid Error", "Malformed"]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
+/// DuckDB's reader errors carry a header, the raw line and pages of hints; keep the sentence
+/// that says what is wrong.
+fn summarize(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let pick = lines
+        .iter()
+        .find(|l| {
+            l.starts_with("Error when converting")
+                || l.starts_with("Expected Number of Columns")
+                || l.contains("Could not convert")
+                || l.starts_with("Value with unterminated quote")
+                || l.contains("Invalid unicode")
+        })
+        .or_else(|| lines.first())
+        .copied()
+        .unwrap_or("unknown error");
+    let pick = pick.strip_prefix("Invalid Input Error: ").unwrap_or(pick);
+    let mut reason = pick.trim_end_matches('.').to_string();
+    if text.contains("auto-detected") || text.contains("sniff") {
+        reason.push_str(" (the column type was detected from the first rows of the file)");
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_by_name_and_magic() {
+        assert_eq!(FileFormat::detect(Path::new("a.CSV.gz")).unwrap(), FileFormat::Csv);
+        assert_eq!(FileFormat::detect(Path::new("a.ndjson")).unwrap(), FileFormat::Json);
+        assert_eq!(FileFormat::detect(Path::new("x/a.parquet")).unwrap(), FileFormat::Parquet);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("data.bin");
+        std::fs::write(&p, b"PAR1....").unwrap();
+        assert_eq!(FileFormat::detect(&p).unwrap(), FileFormat::Parquet);
+    }
+}

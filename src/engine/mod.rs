@@ -1,0 +1,14 @@
+//! The engine: everything dataforge does to data, without a window. The GUI and the CLI
+//! are two thin front ends over these modules.
+
+pub mod browse;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod import;
+pub mod job;
+pub mod sql;
+pub mod workspace;
+
+pub use error::{EngineError, Result};
+pub use workspace::Workspace;

@@ -1,0 +1,331 @@
+//! The workspace: one DuckDB file holding the user's tables plus a small `dataforge_meta`
+//! schema (settings, where each table came from). Every job gets its own connection from
+//! [`Workspace::connect`]; the workspace's own connection only answers catalog questions.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use duckdb::{Config, Connection, params};
+use serde::Serialize;
+
+use super::config::{EnvOverrides, Settings};
+use super::error::{EngineError, Result};
+use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal};
+
+pub struct Workspace {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    settings: Mutex<Settings>,
+    overrides: EnvOverrides,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub rows: u64,
+    pub columns: u64,
+    /// Bytes the table takes in the workspace file, when measured at import.
+    pub bytes: Option<u64>,
+    pub source: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+}
+
+impl Workspace {
+    /// Opens (or creates) the workspace file at `path`.
+    ///
+    /// # Failure
+    /// Fails when the file is not a DuckDB database, is locked by another process, or its
+    /// directory cannot be created.
+    pub fn open(path: impl AsRef<Path>, overrides: EnvOverrides) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        }
+        let mut settings = Settings::defaults_for(&path);
+        overrides.apply(&mut settings);
+        settings.validate()?;
+        let conn = Connection::open_with_flags(&path, base_config(&settings)?).map_err(|e| open_error(&path, e))?;
+        let ws = Self {
+            path,
+            conn: Mutex::new(conn),
+            settings: Mutex::new(settings),
+            overrides,
+        };
+        ws.prepare()?;
+        Ok(ws)
+    }
+
+    /// An in-memory workspace, for probes and tests.
+    pub fn open_in_memory() -> Result<Self> {
+        let settings = Settings::defaults_for(&std::env::temp_dir().join("dataforge-memory"));
+        let conn = Connection::open_in_memory_with_flags(base_config(&settings)?)?;
+        let ws = Self {
+            path: PathBuf::from(":memory:"),
+            conn: Mutex::new(conn),
+            settings: Mutex::new(settings),
+            overrides: EnvOverrides::default(),
+        };
+        ws.prepare()?;
+        Ok(ws)
+    }
+
+    fn prepare(&self) -> Result<()> {
+        let conn = self.lock();
+        conn.execute_batch(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {m};
+             CREATE TABLE IF NOT EXISTS {m}.settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+             CREATE TABLE IF NOT EXISTS {m}.tables (name VARCHAR PRIMARY KEY, source VARCHAR,
+                 imported_at TIMESTAMP DEFAULT current_timestamp, rows BIGINT, bytes BIGINT);",
+            m = META_SCHEMA
+        ))?;
+        // Staging tables left by a crash between load and rename are never user data.
+        let leftovers: Vec<String> = {
+            let mut stmt = conn.prepare(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()
+                 AND schema_name = 'main' AND starts_with(table_name, ?)",
+            )?;
+            stmt.query_map([STAGING_PREFIX], |r| r.get(0))?.collect::<duckdb::Result<_>>()?
+        };
+        for name in leftovers {
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&name)))?;
+        }
+        let stored: Vec<(String, String)> = {
+            let mut stmt = conn.prepare(&format!("SELECT key, value FROM {META_SCHEMA}.settings"))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?
+        };
+        drop(conn);
+        let mut settings = self.settings();
+        for (key, value) in stored {
+            match key.as_str() {
+                "threads" => settings.threads = value.parse().unwrap_or(settings.threads),
+                "memory_limit_bytes" => {
+                    settings.memory_limit_bytes = value.parse().unwrap_or(settings.memory_limit_bytes)
+                }
+                "temp_dir" => settings.temp_dir = PathBuf::from(value),
+                _ => {}
+            }
+        }
+        self.overrides.apply(&mut settings);
+        if settings.validate().is_ok() {
+            self.apply_settings(&settings)?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new connection to this workspace, for one job or worker thread.
+    pub fn connect(&self) -> Result<Connection> {
+        Ok(self.lock().try_clone()?)
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn env_overrides(&self) -> &EnvOverrides {
+        &self.overrides
+    }
+
+    /// Validates, applies and stores new settings. Values pinned by the environment win.
+    pub fn update_settings(&self, mut settings: Settings) -> Result<()> {
+        self.overrides.apply(&mut settings);
+        settings.validate()?;
+        self.apply_settings(&settings)?;
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!("INSERT OR REPLACE INTO {META_SCHEMA}.settings VALUES (?, ?)"))?;
+        stmt.execute(params!["threads", settings.threads.to_string()])?;
+        stmt.execute(params!["memory_limit_bytes", settings.memory_limit_bytes.to_string()])?;
+        stmt.execute(params!["temp_dir", settings.temp_dir.to_string_lossy().into_owned()])?;
+        Ok(())
+    }
+
+    fn apply_settings(&self, settings: &Settings) -> Result<()> {
+        self.lock().execute_batch(&format!(
+            "SET threads = {}; SET memory_limit = '{}B'; SET temp_directory = {};",
+            settings.threads,
+            settings.memory_limit_bytes,
+            quote_literal(&settings.temp_dir.to_string_lossy())
+        ))?;
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings.clone();
+        Ok(())
+    }
+
+    /// User tables, sorted by name.
+    pub fn tables(&self) -> Result<Vec<TableInfo>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT t.table_name, t.estimated_size, t.column_count, m.bytes, m.source
+             FROM duckdb_tables() t LEFT JOIN {META_SCHEMA}.tables m ON m.name = t.table_name
+             WHERE t.database_name = current_database() AND t.schema_name = 'main'
+               AND NOT t.temporary AND NOT starts_with(t.table_name, ?)
+             ORDER BY t.table_name"
+        ))?;
+        let rows = stmt.query_map([STAGING_PREFIX], |r| {
+            Ok(TableInfo {
+                name: r.get(0)?,
+                rows: r.get::<_, i64>(1)?.max(0) as u64,
+                columns: r.get::<_, i64>(2)?.max(0) as u64,
+                bytes: r.get::<_, Option<i64>>(3)?.map(|b| b.max(0) as u64),
+                source: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<duckdb::Result<_>>()?)
+    }
+
+    pub fn table(&self, name: &str) -> Result<TableInfo> {
+        self.tables()?
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| EngineError::TableNotFound(name.to_string()))
+    }
+
+    pub fn has_table(&self, name: &str) -> Result<bool> {
+        table_exists(&self.lock(), name)
+    }
+
+    pub fn columns(&self, table: &str) -> Result<Vec<ColumnInfo>> {
+        table_columns(&self.lock(), table)
+    }
+
+    /// `base`, or `base_2`, `base_3`… — the first name not taken.
+    pub fn unique_table_name(&self, base: &str) -> Result<String> {
+        let taken: Vec<String> = self.tables()?.into_iter().map(|t| t.name).collect();
+        Ok(unique_name(base, |n| taken.iter().any(|t| t == n)))
+    }
+
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        let conn = self.lock();
+        if !table_exists(&conn, name)? {
+            return Err(EngineError::TableNotFound(name.to_string()));
+        }
+        conn.execute_batch("BEGIN")?;
+        let dropped = conn
+            .execute_batch(&format!("DROP TABLE {}", quote_ident(name)))
+            .and_then(|_| conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name]).map(|_| ()))
+            .and_then(|_| conn.execute_batch("COMMIT"));
+        if let Err(e) = dropped {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// DuckDB's own view of the memory it holds (buffer manager), in bytes.
+    pub fn duckdb_memory_bytes(&self) -> Result<u64> {
+        duckdb_memory_bytes(&self.lock())
+    }
+
+    /// Writes the WAL into the database file.
+    pub fn checkpoint(&self) -> Result<()> {
+        Ok(self.lock().execute_batch("CHECKPOINT")?)
+    }
+}
+
+fn base_config(settings: &Settings) -> Result<Config> {
+    Ok(Config::default()
+        .enable_autoload_extension(false)?
+        .with("autoinstall_known_extensions", "false")?
+        .with("allow_community_extensions", "false")?
+        .threads(settings.threads as i64)?
+        .max_memory(&format!("{}B", settings.memory_limit_bytes))?
+        .with("temp_directory", settings.temp_dir.to_string_lossy())?)
+}
+
+fn open_error(path: &Path, err: duckdb::Error) -> EngineError {
+    let text = err.to_string();
+    if text.contains("Could not set lock") || text.contains("Conflicting lock") {
+        EngineError::Processing(format!(
+            "the workspace {} is open in another dataforge window or command; close it first",
+            path.display()
+        ))
+    } else {
+        EngineError::Processing(format!("cannot open the workspace {}: {text}", path.display()))
+    }
+}
+
+pub(crate) fn unique_name(base: &str, is_taken: impl Fn(&str) -> bool) -> String {
+    if !is_taken(base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|n| format!("{base}_{n}"))
+        .find(|n| !is_taken(n))
+        .unwrap_or_else(|| base.to_string())
+}
+
+pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
+         AND schema_name = 'main' AND table_name = ?",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+pub(crate) fn table_columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
+    let mut stmt = conn.prepare(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database()
+         AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+    )?;
+    let cols: Vec<ColumnInfo> = stmt
+        .query_map([table], |r| {
+            Ok(ColumnInfo {
+                name: r.get(0)?,
+                data_type: r.get(1)?,
+            })
+        })?
+        .collect::<duckdb::Result<_>>()?;
+    if cols.is_empty() && !table_exists(conn, table)? {
+        return Err(EngineError::TableNotFound(table.to_string()));
+    }
+    Ok(cols)
+}
+
+pub(crate) fn duckdb_memory_bytes(conn: &Connection) -> Result<u64> {
+    let bytes: Option<i64> =
+        conn.query_row("SELECT sum(memory_usage_bytes)::BIGINT FROM duckdb_memory()", [], |r| r.get(0))?;
+    Ok(bytes.unwrap_or(0).max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_skip_taken_ones() {
+        let taken = ["a", "a_2"];
+        assert_eq!(unique_name("a", |n| taken.contains(&n)), "a_3");
+        assert_eq!(unique_name("b", |n| taken.contains(&n)), "b");
+    }
+
+    #[test]
+    fn settings_persist_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ws.duckdb");
+        {
+            let ws = Workspace::open(&path, EnvOverrides::default()).unwrap();
+            let mut s = ws.settings();
+            s.threads = 1;
+            s.memory_limit_bytes = 300 << 20;
+            ws.update_settings(s).unwrap();
+        }
+        let ws = Workspace::open(&path, EnvOverrides::default()).unwrap();
+        assert_eq!(ws.settings().threads, 1);
+        assert_eq!(ws.settings().memory_limit_bytes, 300 << 20);
+        let limit: String = ws.lock().query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap();
+        assert!(limit.contains("MiB") || limit.contains("MB"), "{limit}");
+    }
+}

@@ -1,0 +1,35 @@
+use clap::Parser as _;
+use dataforge::cli::{self, Args, Command, EXIT_ERROR, EXIT_USAGE};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            std::process::exit(if err.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let code = match &args.command {
+        None => gui(&args, Vec::new()),
+        Some(Command::Open { files }) => gui(&args, files.clone()),
+        Some(_) => cli::run(args),
+    };
+    std::process::exit(code);
+}
+
+fn gui(args: &Args, files: Vec<std::path::PathBuf>) -> i32 {
+    let outcome = cli::open_workspace(args).and_then(|ws| dataforge::ui::run(ws, files));
+    match outcome {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("dataforge: {err:#}");
+            EXIT_ERROR
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The catalog: the workspace's tables with rows, columns and size.
+
+use egui::RichText;
+
+use super::state::{AppState, Command};
+use super::table::group_digits;
+use crate::engine::config::format_bytes;
+
+pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading("Tables");
+        if state.is_catalog_loading() {
+            ui.spinner();
+        }
+    });
+    if ui.button("Import files…").on_hover_text("Ctrl+O").clicked() {
+        commands.push(Command::ShowOpenDialog);
+    }
+    ui.separator();
+    if state.tables.is_empty() && !state.is_catalog_loading() {
+        ui.weak("No tables yet");
+    }
+    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+        for table in &state.tables {
+            let is_selected = state.selected.as_deref() == Some(table.name.as_str());
+            let response = ui.selectable_label(is_selected, RichText::new(&table.name).strong());
+            let size = table.bytes.map(|b| format!(" · {}", format_bytes(b))).unwrap_or_default();
+            ui.label(
+                RichText::new(format!("{} rows · {} columns{size}", group_digits(table.rows), table.columns))
+                    .small()
+                    .weak(),
+            );
+            if let Some(source) = &table.source {
+                response.clone().on_hover_text(format!("Imported from {source}"));
+            }
+            if response.clicked() {
+                commands.push(Command::OpenTable(table.name.clone()));
+            }
+            response.context_menu(|ui| {
+                if ui.button("Export…").clicked() {
+                    commands.push(Command::ShowExportDialog(table.name.clone()));
+                }
+                if ui.button("Delete table").clicked() {
+                    commands.push(Command::DropTable(table.name.clone()));
+                }
+            });
+            ui.add_space(4.0);
+        }
+    });
+    state.pending_commands(commands);
+}

@@ -1,0 +1,188 @@
+//! Small windows: export, settings, notices, and the drop-files overlay.
+
+use std::path::PathBuf;
+
+use egui::{Align2, Color32, RichText};
+use poll_promise::Promise;
+
+use super::state::{AppState, Command};
+use crate::engine::config::{Settings, parse_size};
+
+pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
+    let sort = state.view.as_ref().and_then(|v| v.sort().cloned());
+    let view_table = state.view.as_ref().map(|v| v.table.clone());
+    let Some(draft) = state.export.as_mut() else { return };
+    if let Some(picked) = draft.browse.take() {
+        match picked.try_take() {
+            Ok(Some(path)) => draft.path = path.to_string_lossy().into_owned(),
+            Ok(None) => {}
+            Err(p) => draft.browse = Some(p),
+        }
+    }
+    let mut commands = Vec::new();
+    let mut is_open = true;
+    let mut close = false;
+    egui::Window::new(format!("Export {}", draft.table))
+        .open(&mut is_open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            ui.label("Save to (.parquet for Parquet with zstd, .csv for CSV)");
+            ui.horizontal(|ui| {
+                ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(420.0).hint_text("/path/to/file.parquet"));
+                if ui.button("Browse…").clicked() && draft.browse.is_none() {
+                    let name = format!("{}.parquet", draft.table);
+                    let ctx = ui.ctx().clone();
+                    draft.browse = Some(Promise::spawn_thread("save-dialog", move || {
+                        let picked = rfd::FileDialog::new()
+                            .set_title("Export table")
+                            .set_file_name(name)
+                            .add_filter("Parquet", &["parquet"])
+                            .add_filter("CSV", &["csv"])
+                            .save_file();
+                        ctx.request_repaint();
+                        picked
+                    }));
+                }
+            });
+            let sort_here = sort.as_ref().filter(|_| view_table.as_deref() == Some(draft.table.as_str()));
+            if let Some(key) = sort_here {
+                let dir = if key.descending { "descending" } else { "ascending" };
+                ui.checkbox(&mut draft.use_sort, format!("In the current order ({} {dir})", key.column));
+            }
+            ui.add_space(6.0);
+            ui.horizontal(|ui| {
+                let path = draft.path.trim();
+                if ui.add_enabled(!path.is_empty(), egui::Button::new("Export")).clicked() {
+                    commands.push(Command::Export {
+                        table: draft.table.clone(),
+                        sort: sort_here.filter(|_| draft.use_sort).cloned(),
+                        path: PathBuf::from(path),
+                    });
+                }
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
+    if close || !is_open {
+        state.export = None;
+    }
+    state.pending_commands(commands);
+}
+
+pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
+    let overrides = state.workspace.env_overrides().clone();
+    let current = state.workspace.settings();
+    let Some(draft) = state.settings.as_mut() else { return };
+    let mut is_open = true;
+    let mut save = None;
+    let mut close = false;
+    let mut problem = None;
+    egui::Window::new("Settings")
+        .open(&mut is_open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            egui::Grid::new("settings-grid").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+                ui.label("Worker threads");
+                ui.add_enabled(overrides.threads.is_none(), egui::DragValue::new(&mut draft.threads).range(1..=1024));
+                ui.end_row();
+                ui.label("Memory limit");
+                ui.add_enabled(
+                    overrides.memory_limit_bytes.is_none(),
+                    egui::TextEdit::singleline(&mut draft.memory_limit).hint_text("4 GB"),
+                );
+                ui.end_row();
+                ui.label("Spill folder");
+                ui.add_enabled(overrides.temp_dir.is_none(), egui::TextEdit::singleline(&mut draft.temp_dir));
+                ui.end_row();
+            });
+            if overrides != Default::default() {
+                ui.weak("Greyed-out values are set by DATAFORGE_* environment variables");
+            }
+            let parsed = parse_size(&draft.memory_limit);
+            if let Err(e) = &parsed {
+                problem = Some(e.clone());
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+            ui.horizontal(|ui| {
+                if ui.add_enabled(problem.is_none(), egui::Button::new("Save")).clicked() {
+                    if let Ok(memory_limit_bytes) = parsed {
+                        save = Some(Settings {
+                            threads: draft.threads,
+                            memory_limit_bytes,
+                            temp_dir: PathBuf::from(draft.temp_dir.trim()),
+                        });
+                    }
+                }
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
+    if let Some(s) = save {
+        if s != current {
+            state.push(Command::SaveSettings(s));
+        }
+        close = true;
+    }
+    if close || !is_open {
+        state.settings = None;
+    }
+}
+
+pub fn notices_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    let mut dismissed = None;
+    for (i, notice) in state.notices.iter().enumerate() {
+        let (fill, text) = if notice.is_error {
+            (ui.visuals().error_fg_color.gamma_multiply(0.15), ui.visuals().error_fg_color)
+        } else {
+            (ui.visuals().selection.bg_fill.gamma_multiply(0.3), ui.visuals().text_color())
+        };
+        egui::Frame::NONE.fill(fill).inner_margin(6).corner_radius(4).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.colored_label(text, &notice.text);
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+                        dismissed = Some(i);
+                    }
+                });
+            });
+        });
+    }
+    if let Some(i) = dismissed {
+        state.push(Command::DismissNotice(i));
+    }
+}
+
+pub fn drop_overlay_ui(ctx: &egui::Context, state: &AppState) {
+    if !state.is_hovering_files {
+        return;
+    }
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::new("drop-overlay")));
+    let rect = ctx.content_rect();
+    painter.rect_filled(rect, 0.0, Color32::from_black_alpha(160));
+    painter.text(
+        rect.center(),
+        Align2::CENTER_CENTER,
+        "Drop files to import",
+        egui::FontId::proportional(28.0),
+        Color32::WHITE,
+    );
+}
+
+pub fn welcome_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() * 0.3);
+        ui.heading("Drop a CSV, Parquet or JSON file here");
+        ui.label(RichText::new("or").weak());
+        if ui.button("Import files…").clicked() {
+            state.push(Command::ShowOpenDialog);
+        }
+        ui.add_space(8.0);
+        ui.weak(format!("Workspace {}", state.workspace.path().display()));
+    });
+}

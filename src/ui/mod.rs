@@ -1,0 +1,53 @@
+//! The desktop window (eframe with the glow renderer): small panels over one [`AppState`].
+
+pub mod app;
+pub mod catalog;
+pub mod dialogs;
+pub mod jobs;
+pub mod memory;
+pub mod state;
+pub mod table;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use app::DataforgeApp;
+pub use state::{AppState, Command};
+
+use crate::engine::Workspace;
+
+const ICON_PNG: &[u8] = include_bytes!("../../assets/icon.png");
+
+pub fn icon() -> Option<egui::IconData> {
+    let image = image::load_from_memory_with_format(ICON_PNG, image::ImageFormat::Png).ok()?.into_rgba8();
+    let (width, height) = image.dimensions();
+    Some(egui::IconData {
+        rgba: image.into_raw(),
+        width,
+        height,
+    })
+}
+
+/// Opens the main window over `workspace`, importing `files` at once.
+pub fn run(workspace: Arc<Workspace>, files: Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("dataforge")
+        .with_app_id("dataforge")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([640.0, 400.0])
+        .with_drag_and_drop(true);
+    if let Some(icon) = icon() {
+        viewport = viewport.with_icon(icon);
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "dataforge",
+        options,
+        Box::new(move |cc| Ok(Box::new(DataforgeApp::new(cc, workspace, files)?))),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}

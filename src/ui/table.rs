@@ -1,0 +1,255 @@
+//! The table view: a virtualized grid over [`TableView`]'s page cache.
+//!
+//! egui_table places rows at f32 offsets, which drift past a few million rows, so the grid
+//! shows a window of at most [`WINDOW_ROWS`] rows starting at `window_base`; the window
+//! re-centres as the viewport nears its edge, and the row slider above the grid jumps
+//! anywhere in the full u64 range.
+
+use std::ops::Range;
+
+use egui::{Align, RichText, Sense};
+use egui_table::{CellInfo, Column, HeaderCellInfo, HeaderRow, PrefetchInfo, Table, TableDelegate};
+
+use super::state::{AppState, Command};
+use crate::engine::browse::{Cell, TableView};
+use crate::engine::export::SortKey;
+
+pub const WINDOW_ROWS: u64 = 500_000;
+const ROW_HEIGHT: f32 = 20.0;
+
+#[derive(Default)]
+pub struct GridState {
+    pub window_base: u64,
+    /// Absolute first visible row, as of the last frame.
+    pub first_visible: u64,
+    /// Absolute row to bring to the top on the next frame.
+    pub scroll_to: Option<u64>,
+}
+
+pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    let Some(view) = state.view.as_mut() else {
+        return;
+    };
+    let mut commands = Vec::new();
+    let grid = &mut state.grid;
+
+    ui.horizontal(|ui| {
+        ui.heading(&view.table);
+        if view.columns().is_some() {
+            ui.label(format!("{} rows", group_digits(view.total_rows())));
+        }
+        if let Some(sort) = view.sort() {
+            let arrow = if sort.descending { "↓" } else { "↑" };
+            ui.label(format!("Sorted by {} {arrow}", sort.column));
+            if ui.small_button("Clear sort").clicked() {
+                commands.push(Command::SetSort(None));
+            }
+        }
+        if view.is_loading() {
+            ui.spinner();
+        }
+        ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
+            if ui.button("Export…").clicked() {
+                commands.push(Command::ShowExportDialog(view.table.clone()));
+            }
+            let total = view.total_rows();
+            if total > 1 {
+                let mut row = grid.first_visible.min(total - 1) + 1;
+                let slider = egui::Slider::new(&mut row, 1..=total).text("row").clamping(egui::SliderClamping::Always);
+                if ui.add(slider).changed() {
+                    grid.scroll_to = Some(row - 1);
+                }
+            }
+        });
+    });
+
+    if let Some(err) = view.error() {
+        ui.colored_label(ui.visuals().error_fg_color, err);
+        state.pending_commands(commands);
+        return;
+    }
+    let Some(columns) = view.columns() else {
+        ui.label("Loading…");
+        state.pending_commands(commands);
+        return;
+    };
+    let column_count = columns.len();
+    let total = view.total_rows();
+
+    handle_keys(ui, grid, total);
+    if let Some(target) = grid.scroll_to {
+        if target < grid.window_base || target >= grid.window_base + WINDOW_ROWS {
+            grid.window_base = target.saturating_sub(WINDOW_ROWS / 2);
+        }
+    }
+    let window_rows = total.saturating_sub(grid.window_base).min(WINDOW_ROWS);
+
+    let mut table = Table::new()
+        .id_salt(("grid", view.table.as_str()))
+        .num_rows(window_rows)
+        .columns(
+            std::iter::once(Column::new(72.0).resizable(false))
+                .chain((0..column_count).map(|_| Column::new(140.0).range(40.0..=600.0).resizable(true)))
+                .collect::<Vec<_>>(),
+        )
+        .num_sticky_cols(1)
+        .headers([HeaderRow::new(38.0)]);
+    if let Some(target) = grid.scroll_to.take() {
+        table = table.scroll_to_row(target - grid.window_base, Some(Align::Min));
+    }
+    let mut delegate = Grid {
+        view,
+        base: grid.window_base,
+        visible: 0..0,
+        sort_clicked: None,
+    };
+    table.show(ui, &mut delegate);
+
+    let visible = delegate.visible.clone();
+    if let Some(col) = delegate.sort_clicked {
+        if let Some(name) = delegate.view.columns().and_then(|c| c.get(col)).map(|c| c.name.clone()) {
+            commands.push(Command::SetSort(next_sort(delegate.view.sort(), &name)));
+        }
+    }
+    grid.first_visible = visible.start;
+    // Re-centre the window before the viewport reaches its edge.
+    let margin = WINDOW_ROWS / 10;
+    let near_top = grid.window_base > 0 && visible.start < grid.window_base + margin;
+    let near_bottom = grid.window_base + window_rows < total && visible.end + margin > grid.window_base + window_rows;
+    if (near_top || near_bottom) && !visible.is_empty() {
+        grid.window_base = visible.start.saturating_sub(WINDOW_ROWS / 2);
+        grid.scroll_to = Some(visible.start);
+        ui.ctx().request_repaint();
+    }
+    state.pending_commands(commands);
+}
+
+fn handle_keys(ui: &egui::Ui, grid: &mut GridState, total: u64) {
+    use egui::{Key, Modifiers};
+    let (home, end) = ui.input_mut(|i| {
+        (
+            i.consume_key(Modifiers::COMMAND, Key::Home),
+            i.consume_key(Modifiers::COMMAND, Key::End),
+        )
+    });
+    if home {
+        grid.scroll_to = Some(0);
+    }
+    if end && total > 0 {
+        grid.scroll_to = Some(total - 1);
+    }
+}
+
+/// Header clicks cycle a column through ascending, descending, unsorted.
+pub fn next_sort(current: Option<&SortKey>, column: &str) -> Option<SortKey> {
+    match current {
+        Some(k) if k.column == column && !k.descending => Some(SortKey { column: column.into(), descending: true }),
+        Some(k) if k.column == column => None,
+        _ => Some(SortKey { column: column.into(), descending: false }),
+    }
+}
+
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+struct Grid<'a> {
+    view: &'a mut TableView,
+    base: u64,
+    visible: Range<u64>,
+    sort_clicked: Option<usize>,
+}
+
+impl TableDelegate for Grid<'_> {
+    fn prepare(&mut self, info: &PrefetchInfo) {
+        self.visible = self.base + info.visible_rows.start..self.base + info.visible_rows.end;
+        self.view.prefetch(self.visible.clone());
+    }
+
+    fn header_cell_ui(&mut self, ui: &mut egui::Ui, cell: &HeaderCellInfo) {
+        let col = cell.col_range.start;
+        egui::Frame::NONE.inner_margin(egui::Margin::symmetric(4, 2)).show(ui, |ui| {
+            if col == 0 {
+                ui.weak("#");
+                return;
+            }
+            let Some(info) = self.view.columns().and_then(|c| c.get(col - 1)) else { return };
+            let arrow = match self.view.sort() {
+                Some(k) if k.column == info.name => if k.descending { " ↓" } else { " ↑" },
+                _ => "",
+            };
+            let name = format!("{}{arrow}", info.name);
+            let data_type = info.data_type.clone();
+            ui.vertical(|ui| {
+                let response = ui
+                    .add(egui::Label::new(RichText::new(name).strong()).sense(Sense::click()).truncate())
+                    .on_hover_text("Click to sort");
+                ui.label(RichText::new(data_type).small().weak());
+                if response.clicked() {
+                    self.sort_clicked = Some(col - 1);
+                }
+            });
+        });
+    }
+
+    fn row_ui(&mut self, ui: &mut egui::Ui, row_nr: u64) {
+        if (self.base + row_nr) % 2 == 1 {
+            ui.painter().rect_filled(ui.max_rect(), 0.0, ui.visuals().faint_bg_color);
+        }
+    }
+
+    fn cell_ui(&mut self, ui: &mut egui::Ui, cell: &CellInfo) {
+        let row = self.base + cell.row_nr;
+        egui::Frame::NONE.inner_margin(egui::Margin::symmetric(4, 0)).show(ui, |ui| {
+            if cell.col_nr == 0 {
+                ui.weak(group_digits(row + 1));
+                return;
+            }
+            match self.view.cell(row, cell.col_nr - 1) {
+                Cell::Loading => {
+                    ui.weak("…");
+                }
+                Cell::Null => {
+                    ui.label(RichText::new("NULL").italics().color(ui.visuals().weak_text_color()).small());
+                }
+                Cell::Text(text) => {
+                    ui.add(egui::Label::new(text).truncate());
+                }
+            }
+        });
+    }
+
+    fn default_row_height(&self) -> f32 {
+        ROW_HEIGHT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_cycles() {
+        let asc = next_sort(None, "a");
+        assert_eq!(asc, Some(SortKey { column: "a".into(), descending: false }));
+        let desc = next_sort(asc.as_ref(), "a");
+        assert!(desc.as_ref().is_some_and(|k| k.descending));
+        assert_eq!(next_sort(desc.as_ref(), "a"), None);
+        assert_eq!(next_sort(desc.as_ref(), "b").map(|k| k.column), Some("b".to_string()));
+    }
+
+    #[test]
+    fn groups_digits() {
+        assert_eq!(group_digits(336776), "336,776");
+        assert_eq!(group_digits(12), "12");
+        assert_eq!(group_digits(1000000), "1,000,000");
+    }
+}

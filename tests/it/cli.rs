@@ -1,0 +1,105 @@
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::common::{generated_csv, shared, write_file};
+
+fn dataforge(workspace: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .arg("--workspace")
+        .arg(workspace)
+        .args(args)
+        .env_remove("DATAFORGE_WORKSPACE")
+        .output()
+        .expect("run dataforge")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn import_tables_export_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    let penguins = shared().join("realdata/palmerpenguins/penguins.csv");
+
+    let out = dataforge(&ws, &["import", penguins.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["imports"][0]["report"]["table"], "penguins");
+    assert_eq!(v["imports"][0]["report"]["rows"], 344);
+    assert!(v["imports"][0]["metrics"]["duration_secs"].as_f64().unwrap() > 0.0);
+
+    let out = dataforge(&ws, &["tables", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["tables"][0]["name"], "penguins");
+    assert_eq!(v["tables"][0]["rows"], 344);
+    assert_eq!(v["tables"][0]["columns"], 8);
+
+    let out = dataforge(&ws, &["tables"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("penguins") && text.contains("344"), "{text}");
+
+    let parquet = dir.path().join("p.parquet");
+    let out = dataforge(&ws, &["export", "penguins", parquet.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["report"]["rows"], 344);
+    assert!(std::fs::metadata(&parquet).unwrap().len() > 1000);
+
+    // The exported file imports again with the same shape.
+    let out = dataforge(&ws, &["import", parquet.to_str().unwrap(), "--table", "again", "--json"]);
+    assert_eq!(json(&out)["imports"][0]["report"]["rows"], 344);
+}
+
+#[test]
+fn errors_and_usage_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+
+    let out = dataforge(&ws, &["import"]);
+    assert_eq!(out.status.code(), Some(2), "missing FILE is a usage error");
+    let out = dataforge(&ws, &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let bad = write_file(dir.path(), "bad.csv", "n\n1\n2\nthree\n");
+    let out = dataforge(&ws, &["import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.csv: line 4, column \"n\""), "{stderr}");
+
+    let out = dataforge(&ws, &["export", "missing", dir.path().join("x.parquet").to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "table_not_found");
+    assert!(!dir.path().join("x.parquet").exists());
+
+    let out = dataforge(&ws, &["tables", "--json"]);
+    assert_eq!(json(&out)["tables"], serde_json::json!([]));
+}
+
+#[test]
+fn ctrl_c_cancels_an_import_cleanly() {
+    let csv = generated_csv(3_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    let child = Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["import", csv.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give it time to open the workspace and start reading.
+    std::thread::sleep(Duration::from_millis(800));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dataforge(&ws, &["tables", "--json"]);
+    assert_eq!(json(&out)["tables"], serde_json::json!([]), "nothing partial");
+}

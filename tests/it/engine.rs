@@ -1,0 +1,271 @@
+use std::time::{Duration, Instant};
+
+use dataforge::engine::EngineError;
+use dataforge::engine::export::{ExportJob, SortKey};
+use dataforge::engine::import::ImportJob;
+use dataforge::engine::job::{JobState, no_waker, spawn};
+
+use crate::common::{TestWorkspace, generated_csv, shared, write_file};
+
+#[test]
+fn csv_spectrum_files_match_their_expected_json() {
+    let dir = shared().join("corpora/csv-spectrum");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir.join("csvs")).unwrap() {
+        let csv = entry.unwrap().path();
+        let stem = csv.file_stem().unwrap().to_string_lossy().into_owned();
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("json").join(format!("{stem}.json"))).unwrap()).unwrap();
+        // location_coordinates.json is a bare object; the rest are arrays of objects.
+        let expected: Vec<serde_json::Map<String, serde_json::Value>> = match expected {
+            serde_json::Value::Array(rows) => rows.into_iter().map(|r| r.as_object().unwrap().clone()).collect(),
+            serde_json::Value::Object(row) => vec![row],
+            other => panic!("unexpected JSON {other}"),
+        };
+        let t = TestWorkspace::new();
+        let report = t.import(&csv, None).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let columns = t.ws.columns(&report.table).unwrap();
+        let rows = t.rows(&report.table);
+        assert_eq!(rows.len(), expected.len(), "{stem}: row count");
+        for (row, want) in rows.iter().zip(&expected) {
+            assert_eq!(columns.len(), want.len(), "{stem}: columns");
+            for (col, cell) in columns.iter().zip(row) {
+                // Upstream's expected phone number differs from its own CSV; every other
+                // field of that file is compared.
+                if stem == "location_coordinates" && col.name == "Contact Phone Number" {
+                    continue;
+                }
+                let want = want[&col.name].as_str().unwrap();
+                // A CSV cannot tell an empty field from a missing value: both read as "".
+                assert_eq!(cell.as_deref().unwrap_or(""), want, "{stem}: column {}", col.name);
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 12);
+}
+
+#[test]
+fn flights_csv_gz_imports_all_rows() {
+    let t = TestWorkspace::new();
+    let report = t.import(shared().join("realdata/nycflights13/flights.csv.gz"), None).unwrap();
+    assert_eq!(report.table, "flights");
+    assert_eq!(report.rows, 336_776);
+    assert_eq!(report.columns, 19);
+    let info = t.ws.table("flights").unwrap();
+    assert_eq!((info.rows, info.columns), (336_776, 19));
+    assert!(info.bytes.unwrap_or(0) > 1_000_000, "{info:?}");
+    let types: Vec<String> = t.ws.columns("flights").unwrap().into_iter().map(|c| c.data_type).collect();
+    assert_eq!(types[0], "BIGINT", "year");
+    assert!(types.iter().any(|t| t.starts_with("TIMESTAMP")), "time_hour: {types:?}");
+}
+
+#[test]
+fn parquet_files_import_with_rows_and_types() {
+    let data = shared().join("corpora/parquet-testing/data");
+    let t = TestWorkspace::new();
+    let r = t.import(data.join("alltypes_plain.parquet"), None).unwrap();
+    assert_eq!((r.rows, r.columns), (8, 11));
+    let types: Vec<(String, String)> =
+        t.ws.columns(&r.table).unwrap().into_iter().map(|c| (c.name, c.data_type)).collect();
+    assert_eq!(types[0], ("id".into(), "INTEGER".into()));
+    assert_eq!(types[1], ("bool_col".into(), "BOOLEAN".into()));
+    assert!(types.iter().any(|(n, ty)| n == "timestamp_col" && ty.starts_with("TIMESTAMP")), "{types:?}");
+
+    let r = t.import(data.join("nulls.snappy.parquet"), None).unwrap();
+    assert_eq!((r.rows, r.columns), (8, 1));
+    assert!(t.rows(&r.table).iter().all(|row| row[0].is_none()), "every value is NULL");
+
+    let r = t.import(data.join("datapage_v2.snappy.parquet"), None).unwrap();
+    assert_eq!((r.rows, r.columns), (5, 5));
+}
+
+#[test]
+fn bad_values_are_located_and_leave_no_table() {
+    let t = TestWorkspace::new();
+    let mut csv = String::from("id,amount\n");
+    for i in 0..30_000 {
+        csv.push_str(&format!("{i},{}\n", i * 3));
+    }
+    csv.push_str("30000,n/a\n");
+    let path = write_file(t.dir.path(), "sales.csv", &csv);
+    let before = t.all_table_names();
+    let err = t.import(&path, None).unwrap_err();
+    match &err {
+        EngineError::InvalidData { file, line, column, reason } => {
+            assert!(file.ends_with("sales.csv"));
+            assert_eq!(*line, Some(30_002), "{err}");
+            assert_eq!(column.as_deref(), Some("amount"), "{err}");
+            assert!(reason.contains("n/a"), "{err}");
+        }
+        other => panic!("expected InvalidData, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.starts_with("sales.csv: line 30002, column \"amount\""), "{message}");
+    assert_eq!(t.all_table_names(), before);
+}
+
+#[test]
+fn broken_and_missing_files_give_typed_errors() {
+    let t = TestWorkspace::new();
+    let bad = shared().join("corpora/parquet-testing/bad_data/PARQUET-1481.parquet");
+    let err = t.import(&bad, None).unwrap_err();
+    assert!(err.to_string().contains("PARQUET-1481.parquet"), "{err}");
+    let err = t.import(t.dir.path().join("nope.csv"), None).unwrap_err();
+    assert!(matches!(err, EngineError::Io { .. }), "{err:?}");
+    let ragged = write_file(t.dir.path(), "ragged.csv", "a,b\n1,2\n3,4,5,6\n7,8\n");
+    let err = t.import(&ragged, None).unwrap_err();
+    assert!(matches!(err, EngineError::InvalidData { line: Some(3), .. }), "{err:?}");
+    assert!(t.ws.tables().unwrap().is_empty());
+    assert!(t.all_table_names().is_empty(), "{:?}", t.all_table_names());
+}
+
+#[test]
+fn explicit_names_must_be_free_and_derived_names_are_made_unique() {
+    let t = TestWorkspace::new();
+    let file = shared().join("realdata/palmerpenguins/penguins.csv");
+    assert_eq!(t.import(&file, None).unwrap().table, "penguins");
+    assert_eq!(t.import(&file, None).unwrap().table, "penguins_2");
+    let err = t.import(&file, Some("penguins")).unwrap_err();
+    assert!(matches!(err, EngineError::Duplicate(ref n) if n == "penguins"), "{err:?}");
+    assert_eq!(t.import(&file, Some("Pen \"guins\"")).unwrap().rows, 344);
+    assert_eq!(t.ws.tables().unwrap().len(), 3);
+}
+
+#[test]
+fn workspace_survives_reopen() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let path = t.path();
+    drop(t.ws);
+    let ws = dataforge::engine::Workspace::open(&path, Default::default()).unwrap();
+    let tables = ws.tables().unwrap();
+    assert_eq!(tables.len(), 1);
+    assert_eq!((tables[0].rows, tables[0].columns), (344, 8));
+    assert!(tables[0].source.as_deref().unwrap().ends_with("penguins.csv"));
+}
+
+fn wait_until_running(snapshot: impl Fn() -> JobState) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while snapshot() == JobState::Queued && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn cancelled_import_leaves_the_workspace_unchanged() {
+    let csv = generated_csv(3_000_000);
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let before = t.all_table_names();
+    let handle = spawn(ImportJob::new(t.ws.clone(), &csv, None), no_waker());
+    wait_until_running(|| handle.snapshot().state);
+    std::thread::sleep(Duration::from_millis(300));
+    handle.cancel();
+    let started = Instant::now();
+    let result = handle.wait();
+    assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(20), "cancel took {:?}", started.elapsed());
+    assert_eq!(t.all_table_names(), before);
+    // The workspace keeps working after an interrupt.
+    assert_eq!(t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap().rows, 344);
+}
+
+#[test]
+fn cancelled_export_leaves_no_file() {
+    let csv = generated_csv(3_000_000);
+    let t = TestWorkspace::new();
+    t.import(&csv, Some("big")).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("big.parquet");
+    let sort = Some(SortKey { column: "email".into(), descending: true });
+    let handle = spawn(ExportJob::new(t.ws.clone(), "big", sort, &out), no_waker());
+    wait_until_running(|| handle.snapshot().state);
+    std::thread::sleep(Duration::from_millis(200));
+    handle.cancel();
+    assert!(matches!(handle.wait(), Err(EngineError::Cancelled)));
+    let left: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
+fn export_reads_back_identical_rows() {
+    use dataforge_arrow::*;
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/nycflights13/flights.csv.gz"), None).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("flights.parquet");
+    let report = spawn(ExportJob::new(t.ws.clone(), "flights", None, &out), no_waker()).wait().unwrap();
+    assert_eq!(report.rows, 336_776);
+    let from_file = read_parquet_as_text(&out);
+    let conn = t.ws.connect().unwrap();
+    let from_db = query_as_text(&conn, "SELECT * FROM flights ORDER BY rowid");
+    assert_eq!(from_file.len(), 19);
+    assert_eq!(from_file, from_db);
+
+    // A sorted export writes rows in that order.
+    let sorted = out_dir.path().join("sorted.parquet");
+    let sort = Some(SortKey { column: "dep_delay".into(), descending: true });
+    spawn(ExportJob::new(t.ws.clone(), "flights", sort, &sorted), no_waker()).wait().unwrap();
+    let from_file = read_parquet_as_text(&sorted);
+    let from_db = query_as_text(&conn, "SELECT * FROM flights ORDER BY dep_delay DESC NULLS LAST, rowid");
+    assert_eq!(from_file, from_db);
+
+    // A failed export (unknown column) does not touch an existing file.
+    std::fs::write(out_dir.path().join("keep.parquet"), b"old").unwrap();
+    let bad = Some(SortKey { column: "nope".into(), descending: false });
+    let err = spawn(ExportJob::new(t.ws.clone(), "flights", bad, out_dir.path().join("keep.parquet")), no_waker())
+        .wait()
+        .unwrap_err();
+    assert!(matches!(err, EngineError::ColumnNotFound { .. }), "{err:?}");
+    assert_eq!(std::fs::read(out_dir.path().join("keep.parquet")).unwrap(), b"old");
+}
+
+/// Columns of a Parquet file (read by the parquet crate) and of a DuckDB query, as text.
+mod dataforge_arrow {
+    use std::path::Path;
+
+    use duckdb::arrow::array::{Array, ArrayRef, StringArray};
+    use duckdb::arrow::compute::{cast, concat};
+    use duckdb::arrow::datatypes::DataType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn to_text(columns: Vec<Vec<ArrayRef>>) -> Vec<Vec<Option<String>>> {
+        columns
+            .into_iter()
+            .map(|chunks| {
+                let refs: Vec<&dyn Array> = chunks.iter().map(|a| a.as_ref()).collect();
+                let whole = concat(&refs).unwrap();
+                let text = cast(&whole, &DataType::Utf8).unwrap();
+                let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+                text.iter().map(|v| v.map(str::to_string)).collect()
+            })
+            .collect()
+    }
+
+    pub fn read_parquet_as_text(path: &Path) -> Vec<Vec<Option<String>>> {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let mut columns: Vec<Vec<ArrayRef>> = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            columns.resize(batch.num_columns(), Vec::new());
+            for (i, col) in batch.columns().iter().enumerate() {
+                columns[i].push(col.clone());
+            }
+        }
+        to_text(columns)
+    }
+
+    pub fn query_as_text(conn: &duckdb::Connection, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let mut columns: Vec<Vec<ArrayRef>> = Vec::new();
+        for batch in stmt.query_arrow([]).unwrap() {
+            columns.resize(batch.num_columns(), Vec::new());
+            for (i, col) in batch.columns().iter().enumerate() {
+                columns[i].push(col.clone());
+            }
+        }
+        to_text(columns)
+    }
+}
