@@ -2,6 +2,7 @@ use clap::Parser as _;
 use dataforge::cli::{self, Args, Command, EXIT_ERROR, EXIT_USAGE};
 
 fn main() {
+    dataforge::ui::mark_process_start();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

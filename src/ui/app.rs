@@ -33,7 +33,7 @@ impl DataforgeApp {
         }
         Ok(Self {
             state,
-            started: Instant::now(),
+            started: super::process_start(),
             frame_started: None,
             is_first_frame: true,
         })
@@ -111,6 +111,14 @@ impl eframe::App for DataforgeApp {
         if self.is_first_frame {
             self.is_first_frame = false;
             tracing::info!("first frame {:.0} ms after start", self.started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let (Some(p50), Some(p99), Some(max)) =
+            (self.frame_ms_percentile(0.5), self.frame_ms_percentile(0.99), self.frame_ms_percentile(1.0))
+        {
+            tracing::info!("UI frame time over the last {} frames: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms", self.state.frame_ms.len());
         }
     }
 

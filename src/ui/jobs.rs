@@ -38,7 +38,7 @@ fn job_ui(ui: &mut egui::Ui, snap: &JobSnapshot, commands: &mut Vec<Command>) {
         ui.colored_label(color, snap.state.label());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if snap.state.is_finished() {
-                if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+                if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                     commands.push(Command::DismissJob(snap.id));
                 }
             } else if ui.button("Cancel").clicked() {

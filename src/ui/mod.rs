@@ -16,6 +16,17 @@ pub use state::{AppState, Command};
 
 use crate::engine::Workspace;
 
+static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Call first thing in `main`, so the first-frame time counts from process start.
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(std::time::Instant::now);
+}
+
+pub(crate) fn process_start() -> std::time::Instant {
+    *PROCESS_START.get_or_init(std::time::Instant::now)
+}
+
 const ICON_PNG: &[u8] = include_bytes!("../../assets/icon.png");
 
 pub fn icon() -> Option<egui::IconData> {

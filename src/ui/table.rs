@@ -39,7 +39,7 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             ui.label(format!("{} rows", group_digits(view.total_rows())));
         }
         if let Some(sort) = view.sort() {
-            let arrow = if sort.descending { "↓" } else { "↑" };
+            let arrow = if sort.descending { "⏷" } else { "⏶" };
             ui.label(format!("Sorted by {} {arrow}", sort.column));
             if ui.small_button("Clear sort").clicked() {
                 commands.push(Command::SetSort(None));
@@ -183,7 +183,7 @@ impl TableDelegate for Grid<'_> {
             }
             let Some(info) = self.view.columns().and_then(|c| c.get(col - 1)) else { return };
             let arrow = match self.view.sort() {
-                Some(k) if k.column == info.name => if k.descending { " ↓" } else { " ↑" },
+                Some(k) if k.column == info.name => if k.descending { " ⏷" } else { " ⏶" },
                 _ => "",
             };
             let name = format!("{}{arrow}", info.name);

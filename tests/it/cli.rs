@@ -64,11 +64,16 @@ fn errors_and_usage_have_their_exit_codes() {
     let out = dataforge(&ws, &["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 
-    let bad = write_file(dir.path(), "bad.csv", "n\n1\n2\nthree\n");
+    let mut csv = String::from("n\n");
+    for i in 0..30_000 {
+        csv.push_str(&format!("{i}\n"));
+    }
+    csv.push_str("three\n");
+    let bad = write_file(dir.path(), "bad.csv", &csv);
     let out = dataforge(&ws, &["import", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.csv: line 4, column \"n\""), "{stderr}");
+    assert!(stderr.contains("bad.csv: line 30002, column \"n\""), "{stderr}");
 
     let out = dataforge(&ws, &["export", "missing", dir.path().join("x.parquet").to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1));

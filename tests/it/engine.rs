@@ -74,7 +74,8 @@ fn parquet_files_import_with_rows_and_types() {
 
     let r = t.import(data.join("nulls.snappy.parquet"), None).unwrap();
     assert_eq!((r.rows, r.columns), (8, 1));
-    assert!(t.rows(&r.table).iter().all(|row| row[0].is_none()), "every value is NULL");
+    assert_eq!(t.ws.columns(&r.table).unwrap()[0].data_type, "STRUCT(b_c_int INTEGER)");
+    assert!(t.rows(&r.table).iter().all(|row| row[0].as_deref() == Some("{'b_c_int': NULL}")));
 
     let r = t.import(data.join("datapage_v2.snappy.parquet"), None).unwrap();
     assert_eq!((r.rows, r.columns), (5, 5));
@@ -113,9 +114,15 @@ fn broken_and_missing_files_give_typed_errors() {
     assert!(err.to_string().contains("PARQUET-1481.parquet"), "{err}");
     let err = t.import(t.dir.path().join("nope.csv"), None).unwrap_err();
     assert!(matches!(err, EngineError::Io { .. }), "{err:?}");
-    let ragged = write_file(t.dir.path(), "ragged.csv", "a,b\n1,2\n3,4,5,6\n7,8\n");
+    let mut ragged = String::from("a,b\n");
+    for i in 0..30_000 {
+        ragged.push_str(&format!("{i},x{i}\n"));
+    }
+    ragged.push_str("1,2,3,4\n5,6\n");
+    let ragged = write_file(t.dir.path(), "ragged.csv", &ragged);
     let err = t.import(&ragged, None).unwrap_err();
-    assert!(matches!(err, EngineError::InvalidData { line: Some(3), .. }), "{err:?}");
+    assert!(matches!(err, EngineError::InvalidData { line: Some(30_002), .. }), "{err:?}");
+    assert!(err.to_string().contains("ragged.csv: line 30002"), "{err}");
     assert!(t.ws.tables().unwrap().is_empty());
     assert!(t.all_table_names().is_empty(), "{:?}", t.all_table_names());
 }
@@ -235,7 +242,11 @@ mod dataforge_arrow {
             .into_iter()
             .map(|chunks| {
                 let refs: Vec<&dyn Array> = chunks.iter().map(|a| a.as_ref()).collect();
-                let whole = concat(&refs).unwrap();
+                let mut whole = concat(&refs).unwrap();
+                // Render instants without a zone database: both sides store UTC.
+                if let DataType::Timestamp(unit, Some(_)) = whole.data_type() {
+                    whole = cast(&whole, &DataType::Timestamp(*unit, None)).unwrap();
+                }
                 let text = cast(&whole, &DataType::Utf8).unwrap();
                 let text = text.as_any().downcast_ref::<StringArray>().unwrap();
                 text.iter().map(|v| v.map(str::to_string)).collect()

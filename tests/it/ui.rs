@@ -60,9 +60,9 @@ fn dropping_a_file_shows_progress_then_the_table() {
 
     drop_file(&mut h, shared().join("realdata/nycflights13/flights.csv.gz"));
     h.step();
-    step_until(&mut h, "the running job", |h| has(h, "Import flights.csv.gz"));
-    assert!(has(&h, "Running") || has(&h, "Done"));
-    assert!(has(&h, "Cancel") || has(&h, "Done"));
+    step_until(&mut h, "the running job", |h| has(h, "Import flights.csv.gz") && has(h, "Running"));
+    assert!(has(&h, "Cancel"));
+    step_until(&mut h, "progress figures", |h| has_text(h, " of 7.8 MB") || has(h, "Done"));
 
     step_until(&mut h, "the job to finish", |h| has(h, "Done"));
     step_until(&mut h, "the table header", |h| has(h, "336,776 rows"));
@@ -76,12 +76,17 @@ fn dropping_a_file_shows_progress_then_the_table() {
 #[test]
 fn a_broken_drop_shows_a_plain_error_and_no_table() {
     let t = TestWorkspace::new();
-    let bad = crate::common::write_file(t.dir.path(), "prices.csv", "item,price\napple,1\npear,2\nfig,cheap\n");
+    let mut csv = String::from("item,price\n");
+    for i in 0..30_000 {
+        csv.push_str(&format!("apple{i},{i}\n"));
+    }
+    csv.push_str("fig,cheap\n");
+    let bad = crate::common::write_file(t.dir.path(), "prices.csv", &csv);
     let mut h = harness(&t);
     drop_file(&mut h, bad);
     h.step();
     step_until(&mut h, "the failure", |h| has(h, "Failed"));
-    let message = "prices.csv: line 4, column \"price\"";
+    let message = "prices.csv: line 30002, column \"price\"";
     step_until(&mut h, "the message", |h| has_text(h, message));
     assert!(h.state().state.tables.is_empty());
     assert!(t.ws.tables().unwrap().is_empty());

@@ -214,6 +214,8 @@ impl JobCtx {
     /// monitor reads its query progress.
     pub fn watch(&self, conn: &Connection) -> Result<()> {
         conn.set_query_progress_tracking(true)?;
+        // Report progress from the first moment, not only after DuckDB's 2 s terminal delay.
+        let _ = conn.execute_batch("SET progress_bar_time = 0");
         *lock(&self.shared.watched) = Some((conn.interrupt_handle(), conn.progress_handle()));
         if self.is_cancelled() {
             conn.interrupt_handle().interrupt();
