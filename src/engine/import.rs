@@ -90,6 +90,14 @@ impl Job for ImportJob {
         if meta.is_dir() {
             return Err(EngineError::io(&self.path, std::io::Error::other("is a folder, not a file")));
         }
+        if meta.len() == 0 {
+            return Err(EngineError::InvalidData {
+                file: self.path.clone(),
+                line: None,
+                column: None,
+                reason: "the file is empty; there is nothing to import".into(),
+            });
+        }
         if let Some(name) = &self.table {
             validate_table_name(name)?;
         }
@@ -244,15 +252,33 @@ fn is_data_error(text: &str) -> bool {
 }
 
 /// DuckDB's reader errors carry a header, the raw line and pages of hints; keep the sentence
-/// that says what is wrong.
+/// that says what is wrong, in our words where we recognise it.
 fn summarize(text: &str) -> String {
+    let guessed = text.contains("auto-detected") || text.contains("sniff");
+    if let Some((value, data_type)) = conversion_failure(text) {
+        let mut reason = format!("\"{value}\" is not a valid {data_type}");
+        if guessed {
+            reason.push_str(" (the column type was guessed from the first rows of the file)");
+        }
+        return reason;
+    }
+    if let Some(rest) = after(text, "Expected Number of Columns: ") {
+        let mut numbers = rest.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty());
+        let parsed = (numbers.next().and_then(|n| n.parse::<u64>().ok()), numbers.next().and_then(|n| n.parse::<u64>().ok()));
+        // DuckDB stops counting at the first extra field, so "found" is exact only when short.
+        match parsed {
+            (Some(expected), Some(found)) if found > expected => {
+                return format!("expected {expected} columns but the line has more");
+            }
+            (Some(expected), Some(found)) => return format!("expected {expected} columns but the line has {found}"),
+            _ => {}
+        }
+    }
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let pick = lines
         .iter()
         .find(|l| {
-            l.starts_with("Error when converting")
-                || l.starts_with("Expected Number of Columns")
-                || l.contains("Could not convert")
+            l.starts_with("Expected Number of Columns")
                 || l.starts_with("Value with unterminated quote")
                 || l.contains("Invalid unicode")
         })
@@ -260,16 +286,33 @@ fn summarize(text: &str) -> String {
         .copied()
         .unwrap_or("unknown error");
     let pick = pick.strip_prefix("Invalid Input Error: ").unwrap_or(pick);
-    let mut reason = pick.trim_end_matches('.').to_string();
-    if text.contains("auto-detected") || text.contains("sniff") {
-        reason.push_str(" (the column type was detected from the first rows of the file)");
-    }
-    reason
+    pick.trim_end_matches('.').to_string()
+}
+
+/// `Could not convert string "n/a" to 'BIGINT'` → (`n/a`, `BIGINT`).
+fn conversion_failure(text: &str) -> Option<(&str, &str)> {
+    let rest = after(text, "Could not convert string \"")?;
+    let (value, rest) = rest.split_once("\" to '")?;
+    let (data_type, _) = rest.split_once('\'')?;
+    Some((value, data_type))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summarizes_conversion_errors() {
+        let text = "Conversion Error: CSV Error on Line: 3\nOriginal Line: 1,abc\nError when converting column \"b\". Could not convert string \"abc\" to 'BIGINT'\n\nColumn b is being converted as type BIGINT\nThis type was auto-detected from the CSV file.";
+        assert_eq!(
+            summarize(text),
+            "\"abc\" is not a valid BIGINT (the column type was guessed from the first rows of the file)"
+        );
+        assert_eq!(
+            summarize("Invalid Input Error: Expected Number of Columns: 2 Found: 4\nmore"),
+            "expected 2 columns but the line has more"
+        );
+    }
 
     #[test]
     fn detects_formats_by_name_and_magic() {
