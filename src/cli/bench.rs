@@ -43,7 +43,7 @@ struct Step {
     anchor_secs: Option<f64>,
 }
 
-pub fn run(args: &BenchArgs) -> anyhow::Result<Value> {
+pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
@@ -132,16 +132,26 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     }
     steps.push(Step { name: "export Parquet (zstd)", ours_secs: export_best, anchor_secs: anchor_export_best });
 
-    println!("dataforge bench: {rows} rows, {:.1} MB CSV, best of {} runs", csv_bytes as f64 / 1e6, args.repeat);
-    println!("{:<34} {:>11} {:>11} {:>7}", "step", "dataforge", "duckdb", "ratio");
+    let mut text = format!(
+        "dataforge bench: {rows} rows, {:.1} MB CSV, best of {} runs\n{:<34} {:>11} {:>11} {:>7}\n",
+        csv_bytes as f64 / 1e6,
+        args.repeat,
+        "step",
+        "dataforge",
+        "duckdb",
+        "ratio"
+    );
     for s in &steps {
         let anchor = s.anchor_secs.map_or("-".to_string(), |a| format!("{a:.3} s"));
         let ratio = s.anchor_secs.map_or("-".to_string(), |a| format!("{:.2}x", s.ours_secs / a));
-        println!("{:<34} {:>9.3} s {:>11} {:>7}", s.name, s.ours_secs, anchor, ratio);
+        text.push_str(&format!("{:<34} {:>9.3} s {:>11} {:>7}\n", s.name, s.ours_secs, anchor, ratio));
     }
-    println!("{:<34} p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms", format!("{} random sorted pages", args.pages));
+    text.push_str(&format!(
+        "{:<34} p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms\n",
+        format!("{} random sorted pages", args.pages)
+    ));
 
-    Ok(json!({
+    let json = json!({
         "ok": true,
         "command": "bench",
         "rows": rows,
@@ -152,7 +162,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Value> {
             "ratio": s.anchor_secs.map(|a| s.ours_secs / a),
         })).collect::<Vec<_>>(),
         "sorted_page_ms": {"p50": p50, "p99": p99, "max": max, "pages": args.pages},
-    }))
+    });
+    Ok((json, text))
 }
 
 /// Writes the anchors' 12-column CSV (same SQL, so the same bytes for the same row count).

@@ -83,45 +83,67 @@ pub fn open_workspace(args: &Args) -> anyhow::Result<Arc<Workspace>> {
     Ok(Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?))
 }
 
+/// What a command produced: its JSON result, the same for people, and the exit code.
+struct Outcome {
+    json: Value,
+    text: String,
+    code: i32,
+}
+
 /// Runs a CLI command and returns the process exit code.
 pub fn run(args: Args) -> i32 {
+    progress::install_ctrlc_handler();
     let json = args.json;
     let outcome = match &args.command {
         Some(Command::Import { files, table }) => import(&args, files, table.clone()),
         Some(Command::Tables) => tables(&args),
         Some(Command::Export { table, out, sort, desc }) => export(&args, table, out, sort.clone(), *desc),
-        Some(Command::Bench(b)) => bench::run(b).map(|v| (v, EXIT_OK)),
+        Some(Command::Bench(b)) => bench::run(b).map(|(json, text)| Outcome { json, text, code: EXIT_OK }),
         Some(Command::Open { .. }) | None => Err(anyhow::anyhow!("no command to run headless")),
     };
     match outcome {
-        Ok((value, code)) => {
-            if json {
-                println!("{value}");
+        Ok(outcome) => {
+            let printed = if json { format!("{}\n", outcome.json) } else { outcome.text };
+            match write_stdout(&printed) {
+                // Like other Unix tools, a closed pipe (`| head`) is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("dataforge: writing the result: {e}");
+                    EXIT_ERROR
+                }
+                _ => outcome.code,
             }
-            code
         }
         Err(err) => {
             let cancelled = err.downcast_ref::<EngineError>().is_some_and(EngineError::is_cancelled);
             eprintln!("dataforge: {err:#}");
             if json {
                 let kind = err.downcast_ref::<EngineError>().map_or("error", EngineError::kind);
-                println!("{}", json!({"ok": false, "error": {"kind": kind, "message": format!("{err:#}")}}));
+                let value = json!({"ok": false, "error": {"kind": kind, "message": format!("{err:#}")}});
+                let _ = write_stdout(&format!("{value}\n"));
             }
             if cancelled { EXIT_CANCELLED } else { EXIT_ERROR }
         }
     }
 }
 
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 fn metrics_json(snap: &JobSnapshot) -> Value {
     serde_json::to_value(&snap.metrics).unwrap_or(Value::Null)
 }
 
-fn import(args: &Args, files: &[PathBuf], table: Option<String>) -> anyhow::Result<(Value, i32)> {
+fn import(args: &Args, files: &[PathBuf], table: Option<String>) -> anyhow::Result<Outcome> {
     if table.is_some() && files.len() > 1 {
         anyhow::bail!("--table names one table; import one file at a time when naming it");
     }
     let ws = open_workspace(args)?;
     let mut results = Vec::new();
+    let mut text = String::new();
     let mut failed = 0;
     for file in files {
         if progress::is_interrupted() {
@@ -130,16 +152,14 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>) -> anyhow::Resu
         let (result, snap) = progress::wait(spawn(ImportJob::new(ws.clone(), file, table.clone()), no_waker()));
         match result {
             Ok(report) => {
-                if !args.json {
-                    println!(
-                        "imported {} → table \"{}\": {} rows × {} columns in {:.2}s",
-                        file.display(),
-                        report.table,
-                        report.rows,
-                        report.columns,
-                        snap.metrics.duration_secs
-                    );
-                }
+                text.push_str(&format!(
+                    "imported {} → table \"{}\": {} rows × {} columns in {:.2}s\n",
+                    file.display(),
+                    report.table,
+                    report.rows,
+                    report.columns,
+                    snap.metrics.duration_secs
+                ));
                 results.push(json!({"ok": true, "file": file, "report": report, "metrics": metrics_json(&snap)}));
             }
             Err(EngineError::Cancelled) => return Err(EngineError::Cancelled.into()),
@@ -150,42 +170,49 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>) -> anyhow::Resu
             }
         }
     }
-    let value = json!({"ok": failed == 0, "command": "import", "imports": results});
-    Ok((value, if failed == 0 { EXIT_OK } else { EXIT_ERROR }))
+    Ok(Outcome {
+        json: json!({"ok": failed == 0, "command": "import", "imports": results}),
+        text,
+        code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
+    })
 }
 
-fn tables(args: &Args) -> anyhow::Result<(Value, i32)> {
+fn tables(args: &Args) -> anyhow::Result<Outcome> {
     let ws = open_workspace(args)?;
     let tables = ws.tables()?;
-    if !args.json {
-        if tables.is_empty() {
-            println!("no tables in {}", ws.path().display());
-        }
+    let mut text = String::new();
+    if tables.is_empty() {
+        text.push_str(&format!("no tables in {}\n", ws.path().display()));
+    } else {
         let width = tables.iter().map(|t| t.name.chars().count()).max().unwrap_or(4).max(4);
-        if !tables.is_empty() {
-            println!("{:<width$}  {:>12}  {:>7}", "name", "rows", "columns");
-        }
+        text.push_str(&format!("{:<width$}  {:>12}  {:>7}\n", "name", "rows", "columns"));
         for t in &tables {
-            println!("{:<width$}  {:>12}  {:>7}", t.name, t.rows, t.columns);
+            text.push_str(&format!("{:<width$}  {:>12}  {:>7}\n", t.name, t.rows, t.columns));
         }
     }
-    Ok((json!({"ok": true, "command": "tables", "workspace": ws.path(), "tables": tables}), EXIT_OK))
+    Ok(Outcome {
+        json: json!({"ok": true, "command": "tables", "workspace": ws.path(), "tables": tables}),
+        text,
+        code: EXIT_OK,
+    })
 }
 
-fn export(args: &Args, table: &str, out: &PathBuf, sort: Option<String>, desc: bool) -> anyhow::Result<(Value, i32)> {
+fn export(args: &Args, table: &str, out: &PathBuf, sort: Option<String>, desc: bool) -> anyhow::Result<Outcome> {
     let ws = open_workspace(args)?;
     let sort = sort.map(|column| SortKey { column, descending: desc });
     let (result, snap) = progress::wait(spawn(ExportJob::new(ws, table, sort, out), no_waker()));
     let report = result?;
-    if !args.json {
-        println!(
-            "exported table \"{}\" → {}: {} rows, {} in {:.2}s",
-            report.table,
-            report.path.display(),
-            report.rows,
-            crate::engine::config::format_bytes(report.bytes),
-            snap.metrics.duration_secs
-        );
-    }
-    Ok((json!({"ok": true, "command": "export", "report": report, "metrics": metrics_json(&snap)}), EXIT_OK))
+    let text = format!(
+        "exported table \"{}\" → {}: {} rows, {} in {:.2}s\n",
+        report.table,
+        report.path.display(),
+        report.rows,
+        crate::engine::config::format_bytes(report.bytes),
+        snap.metrics.duration_secs
+    );
+    Ok(Outcome {
+        json: json!({"ok": true, "command": "export", "report": report, "metrics": metrics_json(&snap)}),
+        text,
+        code: EXIT_OK,
+    })
 }

@@ -38,6 +38,11 @@ fn interrupts() -> &'static Arc<Interrupts> {
     })
 }
 
+/// Installs the Ctrl+C handler; call before any work starts so no signal is missed.
+pub fn install_ctrlc_handler() {
+    interrupts();
+}
+
 pub fn is_interrupted() -> bool {
     interrupts().is_interrupted.load(std::sync::atomic::Ordering::SeqCst)
 }
@@ -88,7 +93,8 @@ pub fn status_line(snap: &JobSnapshot) -> String {
         }
     }
     if p.rows_done > 0 {
-        parts.push(format!("{} rows", p.rows_done));
+        let approx = if p.rows_total_estimate.is_some() { "≈ " } else { "" };
+        parts.push(format!("{approx}{} rows", p.rows_done));
     }
     if snap.metrics.mb_per_sec > 0.0 {
         parts.push(format!("{:.1} MB/s", snap.metrics.mb_per_sec));

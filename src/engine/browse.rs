@@ -45,6 +45,9 @@ struct TableShape {
     table: String,
     select_list: String,
     columns: Vec<ColumnInfo>,
+    /// False when a user column named `rowid` hides DuckDB's row id.
+    is_rowid_usable: bool,
+    /// Row ids run 0..n without gaps (only appends so far), so position = rowid.
     has_dense_rowids: bool,
 }
 
@@ -79,8 +82,8 @@ impl Browser {
     /// Rows `first_row .. first_row + count` of `table` in `sort` order (table order if none).
     pub fn fetch(&mut self, table: &str, sort: Option<&SortKey>, first_row: u64, count: u64) -> Result<Page> {
         let shape = self.shape(table)?;
-        let (columns, select_list, has_dense_rowids) =
-            (shape.columns.clone(), shape.select_list.clone(), shape.has_dense_rowids);
+        let (columns, select_list, is_rowid_usable, has_dense_rowids) =
+            (shape.columns.clone(), shape.select_list.clone(), shape.is_rowid_usable, shape.has_dense_rowids);
         let source = match sort {
             Some(key) => {
                 if !columns.iter().any(|c| c.name == key.column) {
@@ -89,13 +92,14 @@ impl Browser {
                         column: key.column.clone(),
                     });
                 }
-                quote_ident(&self.sorted_copy(table, key)?)
+                quote_ident(&self.sorted_copy(table, key, is_rowid_usable)?)
             }
             None => quote_ident(table),
         };
         // rowid of a table that only ever had rows appended is its position; the sorted copy
         // is written once in order. For tables with deletions fall back to OFFSET.
-        let sql = if sort.is_some() || has_dense_rowids {
+        let by_rowid = if sort.is_some() { is_rowid_usable } else { has_dense_rowids };
+        let sql = if by_rowid {
             format!(
                 "SELECT {select_list} FROM {source} WHERE rowid >= {first_row} AND rowid < {} ORDER BY rowid",
                 first_row + count
@@ -125,22 +129,27 @@ impl Browser {
                 .map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name)))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let (max_rowid, rows): (Option<i64>, i64) = self.conn.query_row(
-                &format!("SELECT max(rowid), count(*) FROM {}", quote_ident(table)),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let is_rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid"));
+            let has_dense_rowids = is_rowid_usable && {
+                let (max_rowid, rows): (Option<i64>, i64) = self.conn.query_row(
+                    &format!("SELECT max(rowid), count(*) FROM {}", quote_ident(table)),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                max_rowid.is_none_or(|m| m + 1 == rows)
+            };
             self.shape = Some(TableShape {
                 table: table.to_string(),
                 select_list: if select_list.is_empty() { "NULL".to_string() } else { select_list },
                 columns,
-                has_dense_rowids: max_rowid.is_none_or(|m| m + 1 == rows),
+                is_rowid_usable,
+                has_dense_rowids,
             });
         }
         self.shape.as_ref().ok_or_else(|| EngineError::TableNotFound(table.to_string()))
     }
 
-    fn sorted_copy(&mut self, table: &str, key: &SortKey) -> Result<String> {
+    fn sorted_copy(&mut self, table: &str, key: &SortKey, is_rowid_usable: bool) -> Result<String> {
         if let Some(s) = &self.sorted {
             if s.table == table && &s.key == key {
                 return Ok(s.name.clone());
@@ -152,7 +161,7 @@ impl Browser {
             "CREATE OR REPLACE TEMP TABLE {} AS SELECT * FROM {} {}",
             quote_ident(&name),
             quote_ident(table),
-            SortKey::order_by(Some(key))
+            SortKey::order_by(Some(key), is_rowid_usable)
         ))?;
         self.sorted = Some(SortedCopy {
             table: table.to_string(),
@@ -193,33 +202,32 @@ enum Response {
 pub struct BrowseWorker {
     tx: SyncSender<Request>,
     rx: Receiver<Response>,
+    interrupt: Arc<std::sync::Mutex<Option<Arc<duckdb::InterruptHandle>>>>,
 }
 
 impl BrowseWorker {
-    pub fn start(workspace: &Workspace, wake: Waker) -> Result<Self> {
-        let mut browser = Browser::new(workspace)?;
+    /// Starts the worker; its connection is opened on the worker thread, so this never
+    /// waits on the database. A failure to connect is reported as the answer to every request.
+    pub fn start(workspace: Arc<Workspace>, wake: Waker) -> Result<Self> {
         let (req_tx, req_rx) = std::sync::mpsc::sync_channel::<Request>(64);
         let (resp_tx, resp_rx) = std::sync::mpsc::sync_channel::<Response>(256);
+        let interrupt = Arc::new(std::sync::Mutex::new(None));
+        let thread_interrupt = interrupt.clone();
         std::thread::Builder::new()
             .name("browse".into())
             .spawn(move || {
+                let mut browser = Browser::new(&workspace).map_err(|e| e.to_string());
+                if let (Ok(b), Ok(mut slot)) = (&browser, thread_interrupt.lock()) {
+                    *slot = Some(b.interrupt_handle());
+                }
+                drop(workspace);
                 while let Ok(first) = req_rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(req_rx.try_iter());
                     let latest = batch.iter().map(request_generation).max().unwrap_or(0);
                     // Newest first: during a fast scroll the last asked page is the visible one.
                     for req in batch.into_iter().rev().filter(|r| request_generation(r) == latest) {
-                        let resp = match req {
-                            Request::Describe { generation, table } => Response::Described {
-                                generation,
-                                result: browser.describe(&table),
-                            },
-                            Request::Fetch { generation, table, sort, page } => Response::Fetched {
-                                generation,
-                                page,
-                                result: browser.fetch(&table, sort.as_ref(), page * PAGE_ROWS, PAGE_ROWS),
-                            },
-                        };
+                        let resp = answer(&mut browser, req);
                         if resp_tx.send(resp).is_err() {
                             return;
                         }
@@ -228,7 +236,47 @@ impl BrowseWorker {
                 }
             })
             .map_err(|e| EngineError::Processing(format!("could not start the browse thread: {e}")))?;
-        Ok(Self { tx: req_tx, rx: resp_rx })
+        Ok(Self {
+            tx: req_tx,
+            rx: resp_rx,
+            interrupt,
+        })
+    }
+
+    /// Stops the query the worker is running (a sort nobody waits for any more).
+    fn interrupt(&self) {
+        if let Ok(slot) = self.interrupt.lock() {
+            if let Some(handle) = slot.as_ref() {
+                handle.interrupt();
+            }
+        }
+    }
+}
+
+impl Drop for BrowseWorker {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
+}
+
+fn answer(browser: &mut std::result::Result<Browser, String>, req: Request) -> Response {
+    let unavailable = |e: &String| EngineError::Processing(format!("cannot read the table: {e}"));
+    match req {
+        Request::Describe { generation, table } => Response::Described {
+            generation,
+            result: match browser {
+                Ok(b) => b.describe(&table),
+                Err(e) => Err(unavailable(e)),
+            },
+        },
+        Request::Fetch { generation, table, sort, page } => Response::Fetched {
+            generation,
+            page,
+            result: match browser {
+                Ok(b) => b.fetch(&table, sort.as_ref(), page * PAGE_ROWS, PAGE_ROWS),
+                Err(e) => Err(unavailable(e)),
+            },
+        },
     }
 }
 
@@ -255,6 +303,7 @@ pub struct TableView {
     total_rows: u64,
     cache: LruCache<u64, Arc<Page>>,
     pending: HashSet<u64>,
+    is_describe_sent: bool,
     error: Option<String>,
     worker: BrowseWorker,
 }
@@ -275,6 +324,7 @@ impl TableView {
             total_rows: 0,
             cache: LruCache::new(NonZeroUsize::new(CACHE_PAGES).unwrap_or(NonZeroUsize::MIN)),
             pending: HashSet::new(),
+            is_describe_sent: false,
             error: None,
             worker,
         };
@@ -289,10 +339,19 @@ impl TableView {
         self.pending.clear();
         self.error = None;
         self.columns = None;
-        let _ = self.worker.tx.try_send(Request::Describe {
+        self.is_describe_sent = false;
+        self.send_describe();
+    }
+
+    fn send_describe(&mut self) {
+        if self.is_describe_sent || self.columns.is_some() || self.error.is_some() {
+            return;
+        }
+        let req = Request::Describe {
             generation: self.generation,
             table: self.table.clone(),
-        });
+        };
+        self.is_describe_sent = self.worker.tx.try_send(req).is_ok();
     }
 
     pub fn columns(&self) -> Option<&[ColumnInfo]> {
@@ -323,10 +382,13 @@ impl TableView {
         self.generation = next_generation();
         self.pending.clear();
         self.cache.clear();
+        self.error = None;
+        self.worker.interrupt();
     }
 
     /// Applies answers from the worker. Returns true when something changed.
     pub fn poll(&mut self) -> bool {
+        self.send_describe();
         let mut changed = false;
         loop {
             match self.worker.rx.try_recv() {
@@ -334,6 +396,7 @@ impl TableView {
                     if generation != self.generation {
                         continue;
                     }
+                    self.is_describe_sent = false;
                     changed = true;
                     match result {
                         Ok((columns, rows)) => {
@@ -343,6 +406,7 @@ impl TableView {
                         Err(e) => self.error = Some(e.to_string()),
                     }
                 }
+                Ok(Response::Fetched { generation, .. }) if generation != self.generation => {}
                 Ok(Response::Fetched { generation, page, result }) => {
                     if generation != self.generation {
                         continue;
@@ -356,7 +420,13 @@ impl TableView {
                         Err(e) => self.error = Some(e.to_string()),
                     }
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return changed,
+                Err(TryRecvError::Empty) => return changed,
+                Err(TryRecvError::Disconnected) => {
+                    let stopped = "the table reader stopped unexpectedly; reopen the table".to_string();
+                    changed |= self.error.as_ref() != Some(&stopped);
+                    self.error = Some(stopped);
+                    return changed;
+                }
             }
         }
     }

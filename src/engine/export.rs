@@ -35,8 +35,9 @@ impl ExportFormat {
 
     fn copy_options(self) -> &'static str {
         match self {
-            Self::Parquet => "FORMAT parquet, COMPRESSION zstd",
-            Self::Csv => "FORMAT csv, HEADER true",
+            // The target is already our own temporary file: no second one from DuckDB.
+            Self::Parquet => "FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false",
+            Self::Csv => "FORMAT csv, HEADER true, USE_TMP_FILE false",
         }
     }
 }
@@ -49,15 +50,18 @@ pub struct SortKey {
 }
 
 impl SortKey {
-    /// `ORDER BY` clause for this key; `rowid` breaks ties so the order is total and stable.
-    pub(crate) fn order_by(sort: Option<&SortKey>) -> String {
+    /// `ORDER BY` clause for this key. `rowid` breaks ties so the order is total and stable,
+    /// unless the table has its own column named `rowid`, which hides DuckDB's (`rowid_usable`).
+    pub(crate) fn order_by(sort: Option<&SortKey>, rowid_usable: bool) -> String {
+        let tie_break = if rowid_usable { ", rowid" } else { "" };
         match sort {
             Some(k) => format!(
-                "ORDER BY {} {} NULLS LAST, rowid",
+                "ORDER BY {} {} NULLS LAST{tie_break}",
                 quote_ident(&k.column),
                 if k.descending { "DESC" } else { "ASC" }
             ),
-            None => "ORDER BY rowid".to_string(),
+            None if rowid_usable => "ORDER BY rowid".to_string(),
+            None => String::new(),
         }
     }
 }
@@ -124,7 +128,8 @@ impl Job for ExportJob {
 
         ctx.watch(&conn)?;
         ctx.phase(format!("Writing {}", display_name(&self.path)), None);
-        let order = if self.sort.is_some() { SortKey::order_by(self.sort.as_ref()) } else { String::new() };
+        let rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid"));
+        let order = if self.sort.is_some() { SortKey::order_by(self.sort.as_ref(), rowid_usable) } else { String::new() };
         let rows = conn
             .execute(
                 &format!(
@@ -136,7 +141,12 @@ impl Job for ExportJob {
                 [],
             )
             .map_err(|e| {
-                if ctx.is_cancelled() { EngineError::Cancelled } else { EngineError::from(e) }
+                if ctx.is_cancelled() {
+                    return EngineError::Cancelled;
+                }
+                // Name the user's file, not our temporary one.
+                let message = e.to_string().replace(&*temp.to_string_lossy(), &self.path.to_string_lossy());
+                EngineError::Processing(format!("{}: {message}", display_name(&self.path)))
             })?;
         ctx.checkpoint()?;
         let bytes = std::fs::metadata(&temp).map_err(|e| EngineError::io(&*temp, e))?.len();

@@ -102,24 +102,31 @@ impl Job for ImportJob {
             validate_table_name(name)?;
         }
         let format = FileFormat::detect(&self.path)?;
+        let readable = GlobSafePath::new(&self.path)?;
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
         let staging = format!("{STAGING_PREFIX}{}", ctx_unique_suffix());
         let mut guard = StagingGuard {
             conn: &conn,
+            ctx,
             name: &staging,
             armed: true,
         };
 
         ctx.phase(format!("Reading {}", display_name(&self.path)), Some(meta.len()));
+        if let Some(rows) = estimate_rows(&self.path, format, meta.len()) {
+            ctx.expect_rows(rows);
+        }
+        let started = std::time::Instant::now();
         conn.execute_batch(&format!(
             "CREATE TABLE {} AS SELECT * FROM {}",
             quote_ident(&staging),
-            format.reader_sql(&self.path)
+            format.reader_sql(readable.path())
         ))
         .map_err(|e| read_error(&self.path, e))?;
         ctx.checkpoint()?;
 
+        tracing::debug!("read {} in {:.3}s", self.path.display(), started.elapsed().as_secs_f64());
         ctx.phase("Saving table", None);
         let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&staging)), [], |r| r.get(0))?;
         let columns: i64 = conn.query_row(
@@ -134,8 +141,11 @@ impl Job for ImportJob {
 
         // Flushing the WAL makes the import durable and lets us measure its size; another
         // open transaction only postpones it, which is fine.
+        tracing::debug!("landed {table} after {:.3}s", started.elapsed().as_secs_f64());
         let _ = conn.execute_batch("CHECKPOINT");
+        tracing::debug!("checkpointed after {:.3}s", started.elapsed().as_secs_f64());
         let table_bytes = table_storage_bytes(&conn, &table).ok();
+        tracing::debug!("measured after {:.3}s", started.elapsed().as_secs_f64());
         if let Some(bytes) = table_bytes {
             let _ = conn.execute(
                 &format!("UPDATE {META_SCHEMA}.tables SET bytes = ? WHERE name = ?"),
@@ -157,14 +167,13 @@ impl Job for ImportJob {
 impl ImportJob {
     /// Renames the staging table into place together with its catalog row: both or neither.
     fn land(&self, conn: &Connection, staging: &str) -> Result<String> {
+        let _landing = self.workspace.land_lock();
         conn.execute_batch("BEGIN TRANSACTION")?;
         let landed = (|| {
             let table = match &self.table {
                 Some(name) if table_exists(conn, name)? => return Err(EngineError::Duplicate(name.clone())),
                 Some(name) => name.clone(),
-                None => unique_name(&table_name_from_path(&self.path), |n| {
-                    table_exists(conn, n).unwrap_or(true)
-                }),
+                None => unique_name(&table_name_from_path(&self.path), |n| table_exists(conn, n))?,
             };
             conn.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(staging), quote_ident(&table)))?;
             conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [&table])?;
@@ -182,9 +191,39 @@ impl ImportJob {
     }
 }
 
+/// DuckDB expands `*`, `?`, `[` and `{` in reader paths as globs. A file whose name has them
+/// is read through a symlink with a plain name in a private temporary folder.
+struct GlobSafePath {
+    path: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl GlobSafePath {
+    fn new(path: &Path) -> Result<Self> {
+        let text = path.to_string_lossy();
+        if !text.contains(['*', '?', '[', ']', '{', '}']) {
+            return Ok(Self { path: path.to_path_buf(), _dir: None });
+        }
+        let absolute = std::path::absolute(path).map_err(|e| EngineError::io(path, e))?;
+        let dir = tempfile::tempdir().map_err(|e| EngineError::io(std::env::temp_dir(), e))?;
+        let name = display_name(path).replace(['*', '?', '[', ']', '{', '}'], "_");
+        let link = dir.path().join(name);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&absolute, &link).map_err(|e| EngineError::io(&link, e))?;
+        #[cfg(not(unix))]
+        std::fs::hard_link(&absolute, &link).map_err(|e| EngineError::io(&link, e))?;
+        Ok(Self { path: link, _dir: Some(dir) })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Drops the staging table unless the import landed.
 struct StagingGuard<'a> {
     conn: &'a Connection,
+    ctx: &'a JobCtx,
     name: &'a str,
     armed: bool,
 }
@@ -192,6 +231,7 @@ struct StagingGuard<'a> {
 impl Drop for StagingGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
+            self.ctx.unwatch();
             let _ = self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(self.name)));
         }
     }
@@ -201,6 +241,49 @@ fn ctx_unique_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{}_{nanos}", std::process::id())
+}
+
+/// Rows the file probably holds: exact for Parquet (footer), else extrapolated from the line
+/// length in the first megabyte (after decompression for `.gz`). Only drives progress text.
+fn estimate_rows(path: &Path, format: FileFormat, file_len: u64) -> Option<u64> {
+    use std::io::Read as _;
+    const SAMPLE: usize = 1 << 20;
+    if format == FileFormat::Parquet {
+        let file = std::fs::File::open(path).ok()?;
+        let reader = parquet::file::reader::SerializedFileReader::new(file).ok()?;
+        return u64::try_from(parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows()).ok();
+    }
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let file = std::fs::File::open(path).ok()?;
+    let mut sample = Vec::with_capacity(SAMPLE);
+    let expanded_len = if name.ends_with(".gz") {
+        let mut counted = CountingReader { inner: file, bytes: 0 };
+        let mut decoder = flate2::read::MultiGzDecoder::new(&mut counted);
+        decoder.by_ref().take(SAMPLE as u64).read_to_end(&mut sample).ok()?;
+        drop(decoder);
+        let ratio = sample.len() as f64 / counted.bytes.max(1) as f64;
+        (file_len as f64 * ratio) as u64
+    } else if name.ends_with(".zst") {
+        return None;
+    } else {
+        file.take(SAMPLE as u64).read_to_end(&mut sample).ok()?;
+        file_len
+    };
+    let lines = sample.iter().filter(|b| **b == b'\n').count().max(1);
+    Some((expanded_len as f64 * lines as f64 / sample.len().max(1) as f64) as u64)
+}
+
+struct CountingReader<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 pub fn display_name(path: &Path) -> String {

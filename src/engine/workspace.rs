@@ -17,6 +17,8 @@ pub struct Workspace {
     conn: Mutex<Connection>,
     settings: Mutex<Settings>,
     overrides: EnvOverrides,
+    /// Serializes the short name-check-and-rename step of imports.
+    land_lock: Mutex<()>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -55,6 +57,7 @@ impl Workspace {
             conn: Mutex::new(conn),
             settings: Mutex::new(settings),
             overrides,
+            land_lock: Mutex::new(()),
         };
         ws.prepare()?;
         Ok(ws)
@@ -69,6 +72,7 @@ impl Workspace {
             conn: Mutex::new(conn),
             settings: Mutex::new(settings),
             overrides: EnvOverrides::default(),
+            land_lock: Mutex::new(()),
         };
         ws.prepare()?;
         Ok(ws)
@@ -123,6 +127,12 @@ impl Workspace {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held while an import picks its final name and renames into it, so two imports of
+    /// `data.csv` from different folders become `data` and `data_2`.
+    pub(crate) fn land_lock(&self) -> MutexGuard<'_, ()> {
+        self.land_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A new connection to this workspace, for one job or worker thread.
@@ -187,7 +197,7 @@ impl Workspace {
     pub fn table(&self, name: &str) -> Result<TableInfo> {
         self.tables()?
             .into_iter()
-            .find(|t| t.name == name)
+            .find(|t| t.name.to_lowercase() == name.to_lowercase())
             .ok_or_else(|| EngineError::TableNotFound(name.to_string()))
     }
 
@@ -201,8 +211,8 @@ impl Workspace {
 
     /// `base`, or `base_2`, `base_3`… — the first name not taken.
     pub fn unique_table_name(&self, base: &str) -> Result<String> {
-        let taken: Vec<String> = self.tables()?.into_iter().map(|t| t.name).collect();
-        Ok(unique_name(base, |n| taken.iter().any(|t| t == n)))
+        let taken: Vec<String> = self.tables()?.into_iter().map(|t| t.name.to_lowercase()).collect();
+        unique_name(base, |n| Ok(taken.contains(&n.to_lowercase())))
     }
 
     pub fn drop_table(&self, name: &str) -> Result<()> {
@@ -255,20 +265,24 @@ fn open_error(path: &Path, err: duckdb::Error) -> EngineError {
     }
 }
 
-pub(crate) fn unique_name(base: &str, is_taken: impl Fn(&str) -> bool) -> String {
-    if !is_taken(base) {
-        return base.to_string();
+/// `base`, or `base_2`, `base_3`… — the first name `is_taken` says is free.
+pub(crate) fn unique_name(base: &str, mut is_taken: impl FnMut(&str) -> Result<bool>) -> Result<String> {
+    if !is_taken(base)? {
+        return Ok(base.to_string());
     }
-    (2..)
-        .map(|n| format!("{base}_{n}"))
-        .find(|n| !is_taken(n))
-        .unwrap_or_else(|| base.to_string())
+    for n in 2..10_000 {
+        let name = format!("{base}_{n}");
+        if !is_taken(&name)? {
+            return Ok(name);
+        }
+    }
+    Err(EngineError::Duplicate(base.to_string()))
 }
 
 pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
     let n: i64 = conn.query_row(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
-         AND schema_name = 'main' AND table_name = ?",
+         AND schema_name = 'main' AND lower(table_name) = lower(?)",
         [name],
         |r| r.get(0),
     )?;
@@ -278,7 +292,7 @@ pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
 pub(crate) fn table_columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
     let mut stmt = conn.prepare(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database()
-         AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+         AND schema_name = 'main' AND lower(table_name) = lower(?) ORDER BY column_index",
     )?;
     let cols: Vec<ColumnInfo> = stmt
         .query_map([table], |r| {
@@ -307,8 +321,10 @@ mod tests {
     #[test]
     fn unique_names_skip_taken_ones() {
         let taken = ["a", "a_2"];
-        assert_eq!(unique_name("a", |n| taken.contains(&n)), "a_3");
-        assert_eq!(unique_name("b", |n| taken.contains(&n)), "b");
+        assert_eq!(unique_name("a", |n| Ok(taken.contains(&n))).unwrap(), "a_3");
+        assert_eq!(unique_name("b", |n| Ok(taken.contains(&n))).unwrap(), "b");
+        let failing = unique_name("a", |_| Err(EngineError::Cancelled));
+        assert!(matches!(failing, Err(EngineError::Cancelled)));
     }
 
     #[test]
@@ -326,6 +342,6 @@ mod tests {
         assert_eq!(ws.settings().threads, 1);
         assert_eq!(ws.settings().memory_limit_bytes, 300 << 20);
         let limit: String = ws.lock().query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap();
-        assert!(limit.contains("MiB") || limit.contains("MB"), "{limit}");
+        assert_eq!(limit, "300.0 MiB");
     }
 }

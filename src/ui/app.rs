@@ -53,11 +53,15 @@ impl DataforgeApp {
 impl eframe::App for DataforgeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.frame_started = Some(Instant::now());
-        let (dropped, hovering, open) = ctx.input_mut(|i| {
+        let (dropped, hovering, open, quit) = ctx.input_mut(|i| {
             let dropped: Vec<PathBuf> = i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect();
             let open = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O));
-            (dropped, !i.raw.hovered_files.is_empty(), open)
+            let quit = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Q));
+            (dropped, !i.raw.hovered_files.is_empty(), open, quit)
         });
+        if quit {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         self.state.is_hovering_files = hovering;
         if !dropped.is_empty() {
             self.state.push(Command::ImportFiles(dropped));
@@ -95,6 +99,7 @@ impl eframe::App for DataforgeApp {
         });
         dialogs::export_ui(&ctx, &mut self.state);
         dialogs::settings_ui(&ctx, &mut self.state);
+        dialogs::confirm_drop_ui(&ctx, &mut self.state);
         dialogs::drop_overlay_ui(&ctx, &self.state);
         self.state.apply_commands();
 
@@ -115,6 +120,14 @@ impl eframe::App for DataforgeApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        // Running jobs clean up (staging tables, partial files) only if they get to finish.
+        for job in &self.state.jobs {
+            job.cancel();
+        }
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.has_running_jobs() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         if let (Some(p50), Some(p99), Some(max)) =
             (self.frame_ms_percentile(0.5), self.frame_ms_percentile(0.99), self.frame_ms_percentile(1.0))
         {
@@ -144,7 +157,7 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 state.push(Command::ShowSettings);
             }
             ui.separator();
-            if ui.button("Quit").clicked() {
+            if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
         });

@@ -41,8 +41,8 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 if ui.button("Export…").clicked() {
                     commands.push(Command::ShowExportDialog(table.name.clone()));
                 }
-                if ui.button("Delete table").clicked() {
-                    commands.push(Command::DropTable(table.name.clone()));
+                if ui.button("Delete table…").clicked() {
+                    commands.push(Command::ConfirmDropTable(table.name.clone()));
                 }
             });
             ui.add_space(4.0);

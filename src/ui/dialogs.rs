@@ -186,3 +186,31 @@ pub fn welcome_ui(ui: &mut egui::Ui, state: &mut AppState) {
         ui.weak(format!("Workspace {}", state.workspace.path().display()));
     });
 }
+
+pub fn confirm_drop_ui(ctx: &egui::Context, state: &mut AppState) {
+    let Some(name) = state.confirm_drop.clone() else { return };
+    let mut is_open = true;
+    let mut answer = None;
+    egui::Window::new("Delete table")
+        .open(&mut is_open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            ui.label(format!("Delete the table {name} from this workspace? This cannot be undone"));
+            ui.horizontal(|ui| {
+                if ui.button("Delete").clicked() {
+                    answer = Some(true);
+                }
+                if ui.button("Keep").clicked() {
+                    answer = Some(false);
+                }
+            });
+        });
+    match answer {
+        Some(true) => state.push(Command::DropTable(name)),
+        Some(false) => state.confirm_drop = None,
+        None if !is_open => state.confirm_drop = None,
+        None => {}
+    }
+}

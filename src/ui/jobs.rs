@@ -77,7 +77,8 @@ pub fn figures(snap: &JobSnapshot) -> String {
         _ => {}
     }
     if m.rows > 0 {
-        parts.push(format!("{} rows", super::table::group_digits(m.rows)));
+        let approx = if p.rows_total_estimate.is_some() && !snap.state.is_finished() { "≈ " } else { "" };
+        parts.push(format!("{approx}{} rows", super::table::group_digits(m.rows)));
         parts.push(format!("{} rows/s", super::table::group_digits(m.rows_per_sec as u64)));
     }
     if m.mb_per_sec > 0.0 {

@@ -65,6 +65,8 @@ pub enum Command {
     ShowOpenDialog,
     ShowExportDialog(String),
     ShowSettings,
+    /// Ask before deleting; `DropTable` does it.
+    ConfirmDropTable(String),
     SaveSettings(Settings),
     DismissNotice(usize),
 }
@@ -95,6 +97,8 @@ pub struct AppState {
     pub export: Option<ExportDraft>,
     pub settings: Option<SettingsDraft>,
     pub is_hovering_files: bool,
+    /// A table the user asked to delete, awaiting confirmation.
+    pub confirm_drop: Option<String>,
     pub frame_ms: std::collections::VecDeque<f32>,
     /// Row window and jump state of the table view.
     pub grid: crate::ui::table::GridState,
@@ -122,6 +126,7 @@ impl AppState {
             export: None,
             settings: None,
             is_hovering_files: false,
+            confirm_drop: None,
             frame_ms: std::collections::VecDeque::new(),
             grid: Default::default(),
             restore_selection: None,
@@ -292,7 +297,9 @@ impl AppState {
             }
             Command::DismissJob(id) => self.jobs.retain(|j| j.id() != id || !j.snapshot().state.is_finished()),
             Command::ClearFinishedJobs => self.jobs.retain(|j| !j.snapshot().state.is_finished()),
+            Command::ConfirmDropTable(name) => self.confirm_drop = Some(name),
             Command::DropTable(name) => {
+                self.confirm_drop = None;
                 if self.selected.as_deref() == Some(&name) {
                     self.selected = None;
                     self.view = None;
@@ -318,7 +325,10 @@ impl AppState {
                 }
             }
             Command::ShowExportDialog(table) => {
-                let dir = std::env::current_dir().unwrap_or_default();
+                let dir = directories::UserDirs::new()
+                    .and_then(|u| u.document_dir().map(|d| d.to_path_buf()).or_else(|| Some(u.home_dir().to_path_buf())))
+                    .or_else(|| std::env::current_dir().ok())
+                    .unwrap_or_default();
                 self.export = Some(ExportDraft {
                     path: dir.join(format!("{table}.parquet")).to_string_lossy().into_owned(),
                     table,
@@ -351,7 +361,7 @@ impl AppState {
     }
 
     fn open_table(&mut self, name: String) {
-        match BrowseWorker::start(&self.workspace, self.wake.clone()) {
+        match BrowseWorker::start(self.workspace.clone(), self.wake.clone()) {
             Ok(worker) => {
                 self.view = Some(TableView::open(worker, name.clone()));
                 self.selected = Some(name);

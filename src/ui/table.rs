@@ -24,6 +24,9 @@ pub struct GridState {
     pub first_visible: u64,
     /// Absolute row to bring to the top on the next frame.
     pub scroll_to: Option<u64>,
+    /// A jump in flight: the table scrolls a frame or two after it is asked to, and until
+    /// the target is on screen the window must not re-centre on stale rows.
+    jump: Option<(u64, u8)>,
 }
 
 pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
@@ -79,7 +82,7 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
     handle_keys(ui, grid, total);
     if let Some(target) = grid.scroll_to {
         if target < grid.window_base || target >= grid.window_base + WINDOW_ROWS {
-            grid.window_base = target.saturating_sub(WINDOW_ROWS / 2);
+            grid.window_base = centred_base(target, total);
         }
     }
     let window_rows = total.saturating_sub(grid.window_base).min(WINDOW_ROWS);
@@ -94,8 +97,10 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
         )
         .num_sticky_cols(1)
         .headers([HeaderRow::new(38.0)]);
+    // The table reports this frame's visible rows from before a jump takes effect.
     if let Some(target) = grid.scroll_to.take() {
         table = table.scroll_to_row(target - grid.window_base, Some(Align::Min));
+        grid.jump = Some((target, 10));
     }
     let mut delegate = Grid {
         view,
@@ -103,6 +108,9 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
         visible: 0..0,
         sort_clicked: None,
     };
+    // Jumps land at once: an animated scroll would pass the window's edge on its way and
+    // re-centre the window away from the target.
+    ui.style_mut().scroll_animation = egui::style::ScrollAnimation::none();
     table.show(ui, &mut delegate);
 
     let visible = delegate.visible.clone();
@@ -111,17 +119,39 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             commands.push(Command::SetSort(next_sort(delegate.view.sort(), &name)));
         }
     }
+    if let Some((target, frames_left)) = grid.jump {
+        let arrived = visible.contains(&target) || visible.end >= total;
+        grid.jump = (!arrived && frames_left > 0).then(|| (target, frames_left - 1));
+        if grid.jump.is_some() {
+            ui.ctx().request_repaint();
+            state.pending_commands(commands);
+            return;
+        }
+    }
     grid.first_visible = visible.start;
-    // Re-centre the window before the viewport reaches its edge.
-    let margin = WINDOW_ROWS / 10;
-    let near_top = grid.window_base > 0 && visible.start < grid.window_base + margin;
-    let near_bottom = grid.window_base + window_rows < total && visible.end + margin > grid.window_base + window_rows;
-    if (near_top || near_bottom) && !visible.is_empty() {
-        grid.window_base = visible.start.saturating_sub(WINDOW_ROWS / 2);
+    if let Some(base) = recentred_base(grid.window_base, window_rows, total, &visible) {
+        grid.window_base = base;
         grid.scroll_to = Some(visible.start);
         ui.ctx().request_repaint();
     }
     state.pending_commands(commands);
+}
+
+/// A new window start when the viewport is within a tenth of the window's edge and there
+/// are rows beyond that edge; `None` while the viewport is comfortably inside.
+pub fn recentred_base(window_base: u64, window_rows: u64, total: u64, visible: &Range<u64>) -> Option<u64> {
+    if visible.is_empty() {
+        return None;
+    }
+    let margin = WINDOW_ROWS / 10;
+    let near_top = window_base > 0 && visible.start < window_base + margin;
+    let near_bottom = window_base + window_rows < total && visible.end + margin > window_base + window_rows;
+    (near_top || near_bottom).then(|| centred_base(visible.start, total))
+}
+
+/// A window start that puts `row` mid-window, but keeps the window full at the table's end.
+fn centred_base(row: u64, total: u64) -> u64 {
+    row.saturating_sub(WINDOW_ROWS / 2).min(total.saturating_sub(WINDOW_ROWS))
 }
 
 fn handle_keys(ui: &egui::Ui, grid: &mut GridState, total: u64) {
@@ -244,6 +274,17 @@ mod tests {
         assert!(desc.as_ref().is_some_and(|k| k.descending));
         assert_eq!(next_sort(desc.as_ref(), "a"), None);
         assert_eq!(next_sort(desc.as_ref(), "b").map(|k| k.column), Some("b".to_string()));
+    }
+
+    #[test]
+    fn the_window_recentres_only_near_its_edges() {
+        let total = 100_000_000;
+        assert_eq!(recentred_base(0, WINDOW_ROWS, total, &(1000..1040)), None, "top of the table");
+        assert_eq!(recentred_base(0, WINDOW_ROWS, total, &(250_000..250_040)), None, "middle of the window");
+        assert_eq!(recentred_base(0, WINDOW_ROWS, total, &(460_000..460_040)), Some(210_000), "near the bottom edge");
+        assert_eq!(recentred_base(1_000_000, WINDOW_ROWS, total, &(1_010_000..1_010_040)), Some(760_000));
+        let last_base = total - WINDOW_ROWS;
+        assert_eq!(recentred_base(last_base, WINDOW_ROWS, total, &(total - 40..total)), None, "end of the table");
     }
 
     #[test]

@@ -54,15 +54,16 @@ impl TestWorkspace {
     }
 }
 
-/// A CSV of `rows` generated rows (the bench data), cached per size for the test run.
+/// A CSV of `rows` generated rows (the bench data), kept in cargo's test scratch folder
+/// and reused by later runs (the generator is deterministic).
 pub fn generated_csv(rows: u64) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dataforge-tests-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generated");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("gen-{rows}.csv"));
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {
-        let partial = dir.join(format!("gen-{rows}.csv.partial"));
+        let partial = dir.join(format!("gen-{rows}.{}.partial", std::process::id()));
         dataforge::cli::generate_csv(rows, &partial).expect("generate csv");
         std::fs::rename(&partial, &path).expect("rename");
     }

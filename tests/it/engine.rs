@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use dataforge::engine::EngineError;
 use dataforge::engine::export::{ExportJob, SortKey};
 use dataforge::engine::import::ImportJob;
-use dataforge::engine::job::{JobState, no_waker, spawn};
+use dataforge::engine::job::{JobSnapshot, no_waker, spawn};
 
 use crate::common::{TestWorkspace, generated_csv, shared, write_file};
 
@@ -139,7 +139,18 @@ fn explicit_names_must_be_free_and_derived_names_are_made_unique() {
     let err = t.import(&file, Some("penguins")).unwrap_err();
     assert!(matches!(err, EngineError::Duplicate(ref n) if n == "penguins"), "{err:?}");
     assert_eq!(t.import(&file, Some("Pen \"guins\"")).unwrap().rows, 344);
-    assert_eq!(t.ws.tables().unwrap().len(), 3);
+    // DuckDB resolves names without regard to case.
+    let err = t.import(&file, Some("PENGUINS")).unwrap_err();
+    assert!(matches!(err, EngineError::Duplicate(_)), "{err:?}");
+    let sales = t.dir.path().join("sales.csv");
+    std::fs::copy(&file, &sales).unwrap();
+    assert_eq!(t.import(&sales, Some("Sales")).unwrap().table, "Sales");
+    assert_eq!(t.import(&sales, None).unwrap().table, "sales_2");
+    // Glob characters in a file name are read literally.
+    let odd = t.dir.path().join("report[1] *final?.csv");
+    std::fs::copy(&file, &odd).unwrap();
+    assert_eq!(t.import(&odd, None).unwrap().rows, 344);
+    assert_eq!(t.ws.tables().unwrap().len(), 6);
 }
 
 #[test]
@@ -155,9 +166,16 @@ fn workspace_survives_reopen() {
     assert!(tables[0].source.as_deref().unwrap().ends_with("penguins.csv"));
 }
 
-fn wait_until_running(snapshot: impl Fn() -> JobState) {
+/// Waits until DuckDB reports progress on the job's statement, so a cancel lands mid-query.
+fn wait_until_reading(snapshot: impl Fn() -> JobSnapshot) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while snapshot() == JobState::Queued && Instant::now() < deadline {
+    loop {
+        let snap = snapshot();
+        assert!(!snap.state.is_finished(), "the job ended before it could be cancelled: {snap:?}");
+        if snap.progress.fraction.is_some_and(|f| f > 0.0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no progress reported: {snap:?}");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -169,8 +187,7 @@ fn cancelled_import_leaves_the_workspace_unchanged() {
     t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     let before = t.all_table_names();
     let handle = spawn(ImportJob::new(t.ws.clone(), &csv, None), no_waker());
-    wait_until_running(|| handle.snapshot().state);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_reading(|| handle.snapshot());
     handle.cancel();
     let started = Instant::now();
     let result = handle.wait();
@@ -188,14 +205,15 @@ fn cancelled_export_leaves_no_file() {
     t.import(&csv, Some("big")).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("big.parquet");
+    std::fs::write(&out, b"the previous export").unwrap();
     let sort = Some(SortKey { column: "email".into(), descending: true });
     let handle = spawn(ExportJob::new(t.ws.clone(), "big", sort, &out), no_waker());
-    wait_until_running(|| handle.snapshot().state);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_reading(|| handle.snapshot());
     handle.cancel();
     assert!(matches!(handle.wait(), Err(EngineError::Cancelled)));
-    let left: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().collect();
-    assert!(left.is_empty(), "files left behind: {left:?}");
+    let left: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("big.parquet")], "files left behind");
+    assert_eq!(std::fs::read(&out).unwrap(), b"the previous export", "the old file is untouched");
 }
 
 #[test]

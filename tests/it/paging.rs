@@ -65,7 +65,7 @@ fn pages_after_deletes_still_follow_table_order() {
 fn table_view_fetches_visible_rows_in_the_background() {
     let t = TestWorkspace::new();
     t.import(generated_csv(50_000), Some("gen")).unwrap();
-    let worker = BrowseWorker::start(&t.ws, no_waker()).unwrap();
+    let worker = BrowseWorker::start(t.ws.clone(), no_waker()).unwrap();
     let mut view = TableView::open(worker, "gen");
     let deadline = Instant::now() + Duration::from_secs(30);
     let wanted = 40_010..40_040;
@@ -98,4 +98,25 @@ fn table_view_fetches_visible_rows_in_the_background() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(view.cell(0, 0), Cell::Text("49999"));
+}
+
+#[test]
+fn a_column_named_rowid_does_not_confuse_paging() {
+    let t = TestWorkspace::new();
+    let conn = t.ws.connect().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE gen AS SELECT (range * 7919) % 5000 AS rowid, range AS v FROM range(5000);
+         DELETE FROM gen WHERE v % 3 = 0;",
+    )
+    .unwrap();
+    let mut browser = Browser::new(&t.ws).unwrap();
+    let page = browser.fetch("gen", None, 1200, PAGE_ROWS).unwrap();
+    assert_eq!(page.rows, plain_order_by(&t, "v", 1200, PAGE_ROWS));
+    let key = SortKey { column: "v".into(), descending: true };
+    let page = browser.fetch("gen", Some(&key), 1200, PAGE_ROWS).unwrap();
+    assert_eq!(page.rows, plain_order_by(&t, "v DESC", 1200, PAGE_ROWS));
+    let key = SortKey { column: "rowid".into(), descending: false };
+    let page = browser.fetch("gen", Some(&key), 0, PAGE_ROWS).unwrap();
+    let firsts: Vec<_> = page.rows.iter().map(|r| r[0].clone().unwrap().parse::<i64>().unwrap()).collect();
+    assert!(firsts.windows(2).all(|w| w[0] <= w[1]), "sorted by the user's rowid column");
 }

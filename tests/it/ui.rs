@@ -45,7 +45,10 @@ fn has_text(h: &Harness<'_, DataforgeApp>, part: &str) -> bool {
 fn step_until(harness: &mut Harness<'_, DataforgeApp>, what: &str, found: impl Fn(&Harness<'_, DataforgeApp>) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !found(harness) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() > deadline {
+            let grid = &harness.state().state.grid;
+            panic!("timed out waiting for {what} (row window at {}, first visible row {})", grid.window_base, grid.first_visible);
+        }
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -106,4 +109,70 @@ fn clicking_a_header_sorts_the_table() {
     step_until(&mut h, "the sort", |h| has_text(h, "Sorted by body_mass_g"));
     // Lightest penguin first: 2700 g.
     step_until(&mut h, "sorted rows", |h| has(h, "2700"));
+}
+
+#[test]
+fn a_100_million_row_table_jumps_to_its_last_row() {
+    let t = TestWorkspace::new();
+    t.ws.connect()
+        .unwrap()
+        .execute_batch("CREATE TABLE big AS SELECT range AS id, range % 997 AS k FROM range(100000000)")
+        .unwrap();
+    let mut h = harness(&t);
+    step_until(&mut h, "the catalog", |h| has(h, "big"));
+    h.get_by_label("big").click();
+    h.step();
+    step_until(&mut h, "the row count", |h| has(h, "100,000,000 rows"));
+    step_until(&mut h, "the first rows", |h| has(h, "1") && has(h, "0"));
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::End);
+    step_until(&mut h, "the last row", |h| has(h, "100,000,000") && has(h, "99999999"));
+    assert!(h.state().state.grid.window_base > 99_000_000, "the row window moved to the end");
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Home);
+    step_until(&mut h, "the first row again", |h| has(h, "2") && !has(h, "99999999"));
+    assert_eq!(h.state().state.grid.window_base, 0);
+}
+
+#[test]
+fn export_from_the_window_writes_the_file() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let out = t.dir.path().join("from-ui.parquet");
+    let mut h = harness(&t);
+    step_until(&mut h, "the catalog", |h| has(h, "penguins"));
+    h.get_by_label("penguins").click();
+    h.step();
+    step_until(&mut h, "the table", |h| has(h, "Export…"));
+    h.get_by_label("Export…").click();
+    h.step();
+    step_until(&mut h, "the export window", |h| {
+        h.query_all_by_role(egui::accesskit::Role::TextInput).next().is_some()
+    });
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).type_text(out.to_str().unwrap());
+    h.step();
+    assert_eq!(h.state().state.export.as_ref().map(|d| d.path.clone()), Some(out.to_string_lossy().into_owned()));
+    h.get_by_label("Export").click();
+    h.step();
+    step_until(&mut h, "the export notice", |h| has_text(h, "Exported 344 rows to"));
+    assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+}
+
+#[test]
+fn cancel_in_the_jobs_panel_stops_an_import() {
+    let csv = crate::common::generated_csv(3_000_000);
+    let t = TestWorkspace::new();
+    let mut h = harness(&t);
+    drop_file(&mut h, csv);
+    h.step();
+    step_until(&mut h, "the running job", |h| has(h, "Running"));
+    h.get_by_label("Cancel").click();
+    h.step();
+    step_until(&mut h, "the cancelled job", |h| has(h, "Cancelled"));
+    assert!(t.ws.tables().unwrap().is_empty());
+    assert!(t.all_table_names().is_empty());
 }

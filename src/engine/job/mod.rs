@@ -70,6 +70,8 @@ pub struct Progress {
     pub bytes_done: u64,
     pub bytes_total: Option<u64>,
     pub rows_done: u64,
+    /// Expected rows when only an estimate is known; `rows_done` then follows the fraction.
+    pub rows_total_estimate: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -175,9 +177,19 @@ impl Shared {
         }
     }
 
-    /// One monitor tick: read the watched query's progress and the process memory.
+    /// One monitor tick: read the watched query's progress and the process memory. While
+    /// cancelled, interrupt again: DuckDB clears the flag when a statement starts, so a
+    /// cancel that lands between two statements would otherwise be lost.
     fn sample(&self) {
-        let query = lock(&self.watched).as_ref().map(|(_, p)| p.query_progress());
+        let query = {
+            let watched = lock(&self.watched);
+            if self.is_cancelled.load(Ordering::SeqCst) {
+                if let Some((interrupt, _)) = watched.as_ref() {
+                    interrupt.interrupt();
+                }
+            }
+            watched.as_ref().map(|(_, p)| p.query_progress())
+        };
         let rss = memory::process_rss_bytes();
         let mut status = lock(&self.status);
         status.peak_rss_bytes = status.peak_rss_bytes.max(rss);
@@ -189,6 +201,9 @@ impl Shared {
                 p.fraction = Some(fraction);
                 if let Some(total) = p.bytes_total {
                     p.bytes_done = (total as f64 * fraction) as u64;
+                }
+                if let Some(rows) = p.rows_total_estimate {
+                    p.rows_done = (rows as f64 * fraction) as u64;
                 }
             }
         }
@@ -224,6 +239,12 @@ impl JobCtx {
         Ok(())
     }
 
+    /// Stops interrupting and watching the connection, before cleanup SQL that must run
+    /// even when the job was cancelled.
+    pub fn unwatch(&self) {
+        *lock(&self.shared.watched) = None;
+    }
+
     /// Starts a new phase (shown as the job's status line); progress restarts at 0.
     pub fn phase(&self, phase: impl Into<String>, bytes_total: Option<u64>) {
         let mut status = lock(&self.shared.status);
@@ -233,9 +254,15 @@ impl JobCtx {
             bytes_done: 0,
             bytes_total,
             rows_done: status.progress.rows_done,
+            rows_total_estimate: None,
         };
         drop(status);
         (self.shared.wake)();
+    }
+
+    /// Sets the expected row count of the current phase, for a live "rows so far".
+    pub fn expect_rows(&self, rows: u64) {
+        lock(&self.shared.status).progress.rows_total_estimate = Some(rows);
     }
 
     /// Reports counters the job tracks itself (rows appended, bytes written).
@@ -444,17 +471,16 @@ mod tests {
     #[test]
     fn cancel_stops_a_cooperative_job() {
         let handle = spawn(Sleepy, no_waker());
-        handle.cancel();
-        let snapshot_before = handle.snapshot();
-        assert!(!snapshot_before.state.is_finished() || snapshot_before.state == JobState::Cancelled);
         let id = handle.id();
-        let canceller = handle.canceller();
-        canceller.cancel();
+        handle.canceller().cancel();
         let shared = handle.shared.clone();
+        let started = std::time::Instant::now();
         assert!(matches!(handle.wait(), Err(EngineError::Cancelled)));
+        assert!(started.elapsed() < Duration::from_secs(1), "the job ran on after cancel");
         let snap = shared.snapshot();
         assert_eq!(snap.id, id);
         assert_eq!(snap.state, JobState::Cancelled);
+        assert_eq!(snap.error.as_deref(), Some("cancelled"));
     }
 
     #[test]
