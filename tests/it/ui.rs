@@ -74,6 +74,10 @@ fn dropping_a_file_shows_progress_then_the_table() {
     assert!(has(&h, "UA"));
     assert!(has_text(&h, "336,776 rows · 19 columns"), "catalog entry");
     assert_eq!(h.state().state.selected.as_deref(), Some("flights"));
+    for _ in 0..5 {
+        h.step();
+    }
+    assert!(h.state().state.notices.is_empty(), "{:?}", h.state().state.notices);
 }
 
 #[test]

@@ -289,6 +289,7 @@ pub struct JobHandle<T> {
     shared: Arc<Shared>,
     result_rx: Receiver<Result<T>>,
     result: Option<Result<T>>,
+    is_result_taken: bool,
 }
 
 /// Clonable cancel handle (for a Ctrl+C handler).
@@ -325,6 +326,9 @@ impl<T> JobHandle<T> {
     /// The result, once the job has finished; `None` while it runs. After the first
     /// `Some`, later calls return `None`.
     pub fn take_result(&mut self) -> Option<Result<T>> {
+        if self.is_result_taken {
+            return None;
+        }
         if self.result.is_none() {
             match self.result_rx.try_recv() {
                 Ok(r) => self.result = Some(r),
@@ -334,6 +338,7 @@ impl<T> JobHandle<T> {
                 }
             }
         }
+        self.is_result_taken = self.result.is_some();
         self.result.take()
     }
 
@@ -375,6 +380,7 @@ pub fn spawn<J: Job>(job: J, wake: Waker) -> JobHandle<J::Output> {
         shared,
         result_rx: rx,
         result: None,
+        is_result_taken: false,
     }
 }
 
@@ -481,6 +487,24 @@ mod tests {
         assert_eq!(snap.id, id);
         assert_eq!(snap.state, JobState::Cancelled);
         assert_eq!(snap.error.as_deref(), Some("cancelled"));
+    }
+
+    #[test]
+    fn a_result_is_taken_once() {
+        let mut handle = spawn(Sleepy, no_waker());
+        handle.cancel();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let first = loop {
+            if let Some(r) = handle.take_result() {
+                break r;
+            }
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(matches!(first, Err(EngineError::Cancelled)));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(handle.take_result().is_none());
+        assert!(handle.take_result().is_none());
     }
 
     #[test]
