@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
 use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
-use super::workspace::{Workspace, table_exists, unique_name};
+use super::workspace::{Workspace, table_columns, table_exists, unique_name};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,35 +117,29 @@ impl Job for ImportJob {
         if let Some(rows) = estimate_rows(&self.path, format, meta.len()) {
             ctx.expect_rows(rows);
         }
-        let started = std::time::Instant::now();
-        conn.execute_batch(&format!(
-            "CREATE TABLE {} AS SELECT * FROM {}",
-            quote_ident(&staging),
-            format.reader_sql(readable.path())
-        ))
-        .map_err(|e| read_error(&self.path, e))?;
+        // CREATE TABLE AS reports how many rows it inserted.
+        let rows = conn
+            .execute(
+                &format!(
+                    "CREATE TABLE {} AS SELECT * FROM {}",
+                    quote_ident(&staging),
+                    format.reader_sql(readable.path())
+                ),
+                [],
+            )
+            .map_err(|e| read_error(&self.path, e))? as i64;
         ctx.checkpoint()?;
 
-        tracing::debug!("read {} in {:.3}s", self.path.display(), started.elapsed().as_secs_f64());
         ctx.phase("Saving table", None);
-        let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&staging)), [], |r| r.get(0))?;
-        let columns: i64 = conn.query_row(
-            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()
-             AND schema_name = 'main' AND table_name = ?",
-            [&staging],
-            |r| r.get(0),
-        )?;
-        let table = self.land(&conn, &staging)?;
+        let columns = table_columns(&conn, &staging)?.len() as i64;
+        let table = self.land(&conn, &staging, rows)?;
         guard.armed = false;
         ctx.record_output(rows as u64, meta.len());
 
         // Flushing the WAL makes the import durable and lets us measure its size; another
         // open transaction only postpones it, which is fine.
-        tracing::debug!("landed {table} after {:.3}s", started.elapsed().as_secs_f64());
         let _ = conn.execute_batch("CHECKPOINT");
-        tracing::debug!("checkpointed after {:.3}s", started.elapsed().as_secs_f64());
         let table_bytes = table_storage_bytes(&conn, &table).ok();
-        tracing::debug!("measured after {:.3}s", started.elapsed().as_secs_f64());
         if let Some(bytes) = table_bytes {
             let _ = conn.execute(
                 &format!("UPDATE {META_SCHEMA}.tables SET bytes = ? WHERE name = ?"),
@@ -166,7 +160,7 @@ impl Job for ImportJob {
 
 impl ImportJob {
     /// Renames the staging table into place together with its catalog row: both or neither.
-    fn land(&self, conn: &Connection, staging: &str) -> Result<String> {
+    fn land(&self, conn: &Connection, staging: &str, rows: i64) -> Result<String> {
         let _landing = self.workspace.land_lock();
         conn.execute_batch("BEGIN TRANSACTION")?;
         let landed = (|| {
@@ -178,8 +172,8 @@ impl ImportJob {
             conn.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(staging), quote_ident(&table)))?;
             conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [&table])?;
             conn.execute(
-                &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, (SELECT count(*) FROM {}))", quote_ident(&table)),
-                [&table, &self.path.to_string_lossy().into_owned()],
+                &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
+                duckdb::params![table, self.path.to_string_lossy().into_owned(), rows],
             )?;
             conn.execute_batch("COMMIT")?;
             Ok(table)
