@@ -8,6 +8,15 @@ use poll_promise::Promise;
 use super::state::{AppState, Command};
 use crate::engine::config::{Settings, parse_size};
 
+/// A fixed-size window in the middle of the screen with a close button.
+fn dialog_window(title: impl Into<egui::WidgetText>, is_open: &mut bool) -> egui::Window<'_> {
+    egui::Window::new(title)
+        .open(is_open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+}
+
 pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
     let sort = state.view.as_ref().and_then(|v| v.sort().cloned());
     let view_table = state.view.as_ref().map(|v| v.table.clone());
@@ -22,11 +31,7 @@ pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
     let mut commands = Vec::new();
     let mut is_open = true;
     let mut close = false;
-    egui::Window::new(format!("Export {}", draft.table))
-        .open(&mut is_open)
-        .collapsible(false)
-        .resizable(false)
-        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+    dialog_window(format!("Export {}", draft.table), &mut is_open)
         .show(ctx, |ui| {
             ui.label("Save to (.parquet for Parquet with zstd, .csv for CSV)");
             ui.horizontal(|ui| {
@@ -80,11 +85,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
     let mut save = None;
     let mut close = false;
     let mut problem = None;
-    egui::Window::new("Settings")
-        .open(&mut is_open)
-        .collapsible(false)
-        .resizable(false)
-        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+    dialog_window("Settings", &mut is_open)
         .show(ctx, |ui| {
             egui::Grid::new("settings-grid").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
                 ui.label("Worker threads");
@@ -191,11 +192,7 @@ pub fn confirm_drop_ui(ctx: &egui::Context, state: &mut AppState) {
     let Some(name) = state.confirm_drop.clone() else { return };
     let mut is_open = true;
     let mut answer = None;
-    egui::Window::new("Delete table")
-        .open(&mut is_open)
-        .collapsible(false)
-        .resizable(false)
-        .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
+    dialog_window("Delete table", &mut is_open)
         .show(ctx, |ui| {
             ui.label(format!("Delete the table {name} from this workspace? This cannot be undone"));
             ui.horizontal(|ui| {
