@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::engine::config::{EnvOverrides, default_workspace_path};
 use crate::engine::export::{ExportJob, SortKey};
-use crate::engine::import::ImportJob;
+use crate::engine::import::{CsvOptions, ExpectedColumn, FileFormat, ImportJob, ImportOptions, OnError, split_archives};
 use crate::engine::job::{JobSnapshot, no_waker, spawn};
 use crate::engine::{EngineError, Workspace};
 
@@ -42,11 +42,14 @@ pub struct Args {
 pub enum Command {
     /// Import files, each into a new table
     Import {
+        /// Files, globs ('logs/*.csv'), Parquet folders, or zip archives (`a.zip/member.csv` for one member)
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Table name (only with a single file; default: derived from the file name)
+        /// Table name (one file, or with --union; default: derived from the file name)
         #[arg(long, value_name = "NAME")]
         table: Option<String>,
+        #[command(flatten)]
+        options: ImportArgs,
     },
     /// List the workspace's tables
     Tables,
@@ -83,6 +86,103 @@ pub fn open_workspace(args: &Args) -> anyhow::Result<Arc<Workspace>> {
     Ok(Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?))
 }
 
+/// How to read the files; everything not given is detected.
+#[derive(clap::Args, Debug, Default)]
+pub struct ImportArgs {
+    /// Reader: csv, parquet, json, excel, arrow (default: from the name and first bytes)
+    #[arg(long, value_name = "FORMAT", help_heading = "Reading")]
+    pub format: Option<String>,
+    /// Field delimiter, e.g. ',' ';' '|' '\t'
+    #[arg(long, value_name = "CHAR", help_heading = "Reading")]
+    pub delimiter: Option<String>,
+    /// Quote character ('' for none)
+    #[arg(long, value_name = "CHAR", help_heading = "Reading")]
+    pub quote: Option<String>,
+    /// Escape character
+    #[arg(long, value_name = "CHAR", help_heading = "Reading")]
+    pub escape: Option<String>,
+    /// The first line (after --skip) holds column names
+    #[arg(long, overrides_with = "no_header", help_heading = "Reading")]
+    pub header: bool,
+    /// The first line is data; columns are named column0, column1…
+    #[arg(long, help_heading = "Reading")]
+    pub no_header: bool,
+    /// Lines (or sheet rows) to skip before the header
+    #[arg(long, value_name = "N", help_heading = "Reading")]
+    pub skip: Option<u64>,
+    /// Lines starting with this are comments
+    #[arg(long, value_name = "CHAR", help_heading = "Reading")]
+    pub comment: Option<String>,
+    /// A value read as NULL (repeatable)
+    #[arg(long = "null", value_name = "TEXT", help_heading = "Reading")]
+    pub nulls: Vec<String>,
+    /// Date format, e.g. %d/%m/%Y
+    #[arg(long, value_name = "FORMAT", help_heading = "Reading")]
+    pub date_format: Option<String>,
+    /// Timestamp format, e.g. '%d/%m/%Y %H:%M'
+    #[arg(long, value_name = "FORMAT", help_heading = "Reading")]
+    pub timestamp_format: Option<String>,
+    /// Text encoding: utf-8, utf-16le, windows-1252, latin1, shift_jis… (default: detected)
+    #[arg(long, value_name = "LABEL", help_heading = "Reading")]
+    pub encoding: Option<String>,
+    /// Excel sheet (default: the first)
+    #[arg(long, value_name = "NAME", help_heading = "Reading")]
+    pub sheet: Option<String>,
+    /// Column types: col=TYPE,col2=TYPE
+    #[arg(long, value_name = "COL=TYPE,...", help_heading = "Reading")]
+    pub types: Option<String>,
+    /// Bad lines or values: fail (keep nothing), skip (to a rejects table), text (keep the column as text)
+    #[arg(long, value_name = "MODE", default_value = "fail", help_heading = "Reading")]
+    pub on_error: String,
+    /// Append to the existing table named by --table (columns matched by name)
+    #[arg(long, requires = "table", help_heading = "Target")]
+    pub append: bool,
+    /// With --append: add columns the table does not have yet
+    #[arg(long, requires = "append", help_heading = "Target")]
+    pub add_columns: bool,
+    /// Several files into one table, columns unioned by name, with a source_file column
+    #[arg(long, help_heading = "Target")]
+    pub union: bool,
+    /// With --union: leave out the source_file column
+    #[arg(long, requires = "union", help_heading = "Target")]
+    pub no_source_column: bool,
+    /// Schema the result must have before it lands: name[:TYPE][!],... (! = no empty values)
+    #[arg(long, value_name = "SCHEMA", help_heading = "Target")]
+    pub expect: Option<String>,
+}
+
+impl ImportArgs {
+    pub fn to_options(&self, table: Option<String>) -> anyhow::Result<ImportOptions> {
+        let unescape = |s: &String| if s == "\\t" || s == "tab" { "\t".to_string() } else { s.clone() };
+        let mut o = ImportOptions::new();
+        o.format = self.format.as_deref().map(FileFormat::parse).transpose()?;
+        o.csv = CsvOptions {
+            delimiter: self.delimiter.as_ref().map(unescape),
+            quote: self.quote.clone(),
+            escape: self.escape.clone(),
+            header: if self.no_header { Some(false) } else if self.header { Some(true) } else { None },
+            skip: self.skip,
+            comment: self.comment.clone(),
+            nulls: self.nulls.clone(),
+            date_format: self.date_format.clone(),
+            timestamp_format: self.timestamp_format.clone(),
+        };
+        if let Some(label) = &self.encoding {
+            crate::engine::import::encoding::encoding_for_label(label)?;
+        }
+        o.encoding = self.encoding.clone();
+        o.sheet = self.sheet.clone();
+        o.types = self.types.as_deref().map(ImportOptions::parse_types).transpose()?.unwrap_or_default();
+        o.on_error = OnError::parse(&self.on_error)?;
+        o.table = table;
+        o.append = self.append;
+        o.add_columns = self.add_columns;
+        o.source_column = !self.no_source_column;
+        o.expect = self.expect.as_deref().map(ExpectedColumn::parse_list).transpose()?.unwrap_or_default();
+        Ok(o)
+    }
+}
+
 /// What a command produced: its JSON result, the same for people, and the exit code.
 struct Outcome {
     json: Value,
@@ -95,7 +195,7 @@ pub fn run(args: Args) -> i32 {
     progress::install_ctrlc_handler();
     let json = args.json;
     let outcome = match &args.command {
-        Some(Command::Import { files, table }) => import(&args, files, table.clone()),
+        Some(Command::Import { files, table, options }) => import(&args, files, table.clone(), options),
         Some(Command::Tables) => tables(&args),
         Some(Command::Export { table, out, sort, desc }) => export(&args, table, out, sort.clone(), *desc),
         Some(Command::Bench(b)) => bench::run(b).map(|(json, text)| Outcome { json, text, code: EXIT_OK }),
@@ -137,36 +237,51 @@ fn metrics_json(snap: &JobSnapshot) -> Value {
     serde_json::to_value(&snap.metrics).unwrap_or(Value::Null)
 }
 
-fn import(args: &Args, files: &[PathBuf], table: Option<String>) -> anyhow::Result<Outcome> {
-    if table.is_some() && files.len() > 1 {
-        anyhow::bail!("--table names one table; import one file at a time when naming it");
+fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &ImportArgs) -> anyhow::Result<Outcome> {
+    let options = import_args.to_options(table.clone())?;
+    // One table per file unless --union or --append; a zip's members count as files.
+    let batches: Vec<Vec<PathBuf>> = if import_args.union || options.append {
+        vec![files.to_vec()]
+    } else {
+        split_archives(files)?.into_iter().map(|f| vec![f]).collect()
+    };
+    if table.is_some() && batches.len() > 1 && !options.append {
+        anyhow::bail!("--table names one table; import one file at a time when naming it, or use --union");
     }
     let ws = open_workspace(args)?;
     let mut results = Vec::new();
     let mut text = String::new();
     let mut failed = 0;
-    for file in files {
+    for batch in batches {
         if progress::is_interrupted() {
             return Err(EngineError::Cancelled.into());
         }
-        let (result, snap) = progress::wait(spawn(ImportJob::new(ws.clone(), file, table.clone()), no_waker()));
+        let shown = batch.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+        let job = ImportJob::with_options(ws.clone(), batch.clone(), options.clone());
+        let (result, snap) = progress::wait(spawn(job, no_waker()));
         match result {
             Ok(report) => {
+                let verb = if report.appended { "appended" } else { "imported" };
                 text.push_str(&format!(
-                    "imported {} → table \"{}\": {} rows × {} columns in {:.2}s\n",
-                    file.display(),
+                    "{verb} {shown} → table \"{}\": {} rows × {} columns in {:.2}s\n",
                     report.table,
                     report.rows,
                     report.columns,
                     snap.metrics.duration_secs
                 ));
-                results.push(json!({"ok": true, "file": file, "report": report, "metrics": metrics_json(&snap)}));
+                for notice in &report.notices {
+                    text.push_str(&format!("  note: {notice}\n"));
+                }
+                if let Some(rejects) = &report.rejects {
+                    text.push_str(&format!("  {} lines rejected → table \"{}\"\n", rejects.rows, rejects.table));
+                }
+                results.push(json!({"ok": true, "file": shown, "report": report, "metrics": metrics_json(&snap)}));
             }
             Err(EngineError::Cancelled) => return Err(EngineError::Cancelled.into()),
             Err(err) => {
                 failed += 1;
                 eprintln!("dataforge: {err}");
-                results.push(json!({"ok": false, "file": file, "error": {"kind": err.kind(), "message": err.to_string()}, "metrics": metrics_json(&snap)}));
+                results.push(json!({"ok": false, "file": shown, "error": {"kind": err.kind(), "message": err.to_string()}, "metrics": metrics_json(&snap)}));
             }
         }
     }

@@ -70,7 +70,8 @@ pub fn table_name_from_path(path: &std::path::Path) -> String {
 fn is_known_extension(ext: &str) -> bool {
     matches!(
         ext.to_ascii_lowercase().as_str(),
-        "csv" | "tsv" | "txt" | "psv" | "gz" | "zst" | "parquet" | "json" | "jsonl" | "ndjson"
+        "csv" | "tsv" | "txt" | "psv" | "tab" | "dat" | "gz" | "zst" | "zip" | "parquet" | "pq" | "json" | "jsonl" | "ndjson"
+            | "geojson" | "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" | "arrow" | "arrows" | "feather" | "ipc"
     )
 }
 

@@ -1,0 +1,610 @@
+//! Imports files into tables. Each source is read into a staging table (DuckDB's readers for
+//! CSV, Parquet and JSON; calamine for workbooks; the arrow crate for Arrow IPC); only a
+//! complete, validated load lands — renamed into place, or appended — in one transaction with
+//! its catalog entry and its rejects. A failure or cancel at any point leaves the workspace as
+//! it was.
+
+pub mod arrow_ipc;
+pub mod csv;
+pub mod encoding;
+pub mod errors;
+pub mod excel;
+pub mod options;
+pub mod preview;
+mod sources;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use duckdb::Connection;
+use serde::Serialize;
+
+pub use self::errors::read_error;
+pub use self::options::{CsvOptions, ExpectedColumn, FileFormat, ImportOptions, OnError};
+use self::sources::Source;
+use super::error::{EngineError, Result};
+use super::job::{Job, JobCtx};
+use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
+use super::workspace::{Workspace, table_columns, table_exists, unique_name};
+
+/// Replaces each zip archive with more than one member by its members
+/// (`archive.zip/member.csv`), for one table per file.
+pub fn split_archives(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) && path.is_file();
+        if is_zip {
+            let members = sources::zip_members(path)?;
+            if members.len() > 1 {
+                out.extend(members.iter().map(|m| path.join(m)));
+                continue;
+            }
+        }
+        out.push(path.clone());
+    }
+    Ok(out)
+}
+
+impl FileFormat {
+    /// Picks the reader from the extension (under any `.gz`/`.zst`), else from the first bytes.
+    pub fn detect(path: &Path) -> Result<Self> {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let base = name.trim_end_matches(".gz").trim_end_matches(".zst");
+        let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        match ext {
+            "csv" | "tsv" | "txt" | "psv" | "tab" | "dat" => return Ok(Self::Csv),
+            "parquet" | "pq" => return Ok(Self::Parquet),
+            "json" | "jsonl" | "ndjson" | "geojson" => return Ok(Self::Json),
+            _ if excel::is_excel_name(base) => return Ok(Self::Excel),
+            _ if arrow_ipc::is_arrow_name(base) => return Ok(Self::Arrow),
+            _ => {}
+        }
+        if path.is_dir() {
+            return Ok(Self::Parquet);
+        }
+        let mut magic = [0u8; 8];
+        let n = match std::fs::File::open(path) {
+            Ok(mut file) => std::io::Read::read(&mut file, &mut magic).map_err(|e| EngineError::io(path, e))?,
+            // A glob pattern: DuckDB resolves it.
+            Err(_) if path.to_string_lossy().contains(['*', '?']) => 0,
+            Err(e) => return Err(EngineError::io(path, e)),
+        };
+        let head = &magic[..n];
+        Ok(if head.starts_with(b"PAR1") {
+            Self::Parquet
+        } else if arrow_ipc::has_file_magic(head) || arrow_ipc::has_stream_magic(head) {
+            Self::Arrow
+        } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) || (head.starts_with(b"PK\x03\x04") && excel::sheet_names(path).is_ok()) {
+            Self::Excel
+        } else {
+            let first = head.iter().find(|b| !b.is_ascii_whitespace());
+            if matches!(first, Some(b'{') | Some(b'[')) { Self::Json } else { Self::Csv }
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectsInfo {
+    pub table: String,
+    pub rows: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportReport {
+    pub table: String,
+    pub source: PathBuf,
+    pub sources: Vec<PathBuf>,
+    pub format: FileFormat,
+    /// Rows this import added.
+    pub rows: u64,
+    pub columns: u64,
+    pub file_bytes: u64,
+    pub table_bytes: Option<u64>,
+    pub appended: bool,
+    pub encoding: Option<String>,
+    pub sheet: Option<String>,
+    /// Everything the importer decided on its own (fallbacks, conversions), in plain words.
+    pub notices: Vec<String>,
+    pub rejects: Option<RejectsInfo>,
+}
+
+pub struct ImportJob {
+    workspace: Arc<Workspace>,
+    sources: Vec<PathBuf>,
+    options: ImportOptions,
+}
+
+impl ImportJob {
+    /// Imports `path` as `table`, or as a free name derived from the file name.
+    pub fn new(workspace: Arc<Workspace>, path: impl Into<PathBuf>, table: Option<String>) -> Self {
+        let options = ImportOptions { table, ..ImportOptions::new() };
+        Self::with_options(workspace, vec![path.into()], options)
+    }
+
+    /// Imports one or more sources into one table: several are unioned by column name.
+    pub fn with_options(workspace: Arc<Workspace>, sources: Vec<PathBuf>, options: ImportOptions) -> Self {
+        Self { workspace, sources, options }
+    }
+}
+
+/// One source's load into a staging table.
+struct Part {
+    rows: u64,
+    format: FileFormat,
+    encoding: Option<String>,
+    sheet: Option<String>,
+    rejects: Option<(String, u64)>,
+}
+
+impl Job for ImportJob {
+    type Output = ImportReport;
+
+    fn title(&self) -> String {
+        match self.sources.as_slice() {
+            [one] => format!("Import {}", display_name(one)),
+            many => format!("Import {} files", many.len()),
+        }
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<ImportReport> {
+        if self.sources.is_empty() {
+            return Err(EngineError::Processing("no files to import".into()));
+        }
+        if let Some(name) = &self.options.table {
+            validate_table_name(name)?;
+        }
+        if self.options.append && self.options.table.is_none() {
+            return Err(EngineError::Processing("appending needs the name of the table to append to".into()));
+        }
+        let temp_dir = self.workspace.settings().temp_dir;
+        let sources = sources::expand(&self.sources, &temp_dir)?;
+        let file_bytes: u64 = sources.iter().map(|s| s.bytes).sum();
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        let staging = format!("{STAGING_PREFIX}{}", ctx_unique_suffix());
+        let mut guard = StagingGuard { conn: &conn, ctx, names: vec![staging.clone()], armed: true };
+
+        let mut notices = Vec::new();
+        let mut rows = 0u64;
+        let mut first: Option<Part> = None;
+        let rejects_staging = format!("{staging}_rejects");
+        let mut rejected = 0u64;
+        let many = sources.len() > 1;
+        for (i, source) in sources.iter().enumerate() {
+            ctx.checkpoint()?;
+            let target = if i == 0 { staging.clone() } else { format!("{staging}_part") };
+            guard.names.push(target.clone());
+            let mut part_notices = Vec::new();
+            let part = self.load_part(&conn, &target, source, &temp_dir, ctx, &mut part_notices)?;
+            for n in part_notices {
+                notices.push(if many { format!("{}: {n}", source.display) } else { n });
+            }
+            if many && self.options.source_column {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {} ADD COLUMN source_file VARCHAR DEFAULT {}",
+                    quote_ident(&target),
+                    quote_literal(&source.display)
+                ))?;
+            }
+            if i > 0 {
+                append_by_name(&conn, &staging, &target, true)?;
+                conn.execute_batch(&format!("DROP TABLE {}", quote_ident(&target)))?;
+            }
+            if let Some((temp, n)) = &part.rejects {
+                guard.names.push(rejects_staging.clone());
+                csv::save_rejects(&conn, temp, &rejects_staging, &source.path)?;
+                rejected += n;
+            }
+            rows += part.rows;
+            first.get_or_insert(part);
+        }
+        let first = first.expect("at least one source");
+        if !matches!(first.format, FileFormat::Csv) {
+            self.apply_types(&conn, &staging, &mut notices)?;
+        }
+        validate_expected(&conn, &staging, &self.options.expect, &self.sources[0])?;
+        ctx.checkpoint()?;
+
+        ctx.phase("Saving table", None);
+        let columns = table_columns(&conn, &staging)?.len() as u64;
+        let rejects_staging = (rejected > 0).then_some(rejects_staging.as_str());
+        let (table, rejects_table) = self.land(&conn, &staging, rows, rejects_staging)?;
+        guard.armed = false;
+        ctx.record_output(rows, file_bytes);
+
+        // Flushing the WAL makes the import durable and lets us measure its size; another
+        // open transaction only postpones it, which is fine.
+        let _ = conn.execute_batch("CHECKPOINT");
+        let table_bytes = table_storage_bytes(&conn, &table).ok();
+        if let Some(bytes) = table_bytes {
+            let _ = conn.execute(
+                &format!("UPDATE {META_SCHEMA}.tables SET bytes = ? WHERE name = ?"),
+                duckdb::params![bytes as i64, table],
+            );
+        }
+        Ok(ImportReport {
+            table,
+            source: self.sources[0].clone(),
+            sources: sources.iter().map(|s| s.path.clone()).collect(),
+            format: first.format,
+            rows,
+            columns,
+            file_bytes,
+            table_bytes,
+            appended: self.options.append,
+            encoding: first.encoding,
+            sheet: first.sheet,
+            notices,
+            rejects: rejects_table.map(|table| RejectsInfo { table, rows: rejected }),
+        })
+    }
+}
+
+impl ImportJob {
+    fn load_part(&self, conn: &Connection, target: &str, source: &Source, temp_dir: &Path, ctx: &JobCtx, notices: &mut Vec<String>) -> Result<Part> {
+        let opts = &self.options;
+        let path = &source.path;
+        let format = match opts.format {
+            Some(f) => f,
+            None => FileFormat::detect(path)?,
+        };
+        let mut part = Part { rows: 0, format, encoding: None, sheet: None, rejects: None };
+        let readable = GlobSafePath::new(path, source.is_pattern)?;
+        ctx.phase(format!("Reading {}", source.display), Some(source.bytes));
+        match format {
+            FileFormat::Csv => {
+                let declared = opts.encoding.as_deref().map(encoding::encoding_for_label).transpose()?;
+                let mut enc = match declared {
+                    Some(e) => e,
+                    None if source.is_pattern => encoding_rs::UTF_8,
+                    None => encoding::detect(path)?,
+                };
+                if let Some(rows) = estimate_rows(path, format, source.bytes) {
+                    ctx.expect_rows(rows);
+                }
+                let loaded = loop {
+                    let converted = if encoding::is_utf8(enc) {
+                        None
+                    } else {
+                        ctx.phase(format!("Converting {} from {} to UTF-8", source.display, encoding::display(enc)), Some(source.bytes));
+                        Some(encoding::transcode(path, enc, temp_dir, ctx)?)
+                    };
+                    let read_path = converted.as_ref().map_or_else(|| readable.path().to_path_buf(), |p| p.to_path_buf());
+                    ctx.phase(format!("Reading {}", source.display), Some(source.bytes));
+                    match csv::load(conn, target, &[read_path], path, opts, ctx, notices) {
+                        Err(EngineError::InvalidData { reason, line, .. })
+                            if declared.is_none() && encoding::is_utf8(enc) && reason.to_lowercase().contains("unicode") =>
+                        {
+                            ctx.phase(format!("Detecting the encoding of {}", source.display), None);
+                            let guess = encoding::detect_whole(path, ctx)?;
+                            if encoding::is_utf8(guess) {
+                                return Err(EngineError::InvalidData { file: path.clone(), line, column: None, reason });
+                            }
+                            notices.push(format!(
+                                "the file is not UTF-8 (invalid bytes{}); it was read as {}",
+                                line.map(|l| format!(" at line {}", csv::group_digits(l))).unwrap_or_default(),
+                                encoding::display(guess)
+                            ));
+                            enc = guess;
+                        }
+                        other => break other?,
+                    }
+                };
+                if !encoding::is_utf8(enc) {
+                    if declared.is_none() {
+                        notices.push(format!("the text encoding was detected as {}", encoding::display(enc)));
+                    }
+                    part.encoding = Some(encoding::display(enc).to_string());
+                }
+                part.rows = loaded.rows;
+                part.rejects = loaded.rejects;
+            }
+            FileFormat::Parquet | FileFormat::Json => {
+                let reader = if format == FileFormat::Parquet {
+                    let hive = if source.is_pattern { ", hive_partitioning = true, union_by_name = true" } else { "" };
+                    format!("read_parquet({}{hive})", quote_literal(&readable.path().to_string_lossy()))
+                } else {
+                    format!("read_json({})", quote_literal(&readable.path().to_string_lossy()))
+                };
+                if let Some(rows) = estimate_rows(path, format, source.bytes) {
+                    ctx.expect_rows(rows);
+                }
+                part.rows = conn
+                    .execute(&format!("CREATE TABLE {} AS SELECT * FROM {reader}", quote_ident(target)), [])
+                    .map_err(|e| read_error(path, e))? as u64;
+            }
+            FileFormat::Excel => {
+                let loaded = excel::load(conn, target, path, opts, ctx, notices)?;
+                part.rows = loaded.rows;
+                part.sheet = Some(loaded.sheet);
+            }
+            FileFormat::Arrow => part.rows = arrow_ipc::load(conn, target, path, ctx)?,
+        }
+        Ok(part)
+    }
+
+    /// The user's column types for readers without a `types` option: cast after loading.
+    fn apply_types(&self, conn: &Connection, staging: &str, notices: &mut Vec<String>) -> Result<()> {
+        let columns = table_columns(conn, staging)?;
+        for (name, ty) in &self.options.types {
+            let Some(col) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)) else {
+                return Err(EngineError::ColumnNotFound { table: display_name(&self.sources[0]), column: name.clone() });
+            };
+            if let Some(value) = first_uncastable(conn, staging, &col.name, ty)? {
+                if self.options.on_error == OnError::Text {
+                    notices.push(format!("column \"{}\" was kept as {}: \"{value}\" is not a valid {ty}", col.name, col.data_type));
+                    continue;
+                }
+                return Err(EngineError::InvalidData {
+                    file: self.sources[0].clone(),
+                    line: None,
+                    column: Some(col.name.clone()),
+                    reason: format!("\"{value}\" is not a valid {ty}"),
+                });
+            }
+            conn.execute_batch(&format!("ALTER TABLE {} ALTER COLUMN {} SET DATA TYPE {ty}", quote_ident(staging), quote_ident(&col.name)))?;
+        }
+        Ok(())
+    }
+
+    /// Lands the staging table (renamed, or appended to the target) and its rejects, together
+    /// with their catalog rows: all or nothing.
+    fn land(&self, conn: &Connection, staging: &str, rows: u64, rejects: Option<&str>) -> Result<(String, Option<String>)> {
+        let _landing = self.workspace.land_lock();
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let landed = (|| {
+            let source = self.sources.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
+            let table = if self.options.append {
+                let name = self.options.table.clone().expect("checked in run");
+                if !table_exists(conn, &name)? {
+                    return Err(EngineError::TableNotFound(name));
+                }
+                let name = table_columns(conn, &name).map(|_| name)?;
+                append_by_name(conn, &name, staging, self.options.add_columns)?;
+                conn.execute_batch(&format!("DROP TABLE {}", quote_ident(staging)))?;
+                let total: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&name)), [], |r| r.get(0))?;
+                conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE lower(name) = lower(?)"), duckdb::params![total, name])?;
+                name
+            } else {
+                let table = match &self.options.table {
+                    Some(name) if table_exists(conn, name)? => return Err(EngineError::Duplicate(name.clone())),
+                    Some(name) => name.clone(),
+                    None => unique_name(&table_name_from_path(&self.sources[0]), |n| table_exists(conn, n))?,
+                };
+                rename_and_register(conn, staging, &table, &source, rows)?;
+                table
+            };
+            let rejects_table = match rejects {
+                Some(temp) => {
+                    let name = unique_name(&format!("{table}_rejects"), |n| table_exists(conn, n))?;
+                    let count: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(temp)), [], |r| r.get(0))?;
+                    rename_and_register(conn, temp, &name, &format!("lines rejected from {source}"), count as u64)?;
+                    Some(name)
+                }
+                None => None,
+            };
+            conn.execute_batch("COMMIT")?;
+            Ok((table, rejects_table))
+        })();
+        if landed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        landed
+    }
+}
+
+fn rename_and_register(conn: &Connection, from: &str, to: &str, source: &str, rows: u64) -> Result<()> {
+    conn.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(from), quote_ident(to)))?;
+    conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [to])?;
+    conn.execute(
+        &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
+        duckdb::params![to, source, rows as i64],
+    )?;
+    Ok(())
+}
+
+/// Appends `from` to `into`, matching columns by name. Columns `into` lacks are added when
+/// `add_columns`, else they are an error; values that do not fit a column's type are an error
+/// naming the column and the value.
+pub(crate) fn append_by_name(conn: &Connection, into: &str, from: &str, add_columns: bool) -> Result<()> {
+    let target = table_columns(conn, into)?;
+    let incoming = table_columns(conn, from)?;
+    for col in &incoming {
+        match target.iter().find(|t| t.name.eq_ignore_ascii_case(&col.name)) {
+            None if add_columns => conn.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                quote_ident(into),
+                quote_ident(&col.name),
+                col.data_type
+            ))?,
+            None => {
+                return Err(EngineError::Processing(format!(
+                    "column \"{}\" is not in table \"{into}\"; allow adding new columns to append it",
+                    col.name
+                )));
+            }
+            Some(t) if t.data_type != col.data_type => {
+                if let Some(value) = first_uncastable(conn, from, &col.name, &t.data_type)? {
+                    return Err(EngineError::Processing(format!(
+                        "column \"{}\": \"{value}\" cannot be stored in table \"{into}\", whose column is {}",
+                        col.name, t.data_type
+                    )));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    conn.execute_batch(&format!("INSERT INTO {} BY NAME SELECT * FROM {}", quote_ident(into), quote_ident(from)))?;
+    Ok(())
+}
+
+/// The first non-null value of `column` that does not cast to `ty`.
+fn first_uncastable(conn: &Connection, table: &str, column: &str, ty: &str) -> Result<Option<String>> {
+    let col = quote_ident(column);
+    let sql = format!("SELECT {col}::VARCHAR FROM {} WHERE {col} IS NOT NULL AND TRY_CAST({col} AS {ty}) IS NULL LIMIT 1", quote_ident(table));
+    match conn.query_row(&sql, [], |r| r.get::<_, String>(0)) {
+        Ok(v) => Ok(Some(v)),
+        Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(EngineError::Processing(format!("\"{ty}\" is not a usable type for column \"{column}\": {}", e.to_string().lines().next().unwrap_or_default()))),
+    }
+}
+
+/// Checks the loaded columns against the user's expected schema.
+fn validate_expected(conn: &Connection, staging: &str, expect: &[ExpectedColumn], file: &Path) -> Result<()> {
+    if expect.is_empty() {
+        return Ok(());
+    }
+    let columns = table_columns(conn, staging)?;
+    let fail = |column: &str, reason: String| EngineError::InvalidData { file: file.to_path_buf(), line: None, column: Some(column.to_string()), reason };
+    for e in expect {
+        let Some(col) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(&e.name)) else {
+            let have: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            return Err(fail(&e.name, format!("the expected column is missing (the file has: {})", have.join(", "))));
+        };
+        if let Some(ty) = &e.data_type {
+            if !same_type(&col.data_type, ty) {
+                return Err(fail(&col.name, format!("expected type {ty}, the file has {}", col.data_type)));
+            }
+        }
+        if e.not_null {
+            let nulls: i64 = conn.query_row(
+                &format!("SELECT count(*) FROM {} WHERE {} IS NULL", quote_ident(staging), quote_ident(&col.name)),
+                [],
+                |r| r.get(0),
+            )?;
+            if nulls > 0 {
+                return Err(fail(&col.name, format!("{nulls} rows have no value, but the schema requires one")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_type(actual: &str, expected: &str) -> bool {
+    let norm = |t: &str| match t.trim().to_ascii_uppercase().as_str() {
+        "INT" | "INT4" | "INTEGER" => "INTEGER".to_string(),
+        "INT8" | "LONG" | "BIGINT" => "BIGINT".to_string(),
+        "FLOAT8" | "DOUBLE" => "DOUBLE".to_string(),
+        "TEXT" | "STRING" | "VARCHAR" => "VARCHAR".to_string(),
+        "BOOL" | "BOOLEAN" => "BOOLEAN".to_string(),
+        "DATETIME" | "TIMESTAMP" => "TIMESTAMP".to_string(),
+        other => other.replace(' ', ""),
+    };
+    norm(actual) == norm(expected)
+}
+
+/// Rows the file probably holds: exact for Parquet (footer), else extrapolated from the line
+/// length in the first megabyte (after decompression). Only drives progress text.
+fn estimate_rows(path: &Path, format: FileFormat, file_len: u64) -> Option<u64> {
+    use std::io::Read as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const SAMPLE: u64 = 1 << 20;
+    if format == FileFormat::Parquet {
+        let file = std::fs::File::open(path).ok()?;
+        let reader = parquet::file::reader::SerializedFileReader::new(file).ok()?;
+        return u64::try_from(parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows()).ok();
+    }
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".zst") {
+        return None;
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut reader = encoding::open_decompressed(path, counter.clone()).ok()?;
+    let mut sample = Vec::with_capacity(SAMPLE as usize);
+    reader.by_ref().take(SAMPLE).read_to_end(&mut sample).ok()?;
+    let read = counter.load(Ordering::Relaxed).max(1);
+    let expanded_len = (file_len as f64 * sample.len() as f64 / read as f64) as u64;
+    let lines = sample.iter().filter(|b| **b == b'\n').count().max(1);
+    Some((expanded_len as f64 * lines as f64 / sample.len().max(1) as f64) as u64)
+}
+
+/// DuckDB expands `*`, `?`, `[` and `{` in reader paths as globs. A file whose name has them
+/// is read through a symlink with a plain name in a private temporary folder.
+struct GlobSafePath {
+    path: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl GlobSafePath {
+    fn new(path: &Path, is_pattern: bool) -> Result<Self> {
+        let text = path.to_string_lossy();
+        if is_pattern || !text.contains(['*', '?', '[', ']', '{', '}']) {
+            return Ok(Self { path: path.to_path_buf(), _dir: None });
+        }
+        let absolute = std::path::absolute(path).map_err(|e| EngineError::io(path, e))?;
+        let dir = tempfile::tempdir().map_err(|e| EngineError::io(std::env::temp_dir(), e))?;
+        let name = display_name(path).replace(['*', '?', '[', ']', '{', '}'], "_");
+        let link = dir.path().join(name);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&absolute, &link).map_err(|e| EngineError::io(&link, e))?;
+        #[cfg(not(unix))]
+        std::fs::hard_link(&absolute, &link).map_err(|e| EngineError::io(&link, e))?;
+        Ok(Self { path: link, _dir: Some(dir) })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Drops the staging table unless the import landed.
+struct StagingGuard<'a> {
+    conn: &'a Connection,
+    ctx: &'a JobCtx,
+    names: Vec<String>,
+    armed: bool,
+}
+
+impl Drop for StagingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.ctx.unwatch();
+            for name in &self.names {
+                let _ = self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(name)));
+            }
+        }
+    }
+}
+
+fn ctx_unique_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}_{nanos}", std::process::id())
+}
+
+pub fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+pub(crate) fn table_storage_bytes(conn: &Connection, table: &str) -> Result<u64> {
+    let (blocks, block_size): (i64, i64) = conn.query_row(
+        "SELECT count(DISTINCT block_id), (SELECT block_size FROM pragma_database_size() LIMIT 1)
+         FROM pragma_storage_info(?) WHERE block_id >= 0",
+        [table],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((blocks.max(0) * block_size.max(0)) as u64)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_by_name_and_magic() {
+        assert_eq!(FileFormat::detect(Path::new("a.CSV.gz")).unwrap(), FileFormat::Csv);
+        assert_eq!(FileFormat::detect(Path::new("a.ndjson")).unwrap(), FileFormat::Json);
+        assert_eq!(FileFormat::detect(Path::new("x/a.parquet")).unwrap(), FileFormat::Parquet);
+        assert_eq!(FileFormat::detect(Path::new("x/a.xlsx")).unwrap(), FileFormat::Excel);
+        assert_eq!(FileFormat::detect(Path::new("x/a.feather")).unwrap(), FileFormat::Arrow);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("data.bin");
+        std::fs::write(&p, b"PAR1....").unwrap();
+        assert_eq!(FileFormat::detect(&p).unwrap(), FileFormat::Parquet);
+        std::fs::write(&p, b"ARROW1\0\0").unwrap();
+        assert_eq!(FileFormat::detect(&p).unwrap(), FileFormat::Arrow);
+        std::fs::write(&p, b"  [{\"a\": 1}]").unwrap();
+        assert_eq!(FileFormat::detect(&p).unwrap(), FileFormat::Json);
+    }
+}

@@ -1,0 +1,137 @@
+//! The first rows of a file as the import would read them with the given options, plus what
+//! was detected (format, encoding, dialect, sheets, column types). Runs as a job on its own
+//! in-memory database so it never touches the workspace.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::csv::{self, Attempt, Dialect};
+use super::options::{FileFormat, ImportOptions};
+use super::{arrow_ipc, encoding, excel, read_error, sources};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::job::{Job, JobCtx};
+use crate::engine::sql::{quote_ident, quote_literal};
+
+/// Bytes of a non-UTF-8 text file converted for its preview.
+const PREVIEW_BYTES: usize = 1 << 20;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Preview {
+    pub format: Option<FileFormat>,
+    /// The encoding used (detected unless the options name one).
+    pub encoding: Option<String>,
+    pub dialect: Option<Dialect>,
+    pub sheets: Vec<String>,
+    pub sheet: Option<String>,
+    pub zip_members: Vec<String>,
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Vec<Option<String>>>,
+    pub notices: Vec<String>,
+}
+
+pub struct PreviewJob {
+    pub path: PathBuf,
+    pub options: ImportOptions,
+    pub rows: usize,
+    pub temp_dir: PathBuf,
+}
+
+impl Job for PreviewJob {
+    type Output = Preview;
+
+    fn title(&self) -> String {
+        format!("Preview {}", super::display_name(&self.path))
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<Preview> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch("SET threads = 2; SET memory_limit = '512MB'")?;
+        ctx.watch(&conn)?;
+        let mut preview = Preview::default();
+        let mut path = self.path.clone();
+        let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) && path.is_file();
+        let expanded;
+        if is_zip {
+            preview.zip_members = sources::zip_members(&path)?;
+            expanded = sources::expand(&[path.join(preview.zip_members.first().cloned().unwrap_or_default())], &self.temp_dir)?;
+            path = expanded.first().map(|s| s.path.clone()).ok_or_else(|| EngineError::Processing("empty archive".into()))?;
+        }
+        let format = match self.options.format {
+            Some(f) => f,
+            None => FileFormat::detect(&path)?,
+        };
+        preview.format = Some(format);
+        let limit = self.rows.max(1);
+        let table = "preview";
+        match format {
+            FileFormat::Csv => {
+                let enc = match &self.options.encoding {
+                    Some(label) => encoding::encoding_for_label(label)?,
+                    None => encoding::detect(&path)?,
+                };
+                preview.encoding = Some(encoding::display(enc).to_string());
+                let _converted;
+                let read_path = if encoding::is_utf8(enc) {
+                    path.clone()
+                } else {
+                    let mut sample = encoding::sample(&path, PREVIEW_BYTES)?;
+                    if sample.len() == PREVIEW_BYTES {
+                        let cut = sample.iter().rposition(|b| *b == b'\n').map_or(sample.len(), |i| i + 1);
+                        sample.truncate(cut);
+                    }
+                    let (text, _, _) = enc.decode(&sample);
+                    let mut tmp = tempfile::Builder::new().suffix(".csv").tempfile().map_err(|e| EngineError::io(std::env::temp_dir(), e))?;
+                    tmp.write_all(text.as_bytes()).map_err(|e| EngineError::io(tmp.path(), e))?;
+                    let p = tmp.path().to_path_buf();
+                    _converted = tmp;
+                    p
+                };
+                let mut attempt = Attempt::default();
+                let dialect = match csv::sniff(&conn, &read_path, &self.options, &attempt) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        attempt.lenient = true;
+                        preview.notices.push("the file does not follow the CSV standard strictly; read in lenient mode".into());
+                        csv::sniff(&conn, &read_path, &self.options, &attempt)?
+                    }
+                };
+                preview.dialect = Some(dialect);
+                let reader = csv::reader_sql(std::slice::from_ref(&read_path), &self.options, &attempt, None);
+                conn.execute_batch(&format!("CREATE TABLE {table} AS SELECT * FROM {reader} LIMIT {limit}"))
+                    .map_err(|e| read_error(&self.path, e))?;
+            }
+            FileFormat::Parquet | FileFormat::Json => {
+                let func = if format == FileFormat::Parquet { "read_parquet" } else { "read_json" };
+                conn.execute_batch(&format!(
+                    "CREATE TABLE {table} AS SELECT * FROM {func}({}) LIMIT {limit}",
+                    quote_literal(&path.to_string_lossy())
+                ))
+                .map_err(|e| read_error(&self.path, e))?;
+            }
+            FileFormat::Excel => {
+                preview.sheets = excel::sheet_names(&path)?;
+                let sheet = excel::resolve_sheet(&path, self.options.sheet.as_deref())?;
+                let opts = ImportOptions { sheet: Some(sheet.clone()), ..self.options.clone() };
+                excel::load_limited(&conn, table, &path, &opts, ctx, &mut preview.notices, Some(limit as u64))?;
+                preview.sheet = Some(sheet);
+            }
+            FileFormat::Arrow => {
+                arrow_ipc::load_limited(&conn, table, &path, ctx, Some(limit as u64))?;
+            }
+        }
+        let mut stmt = conn.prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'preview' ORDER BY column_index")?;
+        preview.columns = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?;
+        let cols: Vec<String> = preview.columns.iter().map(|(n, _)| format!("{}::VARCHAR", quote_ident(n))).collect();
+        if !cols.is_empty() {
+            let mut stmt = conn.prepare(&format!("SELECT {} FROM {table} LIMIT {limit}", cols.join(", ")))?;
+            let n = cols.len();
+            preview.rows = stmt
+                .query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?
+                .collect::<duckdb::Result<_>>()?;
+        }
+        Ok(preview)
+    }
+}

@@ -1,0 +1,192 @@
+//! Turns what the user named into readable sources: plain files, globs, hive-partitioned
+//! Parquet folders, and `.zip` archives (every member, or one as `archive.zip/member.csv`),
+//! whose members are extracted to the workspace's temp folder for the length of the job.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::error::{EngineError, Result};
+
+pub struct Source {
+    /// What the reader opens (an extracted member lives in a temp folder).
+    pub path: PathBuf,
+    /// How the user knows it: `data.csv`, `archive.zip/data.csv`.
+    pub display: String,
+    /// Bytes on disk (compressed size for compressed files), for progress.
+    pub bytes: u64,
+    /// A glob or folder pattern that DuckDB expands.
+    pub is_pattern: bool,
+    _extracted: Option<Arc<tempfile::TempDir>>,
+}
+
+/// Largest total a zip may declare for its members.
+const MAX_ZIP_EXPANDED: u64 = 64 << 30;
+
+pub fn expand(paths: &[PathBuf], temp_dir: &Path) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for path in paths {
+        expand_one(path, temp_dir, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn is_zip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+fn expand_one(path: &Path, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()> {
+    let display = super::display_name(path);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some((archive, member)) = zip_member_path(path) {
+                return extract(&archive, Some(&member), temp_dir, out);
+            }
+            if path.to_string_lossy().contains(['*', '?']) {
+                out.push(Source { path: path.to_path_buf(), display, bytes: 0, is_pattern: true, _extracted: None });
+                return Ok(());
+            }
+            return Err(EngineError::io(path, e));
+        }
+    };
+    if meta.is_dir() {
+        let (files, bytes) = parquet_files_under(path);
+        if files == 0 {
+            return Err(EngineError::io(path, std::io::Error::other("is a folder without Parquet files; pick the files to import")));
+        }
+        out.push(Source {
+            path: path.join("**").join("*.parquet"),
+            display: format!("{display}/ ({files} Parquet files)"),
+            bytes,
+            is_pattern: true,
+            _extracted: None,
+        });
+        return Ok(());
+    }
+    if meta.len() == 0 {
+        return Err(EngineError::InvalidData {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            reason: "the file is empty; there is nothing to import".into(),
+        });
+    }
+    if is_zip(path) {
+        return extract(path, None, temp_dir, out);
+    }
+    out.push(Source { path: path.to_path_buf(), display, bytes: meta.len(), is_pattern: false, _extracted: None });
+    Ok(())
+}
+
+/// `dir/archive.zip/inner/file.csv` → (`dir/archive.zip`, `inner/file.csv`).
+fn zip_member_path(path: &Path) -> Option<(PathBuf, String)> {
+    let mut archive = path.to_path_buf();
+    let mut member = Vec::new();
+    while let Some(name) = archive.file_name().map(|n| n.to_string_lossy().into_owned()) {
+        member.push(name);
+        archive.pop();
+        if is_zip(&archive) && archive.is_file() {
+            member.reverse();
+            return Some((archive, member.join("/")));
+        }
+    }
+    None
+}
+
+fn parquet_files_under(dir: &Path) -> (usize, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+                files += 1;
+                bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// Names of the importable members of a zip archive (folders and OS litter left out).
+pub fn zip_members(path: &Path) -> Result<Vec<String>> {
+    let archive = open_zip(path)?;
+    Ok((0..archive.len())
+        .filter_map(|i| archive.name_for_index(i)?.ok().map(|n| n.into_owned()))
+        .filter(|n| !n.ends_with('/') && !n.starts_with("__MACOSX/") && !n.rsplit('/').next().unwrap_or("").starts_with('.'))
+        .collect())
+}
+
+fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<std::fs::File>>> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| EngineError::InvalidData {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        reason: format!("not a readable zip archive ({e})"),
+    })
+}
+
+fn extract(archive_path: &Path, only: Option<&str>, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()> {
+    let mut names = zip_members(archive_path)?;
+    if let Some(member) = only {
+        if !names.iter().any(|n| n == member) {
+            return Err(EngineError::io(archive_path.join(member), std::io::Error::other(format!("no member \"{member}\" in the archive"))));
+        }
+        names = vec![member.to_string()];
+    }
+    if names.is_empty() {
+        return Err(EngineError::InvalidData {
+            file: archive_path.to_path_buf(),
+            line: None,
+            column: None,
+            reason: "the zip archive holds no files".into(),
+        });
+    }
+    let mut archive = open_zip(archive_path)?;
+    let declared: u64 = names.iter().filter_map(|n| archive.by_name(n).ok().map(|f| f.size())).sum();
+    if declared > MAX_ZIP_EXPANDED {
+        return Err(EngineError::InvalidData {
+            file: archive_path.to_path_buf(),
+            line: None,
+            column: None,
+            reason: format!("the archive would expand to {} GB; extract it yourself and import the files", declared >> 30),
+        });
+    }
+    std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
+    let dir = Arc::new(tempfile::Builder::new().prefix("dataforge-zip-").tempdir_in(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?);
+    let archive_name = super::display_name(archive_path);
+    for (i, name) in names.iter().enumerate() {
+        let mut entry = archive.by_name(name).map_err(|e| EngineError::InvalidData {
+            file: archive_path.to_path_buf(),
+            line: None,
+            column: None,
+            reason: format!("member \"{name}\" cannot be read ({e})"),
+        })?;
+        let file_name = name.rsplit('/').next().unwrap_or(name);
+        let target = dir.path().join(format!("{i}")).join(file_name);
+        std::fs::create_dir_all(target.parent().unwrap_or(dir.path())).map_err(|e| EngineError::io(dir.path(), e))?;
+        let mut file = std::fs::File::create(&target).map_err(|e| EngineError::io(&target, e))?;
+        let bytes = std::io::copy(&mut entry, &mut file).map_err(|e| EngineError::InvalidData {
+            file: archive_path.to_path_buf(),
+            line: None,
+            column: None,
+            reason: format!("member \"{name}\" cannot be extracted ({e})"),
+        })?;
+        if bytes == 0 {
+            continue;
+        }
+        out.push(Source {
+            path: target,
+            display: format!("{archive_name}/{name}"),
+            bytes: entry.compressed_size(),
+            is_pattern: false,
+            _extracted: Some(dir.clone()),
+        });
+    }
+    Ok(())
+}
