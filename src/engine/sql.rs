@@ -71,7 +71,7 @@ fn is_known_extension(ext: &str) -> bool {
     matches!(
         ext.to_ascii_lowercase().as_str(),
         "csv" | "tsv" | "txt" | "psv" | "tab" | "dat" | "gz" | "zst" | "zip" | "parquet" | "pq" | "json" | "jsonl" | "ndjson"
-            | "geojson" | "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" | "arrow" | "arrows" | "feather" | "ipc"
+            | "geojson" | "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" | "arrow" | "arrows" | "arrow_file" | "feather" | "ipc"
     )
 }
 

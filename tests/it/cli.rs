@@ -70,7 +70,7 @@ fn errors_and_usage_have_their_exit_codes() {
     }
     csv.push_str("three\n");
     let bad = write_file(dir.path(), "bad.csv", &csv);
-    let out = dataforge(&ws, &["import", bad.to_str().unwrap()]);
+    let out = dataforge(&ws, &["import", bad.to_str().unwrap(), "--types", "n=BIGINT"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.csv: line 30002, column \"n\""), "{stderr}");

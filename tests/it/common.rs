@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use dataforge::engine::browse::Browser;
 use dataforge::engine::config::EnvOverrides;
-use dataforge::engine::import::{ImportJob, ImportReport};
+use dataforge::engine::import::{ImportJob, ImportOptions, ImportReport};
 use dataforge::engine::job::{no_waker, spawn};
 use dataforge::engine::{Result, Workspace};
 
@@ -74,4 +74,22 @@ pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write");
     path
+}
+
+impl TestWorkspace {
+    pub fn import_with(&self, files: &[PathBuf], options: ImportOptions) -> Result<ImportReport> {
+        spawn(ImportJob::with_options(self.ws.clone(), files.to_vec(), options), no_waker()).wait()
+    }
+
+    /// (column, type) pairs of `table`.
+    pub fn types(&self, table: &str) -> Vec<(String, String)> {
+        self.ws.columns(table).expect("columns").into_iter().map(|c| (c.name, c.data_type)).collect()
+    }
+
+    pub fn scalar(&self, sql: &str) -> String {
+        let conn = self.ws.connect().expect("connect");
+        conn.query_row(&format!("SELECT ({sql})::VARCHAR"), [], |r| r.get::<_, Option<String>>(0))
+            .expect("query")
+            .unwrap_or_default()
+    }
 }

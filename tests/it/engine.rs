@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use dataforge::engine::EngineError;
 use dataforge::engine::export::{ExportJob, SortKey};
-use dataforge::engine::import::ImportJob;
+use dataforge::engine::import::{ImportJob, ImportOptions};
 use dataforge::engine::job::{JobSnapshot, no_waker, spawn};
 
 use crate::common::{TestWorkspace, generated_csv, shared, write_file};
@@ -91,19 +91,26 @@ fn bad_values_are_located_and_leave_no_table() {
     csv.push_str("30000,n/a\n");
     let path = write_file(t.dir.path(), "sales.csv", &csv);
     let before = t.all_table_names();
-    let err = t.import(&path, None).unwrap_err();
+    let typed = ImportOptions { types: vec![("amount".into(), "BIGINT".into())], ..ImportOptions::new() };
+    let err = t.import_with(std::slice::from_ref(&path), typed).unwrap_err();
     match &err {
         EngineError::InvalidData { file, line, column, reason } => {
             assert!(file.ends_with("sales.csv"));
             assert_eq!(*line, Some(30_002), "{err}");
             assert_eq!(column.as_deref(), Some("amount"), "{err}");
-            assert_eq!(reason, "\"n/a\" is not a valid BIGINT (the column type was guessed from the first rows of the file)");
+            assert_eq!(reason, "\"n/a\" is not a valid BIGINT");
         }
         other => panic!("expected InvalidData, got {other:?}"),
     }
     let message = err.to_string();
     assert!(message.starts_with("sales.csv: line 30002, column \"amount\""), "{message}");
     assert_eq!(t.all_table_names(), before);
+
+    // With the type only guessed, the column is kept as text and the report says why.
+    let r = t.import(&path, None).unwrap();
+    assert_eq!(r.rows, 30_001);
+    assert_eq!(t.ws.columns("sales").unwrap()[1].data_type, "VARCHAR");
+    assert!(r.notices.iter().any(|n| n == "column \"amount\" was kept as text: \"n/a\" at line 30,002 is not a valid BIGINT"), "{:?}", r.notices);
 }
 
 #[test]

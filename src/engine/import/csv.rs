@@ -120,6 +120,8 @@ pub fn load(
     let mut tries = 0;
     // A column whose guessed type a value broke; after the full scan it may be text.
     let mut widened: Option<(String, String)> = None;
+    // When fallbacks fail too, the first located error says most.
+    let mut first_error: Option<EngineError> = None;
     loop {
         tries += 1;
         ctx.checkpoint()?;
@@ -207,6 +209,7 @@ pub fn load(
             notices.push(format!(
                 "the file does not follow the CSV standard strictly (mixed line endings or stray quotes{at_line}); it was read in lenient mode"
             ));
+            remember(&mut first_error, located);
             continue;
         }
         let conversion = conversion_failure(&text);
@@ -226,6 +229,7 @@ pub fn load(
             if let (Some(column), Some((value, data_type))) = (&column, conversion_failure(&text)) {
                 widened = Some((column.clone(), format!("\"{value}\"{at_line} is not a valid {data_type}")));
             }
+            remember(&mut first_error, located);
             continue;
         }
         if let (Some(column), Some((value, data_type))) = (&column, conversion) {
@@ -233,10 +237,21 @@ pub fn load(
             if may_fall_back && !attempt.text_columns.contains(column) && attempt.text_columns.len() < MAX_TEXT_FALLBACKS {
                 attempt.text_columns.push(column.clone());
                 notices.push(format!("column \"{column}\" was kept as text: \"{value}\"{at_line} is not a valid {data_type}"));
+                remember(&mut first_error, located);
                 continue;
             }
         }
-        return Err(located);
+        return Err(match first_error {
+            Some(first) if line.is_none() => first,
+            _ => located,
+        });
+    }
+}
+
+/// Keeps the first error that names a line.
+fn remember(first: &mut Option<EngineError>, err: EngineError) {
+    if first.is_none() && matches!(err, EngineError::InvalidData { line: Some(_), .. }) {
+        *first = Some(err);
     }
 }
 

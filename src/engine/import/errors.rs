@@ -62,6 +62,9 @@ pub fn summarize(text: &str) -> String {
             _ => {}
         }
     }
+    if text.contains("not possible to automatically detect the CSV parsing dialect") {
+        return "the layout (delimiter, quoting, header) could not be detected, because lines disagree on their number of fields; choose the delimiter and quote yourself".into();
+    }
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let pick = lines
         .iter()
