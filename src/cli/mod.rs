@@ -3,6 +3,7 @@
 //! exit code: 0 ok, 1 error, 2 usage, 130 cancelled by Ctrl+C.
 
 mod bench;
+mod sweep;
 pub use bench::generate_csv;
 pub mod progress;
 
@@ -72,6 +73,9 @@ pub enum Command {
     },
     /// Time import, scan, sorted paging and export on a generated CSV
     Bench(bench::BenchArgs),
+    /// Import every file of a list, one JSON line each (used by the corpus sweep)
+    #[command(hide = true)]
+    SweepWorker(sweep::SweepArgs),
 }
 
 pub fn workspace_path(args: &Args) -> anyhow::Result<PathBuf> {
@@ -198,6 +202,9 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Import { files, table, options }) => import(&args, files, table.clone(), options),
         Some(Command::Tables) => tables(&args),
         Some(Command::Export { table, out, sort, desc }) => export(&args, table, out, sort.clone(), *desc),
+        Some(Command::SweepWorker(a)) => open_workspace(&args)
+            .and_then(|ws| sweep::run(ws, a))
+            .map(|()| Outcome { json: Value::Null, text: String::new(), code: EXIT_OK }),
         Some(Command::Bench(b)) => bench::run(b).map(|(json, text)| Outcome { json, text, code: EXIT_OK }),
         Some(Command::Open { .. }) | None => Err(anyhow::anyhow!("no command to run headless")),
     };

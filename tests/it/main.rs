@@ -5,4 +5,5 @@ mod common;
 mod engine;
 mod formats;
 mod paging;
+mod sweep;
 mod ui;

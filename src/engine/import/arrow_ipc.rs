@@ -6,6 +6,9 @@ use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use arrow::ipc::reader::{FileReader, StreamReader};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 use duckdb::vtab::ArrowBatchRegistration;
@@ -72,6 +75,12 @@ pub fn load(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx) -> Resu
 }
 
 pub fn load_limited(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit: Option<u64>) -> Result<u64> {
+    // The arrow reader panics on some corrupt files instead of returning an error.
+    let run = std::panic::AssertUnwindSafe(|| read_into(conn, staging, path, ctx, limit));
+    std::panic::catch_unwind(run).unwrap_or_else(|_| Err(bad(path, "corrupt data")))
+}
+
+fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit: Option<u64>) -> Result<u64> {
     let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
     let mut head = [0u8; 8];
     let n = file.read(&mut head).map_err(|e| EngineError::io(path, e))?;
@@ -87,6 +96,45 @@ pub fn load_limited(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx,
         let schema = reader.schema();
         load_batches(conn, staging, path, schema, reader.map(|b| b.map_err(|e| bad(path, e))), ctx, limit)
     }
+}
+
+/// Arrow types DuckDB's Arrow scan cannot take, replaced by ones it can: dictionaries by
+/// their values, NULL columns by text, 256-bit decimals by text, unions by text.
+fn storable(dt: &DataType) -> Option<DataType> {
+    match dt {
+        DataType::Dictionary(_, value) => Some(storable(value).unwrap_or_else(|| value.as_ref().clone())),
+        DataType::Null | DataType::Decimal256(_, _) | DataType::Union(_, _) => Some(DataType::Utf8),
+        _ => None,
+    }
+}
+
+/// Makes a batch storable: validated in full (corrupt files must not reach DuckDB), unique
+/// column names, and types DuckDB accepts.
+fn prepare(path: &Path, batch: RecordBatch) -> Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut taken = std::collections::HashSet::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        column.to_data().validate_full().map_err(|e| bad(path, e))?;
+        let (column, dt) = match storable(field.data_type()) {
+            Some(to) => {
+                let cast = arrow::compute::cast(column, &to).or_else(|_| arrow::compute::cast(column, &DataType::Utf8));
+                let cast = cast.map_err(|e| bad(path, format!("column \"{}\": {e}", field.name())))?;
+                let dt = cast.data_type().clone();
+                (cast, dt)
+            }
+            None => (column.clone(), field.data_type().clone()),
+        };
+        let mut name = field.name().clone();
+        let mut n = 2;
+        while !taken.insert(name.to_lowercase()) {
+            name = format!("{}_{n}", field.name());
+            n += 1;
+        }
+        fields.push(Field::new(name, dt, true));
+        columns.push(column);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| bad(path, e))
 }
 
 fn load_batches(
@@ -107,11 +155,11 @@ fn load_batches(
         },
         other => other,
     };
-    create_from_batch(conn, staging, RecordBatch::new_empty(schema)).map_err(unsupported)?;
+    create_from_batch(conn, staging, prepare(path, RecordBatch::new_empty(schema))?).map_err(unsupported)?;
     let mut rows = 0u64;
     for batch in batches {
         ctx.checkpoint()?;
-        let mut batch = batch?;
+        let mut batch = prepare(path, batch?)?;
         if let Some(limit) = limit {
             let room = limit.saturating_sub(rows) as usize;
             if room == 0 {

@@ -309,9 +309,19 @@ impl ImportJob {
                 if let Some(rows) = estimate_rows(path, format, source.bytes) {
                     ctx.expect_rows(rows);
                 }
-                part.rows = conn
-                    .execute(&format!("CREATE TABLE {} AS SELECT * FROM {reader}", quote_ident(target)), [])
-                    .map_err(|e| read_error(path, e))? as u64;
+                if format == FileFormat::Json && !source.is_pattern {
+                    validate_json(path, ctx)?;
+                }
+                let created = conn.execute(&format!("CREATE TABLE {} AS SELECT * FROM {reader}", quote_ident(target)), []);
+                part.rows = match created {
+                    Err(e) if format == FileFormat::Json && e.to_string().contains("duplicate key") => {
+                        notices.push("some objects repeat a key, so each record was kept whole as JSON text".into());
+                        let objects = format!("read_json_objects({}) AS t(json)", quote_literal(&readable.path().to_string_lossy()));
+                        conn.execute(&format!("CREATE OR REPLACE TABLE {} AS SELECT json FROM {objects}", quote_ident(target)), [])
+                            .map_err(|e| read_error(path, e))? as u64
+                    }
+                    other => other.map_err(|e| read_error(path, e))? as u64,
+                };
             }
             FileFormat::Excel => {
                 let loaded = excel::load(conn, target, path, opts, ctx, notices)?;
@@ -491,6 +501,34 @@ fn same_type(actual: &str, expected: &str) -> bool {
         other => other.replace(' ', ""),
     };
     norm(actual) == norm(expected)
+}
+
+/// DuckDB's JSON reader accepts some malformed input (trailing commas, NaN); a streaming
+/// pass through a strict parser first makes those a located error.
+fn validate_json(path: &Path, ctx: &JobCtx) -> Result<()> {
+    let reader = encoding::open_decompressed(path, Arc::default())?;
+    let mut values = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, reader)).into_iter::<serde::de::IgnoredAny>();
+    let mut count = 0u64;
+    for value in values.by_ref() {
+        if count % 65_536 == 0 {
+            ctx.checkpoint()?;
+        }
+        if let Err(e) = value {
+            let reason = e.to_string();
+            let reason = reason.split(" at line ").next().unwrap_or(&reason).to_string();
+            return Err(EngineError::InvalidData {
+                file: path.to_path_buf(),
+                line: Some(e.line() as u64),
+                column: None,
+                reason: format!("not valid JSON: {reason} (character {})", e.column()),
+            });
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(EngineError::InvalidData { file: path.to_path_buf(), line: None, column: None, reason: "the file holds no JSON value".into() });
+    }
+    Ok(())
 }
 
 /// Rows the file probably holds: exact for Parquet (footer), else extrapolated from the line
