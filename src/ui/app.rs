@@ -8,7 +8,7 @@ use std::time::Instant;
 use egui::{Key, KeyboardShortcut, Modifiers};
 
 use super::state::{AppState, Command};
-use super::{catalog, dialogs, jobs, memory, table};
+use super::{catalog, dialogs, import_dialog, jobs, memory, table};
 use crate::engine::Workspace;
 
 const SELECTED_KEY: &str = "selected_table";
@@ -97,6 +97,7 @@ impl eframe::App for DataforgeApp {
                 dialogs::welcome_ui(ui, &mut self.state);
             }
         });
+        import_dialog::import_ui(&ctx, &mut self.state);
         dialogs::export_ui(&ctx, &mut self.state);
         dialogs::settings_ui(&ctx, &mut self.state);
         dialogs::confirm_drop_ui(&ctx, &mut self.state);

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod catalog;
 pub mod dialogs;
+pub mod import_dialog;
 pub mod jobs;
 pub mod memory;
 pub mod state;

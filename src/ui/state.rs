@@ -11,7 +11,8 @@ use poll_promise::Promise;
 use crate::engine::browse::{BrowseWorker, TableView};
 use crate::engine::config::Settings;
 use crate::engine::export::{ExportJob, ExportReport, SortKey};
-use crate::engine::import::{ImportJob, ImportReport};
+use crate::engine::import::{ImportJob, ImportOptions, ImportReport};
+use crate::ui::import_dialog::ImportDraft;
 use crate::engine::job::memory::MemoryMonitor;
 use crate::engine::job::{JobHandle, JobSnapshot, JobState, Waker, spawn};
 use crate::engine::workspace::TableInfo;
@@ -54,7 +55,10 @@ pub struct Notice {
 
 #[derive(Clone, Debug)]
 pub enum Command {
+    /// Opens the import window for these files.
     ImportFiles(Vec<PathBuf>),
+    /// Starts an import job (from the import window).
+    RunImport { paths: Vec<PathBuf>, options: ImportOptions },
     OpenTable(String),
     SetSort(Option<SortKey>),
     Export { table: String, sort: Option<SortKey>, path: PathBuf },
@@ -95,6 +99,7 @@ pub struct AppState {
     pub memory: MemoryMonitor,
     pub notices: Vec<Notice>,
     pub export: Option<ExportDraft>,
+    pub import: Option<ImportDraft>,
     pub settings: Option<SettingsDraft>,
     pub is_hovering_files: bool,
     /// A table the user asked to delete, awaiting confirmation.
@@ -124,6 +129,7 @@ impl AppState {
             memory,
             notices: Vec::new(),
             export: None,
+            import: None,
             settings: None,
             is_hovering_files: false,
             confirm_drop: None,
@@ -201,6 +207,21 @@ impl AppState {
                     Some(Ok(report)) => {
                         catalog_changed = true;
                         finished_imports.push(report.table.clone());
+                        let mut text = format!(
+                            "{} {} rows into {}",
+                            if report.appended { "Appended" } else { "Imported" },
+                            report.rows,
+                            report.table
+                        );
+                        for n in &report.notices {
+                            text.push_str(&format!("\n• {n}"));
+                        }
+                        if let Some(r) = &report.rejects {
+                            text.push_str(&format!("\n• {} lines were rejected: see table {}", r.rows, r.table));
+                        }
+                        if !report.notices.is_empty() || report.rejects.is_some() {
+                            messages.push(Notice { is_error: false, text });
+                        }
                     }
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
@@ -227,6 +248,9 @@ impl AppState {
         }
         if let Some(view) = &mut self.view {
             view.poll();
+        }
+        if let Some(draft) = &mut self.import {
+            draft.poll(&self.wake);
         }
         if let Some(p) = self.open_dialog.take() {
             match p.try_take() {
@@ -274,10 +298,13 @@ impl AppState {
     fn apply(&mut self, command: Command) {
         match command {
             Command::ImportFiles(paths) => {
-                for path in paths {
-                    let job = ImportJob::new(self.workspace.clone(), path, None);
-                    self.jobs.push(UiJob::Import(spawn(job, self.wake.clone())));
+                if !paths.is_empty() {
+                    self.import = Some(ImportDraft::new(paths, self.workspace.settings().temp_dir));
                 }
+            }
+            Command::RunImport { paths, options } => {
+                let job = ImportJob::with_options(self.workspace.clone(), paths, options);
+                self.jobs.push(UiJob::Import(spawn(job, self.wake.clone())));
             }
             Command::OpenTable(name) => self.open_table(name),
             Command::SetSort(sort) => {
@@ -316,7 +343,13 @@ impl AppState {
                     self.open_dialog = Some(Promise::spawn_thread("open-dialog", move || {
                         let picked = rfd::FileDialog::new()
                             .set_title("Import files")
-                            .add_filter("Data files", &["csv", "tsv", "txt", "gz", "zst", "parquet", "json", "jsonl", "ndjson"])
+                            .add_filter(
+                                "Data files",
+                                &[
+                                    "csv", "tsv", "txt", "psv", "gz", "zst", "zip", "parquet", "json", "jsonl", "ndjson", "xlsx", "xlsm",
+                                    "xlsb", "xls", "ods", "arrow", "arrows", "feather", "ipc",
+                                ],
+                            )
                             .add_filter("All files", &["*"])
                             .pick_files();
                         wake();

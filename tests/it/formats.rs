@@ -225,3 +225,16 @@ fn an_expected_schema_is_checked_before_landing() {
     assert!(err.to_string().contains("\"email\": the expected column is missing"), "{err}");
     assert_eq!(t.ws.tables().unwrap().len(), 1);
 }
+
+#[test]
+fn a_duckdb_internal_error_leaves_the_workspace_usable() {
+    let t = TestWorkspace::new();
+    let dir = shared().join("corpora/parquet-testing/shredded_variant");
+    for case in ["case-088.parquet", "case-132.parquet"] {
+        let err = t.import(dir.join(case), None).unwrap_err();
+        assert!(err.to_string().contains(case), "{err}");
+    }
+    let r = t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    assert_eq!(r.rows, 344);
+    assert_eq!(t.scalar("SELECT count(*) FROM penguins"), "344");
+}

@@ -145,8 +145,10 @@ fn rel(path: &Path) -> String {
 /// DuckDB's reader makes sense of in lenient mode — for those any clean outcome is fine.
 fn meant_to_fail(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
+    // `_EXCLUDE` jsonchecker cases (a lone string, deep nesting) are valid JSON to modern
+    // parsers; JSONTestSuite's y_ files require both to load.
     let json = rel.starts_with("corpora/JSONTestSuite/test_parsing/n_")
-        || rel.contains("nativejson-benchmark/data/jsonchecker/fail")
+        || (rel.contains("nativejson-benchmark/data/jsonchecker/fail") && !name.contains("_EXCLUDE"))
         || rel.contains("duckdb-data/data/json/malformed/");
     let parquet = rel.contains("parquet-testing/bad_data/")
         || (rel.contains("shredded_variant/") && name.contains("-INVALID"))
@@ -192,6 +194,21 @@ fn json_expected_rows(path: &Path) -> Option<u64> {
     }
 }
 
+/// Rows each file had when DuckDB (or pyarrow, for Arrow IPC) loaded it: `PROBE-RESULTS.tsv`.
+fn reference_rows() -> std::collections::HashMap<String, u64> {
+    let text = std::fs::read_to_string(shared().join("corpora/PROBE-RESULTS.tsv")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.len() < 5 || cols[0] != "OK" {
+                return None;
+            }
+            let rows = cols[4].split(['x', ' ']).next()?.parse().ok()?;
+            Some((cols[3].to_string(), rows))
+        })
+        .collect()
+}
+
 #[test]
 fn corpus_sweep_every_file_loads_or_fails_clearly() {
     let mut files = Vec::new();
@@ -228,6 +245,8 @@ fn corpus_sweep_every_file_loads_or_fails_clearly() {
 
     let (mut ok, mut clear) = (0, 0);
     let mut wrong = Vec::new();
+    let mut accepted = Vec::new();
+    let reference = reference_rows();
     for (path, outcome) in &results {
         let rel = rel(path);
         let name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
@@ -235,10 +254,19 @@ fn corpus_sweep_every_file_loads_or_fails_clearly() {
             if matches!(outcome.kind.as_str(), "timeout" | "hang" | "crash" | "memory") {
                 return Err(format!("{}: {}", outcome.kind, outcome.message));
             }
+            if outcome.message.contains("invalidated") {
+                return Err(format!("the workspace was invalidated by an earlier file: {}", outcome.message));
+            }
             if outcome.message.starts_with("internal error") || outcome.message.is_empty() && !outcome.ok {
                 return Err(format!("panic or empty message: {}", outcome.message));
             }
             if outcome.ok && meant_to_fail(&rel) {
+                // DuckDB and pyarrow read a few of these without complaint; loading the same
+                // rows they do is no worse than the reference readers.
+                if reference.get(rel.trim_start_matches("corpora/")) == Some(&outcome.rows) {
+                    accepted.push(format!("{rel} ({} rows, as the reference readers)", outcome.rows));
+                    return Ok(());
+                }
                 return Err(format!("loaded ({} rows) but is meant to fail", outcome.rows));
             }
             let must_load = rel.starts_with("realdata/")
@@ -277,6 +305,9 @@ fn corpus_sweep_every_file_loads_or_fails_clearly() {
         wrong.len(),
         peak >> 20
     );
+    for a in &accepted {
+        println!("  meant to fail, loaded as by DuckDB/pyarrow: {a}");
+    }
     for w in &wrong {
         println!("  wrong: {w}");
     }

@@ -33,6 +33,14 @@ fn drop_file(harness: &mut Harness<'_, DataforgeApp>, path: PathBuf) {
     harness.input_mut().dropped_files.push(Arc::new(DroppedPath(path)));
 }
 
+/// Waits for the import window's preview, then presses its Import button.
+fn confirm_import(h: &mut Harness<'_, DataforgeApp>) {
+    step_until(h, "the import window", |h| h.state().state.import.is_some());
+    step_until(h, "the preview", |h| h.state().state.import.as_ref().is_some_and(|d| d.preview.is_some()));
+    h.get_by_label("Import").click();
+    h.step();
+}
+
 fn has(h: &Harness<'_, DataforgeApp>, label: &str) -> bool {
     h.query_all_by_label(label).next().is_some()
 }
@@ -63,6 +71,9 @@ fn dropping_a_file_shows_progress_then_the_table() {
 
     drop_file(&mut h, shared().join("realdata/nycflights13/flights.csv.gz"));
     h.step();
+    step_until(&mut h, "the preview rows", |h| has(h, "1545") && has_text(h, "First 50 rows"));
+    assert!(has(&h, "carrier"), "column names in the preview");
+    confirm_import(&mut h);
     step_until(&mut h, "the running job", |h| has(h, "Import flights.csv.gz") && has(h, "Running"));
     assert!(has(&h, "Cancel"));
     step_until(&mut h, "progress figures", |h| has_text(h, " of 7.8 MB") || has(h, "Done"));
@@ -92,11 +103,24 @@ fn a_broken_drop_shows_a_plain_error_and_no_table() {
     let mut h = harness(&t);
     drop_file(&mut h, bad);
     h.step();
+    step_until(&mut h, "the preview", |h| has(h, "apple0"));
+    // The user says the price is a number; the file disagrees at its last line.
+    h.state_mut().state.import.as_mut().unwrap().set_type("price", "BIGINT");
+    h.step();
+    h.get_by_label("Import").click();
+    h.step();
     step_until(&mut h, "the failure", |h| has(h, "Failed"));
-    let message = "prices.csv: line 30002, column \"price\"";
+    let message = "prices.csv: line 30002, column \"price\": \"cheap\" is not a valid BIGINT";
     step_until(&mut h, "the message", |h| has_text(h, message));
     assert!(h.state().state.tables.is_empty());
     assert!(t.ws.tables().unwrap().is_empty());
+
+    // Without the type, the column is kept as text and the window says why.
+    let ok = crate::common::write_file(t.dir.path(), "prices2.csv", &csv);
+    drop_file(&mut h, ok);
+    h.step();
+    confirm_import(&mut h);
+    step_until(&mut h, "the notice", |h| has_text(h, "column \"price\" was kept as text: \"cheap\" at line 30,002"));
 }
 
 #[test]
@@ -173,6 +197,7 @@ fn cancel_in_the_jobs_panel_stops_an_import() {
     let mut h = harness(&t);
     drop_file(&mut h, csv);
     h.step();
+    confirm_import(&mut h);
     step_until(&mut h, "the running job", |h| has(h, "Running"));
     h.get_by_label("Cancel").click();
     h.step();

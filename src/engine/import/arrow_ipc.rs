@@ -35,6 +35,25 @@ pub fn has_stream_magic(head: &[u8]) -> bool {
     head.len() >= 8 && head[..4] == [0xFF, 0xFF, 0xFF, 0xFF]
 }
 
+/// True when the file starts with a well-formed IPC message (with or without the
+/// continuation marker of newer writers).
+pub fn looks_like_stream(path: &Path) -> bool {
+    let Ok(mut file) = File::open(path) else { return false };
+    let mut word = [0u8; 4];
+    if file.read_exact(&mut word).is_err() {
+        return false;
+    }
+    if word == [0xFF; 4] && file.read_exact(&mut word).is_err() {
+        return false;
+    }
+    let len = i32::from_le_bytes(word);
+    if !(8..=(16 << 20)).contains(&len) {
+        return false;
+    }
+    let mut meta = vec![0u8; len as usize];
+    file.read_exact(&mut meta).is_ok() && arrow::ipc::root_as_message(&meta).is_ok()
+}
+
 /// Makes the Arrow table function available on `conn` (once per connection).
 pub fn register(conn: &Connection) -> Result<()> {
     match conn.register_table_function::<ArrowVTab>(ARROW_FUNCTION) {
@@ -80,6 +99,82 @@ pub fn load_limited(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx,
     std::panic::catch_unwind(run).unwrap_or_else(|_| Err(bad(path, "corrupt data")))
 }
 
+/// Walks the IPC message framing (continuation marker, length, flatbuffer, body) from
+/// `start`, verifying each message and its metadata version. The arrow reader is lenient
+/// about truncation and unknown versions; a file that is not well framed is an error.
+fn check_framing(path: &Path, start: u64, end: u64) -> Result<()> {
+    use arrow::ipc::{MetadataVersion, root_as_message};
+    let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
+    file.seek(std::io::SeekFrom::Start(start)).map_err(|e| EngineError::io(path, e))?;
+    let mut pos = start;
+    let mut word = [0u8; 4];
+    let mut messages = 0u64;
+    loop {
+        if pos + 4 > end {
+            return Err(bad(path, "the data ends in the middle of a message (truncated file)"));
+        }
+        file.read_exact(&mut word).map_err(|e| EngineError::io(path, e))?;
+        pos += 4;
+        let mut len = i32::from_le_bytes(word);
+        if len == -1 {
+            if pos + 4 > end {
+                return Err(bad(path, "the data ends in the middle of a message (truncated file)"));
+            }
+            file.read_exact(&mut word).map_err(|e| EngineError::io(path, e))?;
+            pos += 4;
+            len = i32::from_le_bytes(word);
+        }
+        if len == 0 {
+            break;
+        }
+        if len < 0 {
+            return Err(bad(path, "negative message length"));
+        }
+        if pos + len as u64 > end {
+            return Err(bad(path, "a message is longer than the file (truncated file)"));
+        }
+        let mut meta = vec![0u8; len as usize];
+        file.read_exact(&mut meta).map_err(|e| EngineError::io(path, e))?;
+        pos += len as u64;
+        let message = root_as_message(&meta).map_err(|e| bad(path, format!("invalid message metadata: {e}")))?;
+        let version = message.version();
+        if version < MetadataVersion::V4 || version > MetadataVersion::V5 {
+            return Err(bad(path, format!("unsupported metadata version {}", version.0)));
+        }
+        let body = message.bodyLength();
+        if body < 0 || pos + body as u64 > end {
+            return Err(bad(path, "a message body is longer than the file (truncated file)"));
+        }
+        file.seek_relative(body).map_err(|e| EngineError::io(path, e))?;
+        pos += body as u64;
+        messages += 1;
+        if pos == end {
+            break;
+        }
+    }
+    if messages == 0 {
+        return Err(bad(path, "no schema message"));
+    }
+    Ok(())
+}
+
+/// Where the message stream inside an IPC file ends: the footer's start.
+fn file_stream_end(path: &Path, len: u64) -> Result<u64> {
+    let mut file = File::open(path).map_err(|e| EngineError::io(path, e))?;
+    if len < 18 {
+        return Err(bad(path, "too short for an Arrow file"));
+    }
+    file.seek(std::io::SeekFrom::Start(len - 10)).map_err(|e| EngineError::io(path, e))?;
+    let mut tail = [0u8; 10];
+    file.read_exact(&mut tail).map_err(|e| EngineError::io(path, e))?;
+    if &tail[4..] != b"ARROW1" {
+        return Err(bad(path, "the file has no Arrow footer (truncated file)"));
+    }
+    let footer = i32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let end = (len - 10).checked_sub(u64::try_from(footer).map_err(|_| bad(path, "negative footer length"))?);
+    end.filter(|e| *e >= 8).ok_or_else(|| bad(path, "the footer is longer than the file"))
+}
+
 fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit: Option<u64>) -> Result<u64> {
     let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
     let mut head = [0u8; 8];
@@ -87,7 +182,13 @@ fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit:
     file.rewind().map_err(|e| EngineError::io(path, e))?;
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     ctx.phase(format!("Reading {}", super::display_name(path)), Some(total));
-    if has_file_magic(&head[..n]) {
+    let is_file = has_file_magic(&head[..n]);
+    if is_file {
+        check_framing(path, 8, file_stream_end(path, total)?)?;
+    } else {
+        check_framing(path, 0, total)?;
+    }
+    if is_file {
         let reader = FileReader::try_new(file, None).map_err(|e| bad(path, e))?;
         let schema = reader.schema();
         load_batches(conn, staging, path, schema, reader.map(|b| b.map_err(|e| bad(path, e))), ctx, limit)
@@ -101,10 +202,32 @@ fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit:
 /// Arrow types DuckDB's Arrow scan cannot take, replaced by ones it can: dictionaries by
 /// their values, NULL columns by text, 256-bit decimals by text, unions by text.
 fn storable(dt: &DataType) -> Option<DataType> {
+    let inner = |f: &arrow::datatypes::FieldRef| storable(f.data_type()).map(|t| Arc::new(Field::new(f.name(), t, true)));
     match dt {
         DataType::Dictionary(_, value) => Some(storable(value).unwrap_or_else(|| value.as_ref().clone())),
         DataType::Null | DataType::Decimal256(_, _) | DataType::Union(_, _) => Some(DataType::Utf8),
+        DataType::List(f) => inner(f).map(DataType::List),
+        DataType::ListView(f) | DataType::LargeListView(f) => Some(DataType::List(inner(f).unwrap_or_else(|| f.clone()))),
+        DataType::RunEndEncoded(_, values) => Some(storable(values.data_type()).unwrap_or_else(|| values.data_type().clone())),
+        DataType::LargeList(f) => inner(f).map(DataType::LargeList),
+        DataType::Struct(fields) if fields.iter().any(|f| storable(f.data_type()).is_some()) => Some(DataType::Struct(
+            fields.iter().map(|f| inner(f).unwrap_or_else(|| f.clone())).collect(),
+        )),
         _ => None,
+    }
+}
+
+/// Decimals whose values exceed their declared precision (the format does not forbid it)
+/// are widened to the widest precision DuckDB has.
+fn widen_decimal(column: &arrow::array::ArrayRef) -> Option<DataType> {
+    let DataType::Decimal128(precision, scale) = column.data_type() else { return None };
+    let array = column.as_any().downcast_ref::<arrow::array::Decimal128Array>()?;
+    if array.validate_decimal_precision(*precision).is_ok() {
+        None
+    } else if array.validate_decimal_precision(38).is_ok() {
+        Some(DataType::Decimal128(38, *scale))
+    } else {
+        Some(DataType::Utf8)
     }
 }
 
@@ -116,7 +239,7 @@ fn prepare(path: &Path, batch: RecordBatch) -> Result<RecordBatch> {
     let mut taken = std::collections::HashSet::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         column.to_data().validate_full().map_err(|e| bad(path, e))?;
-        let (column, dt) = match storable(field.data_type()) {
+        let (column, dt) = match storable(field.data_type()).or_else(|| widen_decimal(column)) {
             Some(to) => {
                 let cast = arrow::compute::cast(column, &to).or_else(|_| arrow::compute::cast(column, &DataType::Utf8));
                 let cast = cast.map_err(|e| bad(path, format!("column \"{}\": {e}", field.name())))?;
@@ -137,6 +260,11 @@ fn prepare(path: &Path, batch: RecordBatch) -> Result<RecordBatch> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| bad(path, e))
 }
 
+fn empty_name(conn: &Connection, table: &str, index: usize) -> Result<String> {
+    let columns = crate::engine::workspace::table_columns(conn, table)?;
+    columns.get(index).map(|c| c.name.clone()).ok_or_else(|| EngineError::Processing("column index out of range".into()))
+}
+
 fn load_batches(
     conn: &Connection,
     staging: &str,
@@ -155,7 +283,9 @@ fn load_batches(
         },
         other => other,
     };
-    create_from_batch(conn, staging, prepare(path, RecordBatch::new_empty(schema))?).map_err(unsupported)?;
+    let empty = prepare(path, RecordBatch::new_empty(schema))?;
+    let mut types: Vec<DataType> = empty.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    create_from_batch(conn, staging, empty).map_err(unsupported)?;
     let mut rows = 0u64;
     for batch in batches {
         ctx.checkpoint()?;
@@ -168,6 +298,36 @@ fn load_batches(
             batch = batch.slice(0, batch.num_rows().min(room));
         }
         rows += batch.num_rows() as u64;
+        // A batch may need a wider column than the schema declared (see `widen_decimal`);
+        // later narrower batches are cast up to it.
+        let rank = |t: &DataType| match t {
+            DataType::Utf8 => 2,
+            DataType::Decimal128(38, _) => 1,
+            _ => 0,
+        };
+        let mut columns = batch.columns().to_vec();
+        let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        for i in 0..columns.len() {
+            let have = types[i].clone();
+            if *columns[i].data_type() != have && rank(columns[i].data_type()) <= rank(&have) {
+                columns[i] = arrow::compute::cast(&columns[i], &have).map_err(|e| bad(path, e))?;
+                fields[i] = Field::new(fields[i].name(), have, true);
+            }
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| bad(path, e))?;
+        for (i, field) in batch.schema().fields().iter().enumerate() {
+            if types.get(i) == Some(field.data_type()) {
+                continue;
+            }
+            let wider = match field.data_type() {
+                DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+                DataType::Utf8 => "VARCHAR".into(),
+                other => return Err(bad(path, format!("column \"{}\" changes type to {other}", field.name()))),
+            };
+            let column = quote_ident(&empty_name(conn, staging, i)?);
+            conn.execute_batch(&format!("ALTER TABLE {} ALTER COLUMN {column} SET DATA TYPE {wider}", quote_ident(staging)))?;
+            types[i] = field.data_type().clone();
+        }
         insert_batch(conn, staging, batch).map_err(unsupported)?;
         ctx.progress(0, rows);
     }

@@ -76,7 +76,19 @@ impl FileFormat {
             Self::Arrow
         } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) || (head.starts_with(b"PK\x03\x04") && excel::sheet_names(path).is_ok()) {
             Self::Excel
+        } else if arrow_ipc::looks_like_stream(path) {
+            Self::Arrow
         } else {
+            let sample = encoding::sample(path, 4096).unwrap_or_default();
+            let is_binary = sample.contains(&0) && !encoding::is_utf16(encoding::detect_bytes(&sample, false));
+            if is_binary {
+                return Err(EngineError::InvalidData {
+                    file: path.to_path_buf(),
+                    line: None,
+                    column: None,
+                    reason: "a binary file in none of the formats dataforge reads (CSV, JSON, Parquet, Arrow, Excel)".into(),
+                });
+            }
             let first = head.iter().find(|b| !b.is_ascii_whitespace());
             if matches!(first, Some(b'{') | Some(b'[')) { Self::Json } else { Self::Csv }
         })
@@ -158,6 +170,14 @@ impl Job for ImportJob {
         }
         let temp_dir = self.workspace.settings().temp_dir;
         let sources = sources::expand(&self.sources, &temp_dir)?;
+        if sources.is_empty() {
+            return Err(EngineError::InvalidData {
+                file: self.sources[0].clone(),
+                line: None,
+                column: None,
+                reason: "the archive holds only empty files; there is nothing to import".into(),
+            });
+        }
         let file_bytes: u64 = sources.iter().map(|s| s.bytes).sum();
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
@@ -507,11 +527,21 @@ fn same_type(actual: &str, expected: &str) -> bool {
 /// pass through a strict parser first makes those a located error.
 fn validate_json(path: &Path, ctx: &JobCtx) -> Result<()> {
     let reader = encoding::open_decompressed(path, Arc::default())?;
-    let mut values = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, reader)).into_iter::<serde::de::IgnoredAny>();
+    let mut values = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, reader)).into_iter::<JsonKind>();
     let mut count = 0u64;
+    let mut first = None;
     for value in values.by_ref() {
         if count % 65_536 == 0 {
             ctx.checkpoint()?;
+        }
+        let fail = |line: usize, reason: String| EngineError::InvalidData { file: path.to_path_buf(), line: Some(line as u64), column: None, reason };
+        match (&value, first) {
+            // Several values make JSON Lines, whose records are objects.
+            (Ok(kind), Some(_)) if *kind != JsonKind::Object || first != Some(JsonKind::Object) => {
+                return Err(fail(count as usize + 1, "not valid JSON: more than one value, and not one object per line (JSON Lines)".into()));
+            }
+            (Ok(kind), None) => first = Some(*kind),
+            _ => {}
         }
         if let Err(e) = value {
             let reason = e.to_string();
@@ -529,6 +559,53 @@ fn validate_json(path: &Path, ctx: &JobCtx) -> Result<()> {
         return Err(EngineError::InvalidData { file: path.to_path_buf(), line: None, column: None, reason: "the file holds no JSON value".into() });
     }
     Ok(())
+}
+
+/// What a JSON value is, read without keeping it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JsonKind {
+    Object,
+    Array,
+    Scalar,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<JsonKind, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(JsonKind::Object)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<JsonKind, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(JsonKind::Array)
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<JsonKind, E> {
+                Ok(JsonKind::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<JsonKind, E> {
+                Ok(JsonKind::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<JsonKind, E> {
+                Ok(JsonKind::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<JsonKind, E> {
+                Ok(JsonKind::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<JsonKind, E> {
+                Ok(JsonKind::Scalar)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<JsonKind, E> {
+                Ok(JsonKind::Scalar)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Rows the file probably holds: exact for Parquet (footer), else extrapolated from the line
