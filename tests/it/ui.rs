@@ -171,12 +171,15 @@ fn export_from_the_window_writes_the_file() {
     step_until(&mut h, "the catalog", |h| has(h, "penguins"));
     h.get_by_label("penguins").click();
     h.step();
-    step_until(&mut h, "the table", |h| has(h, "Export…"));
-    h.get_by_label("Export…").click();
-    h.step();
-    step_until(&mut h, "the export window", |h| {
-        h.query_all_by_role(egui::accesskit::Role::TextInput).next().is_some()
-    });
+    step_until(&mut h, "the table", |h| has(h, "Export…") && has(h, "Torgersen"));
+    // The button is disabled until the table has loaded; press it until the window opens.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.query_all_by_role(egui::accesskit::Role::TextInput).next().is_none() {
+        assert!(Instant::now() < deadline, "timed out waiting for the export window");
+        h.get_by_label("Export…").click();
+        h.step();
+        h.step();
+    }
     h.get_by_role(egui::accesskit::Role::TextInput).focus();
     h.step();
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);

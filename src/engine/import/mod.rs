@@ -159,6 +159,8 @@ impl Job for ImportJob {
     }
 
     fn run(self, ctx: &JobCtx) -> Result<ImportReport> {
+        let started = std::time::Instant::now();
+        let lap = |what: &str| tracing::debug!("import: {what} after {:.3}s", started.elapsed().as_secs_f64());
         if self.sources.is_empty() {
             return Err(EngineError::Processing("no files to import".into()));
         }
@@ -195,7 +197,9 @@ impl Job for ImportJob {
             let target = if i == 0 { staging.clone() } else { format!("{staging}_part") };
             guard.names.push(target.clone());
             let mut part_notices = Vec::new();
+            lap("prepared");
             let part = self.load_part(&conn, &target, source, &temp_dir, ctx, &mut part_notices)?;
+            lap("loaded");
             for n in part_notices {
                 notices.push(if many { format!("{}: {n}", source.display) } else { n });
             }
@@ -229,12 +233,14 @@ impl Job for ImportJob {
         let columns = table_columns(&conn, &staging)?.len() as u64;
         let rejects_staging = (rejected > 0).then_some(rejects_staging.as_str());
         let (table, rejects_table) = self.land(&conn, &staging, rows, rejects_staging)?;
+        lap("landed");
         guard.armed = false;
         ctx.record_output(rows, file_bytes);
 
         // Flushing the WAL makes the import durable and lets us measure its size; another
         // open transaction only postpones it, which is fine.
         let _ = conn.execute_batch("CHECKPOINT");
+        lap("checkpointed");
         let table_bytes = table_storage_bytes(&conn, &table).ok();
         if let Some(bytes) = table_bytes {
             let _ = conn.execute(
@@ -242,6 +248,7 @@ impl Job for ImportJob {
                 duckdb::params![bytes as i64, table],
             );
         }
+        lap("measured");
         Ok(ImportReport {
             table,
             source: self.sources[0].clone(),

@@ -400,7 +400,8 @@ fn run_job<J: Job>(job: J, shared: Arc<Shared>, tx: SyncSender<Result<J::Output>
                 while !is_done.load(Ordering::SeqCst) {
                     shared.sample();
                     (shared.wake)();
-                    std::thread::sleep(MONITOR_INTERVAL);
+                    // Woken early when the job ends, so finishing never waits for a tick.
+                    std::thread::park_timeout(MONITOR_INTERVAL);
                 }
             })
             .ok()
@@ -423,6 +424,7 @@ fn run_job<J: Job>(job: J, shared: Arc<Shared>, tx: SyncSender<Result<J::Output>
 
     is_done.store(true, Ordering::SeqCst);
     if let Some(m) = monitor {
+        m.thread().unpark();
         let _ = m.join();
     }
     *lock(&shared.watched) = None;
