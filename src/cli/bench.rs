@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::engine::browse::{Browser, PAGE_ROWS};
 use crate::engine::config::EnvOverrides;
 use crate::engine::export::{ExportJob, SortKey};
-use crate::engine::import::ImportJob;
+use crate::engine::import::linked::LinkJob;
+use crate::engine::import::{ImportJob, ImportOptions};
 use crate::engine::job::{no_waker, spawn};
 use crate::engine::sql::quote_literal;
 use crate::engine::Workspace;
@@ -131,6 +132,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         }
     }
     steps.push(Step { name: "export Parquet (zstd)", ours_secs: export_best, anchor_secs: anchor_export_best });
+
+    // Open in place: link the exported Parquet file and the CSV, then read their first page.
+    for (name, file, step) in [("lp", &out, "open Parquet in place + first page"), ("lc", &csv, "open CSV in place + first page")] {
+        let started = Instant::now();
+        let options = ImportOptions { table: Some(name.into()), ..ImportOptions::new() };
+        spawn(LinkJob::new(ws.clone(), file, options), no_waker()).wait()?;
+        browser.describe_fast(name)?;
+        browser.fetch(name, None, 0, PAGE_ROWS)?;
+        steps.push(Step { name: step, ours_secs: started.elapsed().as_secs_f64(), anchor_secs: None });
+    }
 
     let mut text = format!(
         "dataforge bench: {rows} rows, {:.1} MB CSV, best of {} runs\n{:<34} {:>11} {:>11} {:>7}\n",

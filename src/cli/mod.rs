@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::engine::config::{EnvOverrides, default_workspace_path};
 use crate::engine::export::{ExportJob, SortKey};
+use crate::engine::import::linked::LinkJob;
 use crate::engine::import::{CsvOptions, ExpectedColumn, FileFormat, ImportJob, ImportOptions, OnError, split_archives};
 use crate::engine::job::{JobSnapshot, no_waker, spawn};
 use crate::engine::{EngineError, Workspace};
@@ -47,6 +48,16 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Table name (one file, or with --union; default: derived from the file name)
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+        #[command(flatten)]
+        options: ImportArgs,
+    },
+    /// Open files in place (Parquet, CSV, JSON): browse, sort and export them without importing
+    Link {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Name (one file only; default: derived from the file name)
         #[arg(long, value_name = "NAME")]
         table: Option<String>,
         #[command(flatten)]
@@ -200,6 +211,7 @@ pub fn run(args: Args) -> i32 {
     let json = args.json;
     let outcome = match &args.command {
         Some(Command::Import { files, table, options }) => import(&args, files, table.clone(), options),
+        Some(Command::Link { files, table, options }) => link(&args, files, table.clone(), options),
         Some(Command::Tables) => tables(&args),
         Some(Command::Export { table, out, sort, desc }) => export(&args, table, out, sort.clone(), *desc),
         Some(Command::SweepWorker(a)) => open_workspace(&args)
@@ -294,6 +306,42 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
     }
     Ok(Outcome {
         json: json!({"ok": failed == 0, "command": "import", "imports": results}),
+        text,
+        code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
+    })
+}
+
+fn link(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &ImportArgs) -> anyhow::Result<Outcome> {
+    if table.is_some() && files.len() > 1 {
+        anyhow::bail!("--table names one file; link one file at a time when naming it");
+    }
+    let options = import_args.to_options(table)?;
+    let ws = open_workspace(args)?;
+    let (mut results, mut text, mut failed) = (Vec::new(), String::new(), 0);
+    for file in files {
+        let (result, snap) = progress::wait(spawn(LinkJob::new(ws.clone(), file, options.clone()), no_waker()));
+        match result {
+            Ok(report) => {
+                text.push_str(&format!(
+                    "opened {} in place → \"{}\": {} rows × {} columns in {:.2}s\n",
+                    file.display(),
+                    report.table,
+                    report.rows.map_or_else(|| "(not yet counted)".to_string(), |r| r.to_string()),
+                    report.columns,
+                    snap.metrics.duration_secs
+                ));
+                results.push(json!({"ok": true, "file": file, "report": report, "metrics": metrics_json(&snap)}));
+            }
+            Err(EngineError::Cancelled) => return Err(EngineError::Cancelled.into()),
+            Err(err) => {
+                failed += 1;
+                eprintln!("dataforge: {err}");
+                results.push(json!({"ok": false, "file": file, "error": {"kind": err.kind(), "message": err.to_string()}}));
+            }
+        }
+    }
+    Ok(Outcome {
+        json: json!({"ok": failed == 0, "command": "link", "links": results}),
         text,
         code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
     })

@@ -20,8 +20,8 @@ use lru::LruCache;
 use super::error::{EngineError, Result};
 use super::export::SortKey;
 use super::job::Waker;
-use super::sql::quote_ident;
-use super::workspace::{ColumnInfo, Workspace, table_columns};
+use super::sql::{META_SCHEMA, quote_ident};
+use super::workspace::{ColumnInfo, Workspace, is_view, table_columns};
 
 pub const PAGE_ROWS: u64 = 100;
 const CACHE_PAGES: usize = 64;
@@ -49,6 +49,8 @@ struct TableShape {
     is_rowid_usable: bool,
     /// Row ids run 0..n without gaps (only appends so far), so position = rowid.
     has_dense_rowids: bool,
+    /// A view over a file in place: no row ids at all.
+    is_linked: bool,
 }
 
 struct SortedCopy {
@@ -68,22 +70,51 @@ impl Browser {
 
     /// Columns and row count of `table`; also forgets cached facts about it.
     pub fn describe(&mut self, table: &str) -> Result<(Vec<ColumnInfo>, u64)> {
+        let (columns, rows, is_exact) = self.describe_fast(table)?;
+        if is_exact { Ok((columns, rows)) } else { Ok((columns, self.count(table)?)) }
+    }
+
+    /// Like [`Self::describe`], but a linked text file not yet counted gets an estimate
+    /// (`false` in the third place) instead of a scan of the whole file.
+    pub fn describe_fast(&mut self, table: &str) -> Result<(Vec<ColumnInfo>, u64, bool)> {
         self.shape = None;
         if self.sorted.as_ref().is_some_and(|s| s.table == table) {
             self.drop_sorted();
         }
         let columns = table_columns(&self.conn, table)?;
-        let rows: i64 = self
-            .conn
-            .query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))?;
-        Ok((columns, rows.max(0) as u64))
+        if is_view(&self.conn, table)? {
+            let (rows, source): (Option<i64>, Option<String>) = self
+                .conn
+                .query_row(&format!("SELECT rows, source FROM {META_SCHEMA}.tables WHERE name = ?"), [table], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap_or((None, None));
+            if let Some(rows) = rows {
+                return Ok((columns, rows.max(0) as u64, true));
+            }
+            let estimate = source.and_then(|s| crate::engine::import::estimate_text_rows(std::path::Path::new(&s)));
+            if let Some(rows) = estimate {
+                return Ok((columns, rows, false));
+            }
+        }
+        let rows = self.count(table)?;
+        Ok((columns, rows, true))
+    }
+
+    /// Counts the rows; a linked file's count is kept for next time.
+    pub fn count(&mut self, table: &str) -> Result<u64> {
+        let rows: i64 = self.conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))?;
+        if is_view(&self.conn, table)? {
+            let _ = self.conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE name = ?"), duckdb::params![rows, table]);
+        }
+        Ok(rows.max(0) as u64)
     }
 
     /// Rows `first_row .. first_row + count` of `table` in `sort` order (table order if none).
     pub fn fetch(&mut self, table: &str, sort: Option<&SortKey>, first_row: u64, count: u64) -> Result<Page> {
         let shape = self.shape(table)?;
-        let (columns, select_list, is_rowid_usable, has_dense_rowids) =
-            (shape.columns.clone(), shape.select_list.clone(), shape.is_rowid_usable, shape.has_dense_rowids);
+        let (columns, select_list, is_rowid_usable, has_dense_rowids, is_linked) =
+            (shape.columns.clone(), shape.select_list.clone(), shape.is_rowid_usable, shape.has_dense_rowids, shape.is_linked);
         let source = match sort {
             Some(key) => {
                 if !columns.iter().any(|c| c.name == key.column) {
@@ -92,7 +123,8 @@ impl Browser {
                         column: key.column.clone(),
                     });
                 }
-                quote_ident(&self.sorted_copy(table, key, is_rowid_usable)?)
+                // A view has no rowid to break ties with; its copy does.
+                quote_ident(&self.sorted_copy(table, key, is_rowid_usable && !is_linked)?)
             }
             None => quote_ident(table),
         };
@@ -130,7 +162,8 @@ impl Browser {
                 .collect::<Vec<_>>()
                 .join(", ");
             let is_rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid"));
-            let has_dense_rowids = is_rowid_usable && {
+            let is_linked = is_view(&self.conn, table)?;
+            let has_dense_rowids = is_rowid_usable && !is_linked && {
                 let (max_rowid, rows): (Option<i64>, i64) = self.conn.query_row(
                     &format!("SELECT max(rowid), count(*) FROM {}", quote_ident(table)),
                     [],
@@ -144,6 +177,7 @@ impl Browser {
                 columns,
                 is_rowid_usable,
                 has_dense_rowids,
+                is_linked,
             });
         }
         self.shape.as_ref().ok_or_else(|| EngineError::TableNotFound(table.to_string()))
@@ -194,7 +228,9 @@ enum Request {
 }
 
 enum Response {
-    Described { generation: u64, result: Result<(Vec<ColumnInfo>, u64)> },
+    Described { generation: u64, result: Result<(Vec<ColumnInfo>, u64, bool)> },
+    /// The exact row count, after a described estimate.
+    Counted { generation: u64, result: Result<u64> },
     Fetched { generation: u64, page: u64, result: Result<Page> },
 }
 
@@ -227,11 +263,23 @@ impl BrowseWorker {
                     let latest = batch.iter().map(request_generation).max().unwrap_or(0);
                     // Newest first: during a fast scroll the last asked page is the visible one.
                     for req in batch.into_iter().rev().filter(|r| request_generation(r) == latest) {
+                        let recount = match &req {
+                            Request::Describe { generation, table } => Some((*generation, table.clone())),
+                            Request::Fetch { .. } => None,
+                        };
                         let resp = answer(&mut browser, req);
+                        let is_estimate = matches!(&resp, Response::Described { result: Ok((_, _, false)), .. });
                         if resp_tx.send(resp).is_err() {
                             return;
                         }
                         wake();
+                        if let (true, Some((generation, table)), Ok(b)) = (is_estimate, recount, browser.as_mut()) {
+                            let result = b.count(&table);
+                            if resp_tx.send(Response::Counted { generation, result }).is_err() {
+                                return;
+                            }
+                            wake();
+                        }
                     }
                 }
             })
@@ -265,7 +313,7 @@ fn answer(browser: &mut std::result::Result<Browser, String>, req: Request) -> R
         Request::Describe { generation, table } => Response::Described {
             generation,
             result: match browser {
-                Ok(b) => b.describe(&table),
+                Ok(b) => b.describe_fast(&table),
                 Err(e) => Err(unavailable(e)),
             },
         },
@@ -304,6 +352,8 @@ pub struct TableView {
     cache: LruCache<u64, Arc<Page>>,
     pending: HashSet<u64>,
     is_describe_sent: bool,
+    /// `total_rows` is an estimate until the worker has counted (linked text files).
+    is_estimate: bool,
     error: Option<String>,
     worker: BrowseWorker,
 }
@@ -325,6 +375,7 @@ impl TableView {
             cache: LruCache::new(NonZeroUsize::new(CACHE_PAGES).unwrap_or(NonZeroUsize::MIN)),
             pending: HashSet::new(),
             is_describe_sent: false,
+            is_estimate: false,
             error: None,
             worker,
         };
@@ -360,6 +411,11 @@ impl TableView {
 
     pub fn total_rows(&self) -> u64 {
         self.total_rows
+    }
+
+    /// True while `total_rows` is an estimate (a linked file still being counted).
+    pub fn is_row_count_estimate(&self) -> bool {
+        self.is_estimate
     }
 
     pub fn sort(&self) -> Option<&SortKey> {
@@ -399,10 +455,22 @@ impl TableView {
                     self.is_describe_sent = false;
                     changed = true;
                     match result {
-                        Ok((columns, rows)) => {
+                        Ok((columns, rows, is_exact)) => {
                             self.columns = Some(columns);
                             self.total_rows = rows;
+                            self.is_estimate = !is_exact;
                         }
+                        Err(e) => self.error = Some(e.to_string()),
+                    }
+                }
+                Ok(Response::Counted { generation, result }) => {
+                    if generation != self.generation {
+                        continue;
+                    }
+                    changed = true;
+                    self.is_estimate = false;
+                    match result {
+                        Ok(rows) => self.total_rows = rows,
                         Err(e) => self.error = Some(e.to_string()),
                     }
                 }

@@ -11,7 +11,7 @@ use super::error::{EngineError, Result};
 use super::import::display_name;
 use super::job::{Job, JobCtx};
 use super::sql::{quote_ident, quote_literal};
-use super::workspace::{Workspace, table_columns};
+use super::workspace::{Workspace, is_view, table_columns};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,7 +128,7 @@ impl Job for ExportJob {
 
         ctx.watch(&conn)?;
         ctx.phase(format!("Writing {}", display_name(&self.path)), None);
-        let rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid"));
+        let rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) && !is_view(&conn, &self.table)?;
         let order = if self.sort.is_some() { SortKey::order_by(self.sort.as_ref(), rowid_usable) } else { String::new() };
         let rows = conn
             .execute(

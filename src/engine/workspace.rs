@@ -29,6 +29,8 @@ pub struct TableInfo {
     /// Bytes the table takes in the workspace file, when measured at import.
     pub bytes: Option<u64>,
     pub source: Option<String>,
+    /// A view over a file left in place (opened, not imported).
+    pub is_linked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -172,15 +174,20 @@ impl Workspace {
         Ok(())
     }
 
-    /// User tables, sorted by name.
+    /// User tables and linked files, sorted by name.
     pub fn tables(&self) -> Result<Vec<TableInfo>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!(
-            "SELECT t.table_name, t.estimated_size, t.column_count, m.bytes, m.source
+            "SELECT t.table_name, t.estimated_size, t.column_count, m.bytes, m.source, false
              FROM duckdb_tables() t LEFT JOIN {META_SCHEMA}.tables m ON m.name = t.table_name
              WHERE t.database_name = current_database() AND t.schema_name = 'main'
                AND NOT t.temporary AND NOT starts_with(t.table_name, ?)
-             ORDER BY t.table_name"
+             UNION ALL
+             SELECT v.view_name, coalesce(m.rows, 0), v.column_count, NULL, m.source, true
+             FROM duckdb_views() v LEFT JOIN {META_SCHEMA}.tables m ON m.name = v.view_name
+             WHERE v.database_name = current_database() AND v.schema_name = 'main'
+               AND NOT v.temporary AND NOT v.internal
+             ORDER BY 1"
         ))?;
         let rows = stmt.query_map([STAGING_PREFIX], |r| {
             Ok(TableInfo {
@@ -189,6 +196,7 @@ impl Workspace {
                 columns: r.get::<_, i64>(2)?.max(0) as u64,
                 bytes: r.get::<_, Option<i64>>(3)?.map(|b| b.max(0) as u64),
                 source: r.get(4)?,
+                is_linked: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<duckdb::Result<_>>()?)
@@ -220,9 +228,10 @@ impl Workspace {
         if !table_exists(&conn, name)? {
             return Err(EngineError::TableNotFound(name.to_string()));
         }
+        let kind = if is_view(&conn, name)? { "VIEW" } else { "TABLE" };
         conn.execute_batch("BEGIN")?;
         let dropped = conn
-            .execute_batch(&format!("DROP TABLE {}", quote_ident(name)))
+            .execute_batch(&format!("DROP {kind} {}", quote_ident(name)))
             .and_then(|_| conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name]).map(|_| ()))
             .and_then(|_| conn.execute_batch("COMMIT"));
         if let Err(e) = dropped {
@@ -279,10 +288,24 @@ pub(crate) fn unique_name(base: &str, mut is_taken: impl FnMut(&str) -> Result<b
     Err(EngineError::Duplicate(base.to_string()))
 }
 
+/// True when a table or linked file (view) of that name exists.
 pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
-         AND schema_name = 'main' AND lower(table_name) = lower(?)",
+        "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
+                 AND schema_name = 'main' AND lower(table_name) = lower(?))
+              + (SELECT count(*) FROM duckdb_views() WHERE database_name = current_database()
+                 AND schema_name = 'main' AND NOT internal AND lower(view_name) = lower(?))",
+        [name, name],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// True when `name` is a linked file (a view), not a table.
+pub(crate) fn is_view(conn: &Connection, name: &str) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database()
+         AND schema_name = 'main' AND NOT internal AND lower(view_name) = lower(?)",
         [name],
         |r| r.get(0),
     )?;

@@ -25,14 +25,19 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
         for table in &state.tables {
             let is_selected = state.selected.as_deref() == Some(table.name.as_str());
             let response = ui.selectable_label(is_selected, RichText::new(&table.name).strong());
-            let size = table.bytes.map(|b| format!(" · {}", format_bytes(b))).unwrap_or_default();
+            let size = if table.is_linked {
+                " · file in place".to_string()
+            } else {
+                table.bytes.map(|b| format!(" · {}", format_bytes(b))).unwrap_or_default()
+            };
             ui.label(
                 RichText::new(format!("{} rows · {} columns{size}", group_digits(table.rows), table.columns))
                     .small()
                     .weak(),
             );
             if let Some(source) = &table.source {
-                response.clone().on_hover_text(format!("Imported from {source}"));
+                let verb = if table.is_linked { "Opened in place from" } else { "Imported from" };
+                response.clone().on_hover_text(format!("{verb} {source}"));
             }
             if response.clicked() {
                 commands.push(Command::OpenTable(table.name.clone()));
@@ -41,7 +46,8 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 if ui.button("Export…").clicked() {
                     commands.push(Command::ShowExportDialog(table.name.clone()));
                 }
-                if ui.button("Delete table…").clicked() {
+                let delete = if table.is_linked { "Close (the file stays)…" } else { "Delete table…" };
+                if ui.button(delete).clicked() {
                     commands.push(Command::ConfirmDropTable(table.name.clone()));
                 }
             });

@@ -274,6 +274,20 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     commands.extend(draft.commands());
                     close = true;
                 }
+                let format = draft.options.format.or(detected.as_ref().and_then(|p| p.format));
+                let can_link = draft.paths.len() == 1
+                    && !draft.append
+                    && matches!(format, Some(FileFormat::Parquet | FileFormat::Csv | FileFormat::Json))
+                    && detected.as_ref().is_some_and(|p| p.zip_members.is_empty());
+                let link = ui
+                    .add_enabled(can_link, egui::Button::new("Open in place"))
+                    .on_hover_text("Browse, sort and export the file where it is, without copying it into the workspace");
+                if link.clicked() {
+                    let mut options = draft.options.clone();
+                    options.table = Some(draft.table.trim().to_string()).filter(|t| !t.is_empty());
+                    commands.push(Command::RunLink { path: draft.paths[0].clone(), options });
+                    close = true;
+                }
                 if ui.button("Cancel").clicked() {
                     close = true;
                 }

@@ -11,6 +11,7 @@ use poll_promise::Promise;
 use crate::engine::browse::{BrowseWorker, TableView};
 use crate::engine::config::Settings;
 use crate::engine::export::{ExportJob, ExportReport, SortKey};
+use crate::engine::import::linked::{LinkJob, LinkReport};
 use crate::engine::import::{ImportJob, ImportOptions, ImportReport};
 use crate::ui::import_dialog::ImportDraft;
 use crate::engine::job::memory::MemoryMonitor;
@@ -20,6 +21,7 @@ use crate::engine::{Result, Workspace};
 
 pub enum UiJob {
     Import(JobHandle<ImportReport>),
+    Link(JobHandle<LinkReport>),
     Export(JobHandle<ExportReport>),
 }
 
@@ -27,6 +29,7 @@ impl UiJob {
     pub fn snapshot(&self) -> JobSnapshot {
         match self {
             Self::Import(h) => h.snapshot(),
+            Self::Link(h) => h.snapshot(),
             Self::Export(h) => h.snapshot(),
         }
     }
@@ -34,6 +37,7 @@ impl UiJob {
     pub fn id(&self) -> u64 {
         match self {
             Self::Import(h) => h.id(),
+            Self::Link(h) => h.id(),
             Self::Export(h) => h.id(),
         }
     }
@@ -41,6 +45,7 @@ impl UiJob {
     pub fn cancel(&self) {
         match self {
             Self::Import(h) => h.cancel(),
+            Self::Link(h) => h.cancel(),
             Self::Export(h) => h.cancel(),
         }
     }
@@ -59,6 +64,8 @@ pub enum Command {
     ImportFiles(Vec<PathBuf>),
     /// Starts an import job (from the import window).
     RunImport { paths: Vec<PathBuf>, options: ImportOptions },
+    /// Opens a file in place, as a view (from the import window).
+    RunLink { path: PathBuf, options: ImportOptions },
     OpenTable(String),
     SetSort(Option<SortKey>),
     Export { table: String, sort: Option<SortKey>, path: PathBuf },
@@ -226,6 +233,14 @@ impl AppState {
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
                 },
+                UiJob::Link(h) => match h.take_result() {
+                    Some(Ok(report)) => {
+                        catalog_changed = true;
+                        finished_imports.push(report.table.clone());
+                    }
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    _ => {}
+                },
                 UiJob::Export(h) => match h.take_result() {
                     Some(Ok(report)) => messages.push(Notice {
                         is_error: false,
@@ -301,6 +316,10 @@ impl AppState {
                 if !paths.is_empty() {
                     self.import = Some(ImportDraft::new(paths, self.workspace.settings().temp_dir));
                 }
+            }
+            Command::RunLink { path, options } => {
+                let job = LinkJob::new(self.workspace.clone(), path, options);
+                self.jobs.push(UiJob::Link(spawn(job, self.wake.clone())));
             }
             Command::RunImport { paths, options } => {
                 let job = ImportJob::with_options(self.workspace.clone(), paths, options);

@@ -39,7 +39,11 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.horizontal(|ui| {
         ui.heading(&view.table);
         if view.columns().is_some() {
-            ui.label(format!("{} rows", group_digits(view.total_rows())));
+            if view.is_row_count_estimate() {
+                ui.label(format!("about {} rows (counting…)", group_digits(view.total_rows())));
+            } else {
+                ui.label(format!("{} rows", group_digits(view.total_rows())));
+            }
         }
         if let Some(sort) = view.sort() {
             let arrow = if sort.descending { "⏷" } else { "⏶" };

@@ -238,3 +238,46 @@ fn a_duckdb_internal_error_leaves_the_workspace_usable() {
     assert_eq!(r.rows, 344);
     assert_eq!(t.scalar("SELECT count(*) FROM penguins"), "344");
 }
+
+#[test]
+fn files_open_in_place_as_views() {
+    use dataforge::engine::browse::Browser;
+    use dataforge::engine::export::{ExportJob, SortKey};
+    use dataforge::engine::import::linked::LinkJob;
+    use dataforge::engine::job::{no_waker, spawn};
+    let t = TestWorkspace::new();
+    let flights = shared().join("realdata/nycflights13/flights.csv.gz");
+    let mut with_na = opts();
+    with_na.csv.nulls = vec!["NA".into()];
+    let r = spawn(LinkJob::new(t.ws.clone(), &flights, with_na), no_waker()).wait().unwrap();
+    assert_eq!((r.table.as_str(), r.rows, r.columns), ("flights", None, 19));
+    assert!(t.ws.table("flights").unwrap().is_linked);
+
+    // A text file is estimated first and counted once, then the count is kept.
+    let mut browser = Browser::new(&t.ws).unwrap();
+    let (columns, estimate, is_exact) = browser.describe_fast("flights").unwrap();
+    assert!(!is_exact);
+    assert!((250_000..450_000).contains(&estimate), "{estimate}");
+    let (_, rows) = browser.describe("flights").unwrap();
+    assert_eq!((columns.len(), rows), (19, 336_776));
+    assert_eq!(browser.describe_fast("flights").unwrap().1, 336_776);
+    assert_eq!(t.ws.table("flights").unwrap().rows, 336_776);
+    let page = browser.fetch("flights", None, 336_770, 10).unwrap();
+    assert_eq!(page.rows.len(), 6);
+    let sort = SortKey { column: "dep_delay".into(), descending: true };
+    let top = browser.fetch("flights", Some(&sort), 0, 1).unwrap();
+    assert_eq!(top.rows[0][columns.iter().position(|c| c.name == "dep_delay").unwrap()].as_deref(), Some("1301"));
+
+    let out = t.dir.path().join("flights.parquet");
+    let exported = spawn(ExportJob::new(t.ws.clone(), "flights", Some(sort), &out), no_waker()).wait().unwrap();
+    assert_eq!(exported.rows, 336_776);
+    let r = spawn(LinkJob::new(t.ws.clone(), &out, ImportOptions { table: Some("fp".into()), ..opts() }), no_waker()).wait().unwrap();
+    assert_eq!(r.rows, Some(336_776));
+    assert!(t.all_table_names().is_empty(), "views are not tables: {:?}", t.all_table_names());
+
+    t.ws.drop_table("flights").unwrap();
+    assert!(flights.exists());
+    assert_eq!(t.ws.tables().unwrap().len(), 1);
+    let err = spawn(LinkJob::new(t.ws.clone(), shared().join("corpora/calamine/tests/date.xlsx"), opts()), no_waker()).wait().unwrap_err();
+    assert!(err.to_string().contains("import them instead"), "{err}");
+}

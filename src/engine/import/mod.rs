@@ -9,6 +9,7 @@ pub mod csv;
 pub mod encoding;
 pub mod errors;
 pub mod excel;
+pub mod linked;
 pub mod options;
 pub mod preview;
 mod sources;
@@ -81,12 +82,20 @@ impl FileFormat {
         } else {
             let sample = encoding::sample(path, 4096).unwrap_or_default();
             let is_binary = sample.contains(&0) && !encoding::is_utf16(encoding::detect_bytes(&sample, false));
-            if is_binary {
+            let known = [
+                (&b"PARE"[..], "an encrypted Parquet file; dataforge cannot read encrypted Parquet"),
+                (&b"BZh"[..], "compressed with bzip2, which dataforge does not read; decompress it (or use .gz/.zst/.zip)"),
+                (&[0xFD, b'7', b'z', b'X', b'Z', 0][..], "compressed with xz, which dataforge does not read; decompress it (or use .gz/.zst/.zip)"),
+                (&b"7z\xBC\xAF"[..], "a 7-Zip archive, which dataforge does not read; extract it (or use .zip)"),
+                (&b"SQLite format 3\0"[..], "an SQLite database, not a data file dataforge imports"),
+            ];
+            let named = known.iter().find(|(magic, _)| sample.starts_with(magic)).map(|(_, what)| *what);
+            if is_binary || named.is_some() {
                 return Err(EngineError::InvalidData {
                     file: path.to_path_buf(),
                     line: None,
                     column: None,
-                    reason: "a binary file in none of the formats dataforge reads (CSV, JSON, Parquet, Arrow, Excel)".into(),
+                    reason: named.unwrap_or("a binary file in none of the formats dataforge reads (CSV, JSON, Parquet, Arrow, Excel)").into(),
                 });
             }
             let first = head.iter().find(|b| !b.is_ascii_whitespace());
@@ -613,6 +622,12 @@ impl<'de> serde::Deserialize<'de> for JsonKind {
         }
         d.deserialize_any(Visitor)
     }
+}
+
+/// Rows a text file probably holds (from its first megabyte).
+pub fn estimate_text_rows(path: &Path) -> Option<u64> {
+    let len = std::fs::metadata(path).ok()?.len();
+    estimate_rows(path, FileFormat::Csv, len)
 }
 
 /// Rows the file probably holds: exact for Parquet (footer), else extrapolated from the line

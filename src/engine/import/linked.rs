@@ -1,0 +1,118 @@
+//! Opening a file in place: a view over DuckDB's reader, so a large Parquet or CSV file can
+//! be browsed, sorted and exported without copying it into the workspace. The view is
+//! checked (its first row read, its rows counted) before it is registered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::options::{FileFormat, ImportOptions};
+use super::{csv, display_name, encoding, read_error};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::job::{Job, JobCtx};
+use crate::engine::sql::{META_SCHEMA, quote_ident, quote_literal, table_name_from_path, validate_table_name};
+use crate::engine::workspace::{Workspace, table_columns, table_exists, unique_name};
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LinkReport {
+    pub table: String,
+    pub source: PathBuf,
+    pub format: FileFormat,
+    /// Known at once for Parquet; counted on first browse for text files.
+    pub rows: Option<u64>,
+    pub columns: u64,
+}
+
+pub struct LinkJob {
+    workspace: Arc<Workspace>,
+    path: PathBuf,
+    options: ImportOptions,
+}
+
+impl LinkJob {
+    pub fn new(workspace: Arc<Workspace>, path: impl Into<PathBuf>, options: ImportOptions) -> Self {
+        Self { workspace, path: path.into(), options }
+    }
+}
+
+impl Job for LinkJob {
+    type Output = LinkReport;
+
+    fn title(&self) -> String {
+        format!("Open {} in place", display_name(&self.path))
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<LinkReport> {
+        if let Some(name) = &self.options.table {
+            validate_table_name(name)?;
+        }
+        // The view outlives this process: it must name the file absolutely.
+        let path = std::path::absolute(&self.path).map_err(|e| EngineError::io(&self.path, e))?;
+        let meta = std::fs::metadata(&path).map_err(|e| EngineError::io(&path, e))?;
+        let format = match self.options.format {
+            Some(f) => f,
+            None => FileFormat::detect(&path)?,
+        };
+        let unsupported = |why: &str| EngineError::InvalidData { file: path.clone(), line: None, column: None, reason: why.to_string() };
+        let reader = match format {
+            FileFormat::Parquet if meta.is_dir() => {
+                format!("read_parquet({}, hive_partitioning = true, union_by_name = true)", quote_literal(&path.join("**").join("*.parquet").to_string_lossy()))
+            }
+            FileFormat::Parquet => format!("read_parquet({})", quote_literal(&path.to_string_lossy())),
+            FileFormat::Json => format!("read_json({})", quote_literal(&path.to_string_lossy())),
+            FileFormat::Csv => {
+                let enc = match &self.options.encoding {
+                    Some(label) => encoding::encoding_for_label(label)?,
+                    None => encoding::detect(&path)?,
+                };
+                if !encoding::is_utf8(enc) {
+                    return Err(unsupported(&format!("the file is {} text; only UTF-8 files open in place — import it instead", encoding::display(enc))));
+                }
+                csv::reader_sql(std::slice::from_ref(&path), &self.options, &csv::Attempt::default(), None)
+            }
+            FileFormat::Excel | FileFormat::Arrow => {
+                return Err(unsupported("workbooks and Arrow IPC files cannot be opened in place; import them instead"));
+            }
+        };
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        ctx.phase(format!("Reading {}", display_name(&path)), Some(meta.len()));
+        // Parquet knows its row count; a text file is only checked to start readably, and
+        // is counted in the background when first browsed.
+        let rows: Option<i64> = if format == FileFormat::Parquet {
+            Some(conn.query_row(&format!("SELECT count(*) FROM {reader}"), [], |r| r.get(0)).map_err(|e| read_error(&path, e))?)
+        } else {
+            conn.execute_batch(&format!("SELECT * FROM {reader} LIMIT 100")).map_err(|e| read_error(&path, e))?;
+            None
+        };
+        ctx.checkpoint()?;
+
+        let _landing = self.workspace.land_lock();
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let landed = (|| {
+            let table = match &self.options.table {
+                Some(name) if table_exists(&conn, name)? => return Err(EngineError::Duplicate(name.clone())),
+                Some(name) => name.clone(),
+                None => unique_name(&table_name_from_path(&path), |n| table_exists(&conn, n))?,
+            };
+            conn.execute_batch(&format!("CREATE VIEW {} AS SELECT * FROM {reader}", quote_ident(&table)))?;
+            conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [&table])?;
+            conn.execute(
+                &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
+                duckdb::params![table, path.to_string_lossy().into_owned(), rows],
+            )?;
+            let columns = table_columns(&conn, &table)?.len() as u64;
+            conn.execute_batch("COMMIT")?;
+            Ok((table, columns))
+        })();
+        let (table, columns) = match landed {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        };
+        let rows = rows.map(|r| r.max(0) as u64);
+        ctx.record_output(rows.unwrap_or(0), meta.len());
+        Ok(LinkReport { table, source: path, format, rows, columns })
+    }
+}
