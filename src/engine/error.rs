@@ -53,6 +53,16 @@ impl EngineError {
         }
     }
 
+    /// Bad input not tied to a line or column.
+    pub fn invalid_file(file: impl AsRef<Path>, reason: impl Into<String>) -> Self {
+        Self::InvalidData {
+            file: file.as_ref().to_path_buf(),
+            line: None,
+            column: None,
+            reason: reason.into(),
+        }
+    }
+
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Self::Cancelled)
     }

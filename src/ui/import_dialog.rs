@@ -176,7 +176,7 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     });
                     ui.label("Quote");
                     let hint = if dialect.quote.is_empty() { "none".to_string() } else { dialect.quote.clone() };
-                    changed |= ui.add(egui::TextEdit::singleline(&mut draft.quote).hint_text(hint).desired_width(40.0)).changed();
+                    changed |= ui.add(egui::TextEdit::singleline(&mut draft.quote).hint_text(hint).desired_width(60.0)).changed();
                     ui.end_row();
 
                     ui.label("Header row");
@@ -340,7 +340,7 @@ fn preview_ui(ui: &mut egui::Ui, draft: &mut ImportDraft, changed: &mut bool) {
                 ui.vertical(|ui| {
                     ui.label(RichText::new(name).strong());
                     let slot = &mut draft.types[i].1;
-                    let edit = egui::TextEdit::singleline(slot).hint_text(ty.as_str()).desired_width(90.0);
+                    let edit = egui::TextEdit::singleline(slot).hint_text(ty.as_str()).desired_width(110.0);
                     *changed |= ui.add(edit).on_hover_text("Column type: leave empty to keep the detected one").lost_focus();
                 });
             }

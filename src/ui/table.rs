@@ -183,17 +183,7 @@ pub fn next_sort(current: Option<&SortKey>, column: &str) -> Option<SortKey> {
     }
 }
 
-pub fn group_digits(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
+pub use crate::engine::config::group_digits;
 
 struct Grid<'a> {
     view: &'a mut TableView,

@@ -80,12 +80,7 @@ pub fn insert_batch(conn: &Connection, table: &str, batch: RecordBatch) -> Resul
 }
 
 fn bad(path: &Path, e: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidData {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        reason: format!("not a readable Arrow IPC file ({e})"),
-    }
+    EngineError::invalid_file(path, format!("not a readable Arrow IPC file ({e})"))
 }
 
 /// Loads every batch of an IPC file or stream into a new `staging` table; returns the rows.
@@ -275,12 +270,7 @@ fn load_batches(
     limit: Option<u64>,
 ) -> Result<u64> {
     let unsupported = |e: EngineError| match e {
-        EngineError::Database(db) => EngineError::InvalidData {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("the Arrow data cannot be stored ({})", db.to_string().lines().next().unwrap_or_default()),
-        },
+        EngineError::Database(db) => EngineError::invalid_file(path, format!("the Arrow data cannot be stored ({})", db.to_string().lines().next().unwrap_or_default())),
         other => other,
     };
     let empty = prepare(path, RecordBatch::new_empty(schema))?;

@@ -7,6 +7,7 @@ use duckdb::Connection;
 
 use super::errors::{conversion_failure, read_error};
 use super::options::{ImportOptions, OnError};
+pub use crate::engine::config::group_digits;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::JobCtx;
 use crate::engine::sql::{quote_ident, quote_literal};
@@ -355,18 +356,6 @@ pub fn sniff(conn: &Connection, path: &Path, opts: &ImportOptions, attempt: &Att
         timestamp_format: row.8,
         columns,
     })
-}
-
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]

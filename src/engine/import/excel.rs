@@ -62,12 +62,7 @@ fn check_expanded_size(path: &Path) -> Result<()> {
         }
     }
     if total > MAX_EXPANDED_BYTES {
-        return Err(EngineError::InvalidData {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("the workbook would expand to {} GB; refusing to read it", total >> 30),
-        });
+        return Err(EngineError::invalid_file(path, format!("the workbook would expand to {} GB; refusing to read it", total >> 30)));
     }
     Ok(())
 }
@@ -192,7 +187,7 @@ impl SheetSource {
             }
             Ok(())
         };
-        let bad = |e: String| EngineError::InvalidData { file: path.to_path_buf(), line: None, column: None, reason: format!("the sheet cannot be read ({e})") };
+        let bad = |e: String| EngineError::invalid_file(path, format!("the sheet cannot be read ({e})"));
         match self {
             Self::Streamed(Sheets::Xlsx(book)) => {
                 let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(e.to_string()))?;
@@ -330,18 +325,8 @@ pub struct Loaded {
 pub fn resolve_sheet(path: &Path, wanted: Option<&str>) -> Result<String> {
     let names = sheet_names(path)?;
     match wanted {
-        Some(name) => names.iter().find(|n| n.as_str() == name).cloned().ok_or_else(|| EngineError::InvalidData {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("there is no sheet \"{name}\" (sheets: {})", names.join(", ")),
-        }),
-        None => names.into_iter().next().ok_or_else(|| EngineError::InvalidData {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: "the workbook has no sheets".into(),
-        }),
+        Some(name) => names.iter().find(|n| n.as_str() == name).cloned().ok_or_else(|| EngineError::invalid_file(path, format!("there is no sheet \"{name}\" (sheets: {})", names.join(", ")))),
+        None => names.into_iter().next().ok_or_else(|| EngineError::invalid_file(path, "the workbook has no sheets")),
     }
 }
 
@@ -373,12 +358,7 @@ pub fn load_limited(
     ctx.phase(format!("Scanning sheet \"{sheet}\""), None);
     let layout = scan(&mut source, path, &sheet, opts, ctx, notices, limit)?;
     if layout.names.is_empty() {
-        return Err(EngineError::InvalidData {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("sheet \"{sheet}\" is empty; there is nothing to import"),
-        });
+        return Err(EngineError::invalid_file(path, format!("sheet \"{sheet}\" is empty; there is nothing to import")));
     }
     let columns: Vec<String> = layout.names.iter().zip(&layout.types).map(|(n, t)| format!("{} {}", quote_ident(n), t.sql())).collect();
     conn.execute_batch(&format!("CREATE TABLE {} ({})", quote_ident(staging), columns.join(", ")))?;

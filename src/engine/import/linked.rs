@@ -52,7 +52,7 @@ impl Job for LinkJob {
             Some(f) => f,
             None => FileFormat::detect(&path)?,
         };
-        let unsupported = |why: &str| EngineError::InvalidData { file: path.clone(), line: None, column: None, reason: why.to_string() };
+        let unsupported = |why: &str| EngineError::invalid_file(&path, why);
         let reader = match format {
             FileFormat::Parquet if meta.is_dir() => {
                 format!("read_parquet({}, hive_partitioning = true, union_by_name = true)", quote_literal(&path.join("**").join("*.parquet").to_string_lossy()))

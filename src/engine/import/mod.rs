@@ -91,12 +91,7 @@ impl FileFormat {
             ];
             let named = known.iter().find(|(magic, _)| sample.starts_with(magic)).map(|(_, what)| *what);
             if is_binary || named.is_some() {
-                return Err(EngineError::InvalidData {
-                    file: path.to_path_buf(),
-                    line: None,
-                    column: None,
-                    reason: named.unwrap_or("a binary file in none of the formats dataforge reads (CSV, JSON, Parquet, Arrow, Excel)").into(),
-                });
+                return Err(EngineError::invalid_file(path, named.unwrap_or("a binary file in none of the formats dataforge reads (CSV, JSON, Parquet, Arrow, Excel)")));
             }
             let first = head.iter().find(|b| !b.is_ascii_whitespace());
             if matches!(first, Some(b'{') | Some(b'[')) { Self::Json } else { Self::Csv }
@@ -182,12 +177,7 @@ impl Job for ImportJob {
         let temp_dir = self.workspace.settings().temp_dir;
         let sources = sources::expand(&self.sources, &temp_dir)?;
         if sources.is_empty() {
-            return Err(EngineError::InvalidData {
-                file: self.sources[0].clone(),
-                line: None,
-                column: None,
-                reason: "the archive holds only empty files; there is nothing to import".into(),
-            });
+            return Err(EngineError::invalid_file(&self.sources[0], "the archive holds only empty files; there is nothing to import"));
         }
         let file_bytes: u64 = sources.iter().map(|s| s.bytes).sum();
         let conn = self.workspace.connect()?;
@@ -572,7 +562,7 @@ fn validate_json(path: &Path, ctx: &JobCtx) -> Result<()> {
         count += 1;
     }
     if count == 0 {
-        return Err(EngineError::InvalidData { file: path.to_path_buf(), line: None, column: None, reason: "the file holds no JSON value".into() });
+        return Err(EngineError::invalid_file(path, "the file holds no JSON value"));
     }
     Ok(())
 }

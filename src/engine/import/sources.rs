@@ -65,12 +65,7 @@ fn expand_one(path: &Path, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()>
         return Ok(());
     }
     if meta.len() == 0 {
-        return Err(EngineError::InvalidData {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: "the file is empty; there is nothing to import".into(),
-        });
+        return Err(EngineError::invalid_file(path, "the file is empty; there is nothing to import"));
     }
     if is_zip(path) {
         return extract(path, None, temp_dir, out);
@@ -123,12 +118,7 @@ pub fn zip_members(path: &Path) -> Result<Vec<String>> {
 
 fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<std::fs::File>>> {
     let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| EngineError::InvalidData {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        reason: format!("not a readable zip archive ({e})"),
-    })
+    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| EngineError::invalid_file(path, format!("not a readable zip archive ({e})")))
 }
 
 fn extract(archive_path: &Path, only: Option<&str>, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()> {
@@ -140,43 +130,23 @@ fn extract(archive_path: &Path, only: Option<&str>, temp_dir: &Path, out: &mut V
         names = vec![member.to_string()];
     }
     if names.is_empty() {
-        return Err(EngineError::InvalidData {
-            file: archive_path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: "the zip archive holds no files".into(),
-        });
+        return Err(EngineError::invalid_file(archive_path, "the zip archive holds no files"));
     }
     let mut archive = open_zip(archive_path)?;
     let declared: u64 = names.iter().filter_map(|n| archive.by_name(n).ok().map(|f| f.size())).sum();
     if declared > MAX_ZIP_EXPANDED {
-        return Err(EngineError::InvalidData {
-            file: archive_path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("the archive would expand to {} GB; extract it yourself and import the files", declared >> 30),
-        });
+        return Err(EngineError::invalid_file(archive_path, format!("the archive would expand to {} GB; extract it yourself and import the files", declared >> 30)));
     }
     std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
     let dir = Arc::new(tempfile::Builder::new().prefix("dataforge-zip-").tempdir_in(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?);
     let archive_name = super::display_name(archive_path);
     for (i, name) in names.iter().enumerate() {
-        let mut entry = archive.by_name(name).map_err(|e| EngineError::InvalidData {
-            file: archive_path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("member \"{name}\" cannot be read ({e})"),
-        })?;
+        let mut entry = archive.by_name(name).map_err(|e| EngineError::invalid_file(archive_path, format!("member \"{name}\" cannot be read ({e})")))?;
         let file_name = name.rsplit('/').next().unwrap_or(name);
         let target = dir.path().join(format!("{i}")).join(file_name);
         std::fs::create_dir_all(target.parent().unwrap_or(dir.path())).map_err(|e| EngineError::io(dir.path(), e))?;
         let mut file = std::fs::File::create(&target).map_err(|e| EngineError::io(&target, e))?;
-        let bytes = std::io::copy(&mut entry, &mut file).map_err(|e| EngineError::InvalidData {
-            file: archive_path.to_path_buf(),
-            line: None,
-            column: None,
-            reason: format!("member \"{name}\" cannot be extracted ({e})"),
-        })?;
+        let bytes = std::io::copy(&mut entry, &mut file).map_err(|e| EngineError::invalid_file(archive_path, format!("member \"{name}\" cannot be extracted ({e})")))?;
         if bytes == 0 {
             continue;
         }
