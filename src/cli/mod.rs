@@ -141,8 +141,11 @@ pub struct ImportArgs {
     #[arg(long, value_name = "LABEL", help_heading = "Reading")]
     pub encoding: Option<String>,
     /// Excel sheet (default: the first)
-    #[arg(long, value_name = "NAME", help_heading = "Reading")]
+    #[arg(long, value_name = "NAME", help_heading = "Reading", conflicts_with = "all_sheets")]
     pub sheet: Option<String>,
+    /// Every sheet of each workbook, one table per sheet (named file_sheet)
+    #[arg(long, help_heading = "Reading")]
+    pub all_sheets: bool,
     /// Column types: col=TYPE,col2=TYPE
     #[arg(long, value_name = "COL=TYPE,...", help_heading = "Reading")]
     pub types: Option<String>,
@@ -264,19 +267,40 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
     } else {
         split_archives(files)?.into_iter().map(|f| vec![f]).collect()
     };
-    if table.is_some() && batches.len() > 1 && !options.append {
+    // --all-sheets: each workbook once per sheet.
+    let mut jobs: Vec<(Vec<PathBuf>, ImportOptions)> = Vec::new();
+    for batch in batches {
+        let sheets = match batch.as_slice() {
+            [one] if import_args.all_sheets && FileFormat::detect(one).ok() == Some(FileFormat::Excel) => {
+                crate::engine::import::excel::worksheet_names(one)?
+            }
+            _ => Vec::new(),
+        };
+        if sheets.is_empty() {
+            jobs.push((batch, options.clone()));
+            continue;
+        }
+        for sheet in sheets {
+            let per_sheet = ImportOptions { sheet: Some(sheet), name_by_sheet: true, ..options.clone() };
+            jobs.push((batch.clone(), per_sheet));
+        }
+    }
+    if table.is_some() && jobs.len() > 1 && !options.append {
         anyhow::bail!("--table names one table; import one file at a time when naming it, or use --union");
     }
     let ws = open_workspace(args)?;
     let mut results = Vec::new();
     let mut text = String::new();
     let mut failed = 0;
-    for batch in batches {
+    for (batch, options) in jobs {
         if progress::is_interrupted() {
             return Err(EngineError::Cancelled.into());
         }
-        let shown = batch.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
-        let job = ImportJob::with_options(ws.clone(), batch.clone(), options.clone());
+        let mut shown = batch.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+        if options.name_by_sheet {
+            shown.push_str(&format!(" [{}]", options.sheet.clone().unwrap_or_default()));
+        }
+        let job = ImportJob::with_options(ws.clone(), batch.clone(), options);
         let (result, snap) = progress::wait(spawn(job, no_waker()));
         match result {
             Ok(report) => {
@@ -297,6 +321,10 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
                 results.push(json!({"ok": true, "file": shown, "report": report, "metrics": metrics_json(&snap)}));
             }
             Err(EngineError::Cancelled) => return Err(EngineError::Cancelled.into()),
+            // With --all-sheets an empty sheet is nothing to import, not a failure.
+            Err(err) if import_args.all_sheets && err.to_string().ends_with("is empty; there is nothing to import") => {
+                text.push_str(&format!("skipped {shown}: the sheet is empty\n"));
+            }
             Err(err) => {
                 failed += 1;
                 eprintln!("dataforge: {err}");

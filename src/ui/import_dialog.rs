@@ -7,7 +7,7 @@ use egui::{Color32, RichText};
 
 use super::state::{AppState, Command};
 use crate::engine::import::preview::{Preview, PreviewJob};
-use crate::engine::import::{FileFormat, ImportOptions, OnError};
+use crate::engine::import::{ExpectedColumn, FileFormat, ImportOptions, OnError};
 use crate::engine::job::{JobHandle, Waker, spawn};
 
 const PREVIEW_ROWS: usize = 50;
@@ -32,6 +32,11 @@ pub struct ImportDraft {
     pub nulls: String,
     pub encoding: String,
     pub types: Vec<(String, String)>,
+    /// Every sheet of the workbook, one table each.
+    pub all_sheets: bool,
+    /// Expected schema as typed: `name[:TYPE][!], ...`.
+    pub expect: String,
+    pub expect_error: Option<String>,
     pub preview: Option<Result<Preview, String>>,
     running: Option<JobHandle<Preview>>,
     is_dirty: bool,
@@ -52,6 +57,9 @@ impl ImportDraft {
             nulls: String::new(),
             encoding: String::new(),
             types: Vec::new(),
+            all_sheets: false,
+            expect: String::new(),
+            expect_error: None,
             preview: None,
             running: None,
             is_dirty: true,
@@ -109,16 +117,28 @@ impl ImportDraft {
         self.is_dirty = true;
     }
 
-    /// The jobs "Import" starts.
-    fn commands(&self) -> Vec<Command> {
+    /// The jobs "Import" starts, or why the options cannot be used.
+    fn commands(&self) -> Result<Vec<Command>, String> {
         let mut options = self.options.clone();
         options.table = Some(self.table.trim().to_string()).filter(|t| !t.is_empty());
         options.append = self.append && options.table.is_some();
+        options.expect = ExpectedColumn::parse_list(&self.expect).map_err(|e| e.to_string())?;
+        let sheets = self.preview.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.sheets.clone()).unwrap_or_default();
+        if self.all_sheets && self.paths.len() == 1 && !sheets.is_empty() {
+            options.table = None;
+            return Ok(sheets
+                .into_iter()
+                .map(|sheet| {
+                    let options = ImportOptions { sheet: Some(sheet), name_by_sheet: true, ..options.clone() };
+                    Command::RunImport { paths: self.paths.clone(), options }
+                })
+                .collect());
+        }
         if self.paths.len() > 1 && self.many == ManyFiles::OneTablePerFile {
             options.table = None;
-            self.paths.iter().map(|p| Command::RunImport { paths: vec![p.clone()], options: options.clone() }).collect()
+            Ok(self.paths.iter().map(|p| Command::RunImport { paths: vec![p.clone()], options: options.clone() }).collect())
         } else {
-            vec![Command::RunImport { paths: self.paths.clone(), options }]
+            Ok(vec![Command::RunImport { paths: self.paths.clone(), options }])
         }
     }
 }
@@ -222,8 +242,13 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                             changed |= ui.selectable_value(&mut draft.options.sheet, Some(s.clone()), s).changed();
                         }
                     });
-                    ui.label("Skip rows");
-                    changed |= ui.add(egui::TextEdit::singleline(&mut draft.skip).hint_text("0").desired_width(60.0)).changed();
+                    ui.horizontal(|ui| {
+                        ui.label("Skip rows");
+                        changed |= ui.add(egui::TextEdit::singleline(&mut draft.skip).hint_text("0").desired_width(60.0)).changed();
+                    });
+                    if p.sheets.len() > 1 && draft.paths.len() == 1 {
+                        ui.checkbox(&mut draft.all_sheets, format!("All {} sheets, one table each", p.sheets.len()));
+                    }
                     ui.end_row();
                 }
 
@@ -253,6 +278,15 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     }
                 });
                 ui.end_row();
+                ui.label("Expected schema");
+                ui.horizontal(|ui| {
+                    ui.add(egui::TextEdit::singleline(&mut draft.expect).hint_text("optional: id:BIGINT!, name, day:DATE").desired_width(320.0))
+                        .on_hover_text("Columns the result must have, checked before anything lands; ! = no empty values");
+                    if let Some(e) = &draft.expect_error {
+                        ui.colored_label(Color32::from_rgb(220, 80, 80), e);
+                    }
+                });
+                ui.end_row();
                 if draft.paths.len() > 1 {
                     ui.label("Files");
                     ui.horizontal(|ui| {
@@ -271,8 +305,13 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
             ui.horizontal(|ui| {
                 let can_import = !draft.append || !draft.table.trim().is_empty();
                 if ui.add_enabled(can_import, egui::Button::new(RichText::new("Import").strong())).clicked() {
-                    commands.extend(draft.commands());
-                    close = true;
+                    match draft.commands() {
+                        Ok(jobs) => {
+                            commands.extend(jobs);
+                            close = true;
+                        }
+                        Err(e) => draft.expect_error = Some(e),
+                    }
                 }
                 let format = draft.options.format.or(detected.as_ref().and_then(|p| p.format));
                 let can_link = draft.paths.len() == 1

@@ -108,3 +108,37 @@ fn ctrl_c_cancels_an_import_cleanly() {
     let out = dataforge(&ws, &["tables", "--json"]);
     assert_eq!(json(&out)["tables"], serde_json::json!([]), "nothing partial");
 }
+
+#[test]
+fn import_options_sheets_rejects_and_links_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    let book = shared().join("corpora/calamine/tests/any_sheets.xlsx");
+    let out = dataforge(&ws, &["import", book.to_str().unwrap(), "--all-sheets", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = dataforge(&ws, &["tables", "--json"]);
+    let names: Vec<String> = json(&stdout)["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["any_sheets_visible"]);
+
+    let mut csv = String::from("id;amount\n");
+    for i in 0..100 {
+        csv.push_str(&format!("{i};{}\n", i * 2));
+    }
+    csv.push_str("100;lots\n");
+    let file = write_file(dir.path(), "semi.csv", &csv);
+    let args = ["import", file.to_str().unwrap(), "--delimiter", ";", "--types", "amount=INTEGER", "--on-error", "skip", "--json"];
+    let out = dataforge(&ws, &args);
+    assert_eq!(out.status.code(), Some(0));
+    let report = &json(&out)["imports"][0]["report"];
+    assert_eq!(report["rows"], 100);
+    assert_eq!(report["rejects"]["table"], "semi_rejects");
+    assert_eq!(report["rejects"]["rows"], 1);
+
+    let flights = shared().join("realdata/nycflights13/airlines.csv");
+    let out = dataforge(&ws, &["link", flights.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["links"][0]["report"]["table"], "airlines");
+    let out = dataforge(&ws, &["tables", "--json"]);
+    let linked = json(&out)["tables"].as_array().unwrap().iter().find(|t| t["name"] == "airlines").cloned().unwrap();
+    assert_eq!(linked["is_linked"], true);
+}

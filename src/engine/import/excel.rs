@@ -40,6 +40,12 @@ pub fn sheet_names(path: &Path) -> Result<Vec<String>> {
     Ok(open(path)?.sheet_names())
 }
 
+/// Names of the sheets that hold cells (chart and dialog sheets left out).
+pub fn worksheet_names(path: &Path) -> Result<Vec<String>> {
+    let book = open(path)?;
+    Ok(book.sheets_metadata().iter().filter(|s| s.typ == calamine::SheetType::WorkSheet).map(|s| s.name.clone()).collect())
+}
+
 fn workbook_error(path: &Path, err: calamine::Error) -> EngineError {
     let text = err.to_string();
     let lower = text.to_ascii_lowercase();

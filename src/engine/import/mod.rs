@@ -359,6 +359,19 @@ impl ImportJob {
         Ok(part)
     }
 
+    /// The table name when none was given: from the file, plus the sheet when every sheet of
+    /// a workbook becomes a table.
+    fn derived_name(&self) -> String {
+        let base = table_name_from_path(&self.sources[0]);
+        match (&self.options.sheet, self.options.name_by_sheet) {
+            (Some(sheet), true) => {
+                let sheet = table_name_from_path(Path::new(sheet));
+                if sheet.is_empty() { base } else { format!("{base}_{sheet}") }
+            }
+            _ => base,
+        }
+    }
+
     /// The user's column types for readers without a `types` option: cast after loading.
     fn apply_types(&self, conn: &Connection, staging: &str, notices: &mut Vec<String>) -> Result<()> {
         let columns = table_columns(conn, staging)?;
@@ -405,7 +418,7 @@ impl ImportJob {
                 let table = match &self.options.table {
                     Some(name) if table_exists(conn, name)? => return Err(EngineError::Duplicate(name.clone())),
                     Some(name) => name.clone(),
-                    None => unique_name(&table_name_from_path(&self.sources[0]), |n| table_exists(conn, n))?,
+                    None => unique_name(&self.derived_name(), |n| table_exists(conn, n))?,
                 };
                 rename_and_register(conn, staging, &table, &source, rows)?;
                 table

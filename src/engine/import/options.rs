@@ -119,6 +119,8 @@ pub struct ImportOptions {
     pub encoding: Option<String>,
     /// Excel sheet name; the first sheet when `None`.
     pub sheet: Option<String>,
+    /// The derived table name gets the sheet's name (one table per sheet).
+    pub name_by_sheet: bool,
     /// Column types the user fixes: (column, DuckDB type).
     pub types: Vec<(String, String)>,
     pub on_error: OnError,

@@ -112,7 +112,7 @@ impl Job for PreviewJob {
                 .map_err(|e| read_error(&self.path, e))?;
             }
             FileFormat::Excel => {
-                preview.sheets = excel::sheet_names(&path)?;
+                preview.sheets = excel::worksheet_names(&path)?;
                 let sheet = excel::resolve_sheet(&path, self.options.sheet.as_deref())?;
                 let opts = ImportOptions { sheet: Some(sheet.clone()), ..self.options.clone() };
                 excel::load_limited(&conn, table, &path, &opts, ctx, &mut preview.notices, Some(limit as u64))?;
