@@ -175,9 +175,11 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                             changed |= ui.selectable_value(&mut draft.options.format, Some(f), f.label()).changed();
                         }
                     });
-                ui.label("Encoding");
-                let hint = detected.as_ref().and_then(|p| p.encoding.clone()).unwrap_or_else(|| "detect".into());
-                changed |= ui.add(egui::TextEdit::singleline(&mut draft.encoding).hint_text(hint).desired_width(140.0)).changed();
+                if shown.is_none_or(|f| f == FileFormat::Csv) {
+                    ui.label("Encoding");
+                    let hint = detected.as_ref().and_then(|p| p.encoding.clone()).unwrap_or_else(|| "detect".into());
+                    changed |= ui.add(egui::TextEdit::singleline(&mut draft.encoding).hint_text(hint).desired_width(140.0)).changed();
+                }
                 ui.end_row();
 
                 let dialect = detected.as_ref().and_then(|p| p.dialect.clone()).unwrap_or_default();
@@ -316,7 +318,7 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                 let format = draft.options.format.or(detected.as_ref().and_then(|p| p.format));
                 let can_link = draft.paths.len() == 1
                     && !draft.append
-                    && matches!(format, Some(FileFormat::Parquet | FileFormat::Csv | FileFormat::Json))
+                    && matches!(format, Some(FileFormat::Parquet | FileFormat::Csv | FileFormat::Json | FileFormat::Arrow))
                     && detected.as_ref().is_some_and(|p| p.zip_members.is_empty());
                 let link = ui
                     .add_enabled(can_link, egui::Button::new("Open in place"))

@@ -141,4 +141,13 @@ fn import_options_sheets_rejects_and_links_from_the_command_line() {
     let out = dataforge(&ws, &["tables", "--json"]);
     let linked = json(&out)["tables"].as_array().unwrap().iter().find(|t| t["name"] == "airlines").cloned().unwrap();
     assert_eq!(linked["is_linked"], true);
+
+    // An Arrow file opened in place reads again in a later process.
+    let arrow = shared().join("corpora/arrow-testing/data/arrow-ipc-stream/integration/1.0.0-littleendian/generated_primitive.arrow_file");
+    let out = dataforge(&ws, &["link", arrow.to_str().unwrap(), "--table", "prims"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv_out = dir.path().join("prims.csv");
+    let out = dataforge(&ws, &["export", "prims", csv_out.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["report"]["rows"], 37);
 }

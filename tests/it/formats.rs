@@ -280,4 +280,16 @@ fn files_open_in_place_as_views() {
     assert_eq!(t.ws.tables().unwrap().len(), 1);
     let err = spawn(LinkJob::new(t.ws.clone(), shared().join("corpora/calamine/tests/date.xlsx"), opts()), no_waker()).wait().unwrap_err();
     assert!(err.to_string().contains("import them instead"), "{err}");
+
+    // Arrow IPC (file and stream) through the workspace's own Arrow reader, equal to an import.
+    let dir = shared().join("corpora/arrow-testing/data/arrow-ipc-stream/integration/1.0.0-littleendian");
+    for (file, name) in [("generated_primitive.arrow_file", "arrow_view"), ("generated_nested.stream", "stream_view")] {
+        let o = ImportOptions { table: Some(name.into()), ..opts() };
+        let r = spawn(LinkJob::new(t.ws.clone(), dir.join(file), o), no_waker()).wait().unwrap();
+        let imported = t.import(dir.join(file), Some(&format!("{name}_copy"))).unwrap();
+        assert_eq!(r.rows, Some(imported.rows));
+        let diff = format!("SELECT count(*) FROM (SELECT * FROM {name} EXCEPT ALL SELECT * FROM {name}_copy)");
+        assert_eq!(t.scalar(&diff), "0", "{file}");
+    }
+
 }

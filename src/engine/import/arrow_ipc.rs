@@ -97,13 +97,15 @@ pub fn load_limited(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx,
 /// Walks the IPC message framing (continuation marker, length, flatbuffer, body) from
 /// `start`, verifying each message and its metadata version. The arrow reader is lenient
 /// about truncation and unknown versions; a file that is not well framed is an error.
-fn check_framing(path: &Path, start: u64, end: u64) -> Result<()> {
+/// Returns the rows the record batches declare.
+fn check_framing(path: &Path, start: u64, end: u64) -> Result<u64> {
     use arrow::ipc::{MetadataVersion, root_as_message};
     let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
     file.seek(std::io::SeekFrom::Start(start)).map_err(|e| EngineError::io(path, e))?;
     let mut pos = start;
     let mut word = [0u8; 4];
     let mut messages = 0u64;
+    let mut rows = 0u64;
     loop {
         if pos + 4 > end {
             return Err(bad(path, "the data ends in the middle of a message (truncated file)"));
@@ -136,6 +138,9 @@ fn check_framing(path: &Path, start: u64, end: u64) -> Result<()> {
         if version < MetadataVersion::V4 || version > MetadataVersion::V5 {
             return Err(bad(path, format!("unsupported metadata version {}", version.0)));
         }
+        if let Some(batch) = message.header_as_record_batch() {
+            rows += u64::try_from(batch.length()).map_err(|_| bad(path, "negative row count"))?;
+        }
         let body = message.bodyLength();
         if body < 0 || pos + body as u64 > end {
             return Err(bad(path, "a message body is longer than the file (truncated file)"));
@@ -150,7 +155,56 @@ fn check_framing(path: &Path, start: u64, end: u64) -> Result<()> {
     if messages == 0 {
         return Err(bad(path, "no schema message"));
     }
-    Ok(())
+    Ok(rows)
+}
+
+/// Rows of an IPC file or stream, from its message headers alone.
+pub fn count_rows(path: &Path) -> Result<u64> {
+    let total = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?.len();
+    let mut head = [0u8; 8];
+    let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| EngineError::io(path, e))?;
+    if has_file_magic(&head[..n]) { check_blocks(path, total) } else { check_framing(path, 0, total) }
+}
+
+/// Checks an IPC file through its footer, as readers use it: every block lies inside the
+/// file and holds a well-formed message. Returns the rows the record batches declare.
+fn check_blocks(path: &Path, total: u64) -> Result<u64> {
+    use arrow::ipc::{MetadataVersion, root_as_footer, root_as_message};
+    let footer_start = file_stream_end(path, total)?;
+    let mut file = File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut footer = vec![0u8; (total - 10 - footer_start) as usize];
+    file.seek(std::io::SeekFrom::Start(footer_start)).map_err(|e| EngineError::io(path, e))?;
+    file.read_exact(&mut footer).map_err(|e| EngineError::io(path, e))?;
+    let footer = root_as_footer(&footer).map_err(|e| bad(path, format!("invalid footer: {e}")))?;
+    if footer.schema().is_none() {
+        return Err(bad(path, "the footer has no schema"));
+    }
+    let mut rows = 0u64;
+    let blocks = footer.dictionaries().into_iter().flatten().chain(footer.recordBatches().into_iter().flatten());
+    for block in blocks {
+        let (offset, meta_len, body) = (block.offset(), block.metaDataLength(), block.bodyLength());
+        let fits = offset >= 8 && meta_len >= 8 && body >= 0 && (offset as u64).saturating_add(meta_len as u64).saturating_add(body as u64) <= footer_start;
+        if !fits {
+            return Err(bad(path, "a block lies outside the file (truncated or corrupt file)"));
+        }
+        let mut meta = vec![0u8; meta_len as usize];
+        file.seek(std::io::SeekFrom::Start(offset as u64)).map_err(|e| EngineError::io(path, e))?;
+        file.read_exact(&mut meta).map_err(|e| EngineError::io(path, e))?;
+        let skip = if meta[..4] == [0xFF; 4] { 8 } else { 4 };
+        let len = i32::from_le_bytes([meta[skip - 4], meta[skip - 3], meta[skip - 2], meta[skip - 1]]);
+        if len < 0 || skip + len as usize > meta.len() {
+            return Err(bad(path, "a message is longer than its block"));
+        }
+        let message = root_as_message(&meta[skip..skip + len as usize]).map_err(|e| bad(path, format!("invalid message metadata: {e}")))?;
+        let version = message.version();
+        if version < MetadataVersion::V4 || version > MetadataVersion::V5 {
+            return Err(bad(path, format!("unsupported metadata version {}", version.0)));
+        }
+        if let Some(batch) = message.header_as_record_batch() {
+            rows += u64::try_from(batch.length()).map_err(|_| bad(path, "negative row count"))?;
+        }
+    }
+    Ok(rows)
 }
 
 /// Where the message stream inside an IPC file ends: the footer's start.
@@ -179,7 +233,7 @@ fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit:
     ctx.phase(format!("Reading {}", super::display_name(path)), Some(total));
     let is_file = has_file_magic(&head[..n]);
     if is_file {
-        check_framing(path, 8, file_stream_end(path, total)?)?;
+        check_blocks(path, total)?;
     } else {
         check_framing(path, 0, total)?;
     }
@@ -322,4 +376,120 @@ fn load_batches(
         ctx.progress(0, rows);
     }
     Ok(rows)
+}
+
+/// `dataforge_read_arrow(path)`: a table function that streams an Arrow IPC file or stream
+/// into DuckDB batch by batch, so an Arrow file can be opened in place as a view.
+pub const READ_ARROW_FUNCTION: &str = "dataforge_read_arrow";
+
+pub struct ArrowFileVTab;
+
+pub struct ArrowFileBind {
+    path: std::path::PathBuf,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+pub struct ArrowFileScan {
+    state: std::sync::Mutex<(Option<BatchIter>, Option<RecordBatch>, usize)>,
+    vector_size: usize,
+}
+
+/// Opens `path` (IPC file or stream), checked as the importer checks it.
+fn open_batches(path: &Path) -> Result<(arrow::datatypes::SchemaRef, BatchIter)> {
+    let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).map_err(|e| EngineError::io(path, e))?;
+    file.rewind().map_err(|e| EngineError::io(path, e))?;
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let owned = path.to_path_buf();
+    if has_file_magic(&head[..n]) {
+        check_blocks(path, total)?;
+        let reader = FileReader::try_new(file, None).map_err(|e| bad(path, e))?;
+        Ok((reader.schema(), Box::new(reader.map(move |b| b.map_err(|e| bad(&owned, e))))))
+    } else {
+        check_framing(path, 0, total)?;
+        let reader = StreamReader::try_new(file, None).map_err(|e| bad(path, e))?;
+        Ok((reader.schema(), Box::new(reader.map(move |b| b.map_err(|e| bad(&owned, e))))))
+    }
+}
+
+/// A batch made storable and cast to the bound column types.
+fn conform(path: &Path, batch: RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
+    let batch = prepare(path, batch)?;
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { arrow::compute::cast(c, f.data_type()).map_err(|e| bad(path, e)) })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| bad(path, e))
+}
+
+impl duckdb::vtab::VTab for ArrowFileVTab {
+    type BindData = ArrowFileBind;
+    type InitData = ArrowFileScan;
+
+    fn bind(bind: &duckdb::vtab::BindInfo) -> std::result::Result<Self::BindData, Box<dyn std::error::Error>> {
+        let path = std::path::PathBuf::from(bind.get_parameter(0).to_string());
+        let (schema, _) = open_batches(&path)?;
+        let schema = prepare(&path, RecordBatch::new_empty(schema))?.schema();
+        for field in schema.fields() {
+            bind.add_result_column(field.name(), duckdb::vtab::to_duckdb_logical_type_for_field(field)?);
+        }
+        Ok(ArrowFileBind { path, schema })
+    }
+
+    fn init(_: &duckdb::vtab::InitInfo) -> std::result::Result<Self::InitData, Box<dyn std::error::Error>> {
+        let vector_size = unsafe { duckdb::ffi::duckdb_vector_size() } as usize;
+        Ok(ArrowFileScan { state: std::sync::Mutex::new((None, None, 0)), vector_size: vector_size.max(1) })
+    }
+
+    fn func(
+        func: &duckdb::vtab::TableFunctionInfo<Self>,
+        output: &mut duckdb::core::DataChunkHandle,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let bind = func.get_bind_data();
+        let scan = func.get_init_data();
+        let mut state = scan.state.lock().map_err(|_| "the Arrow scan was poisoned")?;
+        if state.0.is_none() {
+            state.0 = Some(open_batches(&bind.path)?.1);
+        }
+        loop {
+            if let Some(batch) = &state.1 {
+                if state.2 < batch.num_rows() {
+                    let len = scan.vector_size.min(batch.num_rows() - state.2);
+                    let slice = batch.slice(state.2, len);
+                    state.2 += len;
+                    duckdb::vtab::record_batch_to_duckdb_data_chunk(&slice, output)?;
+                    return Ok(());
+                }
+            }
+            let next = state.0.as_mut().and_then(|it| it.next());
+            match next {
+                Some(batch) => {
+                    let batch = conform(&bind.path, batch?, &bind.schema)?;
+                    *state = (state.0.take(), Some(batch), 0);
+                }
+                None => {
+                    output.set_len(0);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn parameters() -> Option<Vec<duckdb::core::LogicalTypeHandle>> {
+        Some(vec![duckdb::core::LogicalTypeHandle::from(duckdb::core::LogicalTypeId::Varchar)])
+    }
+}
+
+/// Makes `dataforge_read_arrow` available to every connection of the database.
+pub fn register_reader(conn: &Connection) -> Result<()> {
+    match conn.register_table_function::<ArrowFileVTab>(READ_ARROW_FUNCTION) {
+        Ok(()) => Ok(()),
+        Err(e) if e.to_string().contains("already exists") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

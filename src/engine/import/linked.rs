@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::options::{FileFormat, ImportOptions};
-use super::{csv, display_name, encoding, read_error};
+use super::{arrow_ipc, csv, display_name, encoding, read_error};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
 use crate::engine::sql::{META_SCHEMA, quote_ident, quote_literal, table_name_from_path, validate_table_name};
@@ -69,9 +69,8 @@ impl Job for LinkJob {
                 }
                 csv::reader_sql(std::slice::from_ref(&path), &self.options, &csv::Attempt::default(), None)
             }
-            FileFormat::Excel | FileFormat::Arrow => {
-                return Err(unsupported("workbooks and Arrow IPC files cannot be opened in place; import them instead"));
-            }
+            FileFormat::Arrow => format!("{}({})", arrow_ipc::READ_ARROW_FUNCTION, quote_literal(&path.to_string_lossy())),
+            FileFormat::Excel => return Err(unsupported("workbooks cannot be opened in place; import them instead")),
         };
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
@@ -80,6 +79,9 @@ impl Job for LinkJob {
         // is counted in the background when first browsed.
         let rows: Option<i64> = if format == FileFormat::Parquet {
             Some(conn.query_row(&format!("SELECT count(*) FROM {reader}"), [], |r| r.get(0)).map_err(|e| read_error(&path, e))?)
+        } else if format == FileFormat::Arrow {
+            conn.execute_batch(&format!("SELECT * FROM {reader} LIMIT 100")).map_err(|e| read_error(&path, e))?;
+            Some(arrow_ipc::count_rows(&path)? as i64)
         } else {
             conn.execute_batch(&format!("SELECT * FROM {reader} LIMIT 100")).map_err(|e| read_error(&path, e))?;
             None
