@@ -11,6 +11,7 @@ pub use crate::engine::config::group_digits;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::JobCtx;
 use crate::engine::sql::{quote_ident, quote_literal};
+use crate::engine::workspace::table_columns;
 
 /// DuckDB's default sniffer sample, in rows.
 const SNIFF_SAMPLE_ROWS: u64 = 20_480;
@@ -30,6 +31,11 @@ pub struct Attempt {
 
 /// The `read_csv(...)` call for `paths` with the user's options and this attempt's fallbacks.
 pub fn reader_sql(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, rejects: Option<(&str, &str)>) -> String {
+    format!("read_csv({})", reader_args(paths, opts, attempt, rejects))
+}
+
+/// The arguments `read_csv` and `sniff_csv` share.
+fn reader_args(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, rejects: Option<(&str, &str)>) -> String {
     let mut args = vec![paths_literal(paths)];
     let c = &opts.csv;
     if let Some(d) = &c.delimiter {
@@ -86,7 +92,7 @@ pub fn reader_sql(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, re
     if let Some((table, scan)) = rejects {
         args.push(format!("store_rejects = true, rejects_table = {}, rejects_scan = {}", quote_literal(table), quote_literal(scan)));
     }
-    format!("read_csv({})", args.join(", "))
+    args.join(", ")
 }
 
 pub fn paths_literal(paths: &[PathBuf]) -> String {
@@ -126,17 +132,11 @@ pub fn load(
     loop {
         tries += 1;
         ctx.checkpoint()?;
-        let rejects = skip.then(|| (format!("{staging}_rejects_{tries}"), format!("{staging}_scans_{tries}")));
-        let sql = format!(
-            "CREATE OR REPLACE TABLE {} AS SELECT * FROM {}",
-            quote_ident(staging),
-            reader_sql(paths, opts, &attempt, rejects.as_ref().map(|(t, s)| (t.as_str(), s.as_str())))
-        );
-        let err = match conn.execute(&sql, []) {
+        let rejects = skip.then(|| rejects_names(staging, tries));
+        let err = match create(conn, staging, paths, opts, &attempt, rejects.as_ref()) {
             Ok(rows) => {
-                let rows = rows as u64;
                 if let Some((column, why)) = widened.take().filter(|(c, _)| !attempt.text_columns.contains(c)) {
-                    let is_text = super::super::workspace::table_columns(conn, staging)?
+                    let is_text = table_columns(conn, staging)?
                         .iter()
                         .any(|c| c.name == column && c.data_type == "VARCHAR");
                     if is_text {
@@ -146,15 +146,14 @@ pub fn load(
                 let Some((table, scans)) = rejects else {
                     return Ok(Loaded { rows, rejects: None });
                 };
-                let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.{}", quote_ident(&scans)));
-                let count: i64 = conn.query_row(&format!("SELECT count(*) FROM temp.{}", quote_ident(&table)), [], |r| r.get(0))?;
+                let count = count_rejects(conn, &table, &scans)?;
                 // Rejects may only mean the sniffer's sample misled it: one retry over the whole file.
                 if count > 0 && !attempt.sample_all && !dialect_fixed(opts) {
                     let alt = format!("{staging}_alt");
                     let wide = Attempt { sample_all: true, ..attempt.clone() };
                     let retried = load_with_rejects_once(conn, &alt, paths, opts, &wide, tries + 1);
                     match retried {
-                        Ok((alt_rejects, alt_count)) if alt_count < count as u64 => {
+                        Ok((alt_rows, alt_rejects, alt_count)) if alt_count < count => {
                             conn.execute_batch(&format!(
                                 "DROP TABLE {s}; ALTER TABLE {a} RENAME TO {s}",
                                 s = quote_ident(staging),
@@ -163,18 +162,17 @@ pub fn load(
                             drop_temp(conn, &table);
                             notices.push(format!(
                                 "{} lines did not fit the layout guessed from the first {} rows; scanning the whole file to detect it left {} rejected",
-                                group_digits(count as u64),
+                                group_digits(count),
                                 group_digits(SNIFF_SAMPLE_ROWS),
                                 group_digits(alt_count)
                             ));
-                            let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(staging)), [], |r| r.get(0))?;
                             let rejects = if alt_count > 0 { Some((alt_rejects, alt_count)) } else {
                                 drop_temp(conn, &alt_rejects);
                                 None
                             };
-                            return Ok(Loaded { rows: rows as u64, rejects });
+                            return Ok(Loaded { rows: alt_rows, rejects });
                         }
-                        Ok((alt_rejects, _)) => drop_temp(conn, &alt_rejects),
+                        Ok((_, alt_rejects, _)) => drop_temp(conn, &alt_rejects),
                         Err(e) if e.is_cancelled() => {
                             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&alt)));
                             return Err(e);
@@ -187,7 +185,7 @@ pub fn load(
                     drop_temp(conn, &table);
                     return Ok(Loaded { rows, rejects: None });
                 }
-                return Ok(Loaded { rows, rejects: Some((table, count as u64)) });
+                return Ok(Loaded { rows, rejects: Some((table, count)) });
             }
             Err(err) => err,
         };
@@ -227,7 +225,7 @@ pub fn load(
                 "{culprit} did not fit the layout guessed from the first {} rows; the whole file was scanned to detect it",
                 group_digits(SNIFF_SAMPLE_ROWS)
             ));
-            if let (Some(column), Some((value, data_type))) = (&column, conversion_failure(&text)) {
+            if let (Some(column), Some((value, data_type))) = (&column, conversion) {
                 widened = Some((column.clone(), format!("\"{value}\"{at_line} is not a valid {data_type}")));
             }
             remember(&mut first_error, located);
@@ -256,24 +254,45 @@ fn remember(first: &mut Option<EngineError>, err: EngineError) {
     }
 }
 
+/// Names of the temporary rejects and scans tables of one attempt.
+fn rejects_names(staging: &str, attempt: usize) -> (String, String) {
+    (format!("{staging}_rejects_{attempt}"), format!("{staging}_scans_{attempt}"))
+}
+
+/// (Re)creates `target` from the file; returns the rows read.
+fn create(
+    conn: &Connection,
+    target: &str,
+    paths: &[PathBuf],
+    opts: &ImportOptions,
+    attempt: &Attempt,
+    rejects: Option<&(String, String)>,
+) -> duckdb::Result<u64> {
+    let reader = reader_sql(paths, opts, attempt, rejects.map(|(t, s)| (t.as_str(), s.as_str())));
+    let rows = conn.execute(&format!("CREATE OR REPLACE TABLE {} AS SELECT * FROM {reader}", quote_ident(target)), [])?;
+    Ok(rows as u64)
+}
+
+/// Drops the scans table of a load and counts its rejected lines.
+fn count_rejects(conn: &Connection, table: &str, scans: &str) -> Result<u64> {
+    drop_temp(conn, scans);
+    let count: i64 = conn.query_row(&format!("SELECT count(*) FROM temp.{}", quote_ident(table)), [], |r| r.get(0))?;
+    Ok(count.max(0) as u64)
+}
+
+/// One load with rejects kept: (rows, rejects table, rejected lines).
 fn load_with_rejects_once(
     conn: &Connection,
-    staging: &str,
+    target: &str,
     paths: &[PathBuf],
     opts: &ImportOptions,
     attempt: &Attempt,
     n: usize,
-) -> Result<(String, u64)> {
-    let (table, scans) = (format!("{staging}_rejects_{n}"), format!("{staging}_scans_{n}"));
-    let sql = format!(
-        "CREATE OR REPLACE TABLE {} AS SELECT * FROM {}",
-        quote_ident(staging),
-        reader_sql(paths, opts, attempt, Some((&table, &scans)))
-    );
-    conn.execute(&sql, []).map_err(|e| read_error(&paths[0], e))?;
-    drop_temp(conn, &scans);
-    let count: i64 = conn.query_row(&format!("SELECT count(*) FROM temp.{}", quote_ident(&table)), [], |r| r.get(0))?;
-    Ok((table, count as u64))
+) -> Result<(u64, String, u64)> {
+    let names = rejects_names(target, n);
+    let rows = create(conn, target, paths, opts, attempt, Some(&names)).map_err(|e| read_error(&paths[0], e))?;
+    let count = count_rejects(conn, &names.0, &names.1)?;
+    Ok((rows, names.0, count))
 }
 
 fn drop_temp(conn: &Connection, table: &str) {
@@ -315,8 +334,7 @@ pub struct Dialect {
 }
 
 pub fn sniff(conn: &Connection, path: &Path, opts: &ImportOptions, attempt: &Attempt) -> Result<Dialect> {
-    let call = reader_sql(&[path.to_path_buf()], opts, attempt, None);
-    let args = call.strip_prefix("read_csv(").and_then(|s| s.strip_suffix(')')).unwrap_or_default();
+    let args = reader_args(&[path.to_path_buf()], opts, attempt, None);
     let sql = format!(
         "SELECT Delimiter, Quote, Escape, NewLineDelimiter, SkipRows, HasHeader, Comment,
                 coalesce(DateFormat, ''), coalesce(TimestampFormat, ''),

@@ -12,7 +12,8 @@ use encoding_rs::{DecoderResult, Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::JobCtx;
 
-const SAMPLE: usize = 256 * 1024;
+/// Bytes the encoding is guessed from.
+pub const DETECT_BYTES: usize = 256 * 1024;
 
 /// Looks an encoding up by any WHATWG label (`latin1`, `cp1252`, `sjis`, `utf-16le`…).
 pub fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
@@ -58,17 +59,32 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// The first bytes of the (decompressed) file.
-pub fn sample(path: &Path, len: usize) -> Result<Vec<u8>> {
-    let mut reader = open_decompressed(path, Arc::default())?;
+/// The first `len` bytes of the (decompressed) file, and how many bytes of the file on disk
+/// they took.
+pub fn head(path: &Path, len: usize) -> Result<(Vec<u8>, u64)> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut reader = open_decompressed(path, counter.clone())?;
     let mut buf = Vec::with_capacity(len.min(1 << 20));
     reader.by_ref().take(len as u64).read_to_end(&mut buf).map_err(|e| EngineError::io(path, e))?;
-    Ok(buf)
+    Ok((buf, counter.load(Ordering::Relaxed)))
+}
+
+/// The first bytes of the (decompressed) file.
+pub fn sample(path: &Path, len: usize) -> Result<Vec<u8>> {
+    Ok(head(path, len)?.0)
 }
 
 /// Guesses the encoding from the first 256 KB.
 pub fn detect(path: &Path) -> Result<&'static Encoding> {
-    Ok(detect_bytes(&sample(path, SAMPLE)?, false))
+    Ok(detect_bytes(&sample(path, DETECT_BYTES)?, false))
+}
+
+/// The encoding the user named, else the detected one.
+pub fn resolve(label: Option<&str>, path: &Path) -> Result<&'static Encoding> {
+    match label {
+        Some(label) => encoding_for_label(label),
+        None => detect(path),
+    }
 }
 
 /// BOM first, then the NUL pattern of UTF-16 (chardetng never reports UTF-16), then valid

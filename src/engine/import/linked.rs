@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::options::{FileFormat, ImportOptions};
-use super::{arrow_ipc, csv, display_name, encoding, read_error};
+use super::{arrow_ipc, csv, display_name, encoding, read_error, sources, table_reader};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
 use crate::engine::sql::{META_SCHEMA, quote_ident, quote_literal, table_name_from_path, validate_table_name};
@@ -54,16 +54,10 @@ impl Job for LinkJob {
         };
         let unsupported = |why: &str| EngineError::invalid_file(&path, why);
         let reader = match format {
-            FileFormat::Parquet if meta.is_dir() => {
-                format!("read_parquet({}, hive_partitioning = true, union_by_name = true)", quote_literal(&path.join("**").join("*.parquet").to_string_lossy()))
-            }
-            FileFormat::Parquet => format!("read_parquet({})", quote_literal(&path.to_string_lossy())),
-            FileFormat::Json => format!("read_json({})", quote_literal(&path.to_string_lossy())),
+            FileFormat::Parquet if meta.is_dir() => table_reader(format, &sources::parquet_glob(&path), true),
+            FileFormat::Parquet | FileFormat::Json => table_reader(format, &path, false),
             FileFormat::Csv => {
-                let enc = match &self.options.encoding {
-                    Some(label) => encoding::encoding_for_label(label)?,
-                    None => encoding::detect(&path)?,
-                };
+                let enc = encoding::resolve(self.options.encoding.as_deref(), &path)?;
                 if !encoding::is_utf8(enc) {
                     return Err(unsupported(&format!("the file is {} text; only UTF-8 files open in place — import it instead", encoding::display(enc))));
                 }

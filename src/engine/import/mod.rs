@@ -12,7 +12,7 @@ pub mod excel;
 pub mod linked;
 pub mod options;
 pub mod preview;
-mod sources;
+pub(crate) mod sources;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,12 +280,14 @@ impl ImportJob {
         match format {
             FileFormat::Csv => {
                 let declared = opts.encoding.as_deref().map(encoding::encoding_for_label).transpose()?;
-                let mut enc = match declared {
-                    Some(e) => e,
-                    None if source.is_pattern => encoding_rs::UTF_8,
-                    None => encoding::detect(path)?,
+                // One read of the file's start serves the encoding guess and the row estimate.
+                let head = if source.is_pattern { None } else { Some(encoding::head(path, ESTIMATE_BYTES)?) };
+                let mut enc = match (declared, &head) {
+                    (Some(e), _) => e,
+                    (None, Some((bytes, _))) => encoding::detect_bytes(&bytes[..bytes.len().min(encoding::DETECT_BYTES)], false),
+                    (None, None) => encoding_rs::UTF_8,
                 };
-                if let Some(rows) = estimate_rows(path, format, source.bytes) {
+                if let Some(rows) = head.and_then(|(bytes, read)| estimate_text_rows_from(path, &bytes, read, source.bytes)) {
                     ctx.expect_rows(rows);
                 }
                 let loaded = loop {
@@ -326,12 +328,7 @@ impl ImportJob {
                 part.rejects = loaded.rejects;
             }
             FileFormat::Parquet | FileFormat::Json => {
-                let reader = if format == FileFormat::Parquet {
-                    let hive = if source.is_pattern { ", hive_partitioning = true, union_by_name = true" } else { "" };
-                    format!("read_parquet({}{hive})", quote_literal(&readable.path().to_string_lossy()))
-                } else {
-                    format!("read_json({})", quote_literal(&readable.path().to_string_lossy()))
-                };
+                let reader = table_reader(format, readable.path(), source.is_pattern);
                 if let Some(rows) = estimate_rows(path, format, source.bytes) {
                     ctx.expect_rows(rows);
                 }
@@ -627,6 +624,20 @@ impl<'de> serde::Deserialize<'de> for JsonKind {
     }
 }
 
+/// `read_parquet`/`read_json` over a file, or over a glob (`is_pattern`), where Parquet
+/// takes hive partitions and matches columns by name.
+pub(crate) fn table_reader(format: FileFormat, path: &Path, is_pattern: bool) -> String {
+    let path = quote_literal(&path.to_string_lossy());
+    match (format, is_pattern) {
+        (FileFormat::Parquet, true) => format!("read_parquet({path}, hive_partitioning = true, union_by_name = true)"),
+        (FileFormat::Parquet, false) => format!("read_parquet({path})"),
+        _ => format!("read_json({path})"),
+    }
+}
+
+/// Bytes of a text file's start its row count is extrapolated from.
+const ESTIMATE_BYTES: usize = 1 << 20;
+
 /// Rows a text file probably holds (from its first megabyte).
 pub fn estimate_text_rows(path: &Path) -> Option<u64> {
     let len = std::fs::metadata(path).ok()?.len();
@@ -636,24 +647,21 @@ pub fn estimate_text_rows(path: &Path) -> Option<u64> {
 /// Rows the file probably holds: exact for Parquet (footer), else extrapolated from the line
 /// length in the first megabyte (after decompression). Only drives progress text.
 fn estimate_rows(path: &Path, format: FileFormat, file_len: u64) -> Option<u64> {
-    use std::io::Read as _;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    const SAMPLE: u64 = 1 << 20;
     if format == FileFormat::Parquet {
         let file = std::fs::File::open(path).ok()?;
         let reader = parquet::file::reader::SerializedFileReader::new(file).ok()?;
         return u64::try_from(parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows()).ok();
     }
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    if name.ends_with(".zst") {
+    let (sample, read) = encoding::head(path, ESTIMATE_BYTES).ok()?;
+    estimate_text_rows_from(path, &sample, read, file_len)
+}
+
+/// Extrapolates from `sample`, the decompressed start of `path` that took `read` bytes on disk.
+fn estimate_text_rows_from(path: &Path, sample: &[u8], read: u64, file_len: u64) -> Option<u64> {
+    if path.to_string_lossy().to_ascii_lowercase().ends_with(".zst") {
         return None;
     }
-    let counter = Arc::new(AtomicU64::new(0));
-    let mut reader = encoding::open_decompressed(path, counter.clone()).ok()?;
-    let mut sample = Vec::with_capacity(SAMPLE as usize);
-    reader.by_ref().take(SAMPLE).read_to_end(&mut sample).ok()?;
-    let read = counter.load(Ordering::Relaxed).max(1);
-    let expanded_len = (file_len as f64 * sample.len() as f64 / read as f64) as u64;
+    let expanded_len = (file_len as f64 * sample.len() as f64 / read.max(1) as f64) as u64;
     let lines = sample.iter().filter(|b| **b == b'\n').count().max(1);
     Some((expanded_len as f64 * lines as f64 / sample.len().max(1) as f64) as u64)
 }

@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::csv::{self, Attempt, Dialect};
 use super::options::{FileFormat, ImportOptions};
-use super::{arrow_ipc, encoding, excel, read_error, sources};
+use super::{arrow_ipc, encoding, excel, read_error, sources, table_reader};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
-use crate::engine::sql::{quote_ident, quote_literal};
+use crate::engine::sql::quote_ident;
 
 /// Bytes of a non-UTF-8 text file converted for its preview.
 const PREVIEW_BYTES: usize = 1 << 20;
@@ -68,10 +68,7 @@ impl Job for PreviewJob {
         let table = "preview";
         match format {
             FileFormat::Csv => {
-                let enc = match &self.options.encoding {
-                    Some(label) => encoding::encoding_for_label(label)?,
-                    None => encoding::detect(&path)?,
-                };
+                let enc = encoding::resolve(self.options.encoding.as_deref(), &path)?;
                 preview.encoding = Some(encoding::display(enc).to_string());
                 let _converted;
                 let read_path = if encoding::is_utf8(enc) {
@@ -104,12 +101,9 @@ impl Job for PreviewJob {
                     .map_err(|e| read_error(&self.path, e))?;
             }
             FileFormat::Parquet | FileFormat::Json => {
-                let func = if format == FileFormat::Parquet { "read_parquet" } else { "read_json" };
-                conn.execute_batch(&format!(
-                    "CREATE TABLE {table} AS SELECT * FROM {func}({}) LIMIT {limit}",
-                    quote_literal(&path.to_string_lossy())
-                ))
-                .map_err(|e| read_error(&self.path, e))?;
+                let reader = table_reader(format, &path, false);
+                conn.execute_batch(&format!("CREATE TABLE {table} AS SELECT * FROM {reader} LIMIT {limit}"))
+                    .map_err(|e| read_error(&self.path, e))?;
             }
             FileFormat::Excel => {
                 preview.sheets = excel::worksheet_names(&path)?;

@@ -56,7 +56,7 @@ fn expand_one(path: &Path, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()>
             return Err(EngineError::io(path, std::io::Error::other("is a folder without Parquet files; pick the files to import")));
         }
         out.push(Source {
-            path: path.join("**").join("*.parquet"),
+            path: parquet_glob(path),
             display: format!("{display}/ ({files} Parquet files)"),
             bytes,
             is_pattern: true,
@@ -87,6 +87,11 @@ fn zip_member_path(path: &Path) -> Option<(PathBuf, String)> {
         }
     }
     None
+}
+
+/// Every Parquet file under `dir`, at any depth (hive partition folders).
+pub fn parquet_glob(dir: &Path) -> PathBuf {
+    dir.join("**").join("*.parquet")
 }
 
 fn parquet_files_under(dir: &Path) -> (usize, u64) {
