@@ -82,8 +82,8 @@ impl Workspace {
 
     fn prepare(&self) -> Result<()> {
         let conn = self.lock();
-        // Views over Arrow files opened in place read through this function.
-        crate::engine::import::arrow_ipc::register_reader(&conn)?;
+        // Imports hand Arrow batches over through these; linked Arrow files read through them.
+        crate::engine::import::arrow_ipc::register_functions(&conn)?;
         conn.execute_batch(&format!(
             "CREATE SCHEMA IF NOT EXISTS {m};
              CREATE TABLE IF NOT EXISTS {m}.settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);

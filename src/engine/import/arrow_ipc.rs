@@ -54,18 +54,8 @@ pub fn looks_like_stream(path: &Path) -> bool {
     file.read_exact(&mut meta).is_ok() && arrow::ipc::root_as_message(&meta).is_ok()
 }
 
-/// Makes the Arrow table function available on `conn` (once per connection).
-pub fn register(conn: &Connection) -> Result<()> {
-    match conn.register_table_function::<ArrowVTab>(ARROW_FUNCTION) {
-        Ok(()) => Ok(()),
-        Err(e) if e.to_string().contains("already exists") => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Creates `table` shaped like `batch` (and holding its rows).
 pub fn create_from_batch(conn: &Connection, table: &str, batch: RecordBatch) -> Result<()> {
-    register(conn)?;
     let reg = ArrowBatchRegistration::new(batch);
     conn.execute(&format!("CREATE TABLE {} AS SELECT * FROM {ARROW_FUNCTION}(?)", quote_ident(table)), [&reg])?;
     Ok(())
@@ -73,7 +63,6 @@ pub fn create_from_batch(conn: &Connection, table: &str, batch: RecordBatch) -> 
 
 /// Appends `batch` to `table`, column by column in order.
 pub fn insert_batch(conn: &Connection, table: &str, batch: RecordBatch) -> Result<()> {
-    register(conn)?;
     let reg = ArrowBatchRegistration::new(batch);
     conn.execute(&format!("INSERT INTO {} SELECT * FROM {ARROW_FUNCTION}(?)", quote_ident(table)), [&reg])?;
     Ok(())
@@ -99,7 +88,6 @@ pub fn load_limited(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx,
 /// about truncation and unknown versions; a file that is not well framed is an error.
 /// Returns the rows the record batches declare.
 fn check_framing(path: &Path, start: u64, end: u64) -> Result<u64> {
-    use arrow::ipc::{MetadataVersion, root_as_message};
     let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
     file.seek(std::io::SeekFrom::Start(start)).map_err(|e| EngineError::io(path, e))?;
     let mut pos = start;
@@ -133,15 +121,8 @@ fn check_framing(path: &Path, start: u64, end: u64) -> Result<u64> {
         let mut meta = vec![0u8; len as usize];
         file.read_exact(&mut meta).map_err(|e| EngineError::io(path, e))?;
         pos += len as u64;
-        let message = root_as_message(&meta).map_err(|e| bad(path, format!("invalid message metadata: {e}")))?;
-        let version = message.version();
-        if version < MetadataVersion::V4 || version > MetadataVersion::V5 {
-            return Err(bad(path, format!("unsupported metadata version {}", version.0)));
-        }
-        if let Some(batch) = message.header_as_record_batch() {
-            rows += u64::try_from(batch.length()).map_err(|_| bad(path, "negative row count"))?;
-        }
-        let body = message.bodyLength();
+        let (batch_rows, body) = verify_message(path, &meta)?;
+        rows += batch_rows;
         if body < 0 || pos + body as u64 > end {
             return Err(bad(path, "a message body is longer than the file (truncated file)"));
         }
@@ -160,16 +141,22 @@ fn check_framing(path: &Path, start: u64, end: u64) -> Result<u64> {
 
 /// Rows of an IPC file or stream, from its message headers alone.
 pub fn count_rows(path: &Path) -> Result<u64> {
+    Ok(check(path)?.1)
+}
+
+/// Checks an IPC file (through its footer) or stream (through its framing): whether it is the
+/// file format, and the rows its record batches declare.
+fn check(path: &Path) -> Result<(bool, u64)> {
     let total = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?.len();
     let mut head = [0u8; 8];
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| EngineError::io(path, e))?;
-    if has_file_magic(&head[..n]) { check_blocks(path, total) } else { check_framing(path, 0, total) }
+    if has_file_magic(&head[..n]) { Ok((true, check_blocks(path, total)?)) } else { Ok((false, check_framing(path, 0, total)?)) }
 }
 
 /// Checks an IPC file through its footer, as readers use it: every block lies inside the
 /// file and holds a well-formed message. Returns the rows the record batches declare.
 fn check_blocks(path: &Path, total: u64) -> Result<u64> {
-    use arrow::ipc::{MetadataVersion, root_as_footer, root_as_message};
+    use arrow::ipc::root_as_footer;
     let footer_start = file_stream_end(path, total)?;
     let mut file = File::open(path).map_err(|e| EngineError::io(path, e))?;
     let mut footer = vec![0u8; (total - 10 - footer_start) as usize];
@@ -195,16 +182,25 @@ fn check_blocks(path: &Path, total: u64) -> Result<u64> {
         if len < 0 || skip + len as usize > meta.len() {
             return Err(bad(path, "a message is longer than its block"));
         }
-        let message = root_as_message(&meta[skip..skip + len as usize]).map_err(|e| bad(path, format!("invalid message metadata: {e}")))?;
-        let version = message.version();
-        if version < MetadataVersion::V4 || version > MetadataVersion::V5 {
-            return Err(bad(path, format!("unsupported metadata version {}", version.0)));
-        }
-        if let Some(batch) = message.header_as_record_batch() {
-            rows += u64::try_from(batch.length()).map_err(|_| bad(path, "negative row count"))?;
-        }
+        rows += verify_message(path, &meta[skip..skip + len as usize])?.0;
     }
     Ok(rows)
+}
+
+/// Verifies one message's flatbuffer and metadata version; returns the rows a record batch
+/// declares (0 for other messages) and the length of the body that follows.
+fn verify_message(path: &Path, meta: &[u8]) -> Result<(u64, i64)> {
+    use arrow::ipc::{MetadataVersion, root_as_message};
+    let message = root_as_message(meta).map_err(|e| bad(path, format!("invalid message metadata: {e}")))?;
+    let version = message.version();
+    if version < MetadataVersion::V4 || version > MetadataVersion::V5 {
+        return Err(bad(path, format!("unsupported metadata version {}", version.0)));
+    }
+    let rows = match message.header_as_record_batch() {
+        Some(batch) => u64::try_from(batch.length()).map_err(|_| bad(path, "negative row count"))?,
+        None => 0,
+    };
+    Ok((rows, message.bodyLength()))
 }
 
 /// Where the message stream inside an IPC file ends: the footer's start.
@@ -225,27 +221,10 @@ fn file_stream_end(path: &Path, len: u64) -> Result<u64> {
 }
 
 fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit: Option<u64>) -> Result<u64> {
-    let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
-    let mut head = [0u8; 8];
-    let n = file.read(&mut head).map_err(|e| EngineError::io(path, e))?;
-    file.rewind().map_err(|e| EngineError::io(path, e))?;
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     ctx.phase(format!("Reading {}", super::display_name(path)), Some(total));
-    let is_file = has_file_magic(&head[..n]);
-    if is_file {
-        check_blocks(path, total)?;
-    } else {
-        check_framing(path, 0, total)?;
-    }
-    if is_file {
-        let reader = FileReader::try_new(file, None).map_err(|e| bad(path, e))?;
-        let schema = reader.schema();
-        load_batches(conn, staging, path, schema, reader.map(|b| b.map_err(|e| bad(path, e))), ctx, limit)
-    } else {
-        let reader = StreamReader::try_new(file, None).map_err(|e| bad(path, e))?;
-        let schema = reader.schema();
-        load_batches(conn, staging, path, schema, reader.map(|b| b.map_err(|e| bad(path, e))), ctx, limit)
-    }
+    let (schema, batches) = open_batches(path)?;
+    load_batches(conn, staging, path, schema, batches, ctx, limit)
 }
 
 /// Arrow types DuckDB's Arrow scan cannot take, replaced by ones it can: dictionaries by
@@ -319,7 +298,7 @@ fn load_batches(
     staging: &str,
     path: &Path,
     schema: arrow::datatypes::SchemaRef,
-    batches: impl Iterator<Item = Result<RecordBatch>>,
+    batches: BatchIter,
     ctx: &JobCtx,
     limit: Option<u64>,
 ) -> Result<u64> {
@@ -398,18 +377,13 @@ pub struct ArrowFileScan {
 
 /// Opens `path` (IPC file or stream), checked as the importer checks it.
 fn open_batches(path: &Path) -> Result<(arrow::datatypes::SchemaRef, BatchIter)> {
-    let mut file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
-    let mut head = [0u8; 8];
-    let n = file.read(&mut head).map_err(|e| EngineError::io(path, e))?;
-    file.rewind().map_err(|e| EngineError::io(path, e))?;
-    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let (is_file, _) = check(path)?;
+    let file = BufReader::new(File::open(path).map_err(|e| EngineError::io(path, e))?);
     let owned = path.to_path_buf();
-    if has_file_magic(&head[..n]) {
-        check_blocks(path, total)?;
+    if is_file {
         let reader = FileReader::try_new(file, None).map_err(|e| bad(path, e))?;
         Ok((reader.schema(), Box::new(reader.map(move |b| b.map_err(|e| bad(&owned, e))))))
     } else {
-        check_framing(path, 0, total)?;
         let reader = StreamReader::try_new(file, None).map_err(|e| bad(path, e))?;
         Ok((reader.schema(), Box::new(reader.map(move |b| b.map_err(|e| bad(&owned, e))))))
     }
@@ -485,11 +459,15 @@ impl duckdb::vtab::VTab for ArrowFileVTab {
     }
 }
 
-/// Makes `dataforge_read_arrow` available to every connection of the database.
-pub fn register_reader(conn: &Connection) -> Result<()> {
-    match conn.register_table_function::<ArrowFileVTab>(READ_ARROW_FUNCTION) {
-        Ok(()) => Ok(()),
-        Err(e) if e.to_string().contains("already exists") => Ok(()),
-        Err(e) => Err(e.into()),
+/// Makes the Arrow table functions (batches handed over in memory, and `dataforge_read_arrow`)
+/// available to every connection of the database; called once when it is opened.
+pub fn register_functions(conn: &Connection) -> Result<()> {
+    let registered = [conn.register_table_function::<ArrowVTab>(ARROW_FUNCTION), conn.register_table_function::<ArrowFileVTab>(READ_ARROW_FUNCTION)];
+    for outcome in registered {
+        match outcome {
+            Err(e) if !e.to_string().contains("already exists") => return Err(e.into()),
+            _ => {}
+        }
     }
+    Ok(())
 }

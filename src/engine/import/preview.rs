@@ -49,6 +49,7 @@ impl Job for PreviewJob {
     fn run(self, ctx: &JobCtx) -> Result<Preview> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch("SET threads = 2; SET memory_limit = '512MB'")?;
+        arrow_ipc::register_functions(&conn)?;
         ctx.watch(&conn)?;
         let mut preview = Preview::default();
         let mut path = self.path.clone();
