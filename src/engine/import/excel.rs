@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use calamine::{Data, DataRef, Range, Reader, Sheets, open_workbook_auto};
+use calamine::{Data, Range, Reader, Sheets, open_workbook_auto};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use duckdb::Connection;
 
@@ -109,37 +109,21 @@ fn iso_datetime(text: &str) -> Cell {
     Cell::Text(text.to_string())
 }
 
-fn from_ref(value: &DataRef<'_>) -> Option<Cell> {
-    Some(match value {
-        DataRef::Empty => return None,
-        DataRef::Int(i) => Cell::Int(*i),
-        DataRef::Float(f) => Cell::Number(*f),
-        DataRef::Bool(b) => Cell::Bool(*b),
-        DataRef::String(s) => text_cell(s)?,
-        DataRef::SharedString(s) => text_cell(s)?,
-        DataRef::DateTime(dt) => excel_datetime(dt).unwrap_or(Cell::Error),
-        DataRef::DateTimeIso(s) => iso_datetime(s),
-        DataRef::DurationIso(s) => Cell::Text(s.clone()),
-        DataRef::Error(_) => Cell::Error,
-    })
-}
-
-fn from_data(value: &Data) -> Option<Cell> {
+/// A sheet cell as typed data; `None` for an empty cell. Streamed cells (`DataRef`) come
+/// through `Data::from`.
+fn from_data(value: Data) -> Option<Cell> {
     Some(match value {
         Data::Empty => return None,
-        Data::Int(i) => Cell::Int(*i),
-        Data::Float(f) => Cell::Number(*f),
-        Data::Bool(b) => Cell::Bool(*b),
-        Data::String(s) => text_cell(s)?,
-        Data::DateTime(dt) => excel_datetime(dt).unwrap_or(Cell::Error),
-        Data::DateTimeIso(s) => iso_datetime(s),
-        Data::DurationIso(s) => Cell::Text(s.clone()),
+        Data::Int(i) => Cell::Int(i),
+        Data::Float(f) => Cell::Number(f),
+        Data::Bool(b) => Cell::Bool(b),
+        Data::String(s) if s.is_empty() => return None,
+        Data::String(s) => Cell::Text(s),
+        Data::DateTime(dt) => excel_datetime(&dt).unwrap_or(Cell::Error),
+        Data::DateTimeIso(s) => iso_datetime(&s),
+        Data::DurationIso(s) => Cell::Text(s),
         Data::Error(_) => Cell::Error,
     })
-}
-
-fn text_cell(s: &str) -> Option<Cell> {
-    if s.is_empty() { None } else { Some(Cell::Text(s.to_string())) }
 }
 
 fn cell_text(cell: &Cell) -> String {
@@ -170,59 +154,72 @@ impl SheetSource {
     }
 
     /// Calls `row` for every row with cells, in order, with (column, value) pairs.
-    fn each_row(&mut self, path: &Path, sheet: &str, ctx: &JobCtx, mut row: impl FnMut(u32, &[(u32, Cell)]) -> Result<()>) -> Result<()> {
-        let mut current: Option<u32> = None;
-        let mut cells: Vec<(u32, Cell)> = Vec::new();
-        let mut seen = 0u64;
-        let mut push = |r: u32, c: u32, cell: Option<Cell>, current: &mut Option<u32>, cells: &mut Vec<(u32, Cell)>| -> Result<()> {
-            if *current != Some(r) {
-                if let Some(prev) = *current {
-                    if !cells.is_empty() {
-                        row(prev, cells)?;
-                    }
-                }
-                cells.clear();
-                *current = Some(r);
-                seen += 1;
-                if seen % 4096 == 0 {
-                    ctx.checkpoint()?;
-                }
-            }
-            if let Some(cell) = cell {
-                cells.push((c, cell));
-            }
-            Ok(())
-        };
-        let bad = |e: String| EngineError::invalid_file(path, format!("the sheet cannot be read ({e})"));
+    fn each_row(&mut self, path: &Path, sheet: &str, ctx: &JobCtx, row: impl FnMut(u32, &[(u32, Cell)]) -> Result<()>) -> Result<()> {
+        let mut rows = RowAssembler { row, ctx, current: None, cells: Vec::new(), seen: 0 };
+        let bad = |e: &dyn std::fmt::Display| EngineError::invalid_file(path, format!("the sheet cannot be read ({e})"));
         match self {
             Self::Streamed(Sheets::Xlsx(book)) => {
-                let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(e.to_string()))?;
-                while let Some(cell) = reader.next_cell().map_err(|e| bad(e.to_string()))? {
-                    let (r, c) = cell.get_position();
-                    push(r, c, from_ref(cell.get_value()), &mut current, &mut cells)?;
+                let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(&e))?;
+                while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
+                    rows.push(cell.get_position(), from_data(Data::from(cell.get_value().clone())))?;
                 }
             }
             Self::Streamed(Sheets::Xlsb(book)) => {
-                let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(e.to_string()))?;
-                while let Some(cell) = reader.next_cell().map_err(|e| bad(e.to_string()))? {
-                    let (r, c) = cell.get_position();
-                    push(r, c, from_ref(cell.get_value()), &mut current, &mut cells)?;
+                let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(&e))?;
+                while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
+                    rows.push(cell.get_position(), from_data(Data::from(cell.get_value().clone())))?;
                 }
             }
             Self::Streamed(_) => unreachable!("only xlsx and xlsb are streamed"),
             Self::Loaded(range) => {
                 let (r0, c0) = range.start().unwrap_or((0, 0));
                 for (r, c, value) in range.used_cells() {
-                    push(r0 + r as u32, c0 + c as u32, from_data(value), &mut current, &mut cells)?;
+                    rows.push((r0 + r as u32, c0 + c as u32), from_data(value.clone()))?;
                 }
             }
         }
-        if let Some(prev) = current {
-            if !cells.is_empty() {
-                row(prev, &cells)?;
+        rows.finish()
+    }
+}
+
+/// Groups cells, which arrive in row order, into rows.
+struct RowAssembler<'a, F> {
+    row: F,
+    ctx: &'a JobCtx,
+    current: Option<u32>,
+    cells: Vec<(u32, Cell)>,
+    seen: u64,
+}
+
+impl<F: FnMut(u32, &[(u32, Cell)]) -> Result<()>> RowAssembler<'_, F> {
+    fn push(&mut self, (r, c): (u32, u32), cell: Option<Cell>) -> Result<()> {
+        if self.current != Some(r) {
+            self.flush()?;
+            self.current = Some(r);
+            self.seen += 1;
+            if self.seen % 4096 == 0 {
+                self.ctx.checkpoint()?;
             }
         }
+        if let Some(cell) = cell {
+            self.cells.push((c, cell));
+        }
         Ok(())
+    }
+
+    /// Hands on the row being assembled, unless it is empty.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(r) = self.current {
+            if !self.cells.is_empty() {
+                (self.row)(r, &self.cells)?;
+            }
+        }
+        self.cells.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.flush()
     }
 }
 
