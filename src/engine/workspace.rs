@@ -231,16 +231,11 @@ impl Workspace {
             return Err(EngineError::TableNotFound(name.to_string()));
         }
         let kind = if is_view(&conn, name)? { "VIEW" } else { "TABLE" };
-        conn.execute_batch("BEGIN")?;
-        let dropped = conn
-            .execute_batch(&format!("DROP {kind} {}", quote_ident(name)))
-            .and_then(|_| conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name]).map(|_| ()))
-            .and_then(|_| conn.execute_batch("COMMIT"));
-        if let Err(e) = dropped {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e.into());
-        }
-        Ok(())
+        in_transaction(&conn, || {
+            conn.execute_batch(&format!("DROP {kind} {}", quote_ident(name)))?;
+            conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name])?;
+            Ok(())
+        })
     }
 
     /// DuckDB's own view of the memory it holds (buffer manager), in bytes.
@@ -288,6 +283,39 @@ pub(crate) fn unique_name(base: &str, mut is_taken: impl FnMut(&str) -> Result<b
         }
     }
     Err(EngineError::Duplicate(base.to_string()))
+}
+
+/// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails.
+pub(crate) fn in_transaction<T>(conn: &Connection, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let outcome = work().and_then(|value| {
+        conn.execute_batch("COMMIT")?;
+        Ok(value)
+    });
+    if outcome.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
+}
+
+/// The name a new table or linked file gets: `wanted`, which must be free, else a free name
+/// made from `base`.
+pub(crate) fn new_table_name(conn: &Connection, wanted: Option<&str>, base: &str) -> Result<String> {
+    match wanted {
+        Some(name) if table_exists(conn, name)? => Err(EngineError::Duplicate(name.to_string())),
+        Some(name) => Ok(name.to_string()),
+        None => unique_name(base, |n| table_exists(conn, n)),
+    }
+}
+
+/// Records `name` in the catalog with where it came from, replacing any stale entry.
+pub(crate) fn register_in_catalog(conn: &Connection, name: &str, source: &str, rows: Option<u64>) -> Result<()> {
+    conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name])?;
+    conn.execute(
+        &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
+        duckdb::params![name, source, rows.map(|r| r as i64)],
+    )?;
+    Ok(())
 }
 
 /// True when a table or linked file (view) of that name exists.

@@ -9,8 +9,8 @@ use super::options::{FileFormat, ImportOptions};
 use super::{arrow_ipc, csv, display_name, encoding, read_error, sources, table_reader};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
-use crate::engine::sql::{META_SCHEMA, quote_ident, quote_literal, table_name_from_path, validate_table_name};
-use crate::engine::workspace::{Workspace, table_columns, table_exists, unique_name};
+use crate::engine::sql::{quote_ident, quote_literal, table_name_from_path, validate_table_name};
+use crate::engine::workspace::{Workspace, in_transaction, new_table_name, register_in_catalog, table_columns};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LinkReport {
@@ -69,45 +69,25 @@ impl Job for LinkJob {
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
         ctx.phase(format!("Reading {}", display_name(&path)), Some(meta.len()));
-        // Parquet knows its row count; a text file is only checked to start readably, and
-        // is counted in the background when first browsed.
-        let rows: Option<i64> = if format == FileFormat::Parquet {
-            Some(conn.query_row(&format!("SELECT count(*) FROM {reader}"), [], |r| r.get(0)).map_err(|e| read_error(&path, e))?)
-        } else if format == FileFormat::Arrow {
-            conn.execute_batch(&format!("SELECT * FROM {reader} LIMIT 100")).map_err(|e| read_error(&path, e))?;
-            Some(arrow_ipc::count_rows(&path)? as i64)
+        // Parquet and Arrow know their row counts; a text file is only checked to start
+        // readably, and is counted in the background when first browsed.
+        let rows = if format == FileFormat::Parquet {
+            let count: i64 = conn.query_row(&format!("SELECT count(*) FROM {reader}"), [], |r| r.get(0)).map_err(|e| read_error(&path, e))?;
+            Some(count.max(0) as u64)
         } else {
             conn.execute_batch(&format!("SELECT * FROM {reader} LIMIT 100")).map_err(|e| read_error(&path, e))?;
-            None
+            if format == FileFormat::Arrow { Some(arrow_ipc::count_rows(&path)?) } else { None }
         };
         ctx.checkpoint()?;
 
         let _landing = self.workspace.land_lock();
-        conn.execute_batch("BEGIN TRANSACTION")?;
-        let landed = (|| {
-            let table = match &self.options.table {
-                Some(name) if table_exists(&conn, name)? => return Err(EngineError::Duplicate(name.clone())),
-                Some(name) => name.clone(),
-                None => unique_name(&table_name_from_path(&path), |n| table_exists(&conn, n))?,
-            };
+        let (table, columns) = in_transaction(&conn, || {
+            let table = new_table_name(&conn, self.options.table.as_deref(), &table_name_from_path(&path))?;
             conn.execute_batch(&format!("CREATE VIEW {} AS SELECT * FROM {reader}", quote_ident(&table)))?;
-            conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [&table])?;
-            conn.execute(
-                &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
-                duckdb::params![table, path.to_string_lossy().into_owned(), rows],
-            )?;
+            register_in_catalog(&conn, &table, &path.to_string_lossy(), rows)?;
             let columns = table_columns(&conn, &table)?.len() as u64;
-            conn.execute_batch("COMMIT")?;
             Ok((table, columns))
-        })();
-        let (table, columns) = match landed {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
-        };
-        let rows = rows.map(|r| r.max(0) as u64);
+        })?;
         ctx.record_output(rows.unwrap_or(0), meta.len());
         Ok(LinkReport { table, source: path, format, rows, columns })
     }

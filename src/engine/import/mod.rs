@@ -26,7 +26,7 @@ use self::sources::Source;
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
 use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
-use super::workspace::{Workspace, table_columns, table_exists, unique_name};
+use super::workspace::{Workspace, in_transaction, new_table_name, register_in_catalog, table_columns, table_exists};
 
 /// Replaces each zip archive with more than one member by its members
 /// (`archive.zip/member.csv`), for one table per file.
@@ -397,56 +397,40 @@ impl ImportJob {
     /// with their catalog rows: all or nothing.
     fn land(&self, conn: &Connection, staging: &str, rows: u64, rejects: Option<&str>) -> Result<(String, Option<String>)> {
         let _landing = self.workspace.land_lock();
-        conn.execute_batch("BEGIN TRANSACTION")?;
-        let landed = (|| {
+        in_transaction(conn, || {
             let source = self.sources.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
             let table = if self.options.append {
                 let name = self.options.table.clone().expect("checked in run");
                 if !table_exists(conn, &name)? {
                     return Err(EngineError::TableNotFound(name));
                 }
-                let name = table_columns(conn, &name).map(|_| name)?;
                 append_by_name(conn, &name, staging, self.options.add_columns)?;
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(staging)))?;
                 let total: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&name)), [], |r| r.get(0))?;
                 conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE lower(name) = lower(?)"), duckdb::params![total, name])?;
                 name
             } else {
-                let table = match &self.options.table {
-                    Some(name) if table_exists(conn, name)? => return Err(EngineError::Duplicate(name.clone())),
-                    Some(name) => name.clone(),
-                    None => unique_name(&self.derived_name(), |n| table_exists(conn, n))?,
-                };
+                let table = new_table_name(conn, self.options.table.as_deref(), &self.derived_name())?;
                 rename_and_register(conn, staging, &table, &source, rows)?;
                 table
             };
             let rejects_table = match rejects {
                 Some(temp) => {
-                    let name = unique_name(&format!("{table}_rejects"), |n| table_exists(conn, n))?;
+                    let name = new_table_name(conn, None, &format!("{table}_rejects"))?;
                     let count: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(temp)), [], |r| r.get(0))?;
                     rename_and_register(conn, temp, &name, &format!("lines rejected from {source}"), count as u64)?;
                     Some(name)
                 }
                 None => None,
             };
-            conn.execute_batch("COMMIT")?;
             Ok((table, rejects_table))
-        })();
-        if landed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        landed
+        })
     }
 }
 
 fn rename_and_register(conn: &Connection, from: &str, to: &str, source: &str, rows: u64) -> Result<()> {
     conn.execute_batch(&format!("ALTER TABLE {} RENAME TO {}", quote_ident(from), quote_ident(to)))?;
-    conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [to])?;
-    conn.execute(
-        &format!("INSERT INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
-        duckdb::params![to, source, rows as i64],
-    )?;
-    Ok(())
+    register_in_catalog(conn, to, source, Some(rows))
 }
 
 /// Appends `from` to `into`, matching columns by name. Columns `into` lacks are added when
