@@ -289,9 +289,7 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
         anyhow::bail!("--table names one table; import one file at a time when naming it, or use --union");
     }
     let ws = open_workspace(args)?;
-    let mut results = Vec::new();
-    let mut text = String::new();
-    let mut failed = 0;
+    let mut done = PerFile::default();
     for (batch, options) in jobs {
         if progress::is_interrupted() {
             return Err(EngineError::Cancelled.into());
@@ -305,38 +303,26 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
         match result {
             Ok(report) => {
                 let verb = if report.appended { "appended" } else { "imported" };
-                text.push_str(&format!(
+                let mut text = format!(
                     "{verb} {shown} → table \"{}\": {} rows × {} columns in {:.2}s\n",
-                    report.table,
-                    report.rows,
-                    report.columns,
-                    snap.metrics.duration_secs
-                ));
+                    report.table, report.rows, report.columns, snap.metrics.duration_secs
+                );
                 for notice in &report.notices {
                     text.push_str(&format!("  note: {notice}\n"));
                 }
                 if let Some(rejects) = &report.rejects {
                     text.push_str(&format!("  {} lines rejected → table \"{}\"\n", rejects.rows, rejects.table));
                 }
-                results.push(json!({"ok": true, "file": shown, "report": report, "metrics": metrics_json(&snap)}));
+                done.succeeded(&shown, &report, &snap, text);
             }
-            Err(EngineError::Cancelled) => return Err(EngineError::Cancelled.into()),
             // With --all-sheets an empty sheet is nothing to import, not a failure.
-            Err(err) if import_args.all_sheets && err.to_string().ends_with("is empty; there is nothing to import") => {
-                text.push_str(&format!("skipped {shown}: the sheet is empty\n"));
+            Err(err) if import_args.all_sheets && crate::engine::import::excel::is_empty_sheet(&err) => {
+                done.text.push_str(&format!("skipped {shown}: the sheet is empty\n"));
             }
-            Err(err) => {
-                failed += 1;
-                eprintln!("dataforge: {err}");
-                results.push(json!({"ok": false, "file": shown, "error": {"kind": err.kind(), "message": err.to_string()}, "metrics": metrics_json(&snap)}));
-            }
+            Err(err) => done.failed(&shown, err, &snap)?,
         }
     }
-    Ok(Outcome {
-        json: json!({"ok": failed == 0, "command": "import", "imports": results}),
-        text,
-        code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
-    })
+    Ok(done.outcome("import", "imports"))
 }
 
 fn link(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &ImportArgs) -> anyhow::Result<Outcome> {
@@ -345,34 +331,63 @@ fn link(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &Imp
     }
     let options = import_args.to_options(table)?;
     let ws = open_workspace(args)?;
-    let (mut results, mut text, mut failed) = (Vec::new(), String::new(), 0);
+    let mut done = PerFile::default();
     for file in files {
+        if progress::is_interrupted() {
+            return Err(EngineError::Cancelled.into());
+        }
+        let shown = file.display().to_string();
         let (result, snap) = progress::wait(spawn(LinkJob::new(ws.clone(), file, options.clone()), no_waker()));
         match result {
             Ok(report) => {
-                text.push_str(&format!(
-                    "opened {} in place → \"{}\": {} rows × {} columns in {:.2}s\n",
-                    file.display(),
+                let text = format!(
+                    "opened {shown} in place → \"{}\": {} rows × {} columns in {:.2}s\n",
                     report.table,
                     report.rows.map_or_else(|| "(not yet counted)".to_string(), |r| r.to_string()),
                     report.columns,
                     snap.metrics.duration_secs
-                ));
-                results.push(json!({"ok": true, "file": file, "report": report, "metrics": metrics_json(&snap)}));
+                );
+                done.succeeded(&shown, &report, &snap, text);
             }
-            Err(EngineError::Cancelled) => return Err(EngineError::Cancelled.into()),
-            Err(err) => {
-                failed += 1;
-                eprintln!("dataforge: {err}");
-                results.push(json!({"ok": false, "file": file, "error": {"kind": err.kind(), "message": err.to_string()}}));
-            }
+            Err(err) => done.failed(&shown, err, &snap)?,
         }
     }
-    Ok(Outcome {
-        json: json!({"ok": failed == 0, "command": "link", "links": results}),
-        text,
-        code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
-    })
+    Ok(done.outcome("link", "links"))
+}
+
+/// What a command that runs one job per file collects: a JSON entry and text per file.
+#[derive(Default)]
+struct PerFile {
+    results: Vec<Value>,
+    text: String,
+    failures: usize,
+}
+
+impl PerFile {
+    fn succeeded(&mut self, file: &str, report: &impl serde::Serialize, snap: &JobSnapshot, text: String) {
+        self.text.push_str(&text);
+        self.results.push(json!({"ok": true, "file": file, "report": report, "metrics": metrics_json(snap)}));
+    }
+
+    /// Records a failed file; a cancel ends the whole command.
+    fn failed(&mut self, file: &str, err: EngineError, snap: &JobSnapshot) -> anyhow::Result<()> {
+        if err.is_cancelled() {
+            return Err(err.into());
+        }
+        self.failures += 1;
+        eprintln!("dataforge: {err}");
+        self.results.push(json!({"ok": false, "file": file, "error": {"kind": err.kind(), "message": err.to_string()}, "metrics": metrics_json(snap)}));
+        Ok(())
+    }
+
+    fn outcome(self, command: &str, key: &str) -> Outcome {
+        let ok = self.failures == 0;
+        Outcome {
+            json: json!({"ok": ok, "command": command, key: self.results}),
+            text: self.text,
+            code: if ok { EXIT_OK } else { EXIT_ERROR },
+        }
+    }
 }
 
 fn tables(args: &Args) -> anyhow::Result<Outcome> {

@@ -23,6 +23,12 @@ use crate::engine::job::JobCtx;
 use crate::engine::sql::quote_ident;
 
 const BATCH_ROWS: usize = 8192;
+const EMPTY_SHEET: &str = "is empty; there is nothing to import";
+
+/// True for the error of a sheet without cells (which `--all-sheets` passes over).
+pub fn is_empty_sheet(err: &EngineError) -> bool {
+    matches!(err, EngineError::InvalidData { reason, line: None, column: None, .. } if reason.starts_with("sheet \"") && reason.ends_with(EMPTY_SHEET))
+}
 /// Largest declared size of a workbook's XML we agree to expand (zip-bomb guard).
 const MAX_EXPANDED_BYTES: u64 = 8 << 30;
 
@@ -361,7 +367,7 @@ pub fn load_limited(
     ctx.phase(format!("Scanning sheet \"{sheet}\""), None);
     let layout = scan(&mut source, path, &sheet, opts, ctx, notices, limit)?;
     if layout.names.is_empty() {
-        return Err(EngineError::invalid_file(path, format!("sheet \"{sheet}\" is empty; there is nothing to import")));
+        return Err(EngineError::invalid_file(path, format!("sheet \"{sheet}\" {EMPTY_SHEET}")));
     }
     let columns: Vec<String> = layout.names.iter().zip(&layout.types).map(|(n, t)| format!("{} {}", quote_ident(n), t.sql())).collect();
     conn.execute_batch(&format!("CREATE TABLE {} ({})", quote_ident(staging), columns.join(", ")))?;

@@ -33,7 +33,7 @@ use super::workspace::{Workspace, in_transaction, new_table_name, register_in_ca
 pub fn split_archives(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
-        let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) && path.is_file();
+        let is_zip = sources::is_zip(path) && path.is_file();
         if is_zip {
             let members = sources::zip_members(path)?;
             if members.len() > 1 {

@@ -53,7 +53,7 @@ impl Job for PreviewJob {
         ctx.watch(&conn)?;
         let mut preview = Preview::default();
         let mut path = self.path.clone();
-        let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) && path.is_file();
+        let is_zip = sources::is_zip(&path) && path.is_file();
         let expanded;
         if is_zip {
             preview.zip_members = sources::zip_members(&path)?;

@@ -31,7 +31,7 @@ pub fn expand(paths: &[PathBuf], temp_dir: &Path) -> Result<Vec<Source>> {
     Ok(out)
 }
 
-fn is_zip(path: &Path) -> bool {
+pub fn is_zip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
