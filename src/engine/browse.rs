@@ -71,7 +71,8 @@ impl Browser {
     /// Columns and row count of `table`; also forgets cached facts about it.
     pub fn describe(&mut self, table: &str) -> Result<(Vec<ColumnInfo>, u64)> {
         let (columns, rows, is_exact) = self.describe_fast(table)?;
-        if is_exact { Ok((columns, rows)) } else { Ok((columns, self.count(table)?)) }
+        // Only a linked file is ever estimated.
+        if is_exact { Ok((columns, rows)) } else { Ok((columns, self.count(table, true)?)) }
     }
 
     /// Like [`Self::describe`], but a linked text file not yet counted gets an estimate
@@ -82,7 +83,8 @@ impl Browser {
             self.drop_sorted();
         }
         let columns = table_columns(&self.conn, table)?;
-        if is_view(&self.conn, table)? {
+        let is_linked = is_view(&self.conn, table)?;
+        if is_linked {
             let (rows, source): (Option<i64>, Option<String>) = self
                 .conn
                 .query_row(&format!("SELECT rows, source FROM {META_SCHEMA}.tables WHERE name = ?"), [table], |r| {
@@ -97,14 +99,14 @@ impl Browser {
                 return Ok((columns, rows, false));
             }
         }
-        let rows = self.count(table)?;
+        let rows = self.count(table, is_linked)?;
         Ok((columns, rows, true))
     }
 
     /// Counts the rows; a linked file's count is kept for next time.
-    pub fn count(&mut self, table: &str) -> Result<u64> {
+    fn count(&mut self, table: &str, is_linked: bool) -> Result<u64> {
         let rows: i64 = self.conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))?;
-        if is_view(&self.conn, table)? {
+        if is_linked {
             let _ = self.conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE name = ?"), duckdb::params![rows, table]);
         }
         Ok(rows.max(0) as u64)
@@ -274,7 +276,7 @@ impl BrowseWorker {
                         }
                         wake();
                         if let (true, Some((generation, table)), Ok(b)) = (is_estimate, recount, browser.as_mut()) {
-                            let result = b.count(&table);
+                            let result = b.count(&table, true);
                             if resp_tx.send(Response::Counted { generation, result }).is_err() {
                                 return;
                             }
