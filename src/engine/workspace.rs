@@ -119,6 +119,8 @@ impl Workspace {
             }
         }
         self.overrides.apply(&mut settings);
+        // Scratch files of an import whose process was killed.
+        crate::engine::import::remove_stale_scratch(&settings.temp_dir);
         if settings.validate().is_ok() {
             self.apply_settings(&settings)?;
         }

@@ -308,3 +308,21 @@ mod dataforge_arrow {
         to_text(columns)
     }
 }
+
+#[test]
+fn scratch_files_of_a_killed_import_are_removed_at_open() {
+    use dataforge::engine::config::EnvOverrides;
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join("ws.duckdb.tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    // Beyond any pid_max, so never a live process.
+    let stale = write_file(&temp, "dataforge-utf8-4000000000-abc.csv", "a\n1\n");
+    std::fs::create_dir_all(temp.join("dataforge-zip-4000000000-def/0")).unwrap();
+    let mine = write_file(&temp, &format!("dataforge-utf8-{}-ghi.csv", std::process::id()), "a\n");
+    let other = write_file(&temp, "notes.txt", "keep me");
+    let _ws = dataforge::engine::Workspace::open(dir.path().join("ws.duckdb"), EnvOverrides::default()).unwrap();
+    assert!(!stale.exists());
+    assert!(!temp.join("dataforge-zip-4000000000-def").exists());
+    assert!(mine.exists(), "a live process's file stays");
+    assert!(other.exists());
+}

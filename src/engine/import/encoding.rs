@@ -150,7 +150,7 @@ pub fn detect_whole(path: &Path, ctx: &JobCtx) -> Result<&'static Encoding> {
 pub fn transcode(src: &Path, encoding: &'static Encoding, dir: &Path, ctx: &JobCtx) -> Result<tempfile::TempPath> {
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     let out = tempfile::Builder::new()
-        .prefix("dataforge-utf8-")
+        .prefix(&super::scratch_prefix("utf8"))
         .suffix(".csv")
         .tempfile_in(dir)
         .map_err(|e| EngineError::io(dir, e))?;

@@ -28,6 +28,34 @@ use super::job::{Job, JobCtx};
 use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
 use super::workspace::{Workspace, in_transaction, new_table_name, register_in_catalog, table_columns, table_exists};
 
+/// Prefix of a scratch file or folder an import makes in the temp folder (converted text,
+/// extracted zip members); it carries the process id so leftovers of a killed process can be
+/// told from files in use.
+pub(crate) fn scratch_prefix(kind: &str) -> String {
+    format!("dataforge-{kind}-{}-", std::process::id())
+}
+
+/// Removes scratch files that a killed or crashed process left in `dir`.
+pub(crate) fn remove_stale_scratch(dir: &Path) {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut system = System::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = ["dataforge-utf8-", "dataforge-zip-"].iter().find_map(|p| name.strip_prefix(p)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        let pid = Pid::from_u32(pid);
+        system.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, ProcessRefreshKind::nothing());
+        if system.process(pid).is_none() {
+            let path = entry.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
+    }
+}
+
 /// Replaces each zip archive with more than one member by its members
 /// (`archive.zip/member.csv`), for one table per file.
 pub fn split_archives(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {

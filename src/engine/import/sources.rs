@@ -143,7 +143,7 @@ fn extract(archive_path: &Path, only: Option<&str>, temp_dir: &Path, out: &mut V
         return Err(EngineError::invalid_file(archive_path, format!("the archive would expand to {} GB; extract it yourself and import the files", declared >> 30)));
     }
     std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
-    let dir = Arc::new(tempfile::Builder::new().prefix("dataforge-zip-").tempdir_in(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?);
+    let dir = Arc::new(tempfile::Builder::new().prefix(&super::scratch_prefix("zip")).tempdir_in(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?);
     let archive_name = super::display_name(archive_path);
     for (i, name) in names.iter().enumerate() {
         let mut entry = archive.by_name(name).map_err(|e| EngineError::invalid_file(archive_path, format!("member \"{name}\" cannot be read ({e})")))?;
