@@ -30,8 +30,10 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
             } else {
                 table.bytes.map(|b| format!(" · {}", format_bytes(b))).unwrap_or_default()
             };
+            // A linked text file is counted when first opened.
+            let rows = if table.is_linked && table.rows == 0 { "rows not counted yet".to_string() } else { format!("{} rows", group_digits(table.rows)) };
             ui.label(
-                RichText::new(format!("{} rows · {} columns{size}", group_digits(table.rows), table.columns))
+                RichText::new(format!("{rows} · {} columns{size}", table.columns))
                     .small()
                     .weak(),
             );

@@ -178,7 +178,7 @@ pub fn drop_overlay_ui(ctx: &egui::Context, state: &AppState) {
 pub fn welcome_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.vertical_centered(|ui| {
         ui.add_space(ui.available_height() * 0.3);
-        ui.heading("Drop a CSV, Parquet or JSON file here");
+        ui.heading("Drop CSV, Excel, JSON, Parquet or Arrow files here");
         ui.label(RichText::new("or").weak());
         if ui.button("Import files…").clicked() {
             state.push(Command::ShowOpenDialog);

@@ -262,7 +262,12 @@ impl AppState {
             }
         }
         if let Some(view) = &mut self.view {
+            let was_estimate = view.is_row_count_estimate();
             view.poll();
+            // A linked file just counted: the catalog shows its rows.
+            if was_estimate && !view.is_row_count_estimate() {
+                self.refresh_catalog();
+            }
         }
         if let Some(draft) = &mut self.import {
             draft.poll(&self.wake);

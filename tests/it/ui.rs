@@ -67,7 +67,7 @@ fn dropping_a_file_shows_progress_then_the_table() {
     let t = TestWorkspace::new();
     let mut h = harness(&t);
     h.step();
-    assert!(has_text(&h, "Drop a CSV"), "welcome screen");
+    assert!(has_text(&h, "Drop CSV, Excel, JSON, Parquet or Arrow files"), "welcome screen");
 
     drop_file(&mut h, shared().join("realdata/nycflights13/flights.csv.gz"));
     h.step();
