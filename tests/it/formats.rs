@@ -275,6 +275,10 @@ fn files_open_in_place_as_views() {
     assert_eq!(r.rows, Some(336_776));
     assert!(t.all_table_names().is_empty(), "views are not tables: {:?}", t.all_table_names());
 
+    let append = ImportOptions { table: Some("flights".into()), append: true, ..opts() };
+    let err = t.import_with(std::slice::from_ref(&flights), append).unwrap_err();
+    assert_eq!(err.to_string(), "\"flights\" is a file opened in place; import it to append to it");
+
     t.ws.drop_table("flights").unwrap();
     assert!(flights.exists());
     assert_eq!(t.ws.tables().unwrap().len(), 1);

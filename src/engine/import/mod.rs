@@ -26,7 +26,7 @@ use self::sources::Source;
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
 use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
-use super::workspace::{Workspace, in_transaction, new_table_name, register_in_catalog, table_columns, table_exists};
+use super::workspace::{Workspace, in_transaction, is_view, new_table_name, register_in_catalog, table_columns, table_exists};
 
 /// Prefix of a scratch file or folder an import makes in the temp folder (converted text,
 /// extracted zip members); it carries the process id so leftovers of a killed process can be
@@ -431,6 +431,9 @@ impl ImportJob {
                 let name = self.options.table.clone().expect("checked in run");
                 if !table_exists(conn, &name)? {
                     return Err(EngineError::TableNotFound(name));
+                }
+                if is_view(conn, &name)? {
+                    return Err(EngineError::Processing(format!("\"{name}\" is a file opened in place; import it to append to it")));
                 }
                 append_by_name(conn, &name, staging, self.options.add_columns)?;
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(staging)))?;
