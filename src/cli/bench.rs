@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::engine::browse::{Browser, PAGE_ROWS};
 use crate::engine::config::EnvOverrides;
-use crate::engine::export::{ExportJob, SortKey};
+use crate::engine::export::ExportJob;
+use crate::engine::sql::SortKey;
 use crate::engine::import::linked::LinkJob;
 use crate::engine::import::{ImportJob, ImportOptions};
 use crate::engine::job::{no_waker, spawn};

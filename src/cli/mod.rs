@@ -13,8 +13,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::engine::config::{EnvOverrides, default_workspace_path};
-use crate::engine::export::{ExportJob, SortKey};
+use crate::engine::config::{EnvOverrides, default_workspace_path, format_bytes, group_digits};
+use crate::engine::export::ExportJob;
+use crate::engine::sql::SortKey;
 use crate::engine::import::linked::LinkJob;
 use crate::engine::import::{CsvOptions, ExpectedColumn, FileFormat, ImportJob, ImportOptions, OnError, split_archives};
 use crate::engine::job::{JobSnapshot, no_waker, spawn};
@@ -77,6 +78,8 @@ pub enum Command {
         #[arg(long, requires = "sort")]
         desc: bool,
     },
+    /// Rewrite the workspace file without its free space (dropped tables, failed imports)
+    Compact,
     /// Open the window and import these files
     Open {
         #[arg(value_name = "FILE")]
@@ -128,9 +131,13 @@ pub struct ImportArgs {
     /// Lines starting with this are comments
     #[arg(long, value_name = "CHAR", help_heading = "Reading")]
     pub comment: Option<String>,
-    /// A value read as NULL (repeatable)
+    /// A value read as NULL in every column (repeatable; replaces the NA defaults)
     #[arg(long = "null", value_name = "TEXT", help_heading = "Reading")]
     pub nulls: Vec<String>,
+    /// Keep NA, N/A, NULL, null, NaN and nan as text (by default they are missing values in
+    /// number and date columns)
+    #[arg(long, help_heading = "Reading")]
+    pub keep_na: bool,
     /// Date format, e.g. %d/%m/%Y
     #[arg(long, value_name = "FORMAT", help_heading = "Reading")]
     pub date_format: Option<String>,
@@ -182,6 +189,7 @@ impl ImportArgs {
             skip: self.skip,
             comment: self.comment.clone(),
             nulls: self.nulls.clone(),
+            na_as_null: !self.keep_na,
             date_format: self.date_format.clone(),
             timestamp_format: self.timestamp_format.clone(),
         };
@@ -216,6 +224,7 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Import { files, table, options }) => import(&args, files, table.clone(), options),
         Some(Command::Link { files, table, options }) => link(&args, files, table.clone(), options),
         Some(Command::Tables) => tables(&args),
+        Some(Command::Compact) => compact(&args),
         Some(Command::Export { table, out, sort, desc }) => export(&args, table, out, sort.clone(), *desc),
         Some(Command::SweepWorker(a)) => open_workspace(&args)
             .and_then(|ws| sweep::run(ws, a))
@@ -236,14 +245,22 @@ pub fn run(args: Args) -> i32 {
             }
         }
         Err(err) => {
-            let cancelled = err.downcast_ref::<EngineError>().is_some_and(EngineError::is_cancelled);
+            let engine = err.downcast_ref::<EngineError>();
+            let cancelled = engine.is_some_and(EngineError::is_cancelled);
+            let usage = engine.is_some_and(EngineError::is_usage);
             eprintln!("dataforge: {err:#}");
             if json {
                 let kind = err.downcast_ref::<EngineError>().map_or("error", EngineError::kind);
                 let value = json!({"ok": false, "error": {"kind": kind, "message": format!("{err:#}")}});
                 let _ = write_stdout(&format!("{value}\n"));
             }
-            if cancelled { EXIT_CANCELLED } else { EXIT_ERROR }
+            if cancelled {
+                EXIT_CANCELLED
+            } else if usage {
+                EXIT_USAGE
+            } else {
+                EXIT_ERROR
+            }
         }
     }
 }
@@ -305,18 +322,21 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
                 let verb = if report.appended { "appended" } else { "imported" };
                 let mut text = format!(
                     "{verb} {shown} → table \"{}\": {} rows × {} columns in {:.2}s\n",
-                    report.table, report.rows, report.columns, snap.metrics.duration_secs
+                    report.table,
+                    group_digits(report.rows),
+                    report.columns,
+                    snap.metrics.duration_secs
                 );
                 for notice in &report.notices {
                     text.push_str(&format!("  note: {notice}\n"));
                 }
                 if let Some(rejects) = &report.rejects {
-                    text.push_str(&format!("  {} lines rejected → table \"{}\"\n", rejects.rows, rejects.table));
+                    text.push_str(&format!("  {} lines rejected → table \"{}\"\n", group_digits(rejects.rows), rejects.table));
                 }
                 done.succeeded(&shown, &report, &snap, text);
             }
             // With --all-sheets an empty sheet is nothing to import, not a failure.
-            Err(err) if import_args.all_sheets && crate::engine::import::excel::is_empty_sheet(&err) => {
+            Err(EngineError::EmptySheet { .. }) if import_args.all_sheets => {
                 done.text.push_str(&format!("skipped {shown}: the sheet is empty\n"));
             }
             Err(err) => done.failed(&shown, err, &snap)?,
@@ -340,13 +360,16 @@ fn link(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &Imp
         let (result, snap) = progress::wait(spawn(LinkJob::new(ws.clone(), file, options.clone()), no_waker()));
         match result {
             Ok(report) => {
-                let text = format!(
+                let mut text = format!(
                     "opened {shown} in place → \"{}\": {} rows × {} columns in {:.2}s\n",
                     report.table,
-                    report.rows.map_or_else(|| "(not yet counted)".to_string(), |r| r.to_string()),
+                    report.rows.map_or_else(|| "(not yet counted)".to_string(), group_digits),
                     report.columns,
                     snap.metrics.duration_secs
                 );
+                for notice in &report.notices {
+                    text.push_str(&format!("  note: {notice}\n"));
+                }
                 done.succeeded(&shown, &report, &snap, text);
             }
             Err(err) => done.failed(&shown, err, &snap)?,
@@ -400,7 +423,7 @@ fn tables(args: &Args) -> anyhow::Result<Outcome> {
         let width = tables.iter().map(|t| t.name.chars().count()).max().unwrap_or(4).max(4);
         text.push_str(&format!("{:<width$}  {:>12}  {:>7}\n", "name", "rows", "columns"));
         for t in &tables {
-            text.push_str(&format!("{:<width$}  {:>12}  {:>7}\n", t.name, t.rows, t.columns));
+            text.push_str(&format!("{:<width$}  {:>12}  {:>7}\n", t.name, group_digits(t.rows), t.columns));
         }
     }
     Ok(Outcome {
@@ -408,6 +431,19 @@ fn tables(args: &Args) -> anyhow::Result<Outcome> {
         text,
         code: EXIT_OK,
     })
+}
+
+fn compact(args: &Args) -> anyhow::Result<Outcome> {
+    let ws = open_workspace(args)?;
+    let report = ws.compact(None)?;
+    let text = format!(
+        "compacted {}: {} → {} (freed {})\n",
+        ws.path().display(),
+        format_bytes(report.bytes_before),
+        format_bytes(report.bytes_after),
+        format_bytes(report.freed_bytes())
+    );
+    Ok(Outcome { json: json!({"ok": true, "command": "compact", "report": report}), text, code: EXIT_OK })
 }
 
 fn export(args: &Args, table: &str, out: &PathBuf, sort: Option<String>, desc: bool) -> anyhow::Result<Outcome> {

@@ -8,12 +8,12 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::config::format_bytes;
-use crate::engine::job::{Canceller, JobHandle, JobSnapshot};
+use crate::engine::job::{JobWatch, JobHandle, JobSnapshot};
 use crate::engine::Result;
 
 /// The job Ctrl+C should cancel, and whether Ctrl+C was pressed.
 struct Interrupts {
-    current: Mutex<Option<Canceller>>,
+    current: Mutex<Option<JobWatch>>,
     is_interrupted: std::sync::atomic::AtomicBool,
 }
 
@@ -51,7 +51,7 @@ pub fn is_interrupted() -> bool {
 pub fn wait<T>(mut handle: JobHandle<T>) -> (Result<T>, JobSnapshot) {
     let state = interrupts();
     if let Ok(mut current) = state.current.lock() {
-        *current = Some(handle.canceller());
+        *current = Some(handle.watch());
     }
     if is_interrupted() {
         handle.cancel();

@@ -30,7 +30,7 @@ pub fn run(ws: std::sync::Arc<Workspace>, args: &SweepArgs) -> anyhow::Result<()
         writeln!(out, "{}", json!({"start": path}))?;
         out.flush()?;
         let mut handle = spawn(ImportJob::new(ws.clone(), &path, Some("sweep".into())), no_waker());
-        let canceller = handle.canceller();
+        let canceller = handle.watch();
         let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
         let result = loop {
             if let Some(result) = handle.take_result() {

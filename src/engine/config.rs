@@ -28,13 +28,13 @@ impl EnvOverrides {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let threads = match var("DATAFORGE_THREADS") {
             Some(v) => Some(parse_threads(&v).map_err(|reason| {
-                EngineError::Processing(format!("DATAFORGE_THREADS={v}: {reason}"))
+                EngineError::InvalidOption(format!("DATAFORGE_THREADS={v}: {reason}"))
             })?),
             None => None,
         };
         let memory_limit_bytes = match var("DATAFORGE_MEMORY_LIMIT") {
             Some(v) => Some(parse_size(&v).map_err(|reason| {
-                EngineError::Processing(format!("DATAFORGE_MEMORY_LIMIT={v}: {reason}"))
+                EngineError::InvalidOption(format!("DATAFORGE_MEMORY_LIMIT={v}: {reason}"))
             })?),
             None => None,
         };
@@ -76,10 +76,10 @@ impl Settings {
 
     pub fn validate(&self) -> Result<()> {
         if self.threads == 0 || self.threads > 1024 {
-            return Err(EngineError::Processing("threads must be between 1 and 1024".into()));
+            return Err(EngineError::InvalidOption("threads must be between 1 and 1024".into()));
         }
         if self.memory_limit_bytes < (64 << 20) {
-            return Err(EngineError::Processing("the memory limit must be at least 64 MB".into()));
+            return Err(EngineError::InvalidOption("the memory limit must be at least 64 MB".into()));
         }
         Ok(())
     }
@@ -137,7 +137,7 @@ pub fn format_bytes(bytes: u64) -> String {
 /// The default workspace file in the OS data directory.
 pub fn default_workspace_path() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("org", "dataforge", "dataforge").ok_or_else(|| {
-        EngineError::Processing("no home directory found; pass --workspace PATH".into())
+        EngineError::InvalidOption("no home directory found; pass --workspace PATH".into())
     })?;
     Ok(dirs.data_dir().join("workspace.duckdb"))
 }

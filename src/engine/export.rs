@@ -1,16 +1,18 @@
 //! Exports a table (optionally in a sort order) to Parquet (zstd) or CSV. DuckDB writes a
-//! temporary file beside the target; only a complete file is renamed onto the target, so a
-//! failed or cancelled export never leaves a partial or clobbered file.
+//! hidden `.partial` file beside the target, named after this process; only a complete file
+//! is renamed onto the target, so a failed or cancelled export never leaves a partial or
+//! clobbered file, and one killed mid-way is removed by a later run. The file gets the
+//! permissions a new file gets, or keeps those of the file it replaces.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::error::{EngineError, Result};
-use super::import::display_name;
+use super::error::{EngineError, Result, display_name};
 use super::job::{Job, JobCtx};
-use super::sql::{quote_ident, quote_literal};
+use super::scratch::{self, PartialMarker};
+use super::sql::{SortKey, quote_ident, quote_literal};
 use super::workspace::{Workspace, is_view, table_columns};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -26,10 +28,7 @@ impl ExportFormat {
         match ext.as_str() {
             "parquet" | "pq" => Ok(Self::Parquet),
             "csv" => Ok(Self::Csv),
-            _ => Err(EngineError::Processing(format!(
-                "{}: choose a file ending in .parquet or .csv",
-                display_name(path)
-            ))),
+            _ => Err(EngineError::InvalidOption(format!("{}: choose a file ending in .parquet or .csv", display_name(path)))),
         }
     }
 
@@ -38,30 +37,6 @@ impl ExportFormat {
             // The target is already our own temporary file: no second one from DuckDB.
             Self::Parquet => "FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false",
             Self::Csv => "FORMAT csv, HEADER true, USE_TMP_FILE false",
-        }
-    }
-}
-
-/// A column to order rows by, as the table view's header sort.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct SortKey {
-    pub column: String,
-    pub descending: bool,
-}
-
-impl SortKey {
-    /// `ORDER BY` clause for this key. `rowid` breaks ties so the order is total and stable,
-    /// unless the table has its own column named `rowid`, which hides DuckDB's (`rowid_usable`).
-    pub(crate) fn order_by(sort: Option<&SortKey>, rowid_usable: bool) -> String {
-        let tie_break = if rowid_usable { ", rowid" } else { "" };
-        match sort {
-            Some(k) => format!(
-                "ORDER BY {} {} NULLS LAST{tie_break}",
-                quote_ident(&k.column),
-                if k.descending { "DESC" } else { "ASC" }
-            ),
-            None if rowid_usable => "ORDER BY rowid".to_string(),
-            None => String::new(),
         }
     }
 }
@@ -93,6 +68,15 @@ impl ExportJob {
     }
 }
 
+/// Removes a file when dropped, unless it was renamed away.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}
+
 impl Job for ExportJob {
     type Output = ExportReport;
 
@@ -119,38 +103,36 @@ impl Job for ExportJob {
         if !dir.is_dir() {
             return Err(EngineError::io(&dir, std::io::Error::new(std::io::ErrorKind::NotFound, "folder does not exist")));
         }
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", display_name(&self.path)))
-            .suffix(".partial")
-            .tempfile_in(&dir)
-            .map_err(|e| EngineError::io(&dir, e))?
-            .into_temp_path();
+        scratch::sweep_partials(&dir);
+        let partial = scratch::partial_path(&self.path);
+        let _marker = PartialMarker::new(&self.workspace.settings().temp_dir, &partial);
+        let _cleanup = RemoveOnDrop(&partial);
 
         ctx.watch(&conn)?;
         ctx.phase(format!("Writing {}", display_name(&self.path)), None);
         let rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) && !is_view(&conn, &self.table)?;
         let order = if self.sort.is_some() { SortKey::order_by(self.sort.as_ref(), rowid_usable) } else { String::new() };
-        let rows = conn
-            .execute(
-                &format!(
-                    "COPY (SELECT * FROM {} {order}) TO {} ({})",
-                    quote_ident(&self.table),
-                    quote_literal(&temp.to_string_lossy()),
-                    format.copy_options()
-                ),
-                [],
-            )
-            .map_err(|e| {
-                if ctx.is_cancelled() {
-                    return EngineError::Cancelled;
-                }
-                // Name the user's file, not our temporary one.
-                let message = e.to_string().replace(&*temp.to_string_lossy(), &self.path.to_string_lossy());
-                EngineError::Processing(format!("{}: {message}", display_name(&self.path)))
-            })?;
+        let copied = conn.execute(
+            &format!(
+                "COPY (SELECT * FROM {} {order}) TO {} ({})",
+                quote_ident(&self.table),
+                quote_literal(&partial.to_string_lossy()),
+                format.copy_options()
+            ),
+            [],
+        );
+        let rows = copied.map_err(|e| match EngineError::from(e).with_path_shown_as(&partial, &self.path) {
+            _ if ctx.is_cancelled() => EngineError::Cancelled,
+            EngineError::Database(text) => EngineError::Database(format!("{}: {text}", display_name(&self.path))),
+            other => other,
+        })?;
         ctx.checkpoint()?;
-        let bytes = std::fs::metadata(&temp).map_err(|e| EngineError::io(&*temp, e))?.len();
-        temp.persist(&self.path).map_err(|e| EngineError::io(&self.path, e.error))?;
+        let bytes = std::fs::metadata(&partial).map_err(|e| EngineError::io(&partial, e))?.len();
+        // DuckDB created the file as any new file (umask applies); a replaced file keeps its mode.
+        if let Ok(existing) = std::fs::metadata(&self.path) {
+            std::fs::set_permissions(&partial, existing.permissions()).map_err(|e| EngineError::io(&self.path, e))?;
+        }
+        std::fs::rename(&partial, &self.path).map_err(|e| EngineError::io(&self.path, e))?;
         ctx.record_output(rows as u64, bytes);
         Ok(ExportReport {
             table: self.table,

@@ -5,8 +5,11 @@ pub mod browse;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod formats;
 pub mod import;
 pub mod job;
+pub mod monitor;
+pub mod scratch;
 pub mod sql;
 pub mod workspace;
 

@@ -8,6 +8,8 @@ use super::error::{EngineError, Result};
 pub const STAGING_PREFIX: &str = "__dataforge_staging_";
 /// Schema that holds the workspace's own metadata.
 pub const META_SCHEMA: &str = "dataforge_meta";
+/// In-memory database, shared by the workspace's connections, for scratch tables.
+pub const SCRATCH_DB: &str = "dataforge_scratch";
 
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -15,6 +17,131 @@ pub fn quote_ident(name: &str) -> String {
 
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A column type that is safe to write into SQL unquoted, as in `TRY_CAST(x AS {ty})`.
+///
+/// The only constructor, [`SqlType::parse`], accepts type syntax and nothing else: words,
+/// numbers, double-quoted names (STRUCT fields), commas, balanced parentheses and `[]`
+/// suffixes. With parentheses balanced, a type cannot close the expression around it, and
+/// quotes, semicolons and comments are refused, so no front end, options file or catalog
+/// text can smuggle a statement in. Whether the type exists is DuckDB's to say.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SqlType(String);
+
+impl SqlType {
+    /// # Failure
+    /// `InvalidOption` when `text` is not type syntax.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let invalid = || {
+            EngineError::InvalidOption(format!(
+                "\"{text}\" is not a column type (e.g. BIGINT, DOUBLE, DATE, VARCHAR, DECIMAL(10,2))"
+            ))
+        };
+        if text.is_empty() || text.len() > 1000 || !text.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(invalid());
+        }
+        let mut depth = 0i32;
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    // A quoted name: any text, with "" for a quote, up to the closing quote.
+                    out.push('"');
+                    loop {
+                        match chars.next() {
+                            Some('"') if chars.peek() == Some(&'"') => {
+                                chars.next();
+                                out.push_str("\"\"");
+                            }
+                            Some('"') => break,
+                            Some(ch) if !ch.is_control() => out.push(ch),
+                            _ => return Err(invalid()),
+                        }
+                    }
+                    out.push('"');
+                }
+                '(' | '[' => {
+                    depth += 1;
+                    out.push(c);
+                }
+                ')' | ']' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return Err(invalid());
+                    }
+                    out.push(c);
+                }
+                // Type names read upper case; names inside STRUCT(…) keep their case.
+                c if c.is_ascii_alphanumeric() || c == '_' || c == ',' || c == ' ' => {
+                    out.push(if depth == 0 { c.to_ascii_uppercase() } else { c })
+                }
+                _ => return Err(invalid()),
+            }
+        }
+        if depth != 0 {
+            return Err(invalid());
+        }
+        Ok(Self(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_text(&self) -> bool {
+        self.0.eq_ignore_ascii_case("VARCHAR")
+    }
+
+    pub fn varchar() -> Self {
+        Self("VARCHAR".into())
+    }
+}
+
+impl std::fmt::Display for SqlType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SqlType {
+    type Error = EngineError;
+    fn try_from(text: String) -> Result<Self> {
+        Self::parse(&text)
+    }
+}
+
+impl From<SqlType> for String {
+    fn from(ty: SqlType) -> String {
+        ty.0
+    }
+}
+
+/// A column to order rows by, as the table view's header sort.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct SortKey {
+    pub column: String,
+    pub descending: bool,
+}
+
+impl SortKey {
+    /// `ORDER BY` clause for this key. `rowid` breaks ties so the order is total and stable,
+    /// unless the table has its own column named `rowid`, which hides DuckDB's (`rowid_usable`).
+    pub fn order_by(sort: Option<&SortKey>, rowid_usable: bool) -> String {
+        let tie_break = if rowid_usable { ", rowid" } else { "" };
+        match sort {
+            Some(k) => format!(
+                "ORDER BY {} {} NULLS LAST{tie_break}",
+                quote_ident(&k.column),
+                if k.descending { "DESC" } else { "ASC" }
+            ),
+            None if rowid_usable => "ORDER BY rowid".to_string(),
+            None => String::new(),
+        }
+    }
 }
 
 /// Checks a table name chosen by a user. Any printable text up to 128 characters is
@@ -47,7 +174,7 @@ pub fn table_name_from_path(path: &std::path::Path) -> String {
     let mut stem = file.as_str();
     loop {
         match stem.rsplit_once('.') {
-            Some((head, ext)) if !head.is_empty() && is_known_extension(ext) => stem = head,
+            Some((head, ext)) if !head.is_empty() && super::formats::is_known_extension(ext) => stem = head,
             _ => break,
         }
     }
@@ -67,13 +194,6 @@ pub fn table_name_from_path(path: &std::path::Path) -> String {
     }
 }
 
-fn is_known_extension(ext: &str) -> bool {
-    matches!(
-        ext.to_ascii_lowercase().as_str(),
-        "csv" | "tsv" | "txt" | "psv" | "tab" | "dat" | "gz" | "zst" | "zip" | "parquet" | "pq" | "json" | "jsonl" | "ndjson"
-            | "geojson" | "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" | "arrow" | "arrows" | "arrow_file" | "feather" | "ipc"
-    )
-}
 
 #[cfg(test)]
 mod tests {
@@ -92,6 +212,36 @@ mod tests {
         assert_eq!(table_name_from_path(Path::new("2024-sales.parquet")), "t_2024_sales");
         assert_eq!(table_name_from_path(Path::new("...csv")), "table");
         assert_eq!(table_name_from_path(Path::new("Müller.csv")), "müller");
+    }
+
+    #[test]
+    fn sql_types_accept_type_syntax_only() {
+        for (text, normal) in [
+            ("bigint", "BIGINT"),
+            (" DECIMAL(10, 2) ", "DECIMAL(10, 2)"),
+            ("timestamp with time zone", "TIMESTAMP WITH TIME ZONE"),
+            ("INTEGER[]", "INTEGER[]"),
+            ("STRUCT(\"a \"\"b\"\"\" INTEGER, c VARCHAR)", "STRUCT(\"a \"\"b\"\"\" INTEGER, c VARCHAR)"),
+            ("MAP(VARCHAR, DOUBLE)", "MAP(VARCHAR, DOUBLE)"),
+        ] {
+            assert_eq!(SqlType::parse(text).unwrap().as_str(), normal, "{text}");
+        }
+        for bad in [
+            "INTEGER); DROP TABLE x; --",
+            "INTEGER) FROM t UNION SELECT (1",
+            "VARCHAR -- x",
+            "'text'",
+            "INTEGER(",
+            "\"open",
+            "",
+            "1NT",
+            "DOUBLE; SELECT 1",
+        ] {
+            let err = SqlType::parse(bad).unwrap_err();
+            assert!(matches!(err, EngineError::InvalidOption(_)), "{bad}: {err:?}");
+        }
+        let from_json: std::result::Result<SqlType, _> = serde_json::from_str("\"INTEGER); DROP TABLE x; --\"");
+        assert!(from_json.is_err(), "an options file cannot bypass the check");
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! [`Workspace::connect`]; the workspace's own connection only answers catalog questions.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use duckdb::{Config, Connection, params};
 use serde::Serialize;
 
 use super::config::{EnvOverrides, Settings};
 use super::error::{EngineError, Result};
-use super::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal};
+use super::job::{Job, JobCtx};
+use super::sql::{META_SCHEMA, SCRATCH_DB, STAGING_PREFIX, quote_ident, quote_literal};
 
 pub struct Workspace {
     path: PathBuf,
@@ -19,6 +20,21 @@ pub struct Workspace {
     overrides: EnvOverrides,
     /// Serializes the short name-check-and-rename step of imports.
     land_lock: Mutex<()>,
+    /// One clone per connection handed out; compaction waits until only this one is left.
+    handed_out: Arc<()>,
+}
+
+/// A connection to the workspace, for one job or worker thread.
+pub struct WsConnection {
+    conn: Connection,
+    _handed_out: Arc<()>,
+}
+
+impl std::ops::Deref for WsConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -39,6 +55,41 @@ pub struct ColumnInfo {
     pub data_type: String,
 }
 
+/// What compacting the workspace file did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CompactReport {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+impl CompactReport {
+    pub fn freed_bytes(&self) -> u64 {
+        self.bytes_before.saturating_sub(self.bytes_after)
+    }
+}
+
+/// Compacts the workspace file (see [`Workspace::compact`]).
+pub struct CompactJob {
+    pub workspace: Arc<Workspace>,
+}
+
+impl Job for CompactJob {
+    type Output = CompactReport;
+
+    fn title(&self) -> String {
+        "Compact the workspace".into()
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<CompactReport> {
+        let report = self.workspace.compact(Some(ctx))?;
+        ctx.record_output(0, report.bytes_before);
+        Ok(report)
+    }
+}
+
+/// Bytes before the first block of a DuckDB file: the main header and two database headers.
+const FILE_HEADER_BYTES: u64 = 3 * 4096;
+
 impl Workspace {
     /// Opens (or creates) the workspace file at `path`.
     ///
@@ -53,13 +104,14 @@ impl Workspace {
         let mut settings = Settings::defaults_for(&path);
         overrides.apply(&mut settings);
         settings.validate()?;
-        let conn = Connection::open_with_flags(&path, base_config(&settings)?).map_err(|e| open_error(&path, e))?;
+        let conn = open_file(&path, &settings)?;
         let ws = Self {
             path,
             conn: Mutex::new(conn),
             settings: Mutex::new(settings),
             overrides,
             land_lock: Mutex::new(()),
+            handed_out: Arc::new(()),
         };
         ws.prepare()?;
         Ok(ws)
@@ -75,6 +127,7 @@ impl Workspace {
             settings: Mutex::new(settings),
             overrides: EnvOverrides::default(),
             land_lock: Mutex::new(()),
+            handed_out: Arc::new(()),
         };
         ws.prepare()?;
         Ok(ws)
@@ -83,7 +136,10 @@ impl Workspace {
     fn prepare(&self) -> Result<()> {
         let conn = self.lock();
         // Imports hand Arrow batches over through these; linked Arrow files read through them.
-        crate::engine::import::arrow_ipc::register_functions(&conn)?;
+        crate::engine::import::register_table_functions(&conn)?;
+        // Sorted copies for the table view live in memory (spilling to the temp folder), shared
+        // by every connection, never in the workspace file.
+        conn.execute_batch(&format!("ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH_DB}"))?;
         conn.execute_batch(&format!(
             "CREATE SCHEMA IF NOT EXISTS {m};
              CREATE TABLE IF NOT EXISTS {m}.settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -102,6 +158,9 @@ impl Workspace {
         for name in leftovers {
             conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&name)))?;
         }
+        if self.path != Path::new(":memory:") {
+            trim_unused_tail(&conn, &self.path);
+        }
         let stored: Vec<(String, String)> = {
             let mut stmt = conn.prepare(&format!("SELECT key, value FROM {META_SCHEMA}.settings"))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?
@@ -119,12 +178,69 @@ impl Workspace {
             }
         }
         self.overrides.apply(&mut settings);
-        // Scratch files of an import whose process was killed.
-        crate::engine::import::remove_stale_scratch(&settings.temp_dir);
+        // Scratch files of a process that was killed.
+        crate::engine::scratch::sweep(&settings.temp_dir);
         if settings.validate().is_ok() {
             self.apply_settings(&settings)?;
         }
         Ok(())
+    }
+
+    /// Rewrites the workspace file without its free space (dropped tables, failed imports).
+    /// Every other connection must be closed first: jobs finished, table views closed.
+    ///
+    /// # Failure
+    /// `Busy` when other connections stay open; a failed copy leaves the file as it was.
+    pub fn compact(&self, ctx: Option<&JobCtx>) -> Result<CompactReport> {
+        if self.path == Path::new(":memory:") {
+            return Err(EngineError::Unsupported("an in-memory workspace has no file to compact".into()));
+        }
+        let mut conn = self.lock();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&self.handed_out) > 1 {
+            if std::time::Instant::now() > deadline {
+                return Err(EngineError::Busy("the workspace is in use; wait for running jobs to finish and close open tables, then compact".into()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if let Some(ctx) = ctx {
+            ctx.phase("Copying the tables to a new file", None);
+            ctx.watch(&conn)?;
+        }
+        conn.execute_batch("CHECKPOINT")?;
+        let bytes_before = file_bytes(&self.path);
+        let mut copy = self.path.as_os_str().to_owned();
+        copy.push(format!(".compact-{}", std::process::id()));
+        let copy = PathBuf::from(copy);
+        let _ = std::fs::remove_file(&copy);
+        let main: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
+        let copied = conn.execute_batch(&format!(
+            "ATTACH {} AS __dataforge_compact; COPY FROM DATABASE {} TO __dataforge_compact; DETACH __dataforge_compact;",
+            quote_literal(&copy.to_string_lossy()),
+            quote_ident(&main)
+        ));
+        if let Some(ctx) = ctx {
+            ctx.unwatch();
+        }
+        if let Err(e) = copied {
+            let _ = conn.execute_batch("DETACH DATABASE IF EXISTS __dataforge_compact");
+            let _ = std::fs::remove_file(&copy);
+            let mut copy_wal = copy.as_os_str().to_owned();
+            copy_wal.push(".wal");
+            let _ = std::fs::remove_file(PathBuf::from(copy_wal));
+            return Err(e.into());
+        }
+        // Closing the last connection closes the database and frees the file.
+        *conn = Connection::open_in_memory()?;
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push(".wal");
+        let _ = std::fs::remove_file(PathBuf::from(wal));
+        let renamed = std::fs::rename(&copy, &self.path).map_err(|e| EngineError::io(&self.path, e));
+        *conn = open_file(&self.path, &self.settings())?;
+        drop(conn);
+        renamed?;
+        self.prepare()?;
+        Ok(CompactReport { bytes_before, bytes_after: file_bytes(&self.path) })
     }
 
     pub fn path(&self) -> &Path {
@@ -142,8 +258,13 @@ impl Workspace {
     }
 
     /// A new connection to this workspace, for one job or worker thread.
-    pub fn connect(&self) -> Result<Connection> {
-        Ok(self.lock().try_clone()?)
+    pub fn connect(&self) -> Result<WsConnection> {
+        Ok(WsConnection { conn: self.lock().try_clone()?, _handed_out: self.handed_out.clone() })
+    }
+
+    /// Bytes of the workspace file on disk (0 for an in-memory workspace).
+    pub fn file_bytes(&self) -> u64 {
+        file_bytes(&self.path)
     }
 
     pub fn settings(&self) -> Settings {
@@ -261,15 +382,34 @@ fn base_config(settings: &Settings) -> Result<Config> {
         .with("temp_directory", settings.temp_dir.to_string_lossy())?)
 }
 
-fn open_error(path: &Path, err: duckdb::Error) -> EngineError {
-    let text = err.to_string();
-    if text.contains("Could not set lock") || text.contains("Conflicting lock") {
-        EngineError::Processing(format!(
-            "the workspace {} is open in another dataforge window or command; close it first",
-            path.display()
-        ))
-    } else {
-        EngineError::Processing(format!("cannot open the workspace {}: {text}", path.display()))
+fn open_file(path: &Path, settings: &Settings) -> Result<Connection> {
+    Connection::open_with_flags(path, base_config(settings)?).map_err(|err| match EngineError::from(err) {
+        EngineError::WorkspaceLocked(_) => EngineError::WorkspaceLocked(path.to_path_buf()),
+        EngineError::Database(text) => EngineError::WorkspaceUnavailable { path: path.to_path_buf(), reason: text },
+        other => other,
+    })
+}
+
+fn file_bytes(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// A write that failed for want of disk space leaves blocks past the end DuckDB accounts for
+/// (its headers and `total_blocks` blocks); nothing refers to them once the database is
+/// reopened, so the file is cut back to give the space to the disk again.
+fn trim_unused_tail(conn: &Connection, path: &Path) {
+    let sizes: duckdb::Result<(i64, i64)> =
+        conn.query_row("SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()", [], |r| Ok((r.get(0)?, r.get(1)?)));
+    let Ok((block_size, total_blocks)) = sizes else { return };
+    let used = FILE_HEADER_BYTES + (block_size.max(0) as u64) * (total_blocks.max(0) as u64);
+    let len = file_bytes(path);
+    // Only whole blocks past the end: anything less would mean the layout is not what we think.
+    if block_size > 0 && len >= used + block_size as u64 {
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) {
+            if file.set_len(used).is_ok() {
+                tracing::info!("gave back {} bytes a failed write left at the end of {}", len - used, path.display());
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The eframe app: drains jobs in `logic`, lays out the panels in `ui`, then applies the
-//! commands the panels queued.
+//! commands the panels queued. The window repaints when a job, a page, the memory monitor or
+//! the user has something new, and not otherwise: an idle window uses no CPU.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,15 +11,21 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 use super::state::{AppState, Command};
 use super::{catalog, dialogs, import_dialog, jobs, memory, table};
 use crate::engine::Workspace;
+use crate::engine::config::{format_bytes, group_digits};
 
 const SELECTED_KEY: &str = "selected_table";
-const FRAME_HISTORY: usize = 600;
+const IMPORT_DIR_KEY: &str = "last_import_dir";
+const EXPORT_DIR_KEY: &str = "last_export_dir";
 
 pub struct DataforgeApp {
     pub state: AppState,
     started: Instant,
-    frame_started: Option<Instant>,
     is_first_frame: bool,
+}
+
+/// A stored text value; empty and missing read as `None`.
+fn stored_text(storage: &dyn eframe::Storage, key: &str) -> Option<String> {
+    eframe::get_value::<String>(storage, key).filter(|v| !v.is_empty())
 }
 
 impl DataforgeApp {
@@ -26,33 +33,19 @@ impl DataforgeApp {
         let ctx = cc.egui_ctx.clone();
         let mut state = AppState::new(workspace, Arc::new(move || ctx.request_repaint()))?;
         if let Some(storage) = cc.storage {
-            state.restore_selection = eframe::get_value(storage, SELECTED_KEY);
+            state.restore_selection = stored_text(storage, SELECTED_KEY);
+            state.last_import_dir = stored_text(storage, IMPORT_DIR_KEY).map(PathBuf::from);
+            state.last_export_dir = stored_text(storage, EXPORT_DIR_KEY).map(PathBuf::from);
         }
         if !files.is_empty() {
             state.push(Command::ImportFiles(files));
         }
-        Ok(Self {
-            state,
-            started: super::process_start(),
-            frame_started: None,
-            is_first_frame: true,
-        })
-    }
-
-    /// Frame time percentile over recent frames, in milliseconds (UI work only).
-    pub fn frame_ms_percentile(&self, p: f32) -> Option<f32> {
-        let mut v: Vec<f32> = self.state.frame_ms.iter().copied().collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f32::total_cmp);
-        v.get(((v.len() - 1) as f32 * p).round() as usize).copied()
+        Ok(Self { state, started: super::process_start(), is_first_frame: true })
     }
 }
 
 impl eframe::App for DataforgeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.frame_started = Some(Instant::now());
         let (dropped, hovering, open, quit) = ctx.input_mut(|i| {
             let dropped: Vec<PathBuf> = i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect();
             let open = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O));
@@ -75,7 +68,7 @@ impl eframe::App for DataforgeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         egui::Panel::top("menu").show(ui, |ui| menu_ui(ui, &mut self.state));
-        egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, self));
+        egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, &self.state));
         egui::Panel::bottom("activity")
             .resizable(true)
             .default_size(220.0)
@@ -90,29 +83,23 @@ impl eframe::App for DataforgeApp {
             .default_size(240.0)
             .show(ui, |ui| catalog::catalog_ui(ui, &mut self.state));
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            dialogs::notices_ui(ui, &mut self.state);
             if self.state.view.is_some() {
                 table::table_ui(ui, &mut self.state);
             } else {
                 dialogs::welcome_ui(ui, &mut self.state);
             }
+            dialogs::notices_ui(ui, &mut self.state);
         });
         import_dialog::import_ui(&ctx, &mut self.state);
         dialogs::export_ui(&ctx, &mut self.state);
         dialogs::settings_ui(&ctx, &mut self.state);
         dialogs::confirm_drop_ui(&ctx, &mut self.state);
+        self.state.file_dialogs_ui(&ctx);
         dialogs::drop_overlay_ui(&ctx, &self.state);
         self.state.apply_commands();
 
         if self.state.has_running_jobs() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
-        }
-        if let Some(started) = self.frame_started.take() {
-            let ms = started.elapsed().as_secs_f32() * 1000.0;
-            if self.state.frame_ms.len() == FRAME_HISTORY {
-                self.state.frame_ms.pop_front();
-            }
-            self.state.frame_ms.push_back(ms);
         }
         if self.is_first_frame {
             self.is_first_frame = false;
@@ -129,15 +116,14 @@ impl eframe::App for DataforgeApp {
         while self.state.has_running_jobs() && Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        if let (Some(p50), Some(p99), Some(max)) =
-            (self.frame_ms_percentile(0.5), self.frame_ms_percentile(0.99), self.frame_ms_percentile(1.0))
-        {
-            tracing::info!("UI frame time over the last {} frames: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms", self.state.frame_ms.len());
-        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, SELECTED_KEY, &self.state.selected);
+        let text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let selected = self.state.selected.clone().or_else(|| self.state.restore_selection.clone()).unwrap_or_default();
+        eframe::set_value(storage, SELECTED_KEY, &selected);
+        eframe::set_value(storage, IMPORT_DIR_KEY, &text(&self.state.last_import_dir));
+        eframe::set_value(storage, EXPORT_DIR_KEY, &text(&self.state.last_export_dir));
     }
 }
 
@@ -165,13 +151,16 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
     });
 }
 
-fn status_ui(ui: &mut egui::Ui, app: &DataforgeApp) {
+fn status_ui(ui: &mut egui::Ui, state: &AppState) {
     ui.horizontal(|ui| {
-        ui.weak(format!("Workspace {}", app.state.workspace.path().display()));
+        ui.weak(format!("Workspace {}", state.workspace.path().display()));
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if let Some(p99) = app.frame_ms_percentile(0.99) {
-                ui.weak(format!("frame p99 {p99:.1} ms"));
-            }
+            let rows: u64 = state.tables.iter().map(|t| t.rows).sum();
+            let tables = match state.tables.len() {
+                1 => "1 table".to_string(),
+                n => format!("{n} tables"),
+            };
+            ui.weak(format!("{tables} · {} rows · file {}", group_digits(rows), format_bytes(state.workspace.file_bytes())));
         });
     });
 }

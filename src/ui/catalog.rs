@@ -3,8 +3,7 @@
 use egui::RichText;
 
 use super::state::{AppState, Command};
-use super::table::group_digits;
-use crate::engine::config::format_bytes;
+use crate::engine::config::{format_bytes, group_digits};
 
 pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let mut commands = Vec::new();

@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use egui::{Align2, Color32, RichText};
-use poll_promise::Promise;
 
 use super::state::{AppState, Command};
-use crate::engine::config::{Settings, parse_size};
+use crate::engine::config::{Settings, format_bytes, parse_size};
 
 /// A fixed-size window in the middle of the screen with a close button.
 fn dialog_window(title: impl Into<egui::WidgetText>, is_open: &mut bool) -> egui::Window<'_> {
@@ -21,56 +20,37 @@ pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
     let sort = state.view.as_ref().and_then(|v| v.sort().cloned());
     let view_table = state.view.as_ref().map(|v| v.table.clone());
     let Some(draft) = state.export.as_mut() else { return };
-    if let Some(picked) = draft.browse.take() {
-        match picked.try_take() {
-            Ok(Some(path)) => draft.path = path.to_string_lossy().into_owned(),
-            Ok(None) => {}
-            Err(p) => draft.browse = Some(p),
-        }
-    }
     let mut commands = Vec::new();
     let mut is_open = true;
     let mut close = false;
-    dialog_window(format!("Export {}", draft.table), &mut is_open)
-        .show(ctx, |ui| {
-            ui.label("Save to (.parquet for Parquet with zstd, .csv for CSV)");
-            ui.horizontal(|ui| {
-                ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(420.0).hint_text("/path/to/file.parquet"));
-                if ui.button("Browse…").clicked() && draft.browse.is_none() {
-                    let name = format!("{}.parquet", draft.table);
-                    let ctx = ui.ctx().clone();
-                    draft.browse = Some(Promise::spawn_thread("save-dialog", move || {
-                        let picked = rfd::FileDialog::new()
-                            .set_title("Export table")
-                            .set_file_name(name)
-                            .add_filter("Parquet", &["parquet"])
-                            .add_filter("CSV", &["csv"])
-                            .save_file();
-                        ctx.request_repaint();
-                        picked
-                    }));
-                }
-            });
-            let sort_here = sort.as_ref().filter(|_| view_table.as_deref() == Some(draft.table.as_str()));
-            if let Some(key) = sort_here {
-                let dir = if key.descending { "descending" } else { "ascending" };
-                ui.checkbox(&mut draft.use_sort, format!("In the current order ({} {dir})", key.column));
+    dialog_window(format!("Export {}", draft.table), &mut is_open).show(ctx, |ui| {
+        ui.label("Save to (.parquet for Parquet with zstd, .csv for CSV)");
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(420.0).hint_text("/path/to/file.parquet"));
+            if ui.button("Browse…").clicked() {
+                commands.push(Command::BrowseExportTarget);
             }
-            ui.add_space(6.0);
-            ui.horizontal(|ui| {
-                let path = draft.path.trim();
-                if ui.add_enabled(!path.is_empty(), egui::Button::new("Export")).clicked() {
-                    commands.push(Command::Export {
-                        table: draft.table.clone(),
-                        sort: sort_here.filter(|_| draft.use_sort).cloned(),
-                        path: PathBuf::from(path),
-                    });
-                }
-                if ui.button("Cancel").clicked() {
-                    close = true;
-                }
-            });
         });
+        let sort_here = sort.as_ref().filter(|_| view_table.as_deref() == Some(draft.table.as_str()));
+        if let Some(key) = sort_here {
+            let dir = if key.descending { "descending" } else { "ascending" };
+            ui.checkbox(&mut draft.use_sort, format!("In the current order ({} {dir})", key.column));
+        }
+        ui.add_space(6.0);
+        ui.horizontal(|ui| {
+            let path = draft.path.trim();
+            if ui.add_enabled(!path.is_empty(), egui::Button::new("Export")).clicked() {
+                commands.push(Command::Export {
+                    table: draft.table.clone(),
+                    sort: sort_here.filter(|_| draft.use_sort).cloned(),
+                    path: PathBuf::from(path),
+                });
+            }
+            if ui.button("Cancel").clicked() {
+                close = true;
+            }
+        });
+    });
     if close || !is_open {
         state.export = None;
     }
@@ -80,8 +60,10 @@ pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
 pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
     let overrides = state.workspace.env_overrides().clone();
     let current = state.workspace.settings();
+    let file_bytes = state.workspace.file_bytes();
     let Some(draft) = state.settings.as_mut() else { return };
     let mut is_open = true;
+    let mut compact = false;
     let mut save = None;
     let mut close = false;
     let mut problem = None;
@@ -109,6 +91,14 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                 problem = Some(e.clone());
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
+            ui.separator();
+            ui.horizontal(|ui| {
+                ui.label(format!("Workspace file {}", format_bytes(file_bytes)));
+                if ui.button("Compact workspace").on_hover_text("Rewrite the file without the space of deleted tables and failed imports").clicked() {
+                    compact = true;
+                }
+            });
+            ui.separator();
             ui.horizontal(|ui| {
                 if ui.add_enabled(problem.is_none(), egui::Button::new("Save")).clicked() {
                     if let Ok(memory_limit_bytes) = parsed {
@@ -130,33 +120,57 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
         }
         close = true;
     }
+    if compact {
+        state.push(Command::CompactWorkspace);
+    }
     if close || !is_open {
         state.settings = None;
     }
 }
 
+/// Notices float over the bottom-right corner of the central area, newest last, so they
+/// never push the table down; older ones fold into a count.
 pub fn notices_ui(ui: &mut egui::Ui, state: &mut AppState) {
-    let mut dismissed = None;
-    for (i, notice) in state.notices.iter().enumerate() {
-        let (fill, text) = if notice.is_error {
-            (ui.visuals().error_fg_color.gamma_multiply(0.15), ui.visuals().error_fg_color)
-        } else {
-            (ui.visuals().selection.bg_fill.gamma_multiply(0.3), ui.visuals().text_color())
-        };
-        egui::Frame::NONE.fill(fill).inner_margin(6).corner_radius(4).show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.colored_label(text, &notice.text);
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui.small_button("×").on_hover_text("Dismiss").clicked() {
-                        dismissed = Some(i);
+    const SHOWN: usize = 3;
+    if state.notices.is_empty() {
+        return;
+    }
+    let rect = ui.max_rect();
+    let mut commands = Vec::new();
+    egui::Area::new(egui::Id::unique("notices"))
+        .order(egui::Order::Foreground)
+        .pivot(Align2::RIGHT_BOTTOM)
+        .fixed_pos(rect.right_bottom() - egui::vec2(8.0, 8.0))
+        .show(ui.ctx(), |ui| {
+            ui.set_max_width(520.0_f32.min(rect.width() - 16.0));
+            let first_shown = state.notices.len().saturating_sub(SHOWN);
+            if first_shown > 0 || state.notices.len() > 1 {
+                ui.horizontal(|ui| {
+                    if first_shown > 0 {
+                        ui.weak(format!("{first_shown} earlier messages"));
+                    }
+                    if ui.small_button("Dismiss all").clicked() {
+                        commands.push(Command::DismissAllNotices);
                     }
                 });
-            });
+            }
+            for (i, notice) in state.notices.iter().enumerate().skip(first_shown) {
+                let (stroke, text) = if notice.is_error {
+                    (ui.visuals().error_fg_color, ui.visuals().error_fg_color)
+                } else {
+                    (ui.visuals().selection.bg_fill, ui.visuals().text_color())
+                };
+                egui::Frame::popup(ui.style()).stroke(egui::Stroke::new(1.0, stroke)).inner_margin(8).show(ui, |ui| {
+                    ui.horizontal_top(|ui| {
+                        if ui.small_button("×").on_hover_text("Dismiss").clicked() {
+                            commands.push(Command::DismissNotice(i));
+                        }
+                        ui.add(egui::Label::new(RichText::new(&notice.text).color(text)).wrap());
+                    });
+                });
+            }
         });
-    }
-    if let Some(i) = dismissed {
-        state.push(Command::DismissNotice(i));
-    }
+    state.pending_commands(commands);
 }
 
 pub fn drop_overlay_ui(ctx: &egui::Context, state: &AppState) {
@@ -183,8 +197,6 @@ pub fn welcome_ui(ui: &mut egui::Ui, state: &mut AppState) {
         if ui.button("Import files…").clicked() {
             state.push(Command::ShowOpenDialog);
         }
-        ui.add_space(8.0);
-        ui.weak(format!("Workspace {}", state.workspace.path().display()));
     });
 }
 

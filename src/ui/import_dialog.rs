@@ -9,6 +9,7 @@ use super::state::{AppState, Command};
 use crate::engine::import::preview::{Preview, PreviewJob};
 use crate::engine::import::{ExpectedColumn, FileFormat, ImportOptions, OnError};
 use crate::engine::job::{JobHandle, Waker, spawn};
+use crate::engine::sql::SqlType;
 
 const PREVIEW_ROWS: usize = 50;
 
@@ -32,6 +33,10 @@ pub struct ImportDraft {
     pub nulls: String,
     pub encoding: String,
     pub types: Vec<(String, String)>,
+    /// Why a typed column type cannot be used.
+    pub type_error: Option<String>,
+    /// Which of the files the preview shows.
+    pub previewed: usize,
     /// Every sheet of the workbook, one table each.
     pub all_sheets: bool,
     /// Expected schema as typed: `name[:TYPE][!], ...`.
@@ -57,6 +62,8 @@ impl ImportDraft {
             nulls: String::new(),
             encoding: String::new(),
             types: Vec::new(),
+            type_error: None,
+            previewed: 0,
             all_sheets: false,
             expect: String::new(),
             expect_error: None,
@@ -87,12 +94,21 @@ impl ImportDraft {
                 h.cancel();
             }
             let job = PreviewJob {
-                path: self.paths[0].clone(),
+                path: self.paths[self.previewed.min(self.paths.len() - 1)].clone(),
                 options: self.options.clone(),
                 rows: PREVIEW_ROWS,
                 temp_dir: self.temp_dir.clone(),
             };
             self.running = Some(spawn(job, wake.clone()));
+        }
+    }
+
+    /// Previews the `index`-th of the files.
+    pub fn preview_file(&mut self, index: usize) {
+        if index != self.previewed && index < self.paths.len() {
+            self.previewed = index;
+            self.types.clear();
+            self.changed();
         }
     }
 
@@ -113,7 +129,15 @@ impl ImportDraft {
         o.csv.skip = self.skip.trim().parse().ok();
         o.csv.nulls = self.nulls.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
         o.encoding = text(self.encoding.trim());
-        o.types = self.types.iter().filter(|(_, t)| !t.trim().is_empty()).map(|(c, t)| (c.clone(), t.trim().to_ascii_uppercase())).collect();
+        let mut types = Vec::new();
+        self.type_error = None;
+        for (column, typed) in self.types.iter().filter(|(_, t)| !t.trim().is_empty()) {
+            match SqlType::parse(typed) {
+                Ok(ty) => types.push((column.clone(), ty)),
+                Err(e) => self.type_error = Some(format!("column \"{column}\": {e}")),
+            }
+        }
+        o.types = types;
         self.is_dirty = true;
     }
 
@@ -123,6 +147,9 @@ impl ImportDraft {
         options.table = Some(self.table.trim().to_string()).filter(|t| !t.is_empty());
         options.append = self.append && options.table.is_some();
         options.expect = ExpectedColumn::parse_list(&self.expect).map_err(|e| e.to_string())?;
+        if let Some(e) = &self.type_error {
+            return Err(e.clone());
+        }
         let sheets = self.preview.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.sheets.clone()).unwrap_or_default();
         if self.all_sheets && self.paths.len() == 1 && !sheets.is_empty() {
             options.table = None;
@@ -156,7 +183,7 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
     egui::Window::new(title)
         .open(&mut is_open)
         .collapsible(false)
-        .default_size([900.0, 620.0])
+        .fixed_size([920.0, 640.0])
         .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
         .show(ctx, |ui| {
             let mut changed = false;
@@ -169,6 +196,7 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                         Some(f) => f.label().to_string(),
                         None => format!("Detect ({})", shown.map_or("…", |f| f.label())),
                     })
+                    .width(200.0)
                     .show_ui(ui, |ui| {
                         changed |= ui.selectable_value(&mut draft.options.format, None, "Detect").changed();
                         for f in FileFormat::ALL {
@@ -182,7 +210,8 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                 }
                 ui.end_row();
 
-                let dialect = detected.as_ref().and_then(|p| p.dialect.clone()).unwrap_or_default();
+                let detected_dialect = detected.as_ref().and_then(|p| p.dialect.clone());
+                let dialect = detected_dialect.clone().unwrap_or_default();
                 let is_text = shown.is_none_or(|f| f == FileFormat::Csv);
                 if is_text {
                     ui.label("Delimiter");
@@ -204,7 +233,10 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     ui.label("Header row");
                     egui::ComboBox::from_id_salt("header")
                         .selected_text(match draft.options.csv.header {
-                            None => format!("Detect ({})", if dialect.header { "yes" } else { "no" }),
+                            None => match &detected_dialect {
+                                Some(d) => format!("Detect ({})", if d.header { "yes" } else { "no" }),
+                                None => "Detect (…)".to_string(),
+                            },
                             Some(true) => "Yes".into(),
                             Some(false) => "No".into(),
                         })
@@ -217,8 +249,17 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     changed |= ui.add(egui::TextEdit::singleline(&mut draft.skip).hint_text(dialect.skip.to_string()).desired_width(60.0)).changed();
                     ui.end_row();
 
-                    ui.label("Null values");
-                    changed |= ui.add(egui::TextEdit::singleline(&mut draft.nulls).hint_text("e.g. NA, n/a, -").desired_width(160.0)).changed();
+                    ui.label("Missing values");
+                    ui.vertical(|ui| {
+                        changed |= ui
+                            .checkbox(&mut draft.options.csv.na_as_null, "NA, N/A, NULL, NaN… in number and date columns")
+                            .on_hover_text("Read NA, N/A, n/a, NULL, null, NaN and nan as missing values in columns of numbers and dates; text columns keep them as text")
+                            .changed();
+                        changed |= ui
+                            .add(egui::TextEdit::singleline(&mut draft.nulls).hint_text("or list them: e.g. -, ?, none").desired_width(200.0))
+                            .on_hover_text("Values read as missing in every column (instead of the NA list above)")
+                            .changed();
+                    });
                     ui.label("Date / time format");
                     ui.horizontal(|ui| {
                         let mut date = draft.options.csv.date_format.clone().unwrap_or_default();
@@ -254,13 +295,15 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     ui.end_row();
                 }
 
-                ui.label("Bad lines");
-                ui.horizontal(|ui| {
-                    changed |= ui.radio_value(&mut draft.options.on_error, OnError::Fail, "Stop").on_hover_text("Keep nothing and say where").changed();
-                    changed |= ui.radio_value(&mut draft.options.on_error, OnError::Skip, "Skip to a rejects table").changed();
-                    changed |= ui.radio_value(&mut draft.options.on_error, OnError::Text, "Keep column as text").changed();
-                });
-                ui.end_row();
+                if is_text {
+                    ui.label("Bad lines");
+                    ui.horizontal(|ui| {
+                        changed |= ui.radio_value(&mut draft.options.on_error, OnError::Fail, "Stop").on_hover_text("Keep nothing and say where").changed();
+                        changed |= ui.radio_value(&mut draft.options.on_error, OnError::Skip, "Skip to a rejects table").changed();
+                        changed |= ui.radio_value(&mut draft.options.on_error, OnError::Text, "Keep column as text").changed();
+                    });
+                    ui.end_row();
+                }
 
                 ui.label("Into");
                 ui.horizontal(|ui| {
@@ -349,9 +392,26 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
 }
 
 fn preview_ui(ui: &mut egui::Ui, draft: &mut ImportDraft, changed: &mut bool) {
+    if draft.paths.len() > 1 {
+        ui.horizontal(|ui| {
+            ui.label("Previewing");
+            let names: Vec<String> = draft.paths.iter().map(|p| crate::engine::import::display_name(p)).collect();
+            let mut chosen = draft.previewed.min(names.len() - 1);
+            egui::ComboBox::from_id_salt("previewed-file").selected_text(&names[chosen]).show_ui(ui, |ui| {
+                for (i, name) in names.iter().enumerate() {
+                    ui.selectable_value(&mut chosen, i, name);
+                }
+            });
+            ui.weak(format!("(one of {} files)", names.len()));
+            draft.preview_file(chosen);
+        });
+    }
     let preview = match &draft.preview {
         None => {
-            ui.label("Reading the first rows…");
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Reading the first rows…");
+            });
             return;
         }
         Some(Err(e)) => {
@@ -361,7 +421,10 @@ fn preview_ui(ui: &mut egui::Ui, draft: &mut ImportDraft, changed: &mut bool) {
         Some(Ok(p)) => p.clone(),
     };
     for n in &preview.notices {
-        ui.label(RichText::new(format!("ⓘ {n}")).italics());
+        ui.label(RichText::new(format!("• {n}")).italics());
+    }
+    if let Some(e) = &draft.type_error {
+        ui.colored_label(Color32::from_rgb(220, 80, 80), e);
     }
     if !preview.zip_members.is_empty() {
         ui.label(format!("Archive members: {} (previewing the first)", preview.zip_members.join(", ")));
@@ -375,7 +438,9 @@ fn preview_ui(ui: &mut egui::Ui, draft: &mut ImportDraft, changed: &mut bool) {
             .collect();
     }
     ui.label(format!("First {} rows as they will load:", preview.rows.len()));
-    egui::ScrollArea::both().max_height(360.0).auto_shrink([false, true]).show(ui, |ui| {
+    // The window keeps its size: the preview takes what is left above the buttons.
+    let height = (ui.available_height() - 44.0).max(120.0);
+    egui::ScrollArea::both().max_height(height).auto_shrink([false, false]).show(ui, |ui| {
         egui::Grid::new("import-preview").striped(true).min_col_width(60.0).show(ui, |ui| {
             for (i, (name, ty)) in preview.columns.iter().enumerate() {
                 ui.vertical(|ui| {

@@ -35,13 +35,14 @@ fn job_ui(ui: &mut egui::Ui, snap: &JobSnapshot, commands: &mut Vec<Command>) {
             JobState::Cancelled => ui.visuals().warn_fg_color,
             _ => ui.visuals().text_color(),
         };
-        ui.colored_label(color, snap.state.label());
+        let label = if snap.is_cancelling { "Cancelling…" } else { snap.state.label() };
+        ui.colored_label(color, label);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if snap.state.is_finished() {
                 if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                     commands.push(Command::DismissJob(snap.id));
                 }
-            } else if ui.button("Cancel").clicked() {
+            } else if ui.add_enabled(!snap.is_cancelling, egui::Button::new("Cancel")).clicked() {
                 commands.push(Command::CancelJob(snap.id));
             }
         });
@@ -78,8 +79,8 @@ pub fn figures(snap: &JobSnapshot) -> String {
     }
     if m.rows > 0 {
         let approx = if p.rows_total_estimate.is_some() && !snap.state.is_finished() { "≈ " } else { "" };
-        parts.push(format!("{approx}{} rows", super::table::group_digits(m.rows)));
-        parts.push(format!("{} rows/s", super::table::group_digits(m.rows_per_sec as u64)));
+        parts.push(format!("{approx}{} rows", crate::engine::config::group_digits(m.rows)));
+        parts.push(format!("{} rows/s", crate::engine::config::group_digits(m.rows_per_sec as u64)));
     }
     if m.mb_per_sec > 0.0 {
         parts.push(format!("{:.1} MB/s", m.mb_per_sec));

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod catalog;
 pub mod dialogs;
+pub mod file_dialog;
 pub mod import_dialog;
 pub mod jobs;
 pub mod memory;

@@ -8,21 +8,26 @@ use std::sync::Arc;
 
 use poll_promise::Promise;
 
-use crate::engine::browse::{BrowseWorker, TableView};
-use crate::engine::config::Settings;
-use crate::engine::export::{ExportJob, ExportReport, SortKey};
+use super::file_dialog::{FileDialogs, Picked};
+use crate::engine::browse::TableView;
+use crate::engine::config::{Settings, format_bytes, group_digits};
+use crate::engine::export::{ExportJob, ExportReport};
 use crate::engine::import::linked::{LinkJob, LinkReport};
 use crate::engine::import::{ImportJob, ImportOptions, ImportReport};
-use crate::ui::import_dialog::ImportDraft;
-use crate::engine::job::memory::MemoryMonitor;
-use crate::engine::job::{JobHandle, JobSnapshot, JobState, Waker, spawn};
-use crate::engine::workspace::TableInfo;
+use crate::engine::job::{JobHandle, JobSnapshot, JobState, JobWatch, Waker, spawn};
+use crate::engine::monitor::MemoryMonitor;
+use crate::engine::sql::SortKey;
+use crate::engine::workspace::{CompactJob, CompactReport, TableInfo};
 use crate::engine::{Result, Workspace};
+use crate::ui::import_dialog::ImportDraft;
 
 pub enum UiJob {
     Import(JobHandle<ImportReport>),
     Link(JobHandle<LinkReport>),
     Export(JobHandle<ExportReport>),
+    Compact(JobHandle<CompactReport>),
+    /// A job whose result its owner takes (a table view's sort or count).
+    Watched(JobWatch),
 }
 
 impl UiJob {
@@ -31,6 +36,8 @@ impl UiJob {
             Self::Import(h) => h.snapshot(),
             Self::Link(h) => h.snapshot(),
             Self::Export(h) => h.snapshot(),
+            Self::Compact(h) => h.snapshot(),
+            Self::Watched(w) => w.snapshot(),
         }
     }
 
@@ -39,6 +46,8 @@ impl UiJob {
             Self::Import(h) => h.id(),
             Self::Link(h) => h.id(),
             Self::Export(h) => h.id(),
+            Self::Compact(h) => h.id(),
+            Self::Watched(w) => w.id(),
         }
     }
 
@@ -47,6 +56,8 @@ impl UiJob {
             Self::Import(h) => h.cancel(),
             Self::Link(h) => h.cancel(),
             Self::Export(h) => h.cancel(),
+            Self::Compact(h) => h.cancel(),
+            Self::Watched(w) => w.cancel(),
         }
     }
 }
@@ -75,11 +86,15 @@ pub enum Command {
     DropTable(String),
     ShowOpenDialog,
     ShowExportDialog(String),
+    /// Opens a file chooser for the export window's target.
+    BrowseExportTarget,
     ShowSettings,
     /// Ask before deleting; `DropTable` does it.
     ConfirmDropTable(String),
     SaveSettings(Settings),
+    CompactWorkspace,
     DismissNotice(usize),
+    DismissAllNotices,
 }
 
 /// The export window's fields.
@@ -87,7 +102,6 @@ pub struct ExportDraft {
     pub table: String,
     pub path: String,
     pub use_sort: bool,
-    pub browse: Option<Promise<Option<PathBuf>>>,
 }
 
 /// The settings window's fields, as typed.
@@ -103,22 +117,25 @@ pub struct AppState {
     pub selected: Option<String>,
     pub view: Option<TableView>,
     pub jobs: Vec<UiJob>,
-    pub memory: MemoryMonitor,
+    /// `None` while the workspace is being compacted (it needs every connection closed).
+    pub memory: Option<MemoryMonitor>,
     pub notices: Vec<Notice>,
     pub export: Option<ExportDraft>,
     pub import: Option<ImportDraft>,
     pub settings: Option<SettingsDraft>,
+    pub dialogs: FileDialogs,
     pub is_hovering_files: bool,
     /// A table the user asked to delete, awaiting confirmation.
     pub confirm_drop: Option<String>,
-    pub frame_ms: std::collections::VecDeque<f32>,
     /// Row window and jump state of the table view.
     pub grid: crate::ui::table::GridState,
     /// Table to reopen once the catalog has loaded (from the last session).
     pub restore_selection: Option<String>,
+    /// Folders the file choosers start in (remembered across sessions).
+    pub last_import_dir: Option<PathBuf>,
+    pub last_export_dir: Option<PathBuf>,
     commands: Vec<Command>,
     catalog: Option<Promise<Result<Vec<TableInfo>>>>,
-    open_dialog: Option<Promise<Option<Vec<PathBuf>>>>,
     /// Short one-shot engine calls (drop a table, save settings): a message when done.
     background: Vec<Promise<Result<String>>>,
     wake: Waker,
@@ -133,19 +150,20 @@ impl AppState {
             selected: None,
             view: None,
             jobs: Vec::new(),
-            memory,
+            memory: Some(memory),
             notices: Vec::new(),
             export: None,
             import: None,
             settings: None,
+            dialogs: FileDialogs::new(wake.clone()),
             is_hovering_files: false,
             confirm_drop: None,
-            frame_ms: std::collections::VecDeque::new(),
             grid: Default::default(),
             restore_selection: None,
+            last_import_dir: None,
+            last_export_dir: None,
             commands: Vec::new(),
             catalog: None,
-            open_dialog: None,
             background: Vec::new(),
             wake,
         };
@@ -208,26 +226,15 @@ impl AppState {
         let mut finished_imports = Vec::new();
         let mut catalog_changed = false;
         let mut messages = Vec::new();
+        let mut compacted = false;
         for job in &mut self.jobs {
             match job {
                 UiJob::Import(h) => match h.take_result() {
                     Some(Ok(report)) => {
                         catalog_changed = true;
                         finished_imports.push(report.table.clone());
-                        let mut text = format!(
-                            "{} {} rows into {}",
-                            if report.appended { "Appended" } else { "Imported" },
-                            report.rows,
-                            report.table
-                        );
-                        for n in &report.notices {
-                            text.push_str(&format!("\n• {n}"));
-                        }
-                        if let Some(r) = &report.rejects {
-                            text.push_str(&format!("\n• {} lines were rejected: see table {}", r.rows, r.table));
-                        }
                         if !report.notices.is_empty() || report.rejects.is_some() {
-                            messages.push(Notice { is_error: false, text });
+                            messages.push(Notice { is_error: false, text: import_message(&report) });
                         }
                     }
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
@@ -237,6 +244,13 @@ impl AppState {
                     Some(Ok(report)) => {
                         catalog_changed = true;
                         finished_imports.push(report.table.clone());
+                        if !report.notices.is_empty() {
+                            let mut text = format!("Opened {} in place", report.table);
+                            for n in &report.notices {
+                                text.push_str(&format!("\n• {n}"));
+                            }
+                            messages.push(Notice { is_error: false, text });
+                        }
                     }
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
@@ -244,14 +258,43 @@ impl AppState {
                 UiJob::Export(h) => match h.take_result() {
                     Some(Ok(report)) => messages.push(Notice {
                         is_error: false,
-                        text: format!("Exported {} rows to {}", report.rows, report.path.display()),
+                        text: format!("Exported {} rows to {}", group_digits(report.rows), report.path.display()),
                     }),
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
                 },
+                UiJob::Compact(h) => match h.take_result() {
+                    Some(result) => {
+                        compacted = true;
+                        catalog_changed = true;
+                        messages.push(match result {
+                            Ok(r) => Notice {
+                                is_error: false,
+                                text: format!(
+                                    "Compacted the workspace: {} → {}, {} freed",
+                                    format_bytes(r.bytes_before),
+                                    format_bytes(r.bytes_after),
+                                    format_bytes(r.freed_bytes())
+                                ),
+                            },
+                            Err(e) => Notice { is_error: true, text: format!("Could not compact the workspace: {e}") },
+                        });
+                    }
+                    None => {}
+                },
+                UiJob::Watched(_) => {}
             }
         }
         self.notices.extend(messages);
+        if compacted {
+            match self.workspace.connect() {
+                Ok(conn) => self.memory = Some(MemoryMonitor::start(conn, self.wake.clone())),
+                Err(e) => self.error(e.to_string()),
+            }
+            if let Some(name) = self.selected.take() {
+                self.restore_selection = Some(name);
+            }
+        }
         if catalog_changed {
             self.refresh_catalog();
         }
@@ -264,6 +307,7 @@ impl AppState {
         if let Some(view) = &mut self.view {
             let was_estimate = view.is_row_count_estimate();
             view.poll();
+            self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
             // A linked file just counted: the catalog shows its rows.
             if was_estimate && !view.is_row_count_estimate() {
                 self.refresh_catalog();
@@ -271,13 +315,6 @@ impl AppState {
         }
         if let Some(draft) = &mut self.import {
             draft.poll(&self.wake);
-        }
-        if let Some(p) = self.open_dialog.take() {
-            match p.try_take() {
-                Ok(Some(paths)) => self.push(Command::ImportFiles(paths)),
-                Ok(None) => {}
-                Err(p) => self.open_dialog = Some(p),
-            }
         }
         let mut still_running = Vec::new();
         let mut finished_any = false;
@@ -297,6 +334,22 @@ impl AppState {
         self.background = still_running;
         if finished_any {
             self.refresh_catalog();
+        }
+    }
+
+    /// Shows the file choosers and acts on a choice.
+    pub fn file_dialogs_ui(&mut self, ctx: &egui::Context) {
+        match self.dialogs.ui(ctx) {
+            Some(Picked::Import(paths)) => {
+                self.last_import_dir = paths.first().and_then(|p| p.parent()).map(PathBuf::from);
+                self.push(Command::ImportFiles(paths));
+            }
+            Some(Picked::Export(path)) => {
+                if let Some(draft) = &mut self.export {
+                    draft.path = path.to_string_lossy().into_owned();
+                }
+            }
+            None => {}
         }
     }
 
@@ -334,9 +387,11 @@ impl AppState {
             Command::SetSort(sort) => {
                 if let Some(view) = &mut self.view {
                     view.set_sort(sort);
+                    self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
                 }
             }
             Command::Export { table, sort, path } => {
+                self.last_export_dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from);
                 let job = ExportJob::new(self.workspace.clone(), table, sort, path);
                 self.jobs.push(UiJob::Export(spawn(job, self.wake.clone())));
                 self.export = None;
@@ -362,42 +417,30 @@ impl AppState {
                 });
             }
             Command::ShowOpenDialog => {
-                if self.open_dialog.is_none() {
-                    let wake = self.wake.clone();
-                    self.open_dialog = Some(Promise::spawn_thread("open-dialog", move || {
-                        let picked = rfd::FileDialog::new()
-                            .set_title("Import files")
-                            .add_filter(
-                                "Data files",
-                                &[
-                                    "csv", "tsv", "txt", "psv", "gz", "zst", "zip", "parquet", "json", "jsonl", "ndjson", "xlsx", "xlsm",
-                                    "xlsb", "xls", "ods", "arrow", "arrows", "feather", "ipc",
-                                ],
-                            )
-                            .add_filter("All files", &["*"])
-                            .pick_files();
-                        wake();
-                        picked
-                    }));
+                let dir = self.last_import_dir.clone().unwrap_or_else(home_dir);
+                self.dialogs.open_import(&dir);
+            }
+            Command::BrowseExportTarget => {
+                if let Some(draft) = &self.export {
+                    let path = PathBuf::from(draft.path.trim());
+                    let dir = path.parent().filter(|d| d.is_dir()).map(PathBuf::from).unwrap_or_else(home_dir);
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}.parquet", draft.table));
+                    self.dialogs.open_export(&dir, &name);
                 }
             }
             Command::ShowExportDialog(table) => {
-                let dir = directories::UserDirs::new()
-                    .and_then(|u| u.document_dir().map(|d| d.to_path_buf()).or_else(|| Some(u.home_dir().to_path_buf())))
-                    .or_else(|| std::env::current_dir().ok())
-                    .unwrap_or_default();
+                let dir = self.last_export_dir.clone().filter(|d| d.is_dir()).unwrap_or_else(home_dir);
                 self.export = Some(ExportDraft {
                     path: dir.join(format!("{table}.parquet")).to_string_lossy().into_owned(),
                     table,
                     use_sort: true,
-                    browse: None,
                 });
             }
             Command::ShowSettings => {
                 let s = self.workspace.settings();
                 self.settings = Some(SettingsDraft {
                     threads: s.threads,
-                    memory_limit: crate::engine::config::format_bytes(s.memory_limit_bytes),
+                    memory_limit: format_bytes(s.memory_limit_bytes),
                     temp_dir: s.temp_dir.to_string_lossy().into_owned(),
                 });
             }
@@ -409,18 +452,34 @@ impl AppState {
                     Ok("Settings saved".to_string())
                 });
             }
+            Command::CompactWorkspace => {
+                if self.has_running_jobs() {
+                    self.error("Wait for the running jobs to finish, or cancel them, then compact the workspace");
+                    return;
+                }
+                self.settings = None;
+                // Compacting rewrites the file: every other connection must be closed.
+                if let Some(name) = self.selected.take() {
+                    self.restore_selection = Some(name);
+                }
+                self.view = None;
+                self.memory = None;
+                let job = CompactJob { workspace: self.workspace.clone() };
+                self.jobs.push(UiJob::Compact(spawn(job, self.wake.clone())));
+            }
             Command::DismissNotice(i) => {
                 if i < self.notices.len() {
                     self.notices.remove(i);
                 }
             }
+            Command::DismissAllNotices => self.notices.clear(),
         }
     }
 
     fn open_table(&mut self, name: String) {
-        match BrowseWorker::start(self.workspace.clone(), self.wake.clone()) {
-            Ok(worker) => {
-                self.view = Some(TableView::open(worker, name.clone()));
+        match TableView::open(self.workspace.clone(), name.clone(), self.wake.clone()) {
+            Ok(view) => {
+                self.view = Some(view);
                 self.selected = Some(name);
                 self.grid = Default::default();
             }
@@ -436,11 +495,34 @@ impl AppState {
     pub fn running_state_of(&self, id: u64) -> Option<JobState> {
         self.jobs.iter().find(|j| j.id() == id).map(|j| j.snapshot().state)
     }
-}
 
-impl AppState {
     /// Queues commands a panel collected while it borrowed parts of the state.
     pub fn pending_commands(&mut self, commands: Vec<Command>) {
         self.commands.extend(commands);
     }
+}
+
+/// What a finished import says beyond its row count: what was decided, what was rejected.
+fn import_message(report: &ImportReport) -> String {
+    let mut text = format!(
+        "{} {} rows into {}",
+        if report.appended { "Appended" } else { "Imported" },
+        group_digits(report.rows),
+        report.table
+    );
+    for n in &report.notices {
+        text.push_str(&format!("\n• {n}"));
+    }
+    if let Some(r) = &report.rejects {
+        let lines = if r.rows == 1 { "1 line was".to_string() } else { format!("{} lines were", group_digits(r.rows)) };
+        text.push_str(&format!("\n• {lines} rejected: see table {}", r.table));
+    }
+    text
+}
+
+fn home_dir() -> PathBuf {
+    directories::UserDirs::new()
+        .map(|u| u.home_dir().to_path_buf())
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default()
 }

@@ -3,25 +3,37 @@
 //! egui_table places rows at f32 offsets, which drift past a few million rows, so the grid
 //! shows a window of at most [`WINDOW_ROWS`] rows starting at `window_base`; the window
 //! re-centres as the viewport nears its edge, and the row slider above the grid jumps
-//! anywhere in the full u64 range.
+//! anywhere in the full u64 range. Columns open as wide as their header and first rows need
+//! (egui_table would otherwise measure them before any row has arrived), keep the widths the
+//! user drags them to per table, and a last empty column takes the free width.
 
 use std::ops::Range;
 
-use egui::{Align, RichText, Sense};
-use egui_table::{CellInfo, Column, HeaderCellInfo, HeaderRow, PrefetchInfo, Table, TableDelegate};
+use egui::{Align, Id, Key, Modifiers, RichText, Sense, TextStyle};
+use egui_table::{CellInfo, Column, HeaderCellInfo, HeaderRow, PrefetchInfo, Table, TableDelegate, TableState};
 
 use super::state::{AppState, Command};
-use crate::engine::browse::{Cell, TableView};
-use crate::engine::export::SortKey;
+use crate::engine::config::group_digits;
+use crate::engine::browse::{Cell, PAGE_ROWS, TableView};
+use crate::engine::sql::SortKey;
+use crate::engine::workspace::ColumnInfo;
 
 pub const WINDOW_ROWS: u64 = 500_000;
 const ROW_HEIGHT: f32 = 20.0;
+const MIN_WIDTH: f32 = 48.0;
+const MAX_INITIAL_WIDTH: f32 = 360.0;
+/// Characters of a value measured for a column's initial width.
+const MEASURED_CHARS: usize = 60;
+/// Bumped when stored widths must be forgotten (0.1 stored 40 px for every column).
+const WIDTHS_VERSION: u32 = 2;
 
 #[derive(Default)]
 pub struct GridState {
     pub window_base: u64,
     /// Absolute first visible row, as of the last frame.
     pub first_visible: u64,
+    /// Rows on screen, as of the last frame.
+    pub visible_rows: u64,
     /// Absolute row to bring to the top on the next frame.
     pub scroll_to: Option<u64>,
     /// A jump in flight: the table scrolls a frame or two after it is asked to, and until
@@ -35,24 +47,138 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
     };
     let mut commands = Vec::new();
     let grid = &mut state.grid;
+    header_bar_ui(ui, view, grid, &mut commands);
 
+    if let Some(err) = view.error() {
+        ui.colored_label(ui.visuals().error_fg_color, err);
+        state.pending_commands(commands);
+        return;
+    }
+    let Some(columns) = view.columns().map(<[ColumnInfo]>::to_vec) else {
+        loading_ui(ui);
+        state.pending_commands(commands);
+        return;
+    };
+    let total = view.total_rows();
+
+    handle_keys(ui, grid, total);
+    if let Some(target) = grid.scroll_to {
+        if target < grid.window_base || target >= grid.window_base + WINDOW_ROWS {
+            grid.window_base = centred_base(target, total);
+        }
+    }
+    let window_rows = total.saturating_sub(grid.window_base).min(WINDOW_ROWS);
+    let table_name = view.table.clone();
+
+    // Each table keeps its own scroll position and column widths.
+    ui.push_id(("grid", WIDTHS_VERSION, table_name.as_str()), |ui| {
+        let number_width = text_width(ui, &group_digits(total.max(1)), TextStyle::Body) + 16.0;
+        let mut table_columns: Vec<Column> = std::iter::once(Column::new(number_width.max(40.0)).resizable(false).id(Id::unique("row-number")))
+            .chain(columns.iter().map(|c| Column::new(120.0).range(MIN_WIDTH..=2000.0).resizable(true).id(Id::unique(("col", c.name.as_str())))))
+            .collect();
+        let id = Table::new().id_salt("grid").get_id(ui);
+        let stored = match TableState::load(ui.ctx(), id) {
+            Some(stored) => stored,
+            None => {
+                // The first rows decide the columns' widths; until they are here there is nothing to show.
+                let first_page = 0..total.min(PAGE_ROWS);
+                if !view.has_rows(first_page.clone()) {
+                    view.prefetch(first_page);
+                    loading_ui(ui);
+                    return;
+                }
+                let seeded = seed_widths(ui, view, &columns, &table_columns);
+                seeded.clone().store(ui.ctx(), id);
+                seeded
+            }
+        };
+        let used: f32 = table_columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if c.resizable { stored.col_widths.get(&c.id_for(i)).copied().unwrap_or(c.current) } else { c.current })
+            .sum();
+        let free = ui.available_width() - ui.spacing().scroll.allocated_width() - used;
+        table_columns.push(Column::new(free.max(0.0).floor()).range(0.0..=f32::INFINITY).resizable(false).id(Id::unique("filler")));
+
+        let mut table = Table::new()
+            .id_salt("grid")
+            .num_rows(window_rows)
+            .columns(table_columns)
+            .num_sticky_cols(1)
+            .headers([HeaderRow::new(38.0)]);
+        // The table reports this frame's visible rows from before a jump takes effect.
+        if let Some(target) = grid.scroll_to.take() {
+            table = table.scroll_to_row(target - grid.window_base, Some(Align::Min));
+            grid.jump = Some((target, 10));
+        }
+        let mut delegate = Grid { view, base: grid.window_base, visible: 0..0, sort_clicked: None, column_count: columns.len() };
+        // Jumps land at once: an animated scroll would pass the window's edge on its way and
+        // re-centre the window away from the target.
+        ui.style_mut().scroll_animation = egui::style::ScrollAnimation::none();
+        table.show(ui, &mut delegate);
+
+        let visible = delegate.visible.clone();
+        if let Some(col) = delegate.sort_clicked {
+            if let Some(name) = columns.get(col).map(|c| c.name.clone()) {
+                commands.push(Command::SetSort(next_sort(delegate.view.sort(), &name)));
+            }
+        }
+        grid.visible_rows = visible.end.saturating_sub(visible.start);
+        if let Some((target, frames_left)) = grid.jump {
+            let arrived = visible.contains(&target) || visible.end >= total;
+            grid.jump = (!arrived && frames_left > 0).then(|| (target, frames_left - 1));
+            if grid.jump.is_some() {
+                ui.ctx().request_repaint();
+                return;
+            }
+        }
+        grid.first_visible = visible.start;
+        if let Some(base) = recentred_base(grid.window_base, window_rows, total, &visible) {
+            grid.window_base = base;
+            grid.scroll_to = Some(visible.start);
+            ui.ctx().request_repaint();
+        }
+    });
+    state.pending_commands(commands);
+}
+
+fn loading_ui(ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        ui.label("Loading…");
+    });
+}
+
+fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.heading(&view.table);
         if view.columns().is_some() {
-            if view.is_row_count_estimate() {
-                ui.label(format!("about {} rows (counting…)", group_digits(view.total_rows())));
-            } else {
-                ui.label(format!("{} rows", group_digits(view.total_rows())));
+            let rows = group_digits(view.total_rows());
+            match (view.is_row_count_estimate(), view.is_counting()) {
+                (false, _) => ui.label(format!("{rows} rows")),
+                (true, true) => ui.label(format!("about {rows} rows (counting…)")),
+                (true, false) => ui.label(format!("about {rows} rows")),
+            };
+            if view.is_row_count_estimate() && !view.is_counting() && ui.small_button("Count rows").clicked() {
+                view.count_rows();
             }
         }
         if let Some(sort) = view.sort() {
             let arrow = if sort.descending { "⏷" } else { "⏶" };
-            ui.label(format!("Sorted by {} {arrow}", sort.column));
+            if view.is_sorting() {
+                ui.spinner();
+                ui.label(format!("Sorting by {} {arrow}…", sort.column));
+            } else {
+                ui.label(format!("Sorted by {} {arrow}", sort.column));
+            }
             if ui.small_button("Clear sort").clicked() {
                 commands.push(Command::SetSort(None));
             }
         }
-        if view.is_loading() {
+        if let Some(e) = view.sort_error() {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        if view.is_loading() && !view.is_sorting() {
             ui.spinner();
         }
         ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
@@ -69,76 +195,31 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             }
         });
     });
+}
 
-    if let Some(err) = view.error() {
-        ui.colored_label(ui.visuals().error_fg_color, err);
-        state.pending_commands(commands);
-        return;
-    }
-    let Some(columns) = view.columns() else {
-        ui.label("Loading…");
-        state.pending_commands(commands);
-        return;
-    };
-    let column_count = columns.len();
-    let total = view.total_rows();
+fn text_width(ui: &egui::Ui, text: &str, style: TextStyle) -> f32 {
+    let font = style.resolve(ui.style());
+    ui.painter().layout_no_wrap(text.to_string(), font, egui::Color32::WHITE).size().x
+}
 
-    handle_keys(ui, grid, total);
-    if let Some(target) = grid.scroll_to {
-        if target < grid.window_base || target >= grid.window_base + WINDOW_ROWS {
-            grid.window_base = centred_base(target, total);
-        }
+/// Widths for a table shown for the first time: each column as wide as its header (name and
+/// type, with room for the sort arrow) or its widest value among the rows at hand.
+fn seed_widths(ui: &egui::Ui, view: &TableView, columns: &[ColumnInfo], table_columns: &[Column]) -> TableState {
+    let rows = view.total_rows().min(PAGE_ROWS);
+    let mut state = TableState { parent_width: Some(ui.available_width()), ..TableState::default() };
+    for (i, info) in columns.iter().enumerate() {
+        let header = text_width(ui, &format!("{} ⏷", info.name), TextStyle::Body).max(text_width(ui, &info.data_type, TextStyle::Small));
+        let content = (0..rows)
+            .map(|r| match view.cell(r, i) {
+                Cell::Text(t) => text_width(ui, &t.chars().take(MEASURED_CHARS).collect::<String>(), TextStyle::Body),
+                Cell::Null => text_width(ui, "NULL", TextStyle::Small),
+                Cell::Loading => 0.0,
+            })
+            .fold(0.0, f32::max);
+        let width = (header.max(content) + 16.0).clamp(MIN_WIDTH, MAX_INITIAL_WIDTH).ceil();
+        state.col_widths.insert(table_columns[i + 1].id_for(i + 1), width);
     }
-    let window_rows = total.saturating_sub(grid.window_base).min(WINDOW_ROWS);
-
-    let mut table = Table::new()
-        .id_salt(("grid", view.table.as_str()))
-        .num_rows(window_rows)
-        .columns(
-            std::iter::once(Column::new(72.0).resizable(false))
-                .chain((0..column_count).map(|_| Column::new(140.0).range(40.0..=600.0).resizable(true)))
-                .collect::<Vec<_>>(),
-        )
-        .num_sticky_cols(1)
-        .headers([HeaderRow::new(38.0)]);
-    // The table reports this frame's visible rows from before a jump takes effect.
-    if let Some(target) = grid.scroll_to.take() {
-        table = table.scroll_to_row(target - grid.window_base, Some(Align::Min));
-        grid.jump = Some((target, 10));
-    }
-    let mut delegate = Grid {
-        view,
-        base: grid.window_base,
-        visible: 0..0,
-        sort_clicked: None,
-    };
-    // Jumps land at once: an animated scroll would pass the window's edge on its way and
-    // re-centre the window away from the target.
-    ui.style_mut().scroll_animation = egui::style::ScrollAnimation::none();
-    table.show(ui, &mut delegate);
-
-    let visible = delegate.visible.clone();
-    if let Some(col) = delegate.sort_clicked {
-        if let Some(name) = delegate.view.columns().and_then(|c| c.get(col)).map(|c| c.name.clone()) {
-            commands.push(Command::SetSort(next_sort(delegate.view.sort(), &name)));
-        }
-    }
-    if let Some((target, frames_left)) = grid.jump {
-        let arrived = visible.contains(&target) || visible.end >= total;
-        grid.jump = (!arrived && frames_left > 0).then(|| (target, frames_left - 1));
-        if grid.jump.is_some() {
-            ui.ctx().request_repaint();
-            state.pending_commands(commands);
-            return;
-        }
-    }
-    grid.first_visible = visible.start;
-    if let Some(base) = recentred_base(grid.window_base, window_rows, total, &visible) {
-        grid.window_base = base;
-        grid.scroll_to = Some(visible.start);
-        ui.ctx().request_repaint();
-    }
-    state.pending_commands(commands);
+    state
 }
 
 /// A new window start when the viewport is within a tenth of the window's edge and there
@@ -158,19 +239,34 @@ fn centred_base(row: u64, total: u64) -> u64 {
     row.saturating_sub(WINDOW_ROWS / 2).min(total.saturating_sub(WINDOW_ROWS))
 }
 
+/// Keys that move through the rows: arrows one row, Page Up/Down a screen, Home/End (or
+/// Ctrl+Home/End) the ends. Only while no text field has the keyboard.
 fn handle_keys(ui: &egui::Ui, grid: &mut GridState, total: u64) {
-    use egui::{Key, Modifiers};
-    let (home, end) = ui.input_mut(|i| {
-        (
-            i.consume_key(Modifiers::COMMAND, Key::Home),
-            i.consume_key(Modifiers::COMMAND, Key::End),
-        )
-    });
-    if home {
-        grid.scroll_to = Some(0);
+    if total == 0 || ui.memory(|m| m.focused()).is_some() {
+        return;
     }
-    if end && total > 0 {
-        grid.scroll_to = Some(total - 1);
+    let last = total - 1;
+    let page = grid.visible_rows.saturating_sub(1).max(1);
+    let target = ui.input_mut(|i| {
+        let mut pressed = |key| i.consume_key(Modifiers::NONE, key) || i.consume_key(Modifiers::COMMAND, key);
+        if pressed(Key::Home) {
+            Some(0)
+        } else if pressed(Key::End) {
+            Some(last)
+        } else if i.consume_key(Modifiers::NONE, Key::PageDown) {
+            Some((grid.first_visible + page).min(last))
+        } else if i.consume_key(Modifiers::NONE, Key::PageUp) {
+            Some(grid.first_visible.saturating_sub(page))
+        } else if i.consume_key(Modifiers::NONE, Key::ArrowDown) {
+            Some((grid.first_visible + 1).min(last))
+        } else if i.consume_key(Modifiers::NONE, Key::ArrowUp) {
+            Some(grid.first_visible.saturating_sub(1))
+        } else {
+            None
+        }
+    });
+    if let Some(row) = target {
+        grid.scroll_to = Some(row);
     }
 }
 
@@ -183,13 +279,18 @@ pub fn next_sort(current: Option<&SortKey>, column: &str) -> Option<SortKey> {
     }
 }
 
-pub use crate::engine::config::group_digits;
-
 struct Grid<'a> {
     view: &'a mut TableView,
     base: u64,
     visible: Range<u64>,
     sort_clicked: Option<usize>,
+    column_count: usize,
+}
+
+/// A label that is cut with "…" to its cell, except while egui_table measures the column.
+fn cell_label(ui: &mut egui::Ui, text: impl Into<egui::WidgetText>) -> egui::Response {
+    let label = egui::Label::new(text);
+    ui.add(if ui.is_sizing_pass() { label.extend() } else { label.truncate() })
 }
 
 impl TableDelegate for Grid<'_> {
@@ -200,6 +301,9 @@ impl TableDelegate for Grid<'_> {
 
     fn header_cell_ui(&mut self, ui: &mut egui::Ui, cell: &HeaderCellInfo) {
         let col = cell.col_range.start;
+        if col > self.column_count {
+            return;
+        }
         egui::Frame::NONE.inner_margin(egui::Margin::symmetric(4, 2)).show(ui, |ui| {
             if col == 0 {
                 ui.weak("#");
@@ -213,10 +317,8 @@ impl TableDelegate for Grid<'_> {
             let name = format!("{}{arrow}", info.name);
             let data_type = info.data_type.clone();
             ui.vertical(|ui| {
-                let response = ui
-                    .add(egui::Label::new(RichText::new(name).strong()).sense(Sense::click()).truncate())
-                    .on_hover_text("Click to sort");
-                ui.label(RichText::new(data_type).small().weak());
+                let response = cell_label(ui, RichText::new(name).strong()).interact(Sense::click()).on_hover_text("Click to sort");
+                cell_label(ui, RichText::new(data_type).small().weak());
                 if response.clicked() {
                     self.sort_clicked = Some(col - 1);
                 }
@@ -231,6 +333,9 @@ impl TableDelegate for Grid<'_> {
     }
 
     fn cell_ui(&mut self, ui: &mut egui::Ui, cell: &CellInfo) {
+        if cell.col_nr > self.column_count {
+            return;
+        }
         let row = self.base + cell.row_nr;
         egui::Frame::NONE.inner_margin(egui::Margin::symmetric(4, 0)).show(ui, |ui| {
             if cell.col_nr == 0 {
@@ -242,10 +347,10 @@ impl TableDelegate for Grid<'_> {
                     ui.weak("…");
                 }
                 Cell::Null => {
-                    ui.label(RichText::new("NULL").italics().color(ui.visuals().weak_text_color()).small());
+                    cell_label(ui, RichText::new("NULL").italics().color(ui.visuals().weak_text_color()).small());
                 }
                 Cell::Text(text) => {
-                    ui.add(egui::Label::new(text).truncate());
+                    cell_label(ui, text);
                 }
             }
         });

@@ -44,11 +44,11 @@ impl TestWorkspace {
         browser.fetch(table, None, 0, total).expect("fetch").rows
     }
 
-    /// Names of every table in the main schema, staging tables included.
+    /// Names of every table in the workspace's main schema, staging tables included.
     pub fn all_table_names(&self) -> Vec<String> {
         let conn = self.ws.connect().expect("connect");
         let mut stmt = conn
-            .prepare("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1")
+            .prepare("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' ORDER BY 1")
             .expect("prepare");
         stmt.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
     }

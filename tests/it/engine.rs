@@ -1,7 +1,8 @@
 use std::time::{Duration, Instant};
 
 use dataforge::engine::EngineError;
-use dataforge::engine::export::{ExportJob, SortKey};
+use dataforge::engine::export::ExportJob;
+use dataforge::engine::sql::SortKey;
 use dataforge::engine::import::{ImportJob, ImportOptions};
 use dataforge::engine::job::{JobSnapshot, no_waker, spawn};
 
@@ -91,7 +92,7 @@ fn bad_values_are_located_and_leave_no_table() {
     csv.push_str("30000,n/a\n");
     let path = write_file(t.dir.path(), "sales.csv", &csv);
     let before = t.all_table_names();
-    let typed = ImportOptions { types: vec![("amount".into(), "BIGINT".into())], ..ImportOptions::new() };
+    let typed = ImportOptions { types: vec![("amount".into(), dataforge::engine::sql::SqlType::parse("BIGINT").unwrap())], ..ImportOptions::new() };
     let err = t.import_with(std::slice::from_ref(&path), typed).unwrap_err();
     match &err {
         EngineError::InvalidData { file, line, column, reason } => {
@@ -129,7 +130,7 @@ fn broken_and_missing_files_give_typed_errors() {
     let ragged = write_file(t.dir.path(), "ragged.csv", &ragged);
     let err = t.import(&ragged, None).unwrap_err();
     assert!(matches!(err, EngineError::InvalidData { line: Some(30_002), .. }), "{err:?}");
-    assert_eq!(err.to_string(), "ragged.csv: line 30002: expected 2 columns but the line has more");
+    assert_eq!(err.to_string(), "ragged.csv: line 30002: expected 2 columns but the line has 4");
     let empty = write_file(t.dir.path(), "empty.csv", "");
     let err = t.import(&empty, None).unwrap_err();
     assert_eq!(err.to_string(), "empty.csv: the file is empty; there is nothing to import");

@@ -3,7 +3,9 @@
 mod cli;
 mod common;
 mod engine;
+mod faults;
 mod formats;
+mod loads;
 mod paging;
 mod sweep;
 mod ui;

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
-use dataforge::engine::browse::{Browser, BrowseWorker, Cell, PAGE_ROWS, TableView};
-use dataforge::engine::export::SortKey;
+use dataforge::engine::browse::{Browser, Cell, PAGE_ROWS, TableView};
+use dataforge::engine::sql::SortKey;
 use dataforge::engine::job::no_waker;
 
 use crate::common::{TestWorkspace, generated_csv};
@@ -65,8 +65,7 @@ fn pages_after_deletes_still_follow_table_order() {
 fn table_view_fetches_visible_rows_in_the_background() {
     let t = TestWorkspace::new();
     t.import(generated_csv(50_000), Some("gen")).unwrap();
-    let worker = BrowseWorker::start(t.ws.clone(), no_waker()).unwrap();
-    let mut view = TableView::open(worker, "gen");
+    let mut view = TableView::open(t.ws.clone(), "gen", no_waker()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let wanted = 40_010..40_040;
     while !view.has_rows(wanted.clone()) {
@@ -89,15 +88,44 @@ fn table_view_fetches_visible_rows_in_the_background() {
     }
     assert!(expected.iter().any(|r| r[9].is_none()), "sample has a NULL");
 
+    // A sort is a job; until it is done the rows stay in the old order.
     view.set_sort(Some(SortKey { column: "id".into(), descending: true }));
-    assert_eq!(view.cell(40_010, 0), Cell::Loading, "sort change drops the cache");
-    while !view.has_rows(0..10) {
+    assert!(view.is_sorting());
+    let jobs = view.take_new_jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].snapshot().title, "Sort gen by id (descending)");
+    assert_eq!(view.cell(40_010, 0), Cell::Text("40010"), "old rows stay on screen");
+    while view.is_sorting() || !view.has_rows(0..10) {
         assert!(Instant::now() < deadline, "sorted rows never arrived");
         view.poll();
         view.prefetch(0..10);
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(view.cell(0, 0), Cell::Text("49999"));
+    assert_eq!(jobs[0].snapshot().metrics.rows, 50_000);
+    // Back to table order at once, and to the same sort again without a new job.
+    view.set_sort(None);
+    assert!(!view.is_sorting());
+    view.set_sort(Some(SortKey { column: "category".into(), descending: false }));
+    let cancelled = view.take_new_jobs();
+    view.set_sort(None);
+    while !cancelled[0].snapshot().state.is_finished() {
+        assert!(Instant::now() < deadline, "the abandoned sort never ended");
+        view.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn sorted_copies_live_outside_the_workspace_file() {
+    let t = TestWorkspace::new();
+    t.import(generated_csv(50_000), Some("gen")).unwrap();
+    let mut browser = Browser::new(&t.ws).unwrap();
+    browser.fetch("gen", Some(&SortKey { column: "amount".into(), descending: false }), 0, PAGE_ROWS).unwrap();
+    assert_eq!(t.all_table_names(), ["gen"], "no sorted copy among the workspace's tables");
+    assert_eq!(t.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'dataforge_scratch'"), "1");
+    drop(browser);
+    assert_eq!(t.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'dataforge_scratch'"), "0");
 }
 
 #[test]

@@ -243,6 +243,14 @@ fn corpus_sweep_every_file_loads_or_fails_clearly() {
         }
     });
 
+    // DATAFORGE_SWEEP_REPORT=path writes every outcome, one JSON line per file, to compare runs.
+    if let Ok(report) = std::env::var("DATAFORGE_SWEEP_REPORT") {
+        let lines: Vec<String> = results
+            .iter()
+            .map(|(p, o)| serde_json::json!({"file": rel(p), "ok": o.ok, "kind": o.kind, "message": o.message, "rows": o.rows, "columns": o.columns}).to_string())
+            .collect();
+        std::fs::write(report, lines.join("\n")).unwrap();
+    }
     let (mut ok, mut clear) = (0, 0);
     let mut wrong = Vec::new();
     let mut accepted = Vec::new();

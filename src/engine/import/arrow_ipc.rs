@@ -11,19 +11,11 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use duckdb::Connection;
-use duckdb::vtab::ArrowBatchRegistration;
-use duckdb::vtab::arrow::ArrowVTab;
 
+use super::batches::{create_from_batch, insert_batch};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::JobCtx;
 use crate::engine::sql::quote_ident;
-
-const ARROW_FUNCTION: &str = "dataforge_arrow";
-
-pub fn is_arrow_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".arrow", ".arrows", ".feather", ".ipc", ".arrow_file", ".stream"].iter().any(|e| lower.ends_with(e))
-}
 
 /// True when the file starts with the Arrow IPC file magic.
 pub fn has_file_magic(head: &[u8]) -> bool {
@@ -52,20 +44,6 @@ pub fn looks_like_stream(path: &Path) -> bool {
     }
     let mut meta = vec![0u8; len as usize];
     file.read_exact(&mut meta).is_ok() && arrow::ipc::root_as_message(&meta).is_ok()
-}
-
-/// Creates `table` shaped like `batch` (and holding its rows).
-pub fn create_from_batch(conn: &Connection, table: &str, batch: RecordBatch) -> Result<()> {
-    let reg = ArrowBatchRegistration::new(batch);
-    conn.execute(&format!("CREATE TABLE {} AS SELECT * FROM {ARROW_FUNCTION}(?)", quote_ident(table)), [&reg])?;
-    Ok(())
-}
-
-/// Appends `batch` to `table`, column by column in order.
-pub fn insert_batch(conn: &Connection, table: &str, batch: RecordBatch) -> Result<()> {
-    let reg = ArrowBatchRegistration::new(batch);
-    conn.execute(&format!("INSERT INTO {} SELECT * FROM {ARROW_FUNCTION}(?)", quote_ident(table)), [&reg])?;
-    Ok(())
 }
 
 fn bad(path: &Path, e: impl std::fmt::Display) -> EngineError {
@@ -222,7 +200,7 @@ fn file_stream_end(path: &Path, len: u64) -> Result<u64> {
 
 fn read_into(conn: &Connection, staging: &str, path: &Path, ctx: &JobCtx, limit: Option<u64>) -> Result<u64> {
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    ctx.phase(format!("Reading {}", super::display_name(path)), Some(total));
+    ctx.phase(format!("Reading {}", crate::engine::error::display_name(path)), Some(total));
     let (schema, batches) = open_batches(path)?;
     load_batches(conn, staging, path, schema, batches, ctx, limit)
 }
@@ -290,7 +268,7 @@ fn prepare(path: &Path, batch: RecordBatch) -> Result<RecordBatch> {
 
 fn empty_name(conn: &Connection, table: &str, index: usize) -> Result<String> {
     let columns = crate::engine::workspace::table_columns(conn, table)?;
-    columns.get(index).map(|c| c.name.clone()).ok_or_else(|| EngineError::Processing("column index out of range".into()))
+    columns.get(index).map(|c| c.name.clone()).ok_or_else(|| EngineError::Internal(format!("column {index} of {table} is missing")))
 }
 
 fn load_batches(
@@ -459,15 +437,7 @@ impl duckdb::vtab::VTab for ArrowFileVTab {
     }
 }
 
-/// Makes the Arrow table functions (batches handed over in memory, and `dataforge_read_arrow`)
-/// available to every connection of the database; called once when it is opened.
-pub fn register_functions(conn: &Connection) -> Result<()> {
-    let registered = [conn.register_table_function::<ArrowVTab>(ARROW_FUNCTION), conn.register_table_function::<ArrowFileVTab>(READ_ARROW_FUNCTION)];
-    for outcome in registered {
-        match outcome {
-            Err(e) if !e.to_string().contains("already exists") => return Err(e.into()),
-            _ => {}
-        }
-    }
-    Ok(())
+/// Registers `dataforge_read_arrow` on `conn`'s database; registering twice is harmless.
+pub fn register(conn: &Connection) -> Result<()> {
+    super::batches::ignore_existing(conn.register_table_function::<ArrowFileVTab>(READ_ARROW_FUNCTION))
 }

@@ -1,22 +1,33 @@
-//! Delimited text through DuckDB's `read_csv`, with the fallbacks for files whose first
-//! rows mislead the sniffer, and rejects for `--on-error skip`.
+//! Delimited text through DuckDB's `read_csv`.
+//!
+//! A file is sniffed once ([`prepare`]): DuckDB's sniffer proposes the layout and column
+//! types, the lines themselves are checked when it proposes a single column (a delimiter it
+//! missed, or fields split by spaces), and "NA"-style missing values are recognised in number
+//! and date columns. The read then uses exactly that layout (`auto_detect = false`), so the
+//! preview, the import and a file opened in place agree. When the read meets a line the
+//! sample did not foresee, [`load`] retries with the fallback the failure calls for and says
+//! so in a notice; bad lines go to a rejects table with `--on-error skip`.
 
 use std::path::{Path, PathBuf};
 
 use duckdb::Connection;
 
-use super::errors::{conversion_failure, read_error};
 use super::options::{ImportOptions, OnError};
-pub use crate::engine::config::group_digits;
-use crate::engine::error::{EngineError, Result};
+use super::sniff::{self, Dialect, LineSplit};
+use super::whitespace;
+use crate::engine::config::group_digits;
+use crate::engine::error::{DuckMessage, EngineError, Result, duckdb_message::MessageKind};
 use crate::engine::job::JobCtx;
-use crate::engine::sql::{quote_ident, quote_literal};
-use crate::engine::workspace::table_columns;
+use crate::engine::sql::{SqlType, quote_ident, quote_literal};
 
 /// DuckDB's default sniffer sample, in rows.
 const SNIFF_SAMPLE_ROWS: u64 = 20_480;
 /// Guards against a loop over a very wide file where each retry finds one more column.
 const MAX_TEXT_FALLBACKS: usize = 64;
+/// Text read as a missing value in number and date columns unless the user turns it off.
+pub const NA_TOKENS: [&str; 7] = ["NA", "N/A", "n/a", "NULL", "null", "NaN", "nan"];
+/// Bytes of the file's start the layout checks read.
+const HEAD_BYTES: usize = 1 << 20;
 
 /// What a retry changes.
 #[derive(Clone, Debug, Default)]
@@ -25,20 +36,210 @@ pub struct Attempt {
     pub sample_all: bool,
     /// `strict_mode=false`: tolerate mixed line endings and stray quotes.
     pub lenient: bool,
+    /// Sniff past lines with another number of fields (a few ragged lines in the sample).
+    pub tolerant: bool,
     /// Columns read as VARCHAR after a value did not fit.
     pub text_columns: Vec<String>,
+    /// A delimiter found in the lines after the sniffer saw one column.
+    pub delimiter: Option<String>,
+    /// Read the NA tokens as missing values (they were seen in the file).
+    pub na_tokens: bool,
 }
 
-/// The `read_csv(...)` call for `paths` with the user's options and this attempt's fallbacks.
-pub fn reader_sql(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, rejects: Option<(&str, &str)>) -> String {
-    format!("read_csv({})", reader_args(paths, opts, attempt, rejects))
+/// A file ready to be read: what to read and in which layout.
+pub struct Prepared {
+    /// The file DuckDB reads: the original, or a CSV rewrite of whitespace-separated text.
+    pub path: PathBuf,
+    pub attempt: Attempt,
+    pub dialect: Dialect,
+    /// Keeps a rewritten file until the read is done.
+    _rewritten: Option<tempfile::TempPath>,
 }
 
-/// The arguments `read_csv` and `sniff_csv` share.
-fn reader_args(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, rejects: Option<(&str, &str)>) -> String {
-    let mut args = vec![paths_literal(paths)];
+/// How much of a whitespace-separated file [`prepare`] may rewrite as CSV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rewrite {
+    Whole,
+    /// The first bytes only (previews).
+    Start(u64),
+    /// None: the file must be readable where it is (opened in place).
+    Refuse,
+}
+
+/// Sniffs `path` (UTF-8 text; `source` is the file the user named) and settles how to read
+/// it.
+///
+/// # Failure
+/// A located error when no layout fits the lines, or the file is wider than dataforge reads.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    conn: &Connection,
+    path: &Path,
+    source: &Path,
+    opts: &ImportOptions,
+    temp_dir: &Path,
+    rewrite: Rewrite,
+    ctx: &JobCtx,
+    notices: &mut Vec<String>,
+) -> Result<Prepared> {
+    let sniff_path = first_file(conn, path)?;
+    let head = super::encoding::sample(&sniff_path, HEAD_BYTES).unwrap_or_default();
+    sniff::check_width(source, &head)?;
+    let head = String::from_utf8_lossy(&head);
+    let mut attempt = Attempt::default();
+    let mut dialect = sniff_with_fallbacks(conn, path, source, opts, &mut attempt, notices)?;
+    let mut rewritten = None;
+    let mut read_path = path.to_path_buf();
+    if dialect.columns.len() == 1 && opts.csv.delimiter.is_none() {
+        let skip = usize::try_from(dialect.skip).unwrap_or(0);
+        let comment = dialect.comment.chars().next();
+        match sniff::split_lines(&head, skip, comment) {
+            LineSplit::Delimiter { delimiter, fields } if delimiter.to_string() != dialect.delimiter => {
+                let mut retry = Attempt { delimiter: Some(delimiter.to_string()), ..attempt.clone() };
+                let mut retry_notices = Vec::new();
+                if let Ok(found) = sniff_with_fallbacks(conn, path, source, opts, &mut retry, &mut retry_notices) {
+                    if found.columns.len() > 1 {
+                        notices.push(format!(
+                            "the first rows looked like one column, but the lines split on {} into {fields} fields; they were read that way",
+                            delimiter_name(delimiter)
+                        ));
+                        notices.extend(retry_notices);
+                        attempt = retry;
+                        dialect = found;
+                    }
+                }
+            }
+            LineSplit::Whitespace { .. } if rewrite == Rewrite::Refuse => {
+                return Err(EngineError::Unsupported(format!(
+                    "{}: its fields are separated by spaces, which is read through a converted copy; import it instead of opening it in place",
+                    super::display_name(source)
+                )));
+            }
+            LineSplit::Whitespace { fields, row_names } => {
+                let max_bytes = match rewrite {
+                    Rewrite::Start(bytes) => Some(bytes),
+                    _ => None,
+                };
+                let na_is_null = opts.csv.nulls.is_empty() && opts.csv.na_as_null;
+                let converted = whitespace::convert(path, temp_dir, skip, row_names, na_is_null, max_bytes, ctx)?;
+                read_path = converted.to_path_buf();
+                let mut retry = Attempt { delimiter: Some(",".into()), ..Attempt::default() };
+                let rewritten_opts = ImportOptions { csv: super::options::CsvOptions { quote: Some("\"".into()), ..opts.csv.clone() }, ..opts.clone() };
+                dialect = sniff_with_fallbacks(conn, &read_path, source, &rewritten_opts, &mut retry, notices)?;
+                attempt = retry;
+                notices.push(format!("fields are separated by spaces, not by a delimiter (as R's write.table writes them); read as {fields} columns"));
+                if row_names {
+                    notices.push(format!(
+                        "the header names one column fewer than the rows hold (R's row names); the first column is named \"{}\"",
+                        whitespace::ROW_NAMES
+                    ));
+                }
+                rewritten = Some(converted);
+            }
+            LineSplit::Ragged { delimiter } => notices.push(format!(
+                "loaded as one column: many lines contain {}, but not the same number of times; if the file has columns, choose its delimiter",
+                delimiter_name(delimiter)
+            )),
+            _ => {}
+        }
+    }
+    if opts.csv.nulls.is_empty() && opts.csv.na_as_null && !attempt.na_tokens && has_na_fields(&head, &dialect) {
+        attempt.na_tokens = true;
+        dialect = sniff_with_fallbacks(conn, &read_path, source, opts, &mut attempt, &mut Vec::new())?;
+    }
+    Ok(Prepared { path: read_path, attempt, dialect, _rewritten: rewritten })
+}
+
+/// The file DuckDB sniffs for `path`: the path itself, or the first file a glob matches.
+fn first_file(conn: &Connection, path: &Path) -> Result<PathBuf> {
+    let text = path.to_string_lossy();
+    if !text.contains(['*', '?', '[']) || path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let first: Option<String> = conn
+        .query_row("SELECT file FROM glob(?) ORDER BY file LIMIT 1", [text.as_ref()], |r| r.get(0))
+        .map_err(|e| DuckMessage::new(&e.to_string()).into_read_error(path))?;
+    first.map(PathBuf::from).ok_or_else(|| EngineError::invalid_file(path, "no file matches the pattern"))
+}
+
+fn delimiter_name(d: char) -> String {
+    match d {
+        '\t' => "tabs".into(),
+        ',' => "commas".into(),
+        ';' => "semicolons".into(),
+        '|' => "\"|\"".into(),
+        other => format!("\"{other}\""),
+    }
+}
+
+/// True when a field in the file's start is one of the NA tokens.
+fn has_na_fields(head: &str, dialect: &Dialect) -> bool {
+    let delimiter = dialect.delimiter.chars().next().unwrap_or(',');
+    head.lines().any(|line| line.split(delimiter).any(|f| NA_TOKENS.contains(&f.trim().trim_matches('"'))))
+}
+
+/// Sniffs with the user's options and `attempt`; when no layout fits, tries lenient quoting,
+/// then tolerating ragged lines in the sample (which the read then reports or rejects).
+fn sniff_with_fallbacks(
+    conn: &Connection,
+    path: &Path,
+    source: &Path,
+    opts: &ImportOptions,
+    attempt: &mut Attempt,
+    notices: &mut Vec<String>,
+) -> Result<Dialect> {
+    let first_error = match sniff(conn, path, opts, attempt)? {
+        Ok(d) => return Ok(d),
+        Err(text) => text,
+    };
+    let message = DuckMessage::new(&first_error);
+    if !matches!(message.kind(), MessageKind::NoDialect | MessageKind::InvalidState) {
+        return Err(message.into_read_error(source));
+    }
+    for (lenient, tolerant) in [(true, attempt.tolerant), (attempt.lenient, true), (true, true)] {
+        if (lenient, tolerant) == (attempt.lenient, attempt.tolerant) {
+            continue;
+        }
+        let retry = Attempt { lenient, tolerant, ..attempt.clone() };
+        if let Ok(d) = sniff(conn, path, opts, &retry)? {
+            if lenient && !attempt.lenient {
+                notices.push("the file does not follow the CSV standard strictly (mixed line endings or stray quotes); it was read in lenient mode".into());
+            }
+            *attempt = retry;
+            return Ok(d);
+        }
+    }
+    Err(match message.into_read_error(source) {
+        EngineError::InvalidData { file, line, column, .. } if is_dialect_fixed(opts, attempt) => EngineError::InvalidData {
+            file,
+            line,
+            column,
+            reason: "no layout fits the lines with the chosen delimiter and quote: they disagree on their number of fields".into(),
+        },
+        other => other,
+    })
+}
+
+/// The layout DuckDB's sniffer finds for `path` with these options; the inner error is
+/// DuckDB's message when no layout fits.
+pub fn sniff(conn: &Connection, path: &Path, opts: &ImportOptions, attempt: &Attempt) -> Result<std::result::Result<Dialect, String>> {
+    let sniff_path = first_file(conn, path)?;
+    let mut args = vec![quote_literal(&sniff_path.to_string_lossy())];
+    args.extend(user_args(opts, attempt));
+    if attempt.sample_all {
+        args.push("sample_size = -1".into());
+    }
+    if attempt.tolerant || opts.on_error == OnError::Skip {
+        args.push("ignore_errors = true".into());
+    }
+    Ok(sniff::sniff_dialect(conn, &args.join(", ")))
+}
+
+/// Options the user set, and those an attempt adds, as `read_csv` arguments.
+fn user_args(opts: &ImportOptions, attempt: &Attempt) -> Vec<String> {
+    let mut args = Vec::new();
     let c = &opts.csv;
-    if let Some(d) = &c.delimiter {
+    if let Some(d) = c.delimiter.as_ref().or(attempt.delimiter.as_ref()) {
         args.push(format!("delim = {}", quote_literal(d)));
     }
     if let Some(q) = &c.quote {
@@ -56,12 +257,9 @@ fn reader_args(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, rejec
     if let Some(comment) = &c.comment {
         args.push(format!("comment = {}", quote_literal(comment)));
     }
-    if !c.nulls.is_empty() {
-        let mut nulls: Vec<String> = c.nulls.iter().map(|n| quote_literal(n)).collect();
-        if !c.nulls.iter().any(String::is_empty) {
-            nulls.push("''".into());
-        }
-        args.push(format!("nullstr = [{}]", nulls.join(", ")));
+    if let Some(nulls) = null_strings(opts, attempt) {
+        let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
+        args.push(format!("nullstr = [{}]", list.join(", ")));
     }
     if let Some(f) = &c.date_format {
         args.push(format!("dateformat = {}", quote_literal(f)));
@@ -69,60 +267,131 @@ fn reader_args(paths: &[PathBuf], opts: &ImportOptions, attempt: &Attempt, rejec
     if let Some(f) = &c.timestamp_format {
         args.push(format!("timestampformat = {}", quote_literal(f)));
     }
-    let mut types: Vec<(String, String)> = opts
-        .types
-        .iter()
-        .filter(|(name, _)| !attempt.text_columns.contains(name))
-        .cloned()
-        .collect();
-    types.extend(attempt.text_columns.iter().map(|c| (c.clone(), "VARCHAR".to_string())));
+    let types = column_types(opts, attempt);
     if !types.is_empty() {
-        let entries: Vec<String> = types.iter().map(|(n, t)| format!("{}: {}", quote_literal(n), quote_literal(t))).collect();
+        let entries: Vec<String> = types.iter().map(|(n, t)| format!("{}: {}", quote_literal(n), quote_literal(t.as_str()))).collect();
         args.push(format!("types = {{{}}}", entries.join(", ")));
-    }
-    if attempt.sample_all {
-        args.push("sample_size = -1".into());
     }
     if attempt.lenient {
         args.push("strict_mode = false".into());
     }
-    if paths.len() > 1 {
-        args.push("union_by_name = true".into());
+    args
+}
+
+/// The user's column types, with the columns an attempt keeps as text.
+fn column_types(opts: &ImportOptions, attempt: &Attempt) -> Vec<(String, SqlType)> {
+    let mut types: Vec<(String, SqlType)> = opts.types.iter().filter(|(name, _)| !attempt.text_columns.contains(name)).cloned().collect();
+    types.extend(attempt.text_columns.iter().map(|c| (c.clone(), SqlType::varchar())));
+    types
+}
+
+/// The strings read as NULL: the user's, else the NA tokens when they apply, else DuckDB's
+/// default (the empty field).
+fn null_strings(opts: &ImportOptions, attempt: &Attempt) -> Option<Vec<String>> {
+    let mut nulls: Vec<String> = if !opts.csv.nulls.is_empty() {
+        opts.csv.nulls.clone()
+    } else if opts.csv.na_as_null && attempt.na_tokens {
+        NA_TOKENS.iter().map(|t| t.to_string()).collect()
+    } else {
+        return None;
+    };
+    if !nulls.iter().any(String::is_empty) {
+        nulls.push(String::new());
+    }
+    Some(nulls)
+}
+
+/// Text columns that keep NA tokens as text (only number and date columns read them as NULL).
+fn protected_columns<'a>(opts: &ImportOptions, attempt: &Attempt, columns: &'a [(String, String)]) -> Vec<&'a str> {
+    if !opts.csv.nulls.is_empty() || !opts.csv.na_as_null || !attempt.na_tokens {
+        return Vec::new();
+    }
+    columns.iter().filter(|(_, ty)| ty.eq_ignore_ascii_case("VARCHAR")).map(|(n, _)| n.as_str()).collect()
+}
+
+/// `SELECT … FROM read_csv(…)` reading `path` in `dialect`'s layout with the user's options.
+pub fn select_sql(path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect, rejects: Option<(&str, &str)>) -> Result<String> {
+    let mut columns = dialect.columns.clone();
+    for (name, ty) in column_types(opts, attempt) {
+        match columns.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            Some(slot) => slot.1 = ty.to_string(),
+            None => {
+                return Err(EngineError::ColumnNotFound { table: super::display_name(path), column: name });
+            }
+        }
+    }
+    let c = &opts.csv;
+    let mut args = vec![
+        quote_literal(&path.to_string_lossy()),
+        "auto_detect = false".into(),
+        format!("delim = {}", quote_literal(&dialect.delimiter)),
+        format!("quote = {}", quote_literal(&dialect.quote)),
+        format!("escape = {}", quote_literal(&dialect.escape)),
+        format!("skip = {}", dialect.skip),
+        format!("header = {}", dialect.header),
+        format!("comment = {}", quote_literal(&dialect.comment)),
+    ];
+    if ["\\n", "\\r\\n", "\\r"].contains(&dialect.newline.as_str()) {
+        args.push(format!("new_line = {}", quote_literal(&dialect.newline)));
+    }
+    let date_format = c.date_format.as_deref().unwrap_or(&dialect.date_format);
+    if !date_format.is_empty() {
+        args.push(format!("dateformat = {}", quote_literal(date_format)));
+    }
+    let timestamp_format = c.timestamp_format.as_deref().unwrap_or(&dialect.timestamp_format);
+    if !timestamp_format.is_empty() {
+        args.push(format!("timestampformat = {}", quote_literal(timestamp_format)));
+    }
+    let entries: Vec<String> = columns.iter().map(|(n, t)| format!("{}: {}", quote_literal(n), quote_literal(t))).collect();
+    args.push(format!("columns = {{{}}}", entries.join(", ")));
+    if let Some(nulls) = null_strings(opts, attempt) {
+        let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
+        args.push(format!("nullstr = [{}]", list.join(", ")));
+    }
+    let protected = protected_columns(opts, attempt, &columns);
+    if !protected.is_empty() {
+        let list: Vec<String> = protected.iter().map(|n| quote_literal(n)).collect();
+        args.push(format!("force_not_null = [{}]", list.join(", ")));
+    }
+    if attempt.lenient {
+        args.push("strict_mode = false".into());
     }
     if let Some((table, scan)) = rejects {
         args.push(format!("store_rejects = true, rejects_table = {}, rejects_scan = {}", quote_literal(table), quote_literal(scan)));
     }
-    args.join(", ")
-}
-
-pub fn paths_literal(paths: &[PathBuf]) -> String {
-    if paths.len() == 1 {
-        quote_literal(&paths[0].to_string_lossy())
+    // Protected columns read an empty field as '' (force_not_null); it is NULL everywhere else.
+    let select = if protected.is_empty() {
+        "*".to_string()
     } else {
-        let list: Vec<String> = paths.iter().map(|p| quote_literal(&p.to_string_lossy())).collect();
-        format!("[{}]", list.join(", "))
-    }
+        let list: Vec<String> = protected.iter().map(|n| format!("nullif({q}, '') AS {q}", q = quote_ident(n))).collect();
+        format!("* REPLACE ({})", list.join(", "))
+    };
+    Ok(format!("SELECT {select} FROM read_csv({})", args.join(", ")))
 }
 
 /// A finished CSV load.
 pub struct Loaded {
     pub rows: u64,
-    /// Rejected lines, in a temporary table of this connection.
-    pub rejects: Option<(String, u64)>,
+    /// Rejected lines: the temporary rejects and scans tables of this connection, and the
+    /// number of lines.
+    pub rejects: Option<(String, String, u64)>,
 }
 
-/// Loads `paths` into `staging`, retrying with the fallbacks the error calls for; every
-/// fallback taken is described in `notices`.
+/// Loads the prepared file into `staging`, retrying with the fallbacks the error calls for;
+/// every fallback taken is described in `notices`.
+#[allow(clippy::too_many_arguments)]
 pub fn load(
     conn: &Connection,
     staging: &str,
-    paths: &[PathBuf],
+    prepared: &Prepared,
     source: &Path,
     opts: &ImportOptions,
     ctx: &JobCtx,
     notices: &mut Vec<String>,
 ) -> Result<Loaded> {
-    let mut attempt = Attempt::default();
+    let path = prepared.path.as_path();
+    let mut attempt = prepared.attempt.clone();
+    let mut dialect = prepared.dialect.clone();
     let skip = opts.on_error == OnError::Skip;
     let mut tries = 0;
     // A column whose guessed type a value broke; after the full scan it may be text.
@@ -132,60 +401,36 @@ pub fn load(
     loop {
         tries += 1;
         ctx.checkpoint()?;
+        if tries > 1 {
+            dialect = sniff_with_fallbacks(conn, path, source, opts, &mut attempt, notices)?;
+        }
         let rejects = skip.then(|| rejects_names(staging, tries));
-        let err = match create(conn, staging, paths, opts, &attempt, rejects.as_ref()) {
+        let sql = select_sql(path, opts, &attempt, &dialect, rejects.as_ref().map(|(t, s)| (t.as_str(), s.as_str())))?;
+        let err = match create(conn, staging, &sql) {
             Ok(rows) => {
                 if let Some((column, why)) = widened.take().filter(|(c, _)| !attempt.text_columns.contains(c)) {
-                    let is_text = table_columns(conn, staging)?
-                        .iter()
-                        .any(|c| c.name == column && c.data_type == "VARCHAR");
-                    if is_text {
+                    if dialect.columns.iter().any(|(n, t)| *n == column && t == "VARCHAR") {
                         notices.push(format!("column \"{column}\" was kept as text: {why}"));
                     }
                 }
                 let Some((table, scans)) = rejects else {
                     return Ok(Loaded { rows, rejects: None });
                 };
-                let count = count_rejects(conn, &table, &scans)?;
+                let count = count_rejects(conn, &table)?;
                 // Rejects may only mean the sniffer's sample misled it: one retry over the whole file.
-                if count > 0 && !attempt.sample_all && !dialect_fixed(opts) {
-                    let alt = format!("{staging}_alt");
-                    let wide = Attempt { sample_all: true, ..attempt.clone() };
-                    let retried = load_with_rejects_once(conn, &alt, paths, opts, &wide, tries + 1);
-                    match retried {
-                        Ok((alt_rows, alt_rejects, alt_count)) if alt_count < count => {
-                            conn.execute_batch(&format!(
-                                "DROP TABLE {s}; ALTER TABLE {a} RENAME TO {s}",
-                                s = quote_ident(staging),
-                                a = quote_ident(&alt)
-                            ))?;
-                            drop_temp(conn, &table);
-                            notices.push(format!(
-                                "{} lines did not fit the layout guessed from the first {} rows; scanning the whole file to detect it left {} rejected",
-                                group_digits(count),
-                                group_digits(SNIFF_SAMPLE_ROWS),
-                                group_digits(alt_count)
-                            ));
-                            let rejects = if alt_count > 0 { Some((alt_rejects, alt_count)) } else {
-                                drop_temp(conn, &alt_rejects);
-                                None
-                            };
-                            return Ok(Loaded { rows: alt_rows, rejects });
-                        }
-                        Ok((_, alt_rejects, _)) => drop_temp(conn, &alt_rejects),
-                        Err(e) if e.is_cancelled() => {
-                            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&alt)));
-                            return Err(e);
-                        }
-                        Err(_) => {}
+                if count > 0 && !attempt.sample_all && !attempt.tolerant && !is_dialect_fixed(opts, &attempt) {
+                    if let Some(better) = retry_whole_file(conn, staging, path, source, opts, &attempt, tries, count, notices)? {
+                        drop_temp(conn, &table);
+                        drop_temp(conn, &scans);
+                        return Ok(better);
                     }
-                    let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&alt)));
                 }
                 if count == 0 {
                     drop_temp(conn, &table);
+                    drop_temp(conn, &scans);
                     return Ok(Loaded { rows, rejects: None });
                 }
-                return Ok(Loaded { rows, rejects: Some((table, count)) });
+                return Ok(Loaded { rows, rejects: Some((table, scans, count)) });
             }
             Err(err) => err,
         };
@@ -194,8 +439,9 @@ pub fn load(
             drop_temp(conn, scans);
         }
         let text = err.to_string();
-        let located = read_error(source, err);
-        if located.is_cancelled() {
+        let message = DuckMessage::new(&text);
+        let located = located_error(source, &message, &dialect);
+        if located.is_cancelled() || !matches!(located, EngineError::InvalidData { .. }) {
             return Err(located);
         }
         let (line, column) = match &located {
@@ -203,7 +449,8 @@ pub fn load(
             _ => (None, None),
         };
         let at_line = line.map(|l| format!(" at line {}", group_digits(l))).unwrap_or_default();
-        if !attempt.lenient && (text.contains("invalid state") || text.contains("Error when sniffing file")) {
+        let kind = message.kind();
+        if !attempt.lenient && matches!(kind, MessageKind::InvalidState | MessageKind::UnterminatedQuote) {
             attempt.lenient = true;
             notices.push(format!(
                 "the file does not follow the CSV standard strictly (mixed line endings or stray quotes{at_line}); it was read in lenient mode"
@@ -211,13 +458,16 @@ pub fn load(
             remember(&mut first_error, located);
             continue;
         }
-        let conversion = conversion_failure(&text);
-        let user_typed = column.as_ref().is_some_and(|c| opts.types.iter().any(|(n, _)| n == c));
-        let guessed = if conversion.is_some() {
-            !user_typed && text.contains("auto-detected")
-        } else {
-            text.contains("Auto-Detected") && !dialect_fixed(opts)
-        };
+        let conversion = message.conversion();
+        if let Some((value, _)) = conversion {
+            if NA_TOKENS.contains(&value) && opts.csv.nulls.is_empty() && opts.csv.na_as_null && !attempt.na_tokens {
+                attempt.na_tokens = true;
+                continue;
+            }
+        }
+        let user_typed = column.as_ref().is_some_and(|c| opts.types.iter().any(|(n, _)| n.eq_ignore_ascii_case(c)));
+        // The sniffer guessed what failed: a column type, or the layout from its sample.
+        let guessed = if conversion.is_some() { !user_typed } else { !is_dialect_fixed(opts, &attempt) && !attempt.tolerant };
         if guessed && !attempt.sample_all && !skip {
             attempt.sample_all = true;
             let culprit = line.map_or_else(|| "a later line".to_string(), |l| format!("line {}", group_digits(l)));
@@ -247,6 +497,75 @@ pub fn load(
     }
 }
 
+/// A reader failure on `source`, located; a ragged line says how many fields it has.
+fn located_error(source: &Path, message: &DuckMessage<'_>, dialect: &Dialect) -> EngineError {
+    let err = message.into_read_error(source);
+    match (err, message.kind()) {
+        (EngineError::InvalidData { file, line, column, .. }, MessageKind::ColumnCount { expected, found }) if found > expected => {
+            let delimiter = dialect.delimiter.chars().next().unwrap_or(',');
+            let reason = match message.original_line(1 << 20) {
+                Some(raw) => format!("expected {expected} columns but the line has {}", sniff::delimited_fields(&raw, delimiter)),
+                None => format!("expected {expected} columns but the line has more"),
+            };
+            EngineError::InvalidData { file, line, column, reason }
+        }
+        (err, _) => err,
+    }
+}
+
+/// After rejects from a sampled layout: the same load with the whole file sniffed, kept when
+/// it rejects fewer lines.
+#[allow(clippy::too_many_arguments)]
+fn retry_whole_file(
+    conn: &Connection,
+    staging: &str,
+    path: &Path,
+    source: &Path,
+    opts: &ImportOptions,
+    attempt: &Attempt,
+    tries: usize,
+    count: u64,
+    notices: &mut Vec<String>,
+) -> Result<Option<Loaded>> {
+    let alt = format!("{staging}_alt");
+    let mut wide = Attempt { sample_all: true, ..attempt.clone() };
+    let names = rejects_names(&alt, tries + 1);
+    let outcome = (|| {
+        let dialect = sniff_with_fallbacks(conn, path, source, opts, &mut wide, &mut Vec::new())?;
+        let sql = select_sql(path, opts, &wide, &dialect, Some((&names.0, &names.1)))?;
+        let rows = create(conn, &alt, &sql).map_err(|e| DuckMessage::new(&e.to_string()).into_read_error(source))?;
+        Ok::<_, EngineError>((rows, count_rejects(conn, &names.0)?))
+    })();
+    match outcome {
+        Ok((alt_rows, alt_count)) if alt_count < count => {
+            conn.execute_batch(&format!("DROP TABLE {s}; ALTER TABLE {a} RENAME TO {s}", s = quote_ident(staging), a = quote_ident(&alt)))?;
+            notices.push(format!(
+                "{} lines did not fit the layout guessed from the first {} rows; scanning the whole file to detect it left {} rejected",
+                group_digits(count),
+                group_digits(SNIFF_SAMPLE_ROWS),
+                group_digits(alt_count)
+            ));
+            let rejects = if alt_count > 0 {
+                Some((names.0, names.1, alt_count))
+            } else {
+                drop_temp(conn, &names.0);
+                drop_temp(conn, &names.1);
+                None
+            };
+            Ok(Some(Loaded { rows: alt_rows, rejects }))
+        }
+        other => {
+            drop_temp(conn, &names.0);
+            drop_temp(conn, &names.1);
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&alt)));
+            match other {
+                Err(e) if e.is_cancelled() => Err(e),
+                _ => Ok(None),
+            }
+        }
+    }
+}
+
 /// Keeps the first error that names a line.
 fn remember(first: &mut Option<EngineError>, err: EngineError) {
     if first.is_none() && matches!(err, EngineError::InvalidData { line: Some(_), .. }) {
@@ -259,40 +578,16 @@ fn rejects_names(staging: &str, attempt: usize) -> (String, String) {
     (format!("{staging}_rejects_{attempt}"), format!("{staging}_scans_{attempt}"))
 }
 
-/// (Re)creates `target` from the file; returns the rows read.
-fn create(
-    conn: &Connection,
-    target: &str,
-    paths: &[PathBuf],
-    opts: &ImportOptions,
-    attempt: &Attempt,
-    rejects: Option<&(String, String)>,
-) -> duckdb::Result<u64> {
-    let reader = reader_sql(paths, opts, attempt, rejects.map(|(t, s)| (t.as_str(), s.as_str())));
-    let rows = conn.execute(&format!("CREATE OR REPLACE TABLE {} AS SELECT * FROM {reader}", quote_ident(target)), [])?;
+/// (Re)creates `target` from `select`; returns the rows read.
+fn create(conn: &Connection, target: &str, select: &str) -> duckdb::Result<u64> {
+    let rows = conn.execute(&format!("CREATE OR REPLACE TABLE {} AS {select}", quote_ident(target)), [])?;
     Ok(rows as u64)
 }
 
-/// Drops the scans table of a load and counts its rejected lines.
-fn count_rejects(conn: &Connection, table: &str, scans: &str) -> Result<u64> {
-    drop_temp(conn, scans);
-    let count: i64 = conn.query_row(&format!("SELECT count(*) FROM temp.{}", quote_ident(table)), [], |r| r.get(0))?;
+/// Lines a load rejected: DuckDB records one error per bad field, a line is counted once.
+fn count_rejects(conn: &Connection, table: &str) -> Result<u64> {
+    let count: i64 = conn.query_row(&format!("SELECT count(*) FROM (SELECT DISTINCT scan_id, file_id, line FROM temp.{})", quote_ident(table)), [], |r| r.get(0))?;
     Ok(count.max(0) as u64)
-}
-
-/// One load with rejects kept: (rows, rejects table, rejected lines).
-fn load_with_rejects_once(
-    conn: &Connection,
-    target: &str,
-    paths: &[PathBuf],
-    opts: &ImportOptions,
-    attempt: &Attempt,
-    n: usize,
-) -> Result<(u64, String, u64)> {
-    let names = rejects_names(target, n);
-    let rows = create(conn, target, paths, opts, attempt, Some(&names)).map_err(|e| read_error(&paths[0], e))?;
-    let count = count_rejects(conn, &names.0, &names.1)?;
-    Ok((rows, names.0, count))
 }
 
 fn drop_temp(conn: &Connection, table: &str) {
@@ -300,80 +595,36 @@ fn drop_temp(conn: &Connection, table: &str) {
 }
 
 /// True when the user fixed delimiter and quote, so a bigger sample cannot change the layout.
-fn dialect_fixed(opts: &ImportOptions) -> bool {
-    opts.csv.delimiter.is_some() && opts.csv.quote.is_some()
+fn is_dialect_fixed(opts: &ImportOptions, attempt: &Attempt) -> bool {
+    (opts.csv.delimiter.is_some() || attempt.delimiter.is_some()) && opts.csv.quote.is_some()
 }
 
-/// Copies the temporary rejects of a load into `target` as a plain table.
-pub fn save_rejects(conn: &Connection, temp_table: &str, target: &str, source: &Path) -> Result<()> {
-    conn.execute_batch(&format!(
-        "CREATE TABLE {} AS SELECT {} AS file, line, column_name AS \"column\", error_type::VARCHAR AS error,
-             csv_line AS raw_line, error_message AS reason
-         FROM temp.{} ORDER BY line, column_idx",
-        quote_ident(target),
-        quote_literal(&source.to_string_lossy()),
-        quote_ident(temp_table)
-    ))?;
-    drop_temp(conn, temp_table);
-    Ok(())
-}
-
-/// The dialect DuckDB's sniffer settles on, for the preview dialog.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Dialect {
-    pub delimiter: String,
-    pub quote: String,
-    pub escape: String,
-    pub newline: String,
-    pub skip: u64,
-    pub header: bool,
-    pub comment: String,
-    pub date_format: String,
-    pub timestamp_format: String,
-    pub columns: Vec<(String, String)>,
-}
-
-pub fn sniff(conn: &Connection, path: &Path, opts: &ImportOptions, attempt: &Attempt) -> Result<Dialect> {
-    let args = reader_args(&[path.to_path_buf()], opts, attempt, None);
-    let sql = format!(
-        "SELECT Delimiter, Quote, Escape, NewLineDelimiter, SkipRows, HasHeader, Comment,
-                coalesce(DateFormat, ''), coalesce(TimestampFormat, ''),
-                to_json(Columns)::VARCHAR
-         FROM sniff_csv({args})"
+/// Adds the lines a load rejected to `target` (created when missing): one row per line, with
+/// the file, the first bad column, the raw line and the reason in plain words.
+pub fn save_rejects(conn: &Connection, (table, scans): (&str, &str), target: &str, source: &Path, is_pattern: bool) -> Result<()> {
+    // A glob's rows name the file each line came from; otherwise the file the user named
+    // (the reader may have read a converted copy).
+    let file = if is_pattern { "s.file_path".to_string() } else { quote_literal(&source.to_string_lossy()) };
+    let select = format!(
+        "SELECT {file} AS file, e.line, arg_min(e.column_name, e.column_idx) AS \"column\",
+             arg_min(e.error_type::VARCHAR, e.column_idx) AS error, any_value(e.csv_line) AS raw_line,
+             regexp_replace(regexp_replace(arg_max(e.error_message, e.column_idx),
+                 'Expected Number of Columns: (\\d+) Found: (\\d+).*', 'expected \\1 columns but the line has \\2'),
+                 '.*Could not convert string \"(.*)\" to ''(.*)''.*', '\"\\1\" is not a valid \\2') AS reason
+         FROM temp.{} e LEFT JOIN temp.{} s USING (scan_id, file_id)
+         GROUP BY e.scan_id, e.file_id, {file}, e.line ORDER BY e.scan_id, e.file_id, e.line",
+        quote_ident(table),
+        quote_ident(scans)
     );
-    let row = conn.query_row(&sql, [], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, bool>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, String>(8)?,
-            r.get::<_, String>(9)?,
-        ))
-    });
-    let row = row.map_err(|e| read_error(path, e))?;
-    let columns: Vec<serde_json::Value> = serde_json::from_str(&row.9).unwrap_or_default();
-    let columns = columns
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap_or_default().to_string(), c["type"].as_str().unwrap_or_default().to_string()))
-        .collect();
-    let empty = |s: String| if s == "(empty)" { String::new() } else { s };
-    Ok(Dialect {
-        delimiter: row.0,
-        quote: empty(row.1),
-        escape: empty(row.2),
-        newline: row.3,
-        skip: row.4.max(0) as u64,
-        header: row.5,
-        comment: empty(row.6),
-        date_format: row.7,
-        timestamp_format: row.8,
-        columns,
-    })
+    let exists = crate::engine::workspace::table_exists(conn, target)?;
+    if exists {
+        conn.execute_batch(&format!("INSERT INTO {} {select}", quote_ident(target)))?;
+    } else {
+        conn.execute_batch(&format!("CREATE TABLE {} AS {select}", quote_ident(target)))?;
+    }
+    drop_temp(conn, table);
+    drop_temp(conn, scans);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -385,14 +636,39 @@ mod tests {
         let mut opts = ImportOptions::new();
         opts.csv.delimiter = Some(";".into());
         opts.csv.nulls = vec!["n/a".into(), "it's".into()];
-        opts.types = vec![("a'b".into(), "BIGINT".into())];
-        let attempt = Attempt { sample_all: true, lenient: false, text_columns: vec!["c".into()] };
-        let sql = reader_sql(&[PathBuf::from("/x/o'k.csv")], &opts, &attempt, None);
+        opts.types = vec![("a'b".into(), SqlType::parse("BIGINT").unwrap())];
+        let attempt = Attempt { sample_all: true, text_columns: vec!["c".into()], ..Attempt::default() };
+        let dialect = Dialect {
+            delimiter: ";".into(),
+            quote: "\"".into(),
+            escape: "\"".into(),
+            newline: "\\n".into(),
+            header: true,
+            columns: vec![("a'b".into(), "VARCHAR".into()), ("c".into(), "DOUBLE".into())],
+            ..Dialect::default()
+        };
+        let sql = select_sql(Path::new("/x/o'k.csv"), &opts, &attempt, &dialect, None).unwrap();
         assert_eq!(
             sql,
-            "read_csv('/x/o''k.csv', delim = ';', nullstr = ['n/a', 'it''s', ''], types = {'a''b': 'BIGINT', 'c': 'VARCHAR'}, sample_size = -1)"
+            "SELECT * FROM read_csv('/x/o''k.csv', auto_detect = false, delim = ';', quote = '\"', escape = '\"', skip = 0, header = true, comment = '', new_line = '\\n', columns = {'a''b': 'BIGINT', 'c': 'VARCHAR'}, nullstr = ['n/a', 'it''s', ''])"
         );
-        assert_eq!(group_digits(1_234_567), "1,234,567");
-        assert_eq!(group_digits(999), "999");
+        assert_eq!(user_args(&opts, &attempt), ["delim = ';'", "nullstr = ['n/a', 'it''s', '']", "types = {'a''b': 'BIGINT', 'c': 'VARCHAR'}"]);
+    }
+
+    #[test]
+    fn na_tokens_stay_text_in_text_columns() {
+        let opts = ImportOptions::new();
+        let attempt = Attempt { na_tokens: true, ..Attempt::default() };
+        let dialect = Dialect {
+            delimiter: ",".into(),
+            columns: vec![("n".into(), "BIGINT".into()), ("country".into(), "VARCHAR".into())],
+            ..Dialect::default()
+        };
+        let sql = select_sql(Path::new("a.csv"), &opts, &attempt, &dialect, None).unwrap();
+        assert!(sql.starts_with("SELECT * REPLACE (nullif(\"country\", '') AS \"country\") FROM read_csv("), "{sql}");
+        assert!(sql.contains("nullstr = ['NA', 'N/A', 'n/a', 'NULL', 'null', 'NaN', 'nan', '']"), "{sql}");
+        assert!(sql.contains("force_not_null = ['country']"), "{sql}");
+        let typed = ImportOptions { types: vec![("nope".into(), SqlType::varchar())], ..ImportOptions::new() };
+        assert!(matches!(select_sql(Path::new("a.csv"), &typed, &attempt, &dialect, None), Err(EngineError::ColumnNotFound { .. })));
     }
 }

@@ -28,7 +28,7 @@ pub fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
     }
     .to_string();
     Encoding::for_label(alias.as_bytes()).ok_or_else(|| {
-        EngineError::Processing(format!("unknown encoding \"{label}\" (try utf-8, utf-16le, windows-1252, latin1, shift_jis, gbk, euc-kr…)"))
+        EngineError::InvalidOption(format!("unknown encoding \"{label}\" (try utf-8, utf-16le, windows-1252, latin1, shift_jis, gbk, euc-kr…)"))
     })
 }
 
@@ -150,7 +150,7 @@ pub fn detect_whole(path: &Path, ctx: &JobCtx) -> Result<&'static Encoding> {
 pub fn transcode(src: &Path, encoding: &'static Encoding, dir: &Path, ctx: &JobCtx) -> Result<tempfile::TempPath> {
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     let out = tempfile::Builder::new()
-        .prefix(&super::scratch_prefix("utf8"))
+        .prefix(&crate::engine::scratch::prefix("utf8"))
         .suffix(".csv")
         .tempfile_in(dir)
         .map_err(|e| EngineError::io(dir, e))?;
@@ -178,12 +178,7 @@ pub fn transcode(src: &Path, encoding: &'static Encoding, dir: &Path, ctx: &JobC
                 DecoderResult::InputEmpty => break,
                 DecoderResult::OutputFull => {}
                 DecoderResult::Malformed(_, _) => {
-                    return Err(EngineError::InvalidData {
-                        file: src.to_path_buf(),
-                        line: Some(line),
-                        column: None,
-                        reason: format!("bytes that are not valid {} text (pick another encoding)", encoding.name()),
-                    });
+                    return Err(EngineError::InvalidEncoding { file: src.to_path_buf(), line: Some(line), encoding: encoding.name().to_string() });
                 }
             }
         }

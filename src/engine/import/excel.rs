@@ -16,26 +16,15 @@ use calamine::{Data, Range, Reader, Sheets, open_workbook_auto};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use duckdb::Connection;
 
-use super::arrow_ipc::insert_batch;
+use super::batches::insert_batch;
 use super::options::ImportOptions;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::JobCtx;
 use crate::engine::sql::quote_ident;
 
 const BATCH_ROWS: usize = 8192;
-const EMPTY_SHEET: &str = "is empty; there is nothing to import";
-
-/// True for the error of a sheet without cells (which `--all-sheets` passes over).
-pub fn is_empty_sheet(err: &EngineError) -> bool {
-    matches!(err, EngineError::InvalidData { reason, line: None, column: None, .. } if reason.starts_with("sheet \"") && reason.ends_with(EMPTY_SHEET))
-}
 /// Largest declared size of a workbook's XML we agree to expand (zip-bomb guard).
 const MAX_EXPANDED_BYTES: u64 = 8 << 30;
-
-pub fn is_excel_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".xlsx", ".xlsm", ".xlsb", ".xls", ".xla", ".xlam", ".ods"].iter().any(|e| lower.ends_with(e))
-}
 
 fn open(path: &Path) -> Result<Sheets<BufReader<File>>> {
     check_expanded_size(path)?;
@@ -159,34 +148,44 @@ impl SheetSource {
         }
     }
 
-    /// Calls `row` for every row with cells, in order, with (column, value) pairs.
-    fn each_row(&mut self, path: &Path, sheet: &str, ctx: &JobCtx, row: impl FnMut(u32, &[(u32, Cell)]) -> Result<()>) -> Result<()> {
+    /// Calls `row` for every row with cells, in order, with (column, value) pairs, until it
+    /// says to stop.
+    fn each_row(&mut self, path: &Path, sheet: &str, ctx: &JobCtx, row: impl FnMut(u32, &[(u32, Cell)]) -> Result<Walk>) -> Result<()> {
         let mut rows = RowAssembler { row, ctx, current: None, cells: Vec::new(), seen: 0 };
         let bad = |e: &dyn std::fmt::Display| EngineError::invalid_file(path, format!("the sheet cannot be read ({e})"));
         match self {
             Self::Streamed(Sheets::Xlsx(book)) => {
                 let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(&e))?;
                 while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
-                    rows.push(cell.get_position(), from_data(Data::from(cell.get_value().clone())))?;
+                    if rows.push(cell.get_position(), from_data(Data::from(cell.get_value().clone())))?.is_break() {
+                        return Ok(());
+                    }
                 }
             }
             Self::Streamed(Sheets::Xlsb(book)) => {
                 let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| bad(&e))?;
                 while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
-                    rows.push(cell.get_position(), from_data(Data::from(cell.get_value().clone())))?;
+                    if rows.push(cell.get_position(), from_data(Data::from(cell.get_value().clone())))?.is_break() {
+                        return Ok(());
+                    }
                 }
             }
             Self::Streamed(_) => unreachable!("only xlsx and xlsb are streamed"),
             Self::Loaded(range) => {
                 let (r0, c0) = range.start().unwrap_or((0, 0));
                 for (r, c, value) in range.used_cells() {
-                    rows.push((r0 + r as u32, c0 + c as u32), from_data(value.clone()))?;
+                    if rows.push((r0 + r as u32, c0 + c as u32), from_data(value.clone()))?.is_break() {
+                        return Ok(());
+                    }
                 }
             }
         }
-        rows.finish()
+        rows.flush().map(|_| ())
     }
 }
+
+/// Whether a walk over a sheet's rows goes on.
+type Walk = std::ops::ControlFlow<()>;
 
 /// Groups cells, which arrive in row order, into rows.
 struct RowAssembler<'a, F> {
@@ -197,10 +196,12 @@ struct RowAssembler<'a, F> {
     seen: u64,
 }
 
-impl<F: FnMut(u32, &[(u32, Cell)]) -> Result<()>> RowAssembler<'_, F> {
-    fn push(&mut self, (r, c): (u32, u32), cell: Option<Cell>) -> Result<()> {
+impl<F: FnMut(u32, &[(u32, Cell)]) -> Result<Walk>> RowAssembler<'_, F> {
+    fn push(&mut self, (r, c): (u32, u32), cell: Option<Cell>) -> Result<Walk> {
         if self.current != Some(r) {
-            self.flush()?;
+            if self.flush()?.is_break() {
+                return Ok(Walk::Break(()));
+            }
             self.current = Some(r);
             self.seen += 1;
             if self.seen % 4096 == 0 {
@@ -210,22 +211,19 @@ impl<F: FnMut(u32, &[(u32, Cell)]) -> Result<()>> RowAssembler<'_, F> {
         if let Some(cell) = cell {
             self.cells.push((c, cell));
         }
-        Ok(())
+        Ok(Walk::Continue(()))
     }
 
     /// Hands on the row being assembled, unless it is empty.
-    fn flush(&mut self) -> Result<()> {
+    fn flush(&mut self) -> Result<Walk> {
+        let mut walk = Walk::Continue(());
         if let Some(r) = self.current {
             if !self.cells.is_empty() {
-                (self.row)(r, &self.cells)?;
+                walk = (self.row)(r, &self.cells)?;
             }
         }
         self.cells.clear();
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<()> {
-        self.flush()
+        Ok(walk)
     }
 }
 
@@ -272,11 +270,14 @@ struct Kinds {
     dates: u64,
     datetimes: u64,
     errors: u64,
+    /// "NA"-style text, a missing value unless the column is text anyway.
+    missing: u64,
 }
 
 impl Kinds {
-    fn add(&mut self, cell: &Cell) {
+    fn add(&mut self, cell: &Cell, na_as_null: bool) {
         match cell {
+            Cell::Text(t) if na_as_null && super::csv::NA_TOKENS.contains(&t.as_str()) => self.missing += 1,
             Cell::Int(_) => self.whole += 1,
             Cell::Number(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => self.whole += 1,
             Cell::Number(_) => self.fractional += 1,
@@ -296,7 +297,7 @@ impl Kinds {
         if groups > 1 {
             return (ColType::Text, true);
         }
-        let ty = if self.texts > 0 {
+        let ty = if self.texts > 0 || groups == 0 {
             ColType::Text
         } else if self.datetimes > 0 {
             ColType::Timestamp
@@ -343,16 +344,6 @@ pub fn load(conn: &Connection, staging: &str, path: &Path, opts: &ImportOptions,
     load_limited(conn, staging, path, opts, ctx, notices, None)
 }
 
-/// Sentinel that ends a cell walk early (previews read only the first rows).
-const STOP: &str = "\u{0}stop";
-
-fn stop_ok(result: Result<()>) -> Result<()> {
-    match result {
-        Err(EngineError::Processing(text)) if text == STOP => Ok(()),
-        other => other,
-    }
-}
-
 pub fn load_limited(
     conn: &Connection,
     staging: &str,
@@ -367,7 +358,7 @@ pub fn load_limited(
     ctx.phase(format!("Scanning sheet \"{sheet}\""), None);
     let layout = scan(&mut source, path, &sheet, opts, ctx, notices, limit)?;
     if layout.names.is_empty() {
-        return Err(EngineError::invalid_file(path, format!("sheet \"{sheet}\" {EMPTY_SHEET}")));
+        return Err(EngineError::EmptySheet { file: path.to_path_buf(), sheet });
     }
     let columns: Vec<String> = layout.names.iter().zip(&layout.types).map(|(n, t)| format!("{} {}", quote_ident(n), t.sql())).collect();
     conn.execute_batch(&format!("CREATE TABLE {} ({})", quote_ident(staging), columns.join(", ")))?;
@@ -382,10 +373,10 @@ pub fn load_limited(
     let skip = opts.csv.skip.unwrap_or(0);
     let walked = source.each_row(path, &sheet, ctx, |r, cells| {
         if u64::from(r) < skip || Some(r) <= layout.header_row {
-            return Ok(());
+            return Ok(Walk::Continue(()));
         }
         if limit.is_some_and(|l| rows >= l) {
-            return Err(EngineError::Processing(STOP.into()));
+            return Ok(Walk::Break(()));
         }
         batch.push_row(&layout, cells);
         rows += 1;
@@ -393,9 +384,9 @@ pub fn load_limited(
             insert_batch(conn, staging, batch.finish(&schema)?)?;
             ctx.progress(0, rows);
         }
-        Ok(())
+        Ok(Walk::Continue(()))
     });
-    stop_ok(walked)?;
+    walked?;
     if batch.len > 0 {
         insert_batch(conn, staging, batch.finish(&schema)?)?;
     }
@@ -422,10 +413,10 @@ fn scan(
     let mut blank_rows = 0u64;
     let walked = source.each_row(path, sheet, ctx, |r, cells| {
         if u64::from(r) < skip {
-            return Ok(());
+            return Ok(Walk::Continue(()));
         }
         if limit.is_some_and(|l| data_rows >= l) {
-            return Err(EngineError::Processing(STOP.into()));
+            return Ok(Walk::Break(()));
         }
         // Detected: the first row names columns only when it is all text.
         let is_header = *has_header.get_or_insert_with(|| cells.iter().all(|(_, v)| matches!(v, Cell::Text(_))));
@@ -436,7 +427,7 @@ fn scan(
                 min_col = min_col.min(*c);
                 max_col = max_col.max(*c);
             }
-            return Ok(());
+            return Ok(Walk::Continue(()));
         }
         if let Some(last) = last_row {
             blank_rows += u64::from(r.saturating_sub(last + 1));
@@ -448,13 +439,13 @@ fn scan(
             if kinds.len() <= c {
                 kinds.resize(c + 1, Kinds::default());
             }
-            kinds[c].add(v);
+            kinds[c].add(v, opts.csv.na_as_null);
             min_col = min_col.min(c as u32);
             max_col = max_col.max(c as u32);
         }
-        Ok(())
+        Ok(Walk::Continue(()))
     });
-    stop_ok(walked)?;
+    walked?;
     if min_col == u32::MAX {
         return Ok(Layout { header_row, first_col: 0, slots: Vec::new(), names: Vec::new(), types: Vec::new(), data_rows: 0 });
     }
@@ -466,7 +457,7 @@ fn scan(
     for col in min_col..=max_col {
         let title = header.iter().find(|(c, _)| *c == col).map(|(_, t)| t.trim().to_string()).filter(|t| !t.is_empty());
         let k = kinds.get(col as usize).cloned().unwrap_or_default();
-        let used = k.whole + k.fractional + k.bools + k.texts + k.dates + k.datetimes + k.errors > 0;
+        let used = k.whole + k.fractional + k.bools + k.texts + k.dates + k.datetimes + k.errors + k.missing > 0;
         if title.is_none() && !used {
             continue;
         }
@@ -598,7 +589,7 @@ impl BatchBuilder {
             })
             .collect();
         self.len = 0;
-        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| EngineError::Processing(format!("building a batch: {e}")))
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| EngineError::Internal(format!("building a batch: {e}")))
     }
 }
 
@@ -609,16 +600,20 @@ mod tests {
     #[test]
     fn decides_column_types_and_letters() {
         let mut k = Kinds::default();
-        k.add(&Cell::Number(1.0));
-        k.add(&Cell::Int(2));
+        k.add(&Cell::Number(1.0), true);
+        k.add(&Cell::Int(2), true);
         assert_eq!(k.decide(), (ColType::Int, false));
-        k.add(&Cell::Number(2.5));
-        assert_eq!(k.decide(), (ColType::Float, false));
-        k.add(&Cell::Text("n/a".into()));
+        k.add(&Cell::Number(2.5), true);
+        k.add(&Cell::Text("NA".into()), true);
+        assert_eq!(k.decide(), (ColType::Float, false), "NA is a missing number");
+        k.add(&Cell::Text("n/a".into()), false);
         assert_eq!(k.decide(), (ColType::Text, true));
+        let mut na_only = Kinds::default();
+        na_only.add(&Cell::Text("NA".into()), true);
+        assert_eq!(na_only.decide(), (ColType::Text, false));
         let mut d = Kinds::default();
-        d.add(&Cell::Date(NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()));
-        d.add(&Cell::Error);
+        d.add(&Cell::Date(NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()), true);
+        d.add(&Cell::Error, true);
         assert_eq!(d.decide(), (ColType::Date, false));
         assert_eq!(column_letter(0), "A");
         assert_eq!(column_letter(27), "AB");

@@ -2,42 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::formats::FileFormat;
 use crate::engine::error::{EngineError, Result};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileFormat {
-    Csv,
-    Parquet,
-    Json,
-    Excel,
-    Arrow,
-}
-
-impl FileFormat {
-    pub const ALL: [FileFormat; 5] = [Self::Csv, Self::Parquet, Self::Json, Self::Excel, Self::Arrow];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Csv => "CSV / delimited text",
-            Self::Parquet => "Parquet",
-            Self::Json => "JSON / NDJSON",
-            Self::Excel => "Excel / ODS",
-            Self::Arrow => "Arrow IPC",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self> {
-        Ok(match text.to_ascii_lowercase().as_str() {
-            "csv" | "tsv" | "text" | "txt" => Self::Csv,
-            "parquet" => Self::Parquet,
-            "json" | "ndjson" | "jsonl" => Self::Json,
-            "excel" | "xlsx" | "xls" | "xlsb" | "xlsm" | "ods" => Self::Excel,
-            "arrow" | "ipc" | "feather" => Self::Arrow,
-            other => return Err(EngineError::Processing(format!("unknown format \"{other}\" (csv, parquet, json, excel, arrow)"))),
-        })
-    }
-}
+use crate::engine::sql::SqlType;
 
 /// What happens to values or lines that do not fit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,13 +25,17 @@ impl OnError {
             "fail" => Ok(Self::Fail),
             "skip" => Ok(Self::Skip),
             "text" => Ok(Self::Text),
-            other => Err(EngineError::Processing(format!("unknown --on-error \"{other}\" (fail, skip, text)"))),
+            other => Err(EngineError::InvalidOption(format!("unknown --on-error \"{other}\" (fail, skip, text)"))),
         }
     }
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Dialect of delimited text; `None` means "detect".
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CsvOptions {
     pub delimiter: Option<String>,
     pub quote: Option<String>,
@@ -73,17 +44,38 @@ pub struct CsvOptions {
     /// Lines to skip before the header (preamble).
     pub skip: Option<u64>,
     pub comment: Option<String>,
-    /// Strings read as NULL (besides the empty field).
+    /// Strings read as NULL in every column (besides the empty field); when set, they replace
+    /// the NA tokens.
     pub nulls: Vec<String>,
+    /// "NA", "N/A", "NULL", "null", "nan"… read as NULL in number and date columns.
+    #[serde(default = "yes")]
+    pub na_as_null: bool,
     pub date_format: Option<String>,
     pub timestamp_format: Option<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: None,
+            quote: None,
+            escape: None,
+            header: None,
+            skip: None,
+            comment: None,
+            nulls: Vec::new(),
+            na_as_null: true,
+            date_format: None,
+            timestamp_format: None,
+        }
+    }
 }
 
 /// A column the import must produce: checked before anything lands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExpectedColumn {
     pub name: String,
-    pub data_type: Option<String>,
+    pub data_type: Option<SqlType>,
     pub not_null: bool,
 }
 
@@ -98,11 +90,11 @@ impl ExpectedColumn {
                     None => (item, false),
                 };
                 let (name, data_type) = match item.split_once(':') {
-                    Some((n, t)) => (n.trim(), Some(validate_type(t.trim())?)),
+                    Some((n, t)) => (n.trim(), Some(SqlType::parse(t)?)),
                     None => (item, None),
                 };
                 if name.is_empty() {
-                    return Err(EngineError::Processing(format!("expected schema entry \"{item}\" has no column name")));
+                    return Err(EngineError::InvalidOption(format!("expected schema entry \"{item}\" has no column name")));
                 }
                 Ok(Self { name: name.to_string(), data_type, not_null })
             })
@@ -121,8 +113,8 @@ pub struct ImportOptions {
     pub sheet: Option<String>,
     /// The derived table name gets the sheet's name (one table per sheet).
     pub name_by_sheet: bool,
-    /// Column types the user fixes: (column, DuckDB type).
-    pub types: Vec<(String, String)>,
+    /// Column types the user fixes.
+    pub types: Vec<(String, SqlType)>,
     pub on_error: OnError,
     /// Target table; derived from the file name when `None`.
     pub table: Option<String>,
@@ -141,14 +133,14 @@ impl ImportOptions {
     }
 
     /// Parses `col=TYPE,col2=TYPE(…)`.
-    pub fn parse_types(text: &str) -> Result<Vec<(String, String)>> {
+    pub fn parse_types(text: &str) -> Result<Vec<(String, SqlType)>> {
         split_top_level(text)
             .into_iter()
             .map(|item| {
                 let (name, ty) = item
                     .split_once('=')
-                    .ok_or_else(|| EngineError::Processing(format!("--types entry \"{item}\" is not column=TYPE")))?;
-                Ok((name.trim().to_string(), validate_type(ty.trim())?))
+                    .ok_or_else(|| EngineError::InvalidOption(format!("--types entry \"{item}\" is not column=TYPE")))?;
+                Ok((name.trim().to_string(), SqlType::parse(ty)?))
             })
             .collect()
     }
@@ -173,19 +165,6 @@ fn split_top_level(text: &str) -> Vec<&str> {
     parts.into_iter().filter(|p| !p.is_empty()).collect()
 }
 
-/// A type name goes into SQL unquoted, so only type-name characters are allowed; DuckDB
-/// itself then says whether the type exists.
-pub fn validate_type(ty: &str) -> Result<String> {
-    let ok = !ty.is_empty()
-        && ty.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && ty.chars().all(|c| c.is_ascii_alphanumeric() || " _(),[]".contains(c));
-    if ok {
-        Ok(ty.to_ascii_uppercase())
-    } else {
-        Err(EngineError::Processing(format!("\"{ty}\" is not a column type (e.g. BIGINT, DOUBLE, DATE, VARCHAR, DECIMAL(10,2))")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,11 +172,24 @@ mod tests {
     #[test]
     fn parses_types_and_expectations() {
         let types = ImportOptions::parse_types("a=bigint, b=DECIMAL(10,2),c = date").unwrap();
-        assert_eq!(types, vec![("a".into(), "BIGINT".into()), ("b".into(), "DECIMAL(10,2)".into()), ("c".into(), "DATE".into())]);
+        let names: Vec<(&str, &str)> = types.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        assert_eq!(names, vec![("a", "BIGINT"), ("b", "DECIMAL(10,2)"), ("c", "DATE")]);
         assert!(ImportOptions::parse_types("a=int; drop table x").is_err());
         assert!(ImportOptions::parse_types("a").is_err());
         let expect = ExpectedColumn::parse_list("id:BIGINT!,name").unwrap();
-        assert_eq!(expect[0], ExpectedColumn { name: "id".into(), data_type: Some("BIGINT".into()), not_null: true });
+        assert_eq!(expect[0], ExpectedColumn { name: "id".into(), data_type: Some(SqlType::parse("BIGINT").unwrap()), not_null: true });
         assert_eq!(expect[1], ExpectedColumn { name: "name".into(), data_type: None, not_null: false });
+    }
+
+    #[test]
+    fn an_options_file_cannot_smuggle_sql_in_a_type() {
+        let text = r#"{"format":null,"csv":{"delimiter":null,"quote":null,"escape":null,"header":null,"skip":null,"comment":null,"nulls":[],"date_format":null,"timestamp_format":null},
+            "encoding":null,"sheet":null,"name_by_sheet":false,"types":[["a","INTEGER); DROP TABLE x; --"]],"on_error":"fail","table":null,
+            "append":false,"add_columns":false,"source_column":true,"expect":[]}"#;
+        let parsed: std::result::Result<ImportOptions, _> = serde_json::from_str(text);
+        assert!(parsed.is_err());
+        let ok = text.replace("INTEGER); DROP TABLE x; --", "INTEGER");
+        let parsed: ImportOptions = serde_json::from_str(&ok).unwrap();
+        assert!(parsed.csv.na_as_null, "NA tokens are missing values unless turned off");
     }
 }

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use duckdb::Connection;
 use serde::Serialize;
 
-use super::csv::{self, Attempt, Dialect};
+use super::csv;
+use super::sniff::Dialect;
 use super::options::{FileFormat, ImportOptions};
-use super::{arrow_ipc, encoding, excel, read_error, sources, table_reader};
+use super::{encoding, excel, read_error, register_table_functions, sources, table_reader};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
 use crate::engine::sql::quote_ident;
@@ -49,7 +50,7 @@ impl Job for PreviewJob {
     fn run(self, ctx: &JobCtx) -> Result<Preview> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch("SET threads = 2; SET memory_limit = '512MB'")?;
-        arrow_ipc::register_functions(&conn)?;
+        register_table_functions(&conn)?;
         ctx.watch(&conn)?;
         let mut preview = Preview::default();
         let mut path = self.path.clone();
@@ -57,8 +58,8 @@ impl Job for PreviewJob {
         let expanded;
         if is_zip {
             preview.zip_members = sources::zip_members(&path)?;
-            expanded = sources::expand(&[path.join(preview.zip_members.first().cloned().unwrap_or_default())], &self.temp_dir)?;
-            path = expanded.first().map(|s| s.path.clone()).ok_or_else(|| EngineError::Processing("empty archive".into()))?;
+            expanded = sources::expand(&[path.join(preview.zip_members.first().cloned().unwrap_or_default())], &self.temp_dir, ctx)?;
+            path = expanded.first().map(|s| s.path.clone()).ok_or_else(|| EngineError::invalid_file(&self.path, "the archive holds only empty files"))?;
         }
         let format = match self.options.format {
             Some(f) => f,
@@ -81,25 +82,21 @@ impl Job for PreviewJob {
                         sample.truncate(cut);
                     }
                     let (text, _, _) = enc.decode(&sample);
-                    let mut tmp = tempfile::Builder::new().suffix(".csv").tempfile().map_err(|e| EngineError::io(std::env::temp_dir(), e))?;
+                    std::fs::create_dir_all(&self.temp_dir).map_err(|e| EngineError::io(&self.temp_dir, e))?;
+                    let mut tmp = tempfile::Builder::new()
+                        .prefix(&crate::engine::scratch::prefix("preview"))
+                        .suffix(".csv")
+                        .tempfile_in(&self.temp_dir)
+                        .map_err(|e| EngineError::io(&self.temp_dir, e))?;
                     tmp.write_all(text.as_bytes()).map_err(|e| EngineError::io(tmp.path(), e))?;
                     let p = tmp.path().to_path_buf();
                     _converted = tmp;
                     p
                 };
-                let mut attempt = Attempt::default();
-                let dialect = match csv::sniff(&conn, &read_path, &self.options, &attempt) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        attempt.lenient = true;
-                        preview.notices.push("the file does not follow the CSV standard strictly; read in lenient mode".into());
-                        csv::sniff(&conn, &read_path, &self.options, &attempt)?
-                    }
-                };
-                preview.dialect = Some(dialect);
-                let reader = csv::reader_sql(std::slice::from_ref(&read_path), &self.options, &attempt, None);
-                conn.execute_batch(&format!("CREATE TABLE {table} AS SELECT * FROM {reader} LIMIT {limit}"))
-                    .map_err(|e| read_error(&self.path, e))?;
+                let prepared = csv::prepare(&conn, &read_path, &self.path, &self.options, &self.temp_dir, csv::Rewrite::Start(PREVIEW_BYTES as u64), ctx, &mut preview.notices)?;
+                let select = csv::select_sql(&prepared.path, &self.options, &prepared.attempt, &prepared.dialect, None)?;
+                preview.dialect = Some(prepared.dialect);
+                conn.execute_batch(&format!("CREATE TABLE {table} AS {select} LIMIT {limit}")).map_err(|e| read_error(&self.path, e))?;
             }
             FileFormat::Parquet | FileFormat::Json => {
                 let reader = table_reader(format, &path, false);
@@ -114,7 +111,7 @@ impl Job for PreviewJob {
                 preview.sheet = Some(sheet);
             }
             FileFormat::Arrow => {
-                arrow_ipc::load_limited(&conn, table, &path, ctx, Some(limit as u64))?;
+                super::arrow_ipc::load_limited(&conn, table, &path, ctx, Some(limit as u64))?;
             }
         }
         let mut stmt = conn.prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'preview' ORDER BY column_index")?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::job::JobCtx;
 
 pub struct Source {
     /// What the reader opens (an extracted member lives in a temp folder).
@@ -23,19 +24,58 @@ pub struct Source {
 /// Largest total a zip may declare for its members.
 const MAX_ZIP_EXPANDED: u64 = 64 << 30;
 
-pub fn expand(paths: &[PathBuf], temp_dir: &Path) -> Result<Vec<Source>> {
+pub fn expand(paths: &[PathBuf], temp_dir: &Path, ctx: &JobCtx) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for path in paths {
-        expand_one(path, temp_dir, &mut out)?;
+        expand_one(path, temp_dir, ctx, &mut out)?;
     }
     Ok(out)
+}
+
+/// True for a pipe, a terminal or another stream (`/dev/stdin`): readable once, no size.
+pub fn is_stream(meta: &std::fs::Metadata) -> bool {
+    !meta.is_file() && !meta.is_dir()
+}
+
+/// Copies a stream to a file in the temp folder, under the stream's own name, so it can be
+/// sniffed and read like a file.
+fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx, out: &mut Vec<Source>) -> Result<()> {
+    use std::io::{Read as _, Write as _};
+    std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
+    let dir = tempfile::Builder::new()
+        .prefix(&crate::engine::scratch::prefix("pipe"))
+        .tempdir_in(temp_dir)
+        .map_err(|e| EngineError::io(temp_dir, e))?;
+    let display = super::display_name(path);
+    let target = dir.path().join(&display);
+    let mut reader = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut writer = std::io::BufWriter::new(std::fs::File::create(&target).map_err(|e| EngineError::io(&target, e))?);
+    ctx.phase(format!("Reading {display}"), None);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        ctx.checkpoint()?;
+        let n = reader.read(&mut buf).map_err(|e| EngineError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        writer.write_all(&buf[..n]).map_err(|e| EngineError::io(&target, e))?;
+        bytes += n as u64;
+        ctx.progress(bytes, 0);
+    }
+    writer.flush().map_err(|e| EngineError::io(&target, e))?;
+    if bytes == 0 {
+        return Err(EngineError::invalid_file(path, "the stream ended without data; there is nothing to import"));
+    }
+    out.push(Source { path: target, display, bytes, is_pattern: false, _extracted: Some(Arc::new(dir)) });
+    Ok(())
 }
 
 pub fn is_zip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
-fn expand_one(path: &Path, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()> {
+fn expand_one(path: &Path, temp_dir: &Path, ctx: &JobCtx, out: &mut Vec<Source>) -> Result<()> {
     let display = super::display_name(path);
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -50,6 +90,9 @@ fn expand_one(path: &Path, temp_dir: &Path, out: &mut Vec<Source>) -> Result<()>
             return Err(EngineError::io(path, e));
         }
     };
+    if is_stream(&meta) {
+        return spool(path, temp_dir, ctx, out);
+    }
     if meta.is_dir() {
         let (files, bytes) = parquet_files_under(path);
         if files == 0 {
@@ -143,7 +186,7 @@ fn extract(archive_path: &Path, only: Option<&str>, temp_dir: &Path, out: &mut V
         return Err(EngineError::invalid_file(archive_path, format!("the archive would expand to {} GB; extract it yourself and import the files", declared >> 30)));
     }
     std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
-    let dir = Arc::new(tempfile::Builder::new().prefix(&super::scratch_prefix("zip")).tempdir_in(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?);
+    let dir = Arc::new(tempfile::Builder::new().prefix(&crate::engine::scratch::prefix("zip")).tempdir_in(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?);
     let archive_name = super::display_name(archive_path);
     for (i, name) in names.iter().enumerate() {
         let mut entry = archive.by_name(name).map_err(|e| EngineError::invalid_file(archive_path, format!("member \"{name}\" cannot be read ({e})")))?;

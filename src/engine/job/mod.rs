@@ -108,6 +108,8 @@ pub struct JobSnapshot {
     pub elapsed: Duration,
     pub metrics: JobMetrics,
     pub error: Option<String>,
+    /// Cancel was asked for and the job is still cleaning up.
+    pub is_cancelling: bool,
 }
 
 impl JobSnapshot {
@@ -166,10 +168,12 @@ impl Shared {
         let (rows, bytes) = status
             .output
             .unwrap_or((status.progress.rows_done, status.progress.bytes_done));
+        let state = status.state.unwrap_or(JobState::Queued);
         JobSnapshot {
+            is_cancelling: self.is_cancelled.load(Ordering::SeqCst) && !state.is_finished(),
             id: self.id,
             title: self.title.clone(),
-            state: status.state.unwrap_or(JobState::Queued),
+            state,
             progress: status.progress.clone(),
             elapsed,
             metrics: JobMetrics::new(elapsed, rows, bytes, status.peak_rss_bytes),
@@ -292,11 +296,20 @@ pub struct JobHandle<T> {
     is_result_taken: bool,
 }
 
-/// Clonable cancel handle (for a Ctrl+C handler).
+/// A clonable view of a job whose result someone else takes: its progress and a way to
+/// cancel it (a Ctrl+C handler, the jobs list showing a table view's sort).
 #[derive(Clone)]
-pub struct Canceller(Arc<Shared>);
+pub struct JobWatch(Arc<Shared>);
 
-impl Canceller {
+impl JobWatch {
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    pub fn snapshot(&self) -> JobSnapshot {
+        self.0.snapshot()
+    }
+
     pub fn cancel(&self) {
         self.0.cancel();
     }
@@ -319,8 +332,8 @@ impl<T> JobHandle<T> {
         self.shared.cancel();
     }
 
-    pub fn canceller(&self) -> Canceller {
-        Canceller(self.shared.clone())
+    pub fn watch(&self) -> JobWatch {
+        JobWatch(self.shared.clone())
     }
 
     /// The result, once the job has finished; `None` while it runs. After the first
@@ -334,7 +347,7 @@ impl<T> JobHandle<T> {
                 Ok(r) => self.result = Some(r),
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => {
-                    self.result = Some(Err(EngineError::Processing("the job stopped unexpectedly".into())))
+                    self.result = Some(Err(EngineError::Internal("the job stopped unexpectedly".into())))
                 }
             }
         }
@@ -349,7 +362,7 @@ impl<T> JobHandle<T> {
         }
         self.result_rx
             .recv()
-            .unwrap_or_else(|_| Err(EngineError::Processing("the job stopped unexpectedly".into())))
+            .unwrap_or_else(|_| Err(EngineError::Internal("the job stopped unexpectedly".into())))
     }
 }
 
@@ -418,7 +431,7 @@ fn run_job<J: Job>(job: J, shared: Arc<Shared>, tx: SyncSender<Result<J::Output>
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            Err(EngineError::Processing(format!("internal error: {what}")))
+            Err(EngineError::Internal(what))
         }
     };
 
@@ -480,7 +493,7 @@ mod tests {
     fn cancel_stops_a_cooperative_job() {
         let handle = spawn(Sleepy, no_waker());
         let id = handle.id();
-        handle.canceller().cancel();
+        handle.watch().cancel();
         let shared = handle.shared.clone();
         let started = std::time::Instant::now();
         assert!(matches!(handle.wait(), Err(EngineError::Cancelled)));

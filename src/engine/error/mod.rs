@@ -1,0 +1,184 @@
+//! The engine's error taxonomy. Every failure a user can meet maps to one variant whose
+//! message reads as a plain sentence naming the file, line and column where they are known.
+//! DuckDB's own messages are read in one place ([`duckdb_message`]) and turned into these
+//! variants there, so no other module matches on DuckDB's wording.
+
+pub mod duckdb_message;
+
+use std::path::{Path, PathBuf};
+
+pub use self::duckdb_message::DuckMessage;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("table \"{0}\" does not exist")]
+    TableNotFound(String),
+
+    #[error("column \"{column}\" does not exist in table \"{table}\"")]
+    ColumnNotFound { table: String, column: String },
+
+    /// Bad input data, located as precisely as it can be.
+    #[error("{}", located(file, *line, column.as_deref(), reason))]
+    InvalidData {
+        file: PathBuf,
+        line: Option<u64>,
+        column: Option<String>,
+        reason: String,
+    },
+
+    /// Text that is not valid in the encoding it is read as.
+    #[error("{}", located(file, *line, None, &format!("the text is not valid {encoding}; choose its encoding")))]
+    InvalidEncoding { file: PathBuf, line: Option<u64>, encoding: String },
+
+    /// A reader failed on a file for a reason that is not bad data at a known place.
+    #[error("{}: {reason}", display_name(file))]
+    ReadFailed { file: PathBuf, reason: String },
+
+    /// A workbook sheet without cells.
+    #[error("{}: sheet \"{sheet}\" is empty; there is nothing to import", display_name(file))]
+    EmptySheet { file: PathBuf, sheet: String },
+
+    #[error("a table named \"{0}\" already exists")]
+    Duplicate(String),
+
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+
+    /// A value the user typed (an option, a setting, a column type) that cannot be used.
+    #[error("{0}")]
+    InvalidOption(String),
+
+    /// What was read does not fit the table it is meant for.
+    #[error("{0}")]
+    SchemaMismatch(String),
+
+    /// Something the engine does not do with this kind of object.
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("the workspace {} is open in another dataforge window or command; close it first", .0.display())]
+    WorkspaceLocked(PathBuf),
+
+    #[error("cannot open the workspace {}: {reason}", path.display())]
+    WorkspaceUnavailable { path: PathBuf, reason: String },
+
+    /// Work that needs the workspace to itself while other work runs.
+    #[error("{0}")]
+    Busy(String),
+
+    #[error("no space left on device writing {}", .0.display())]
+    DiskFull(PathBuf),
+
+    #[error("out of memory: {0}; lower the worker threads or raise the memory limit in Settings")]
+    OutOfMemory(String),
+
+    #[error("{0}")]
+    Database(String),
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A bug: a panic, a broken invariant, an unexpected DuckDB internal error.
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<duckdb::Error> for EngineError {
+    fn from(err: duckdb::Error) -> Self {
+        DuckMessage::new(&err.to_string()).into_error()
+    }
+}
+
+impl EngineError {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        let path = path.as_ref().to_path_buf();
+        if source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull {
+            return Self::DiskFull(path);
+        }
+        Self::Io { path, source }
+    }
+
+    /// Bad input not tied to a line or column.
+    pub fn invalid_file(file: impl AsRef<Path>, reason: impl Into<String>) -> Self {
+        Self::InvalidData {
+            file: file.as_ref().to_path_buf(),
+            line: None,
+            column: None,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled)
+    }
+
+    /// Short machine-readable kind, used in `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TableNotFound(_) => "table_not_found",
+            Self::ColumnNotFound { .. } => "column_not_found",
+            Self::InvalidData { .. } => "invalid_data",
+            Self::InvalidEncoding { .. } => "invalid_encoding",
+            Self::ReadFailed { .. } => "read_failed",
+            Self::EmptySheet { .. } => "empty_sheet",
+            Self::Duplicate(_) => "duplicate",
+            Self::InvalidName { .. } => "invalid_name",
+            Self::InvalidOption(_) => "invalid_option",
+            Self::SchemaMismatch(_) => "schema_mismatch",
+            Self::Unsupported(_) => "unsupported",
+            Self::WorkspaceLocked(_) => "workspace_locked",
+            Self::WorkspaceUnavailable { .. } => "workspace_unavailable",
+            Self::Busy(_) => "busy",
+            Self::DiskFull(_) => "disk_full",
+            Self::OutOfMemory(_) => "out_of_memory",
+            Self::Database(_) => "database",
+            Self::Io { .. } => "io",
+            Self::Internal(_) => "internal",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// True for mistakes in what the user asked for (the CLI exits with 2, as for usage).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::InvalidOption(_) | Self::InvalidName { .. })
+    }
+
+    /// The same error with a temporary path replaced by the path the user knows.
+    pub fn with_path_shown_as(self, temp: &Path, shown: &Path) -> Self {
+        match self {
+            Self::DiskFull(p) if p == temp => Self::DiskFull(shown.to_path_buf()),
+            Self::Io { path, source } if path == temp => Self::Io { path: shown.to_path_buf(), source },
+            Self::Database(text) => {
+                Self::Database(text.replace(&*temp.to_string_lossy(), &shown.to_string_lossy()))
+            }
+            other => other,
+        }
+    }
+}
+
+pub fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn located(file: &Path, line: Option<u64>, column: Option<&str>, reason: &str) -> String {
+    let mut msg = display_name(file);
+    match (line, column) {
+        (Some(line), Some(column)) => msg.push_str(&format!(": line {line}, column \"{column}\"")),
+        (Some(line), None) => msg.push_str(&format!(": line {line}")),
+        (None, Some(column)) => msg.push_str(&format!(": column \"{column}\"")),
+        (None, None) => {}
+    }
+    msg.push_str(": ");
+    msg.push_str(reason);
+    msg
+}
