@@ -33,9 +33,7 @@ impl DataforgeApp {
         let ctx = cc.egui_ctx.clone();
         let mut state = AppState::new(workspace, Arc::new(move || ctx.request_repaint()))?;
         if let Some(storage) = cc.storage {
-            state.restore_selection = stored_text(storage, SELECTED_KEY);
-            state.last_import_dir = stored_text(storage, IMPORT_DIR_KEY).map(PathBuf::from);
-            state.last_export_dir = stored_text(storage, EXPORT_DIR_KEY).map(PathBuf::from);
+            recall(storage, &mut state);
         }
         if !files.is_empty() {
             state.push(Command::ImportFiles(files));
@@ -119,12 +117,23 @@ impl eframe::App for DataforgeApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let selected = self.state.selected.clone().or_else(|| self.state.restore_selection.clone()).unwrap_or_default();
-        eframe::set_value(storage, SELECTED_KEY, &selected);
-        eframe::set_value(storage, IMPORT_DIR_KEY, &text(&self.state.last_import_dir));
-        eframe::set_value(storage, EXPORT_DIR_KEY, &text(&self.state.last_export_dir));
+        remember(storage, &self.state);
     }
+}
+
+/// What the next session starts with: the open table and the folders used last.
+fn remember(storage: &mut dyn eframe::Storage, state: &AppState) {
+    let text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let selected = state.selected.clone().or_else(|| state.restore_selection.clone()).unwrap_or_default();
+    eframe::set_value(storage, SELECTED_KEY, &selected);
+    eframe::set_value(storage, IMPORT_DIR_KEY, &text(&state.last_import_dir));
+    eframe::set_value(storage, EXPORT_DIR_KEY, &text(&state.last_export_dir));
+}
+
+fn recall(storage: &dyn eframe::Storage, state: &mut AppState) {
+    state.restore_selection = stored_text(storage, SELECTED_KEY);
+    state.last_import_dir = stored_text(storage, IMPORT_DIR_KEY).map(PathBuf::from);
+    state.last_export_dir = stored_text(storage, EXPORT_DIR_KEY).map(PathBuf::from);
 }
 
 fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
@@ -163,4 +172,40 @@ fn status_ui(ui: &mut egui::Ui, state: &AppState) {
             ui.weak(format!("{tables} · {} rows · file {}", group_digits(rows), format_bytes(state.workspace.file_bytes())));
         });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_string(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+
+    #[test]
+    fn the_open_table_and_folders_come_back_after_a_restart() {
+        let ws = Arc::new(Workspace::open_in_memory().unwrap());
+        let mut state = AppState::new(ws.clone(), Arc::new(|| {})).unwrap();
+        state.selected = Some("flights".into());
+        state.last_export_dir = Some(PathBuf::from("/data/out"));
+        let mut storage = Memory::default();
+        remember(&mut storage, &state);
+        let mut next = AppState::new(ws, Arc::new(|| {})).unwrap();
+        recall(&storage, &mut next);
+        assert_eq!(next.restore_selection.as_deref(), Some("flights"));
+        assert_eq!(next.last_export_dir, Some(PathBuf::from("/data/out")));
+        assert_eq!(next.last_import_dir, None);
+    }
 }

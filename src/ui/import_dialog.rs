@@ -253,7 +253,7 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                     ui.vertical(|ui| {
                         changed |= ui
                             .checkbox(&mut draft.options.csv.na_as_null, "NA, N/A, NULL, NaN… in number and date columns")
-                            .on_hover_text("Read NA, N/A, n/a, NULL, null, NaN and nan as missing values in columns of numbers and dates; text columns keep them as text")
+                            .on_hover_text("Read NA, N/A, NULL, null, NaN and nan as missing values in columns of numbers and dates; text columns keep them as text")
                             .changed();
                         changed |= ui
                             .add(egui::TextEdit::singleline(&mut draft.nulls).hint_text("or list them: e.g. -, ?, none").desired_width(200.0))

@@ -62,8 +62,8 @@ pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.horizontal(|ui| {
         ui.strong("Memory");
         if let Some(last) = samples.last() {
-            ui.label(RichText::new(format!("● process {}", format_bytes(last.rss_bytes))).color(RSS_COLOR));
-            ui.label(RichText::new(format!("● DuckDB {}", format_bytes(last.duckdb_bytes))).color(DUCKDB_COLOR));
+            ui.label(RichText::new(format!("— process {}", format_bytes(last.rss_bytes))).color(RSS_COLOR));
+            ui.label(RichText::new(format!("— DuckDB {}", format_bytes(last.duckdb_bytes))).color(DUCKDB_COLOR));
             let limit_text = if shows_limit { format!("- - limit {}", format_bytes(limit)) } else { format!("limit {} (above the graph)", format_bytes(limit)) };
             ui.label(RichText::new(limit_text).color(LIMIT_COLOR));
         }

@@ -271,7 +271,7 @@ impl AppState {
                             Ok(r) => Notice {
                                 is_error: false,
                                 text: format!(
-                                    "Compacted the workspace: {} → {}, {} freed",
+                                    "Compacted the workspace from {} to {}: {} freed",
                                     format_bytes(r.bytes_before),
                                     format_bytes(r.bytes_after),
                                     format_bytes(r.freed_bytes())

@@ -34,6 +34,8 @@ pub struct GridState {
     pub first_visible: u64,
     /// Rows on screen, as of the last frame.
     pub visible_rows: u64,
+    /// The first row egui_table reported on screen (partly hidden, after a jump).
+    reported_start: u64,
     /// Absolute row to bring to the top on the next frame.
     pub scroll_to: Option<u64>,
     /// A jump in flight: the table scrolls a frame or two after it is asked to, and until
@@ -131,8 +133,14 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 ui.ctx().request_repaint();
                 return;
             }
+            // A row scrolled to the top leaves a sliver of the row before it in view; the
+            // row asked for is the top one.
+            grid.first_visible = if arrived && visible.contains(&target) { target } else { visible.start };
+            grid.reported_start = visible.start;
+        } else if visible.start != grid.reported_start {
+            grid.first_visible = visible.start;
+            grid.reported_start = visible.start;
         }
-        grid.first_visible = visible.start;
         if let Some(base) = recentred_base(grid.window_base, window_rows, total, &visible) {
             grid.window_base = base;
             grid.scroll_to = Some(visible.start);

@@ -233,7 +233,10 @@ fn a_duckdb_internal_error_leaves_the_workspace_usable() {
     let dir = shared().join("corpora/parquet-testing/shredded_variant");
     for case in ["case-088.parquet", "case-132.parquet"] {
         let err = t.import(dir.join(case), None).unwrap_err();
-        assert!(err.to_string().contains(case), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("{case}: DuckDB failed inside while reading it (Calling StructStats::GetChildStats but there are no stats for this index)")
+        );
     }
     let r = t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     assert_eq!(r.rows, 344);

@@ -138,6 +138,11 @@ fn na_is_a_missing_value_in_number_and_date_columns_only() {
     assert_eq!(ty("tailnum"), "VARCHAR");
     assert_eq!(t.scalar("SELECT count(*) FROM flights WHERE tailnum = 'NA'"), "2512");
     assert_eq!(t.scalar("SELECT count(*) FROM flights WHERE tailnum IS NULL"), "0");
+    // Rows keep the file's order (DuckDB loses it when a read is planned with a join).
+    for (row, expected) in [(0, "2013-1-1 517"), (100_000, "2013-12-19 817"), (336_775, "2013-9-30 NULL")] {
+        let got = t.scalar(&format!("SELECT concat_ws(' ', year || '-' || month || '-' || day, coalesce(dep_time::VARCHAR, 'NULL')) FROM flights WHERE rowid = {row}"));
+        assert_eq!(got, expected, "row {row}");
+    }
 
     // Turned off, the columns with NA are text again.
     let keep = ImportOptions { table: Some("kept".into()), csv: dataforge::engine::import::CsvOptions { na_as_null: false, ..Default::default() }, ..opts() };
@@ -191,6 +196,18 @@ fn a_layout_set_by_hand_is_used_for_the_preview_and_located_on_import() {
     match err {
         EngineError::InvalidData { line, .. } => assert_eq!(line, Some(1096)),
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn previews_of_real_files() {
+    let t = TestWorkspace::new();
+    for (file, column) in [("realdata/nycflights13/flights.csv.gz", "carrier"), ("realdata/palmerpenguins/penguins.csv", "species")] {
+        let preview = spawn(PreviewJob { path: shared().join(file), options: opts(), rows: 50, temp_dir: t.dir.path().join("tmp") }, no_waker())
+            .wait()
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(preview.rows.len(), 50, "{file}");
+        assert!(preview.columns.iter().any(|(n, _)| n == column), "{file}");
     }
 }
 

@@ -71,14 +71,13 @@ fn dropping_a_file_shows_progress_then_the_table() {
 
     drop_file(&mut h, shared().join("realdata/nycflights13/flights.csv.gz"));
     h.step();
-    step_until(&mut h, "the preview rows", |h| has(h, "1545") && has_text(h, "First 50 rows"));
+    step_until(&mut h, "the preview rows", |h| has(h, "517") && has_text(h, "First 50 rows"));
     assert!(has(&h, "carrier"), "column names in the preview");
     confirm_import(&mut h);
     step_until(&mut h, "the job to finish", |h| has(h, "Import flights.csv.gz") && has(h, "Done"));
     step_until(&mut h, "the table header", |h| has(h, "336,776 rows"));
-    // First row of flights: 2013-01-01, carrier UA, flight 1545, tail number N14228.
-    step_until(&mut h, "the first rows", |h| has(h, "1545") && has(h, "N14228"));
-    assert!(has(&h, "UA"));
+    // First row of flights: 2013-01-01, departed at 517, scheduled at 515.
+    step_until(&mut h, "the first rows", |h| has(h, "517") && has(h, "515"));
     assert!(has_text(&h, "336,776 rows · 19 columns"), "catalog entry");
     assert_eq!(h.state().state.selected.as_deref(), Some("flights"));
     for _ in 0..5 {
@@ -148,7 +147,7 @@ fn a_100_million_row_table_jumps_to_its_last_row() {
     h.step();
     step_until(&mut h, "the row count", |h| has(h, "100,000,000 rows"));
     // Row numbers start at 1: a "0" cell is data.
-    step_until(&mut h, "the first rows", |h| has(h, "0") && has(h, "29"));
+    step_until(&mut h, "the first rows", |h| has(h, "0") && has(h, "9"));
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::End);
     step_until(&mut h, "the last row", |h| has(h, "100,000,000") && has(h, "99999999"));
@@ -200,7 +199,7 @@ fn cancel_in_the_jobs_panel_stops_an_import() {
     confirm_import(&mut h);
     step_until(&mut h, "the running job", |h| has(h, "Running"));
     // Live figures while it reads: bytes of the file's size, rows so far.
-    step_until(&mut h, "progress figures", |h| has_text(h, "MB of 318.9 MB") && has_text(h, " rows/s"));
+    step_until(&mut h, "progress figures", |h| has_text(h, "MB of 319 MB") && has_text(h, " rows/s"));
     assert!(h.state().state.jobs[0].snapshot().state == dataforge::engine::job::JobState::Running);
     h.get_by_label("Cancel").click();
     h.step();
@@ -222,21 +221,20 @@ fn columns_open_wide_enough_to_read() {
     let t = TestWorkspace::new();
     t.import(shared().join("realdata/nycflights13/flights.csv.gz"), None).unwrap();
     let mut h = harness(&t);
-    open_table(&mut h, "flights", "N14228");
+    open_table(&mut h, "flights", "517");
     for _ in 0..3 {
         h.step();
     }
-    // Each header and the values under it are shown whole: no column at the 40 px minimum.
-    for (header, value) in [("dep_delay", "2"), ("tailnum", "N14228"), ("time_hour", "2013-01-01 10:00:00+00")] {
+    // Each header is shown whole: no column at the 40 px minimum ("de…").
+    for header in ["year", "month", "dep_time", "sched_dep_time", "dep_delay", "sched_arr_time"] {
         let header_rect = h.get_by_label(header).rect();
-        let text_width = h.ctx.fonts_mut(|f| {
-            f.layout_no_wrap(header.to_string(), egui::FontId::proportional(14.0), egui::Color32::WHITE).size().x
-        });
+        let font = h.ctx.global_style().text_styles[&egui::TextStyle::Body].clone();
+        let text_width = h.ctx.fonts_mut(|f| f.layout_no_wrap(header.to_string(), font, egui::Color32::WHITE).size().x);
         assert!(header_rect.width() >= text_width - 1.0, "{header}: {} < {text_width}", header_rect.width());
-        assert!(has(&h, value), "{value} under {header}");
     }
-    let value_rect = h.query_all_by_label_contains("2013-01-01 10:00:00").next().expect("a time value").rect();
-    assert!(value_rect.width() > 100.0, "{value_rect:?}");
+    // A value wider than its header is whole too (no "644…").
+    let value = h.query_all_by_label("2013").next().expect("a year value").rect();
+    assert!(value.width() >= 28.0, "{value:?}");
 }
 
 #[test]
@@ -244,13 +242,17 @@ fn keys_scroll_the_grid_and_each_table_opens_at_its_top() {
     let t = TestWorkspace::new();
     t.ws.connect().unwrap().execute_batch("CREATE TABLE big AS SELECT range AS id FROM range(100000); CREATE TABLE small AS SELECT range + 1000000 AS v FROM range(500)").unwrap();
     let mut h = harness(&t);
-    open_table(&mut h, "big", "29");
-    let page = h.state().state.grid.visible_rows;
-    assert!(page > 5, "{page} rows visible");
+    open_table(&mut h, "big", "9");
+    let page = h.state().state.grid.visible_rows - 1;
+    assert!(page > 5, "{page} rows a page");
     h.key_press(egui::Key::PageDown);
-    step_until(&mut h, "a page down", |h| h.state().state.grid.first_visible == page - 1);
+    step_until(&mut h, "a page down", |h| h.state().state.grid.first_visible == page);
     h.key_press(egui::Key::ArrowDown);
-    step_until(&mut h, "a row down", |h| h.state().state.grid.first_visible == page);
+    step_until(&mut h, "a row down", |h| h.state().state.grid.first_visible == page + 1);
+    h.key_press(egui::Key::ArrowDown);
+    step_until(&mut h, "another row down", |h| h.state().state.grid.first_visible == page + 2);
+    h.key_press(egui::Key::ArrowUp);
+    step_until(&mut h, "a row up", |h| h.state().state.grid.first_visible == page + 1);
     h.key_press(egui::Key::End);
     step_until(&mut h, "the last row", |h| has(h, "99999"));
     h.key_press(egui::Key::PageUp);
@@ -278,7 +280,7 @@ fn a_long_sort_can_be_cancelled() {
     let t = TestWorkspace::new();
     t.ws.connect().unwrap().execute_batch("CREATE TABLE big AS SELECT range AS id, hash(range) AS h FROM range(30000000)").unwrap();
     let mut h = harness(&t);
-    open_table(&mut h, "big", "29");
+    open_table(&mut h, "big", "9");
     h.get_by_label("h").click();
     h.step();
     step_until(&mut h, "the sort job", |h| has(h, "Sort big by h (ascending)") && has(h, "Running"));
@@ -288,7 +290,7 @@ fn a_long_sort_can_be_cancelled() {
     step_until(&mut h, "the cancelled sort", |h| has(h, "Cancelled"));
     step_until(&mut h, "the old order", |h| !has_text(h, "Sorting by h") && !has_text(h, "Sorted by h"));
     assert!(h.state().state.view.as_ref().unwrap().sort().is_none());
-    assert!(has(&h, "29"), "the rows stayed on screen");
+    assert!(has(&h, "9"), "the rows stayed on screen");
 }
 
 #[test]
@@ -342,7 +344,6 @@ fn the_import_window_fits_what_was_dropped() {
     h.step();
     step_until(&mut h, "the preview", |h| h.state().state.import.as_ref().is_some_and(|d| d.preview.is_some()));
     assert!(!has(&h, "Bad lines"), "no line options for Parquet");
-    assert!(has_text(&h, "Detect (Parquet)"));
     h.get_by_label("Cancel").click();
     h.step();
 
@@ -363,7 +364,7 @@ fn notices_float_and_fold_instead_of_pushing_the_table_down() {
     t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     let mut h = harness(&t);
     open_table(&mut h, "penguins", "Torgersen");
-    let row_top = h.get_by_label("Torgersen").rect().top();
+    let row_top = h.query_all_by_label("Torgersen").next().unwrap().rect().top();
     for i in 0..5 {
         h.state_mut().state.info(format!("message {i}"));
     }
@@ -371,7 +372,7 @@ fn notices_float_and_fold_instead_of_pushing_the_table_down() {
     h.step();
     assert!(has(&h, "message 4") && has(&h, "message 2") && !has(&h, "message 1"));
     assert!(has(&h, "2 earlier messages"));
-    assert_eq!(h.get_by_label("Torgersen").rect().top(), row_top, "the grid did not move");
+    assert_eq!(h.query_all_by_label("Torgersen").next().unwrap().rect().top(), row_top, "the grid did not move");
     h.get_by_label("Dismiss all").click();
     h.step();
     assert!(h.state().state.notices.is_empty());
@@ -382,7 +383,7 @@ fn the_glyphs_the_window_uses_are_in_its_fonts() {
     let t = TestWorkspace::new();
     let h = harness(&t);
     let font = egui::FontId::proportional(14.0);
-    for glyphs in ["⏶⏷", "•", "…", "×", "●", "→"] {
+    for glyphs in ["⏶⏷", "•", "…", "×", "—"] {
         assert!(h.ctx.fonts_mut(|f| f.has_glyphs(&font, glyphs)), "{glyphs} is missing from the fonts");
     }
     assert!(!h.ctx.fonts_mut(|f| f.has_glyphs(&font, "ⓘ")), "the old notice glyph rendered as a box");
@@ -404,3 +405,5 @@ fn export_starts_in_the_folder_used_last() {
     let draft = h.state().state.export.as_ref().unwrap().path.clone();
     assert_eq!(PathBuf::from(draft), out.path().join("penguins.parquet"));
 }
+
+

@@ -143,12 +143,6 @@ impl<'a> DuckMessage<'a> {
         Some(line.chars().take(max).collect())
     }
 
-    /// True when the failing setting (a column type, the dialect) was guessed by the
-    /// reader rather than set by the user.
-    pub fn is_guessed(&self) -> bool {
-        self.text.contains("auto-detected") || self.text.contains("Auto-Detected") || self.text.contains("sniff")
-    }
-
     /// The failure as an engine error, for failures not tied to a file being read.
     pub fn into_error(self) -> EngineError {
         match self.kind() {
@@ -167,11 +161,16 @@ impl<'a> DuckMessage<'a> {
     pub fn into_read_error(self, file: &Path) -> EngineError {
         let kind = self.kind();
         match kind {
-            MessageKind::Interrupted
-            | MessageKind::DiskFull(_)
-            | MessageKind::OutOfMemory
-            | MessageKind::Locked
-            | MessageKind::Internal => return self.into_error(),
+            MessageKind::Interrupted | MessageKind::DiskFull(_) | MessageKind::OutOfMemory | MessageKind::Locked => {
+                return self.into_error();
+            }
+            // A DuckDB bug met while reading this file: the file cannot be read, the rest works.
+            MessageKind::Internal => {
+                return EngineError::ReadFailed {
+                    file: file.to_path_buf(),
+                    reason: format!("DuckDB failed inside while reading it ({})", self.first_sentence()),
+                };
+            }
             _ => {}
         }
         let line = self.line();
@@ -198,13 +197,7 @@ impl<'a> DuckMessage<'a> {
     /// The sentence that says what is wrong, in dataforge's words where it is recognised.
     pub fn reason(&self) -> String {
         match self.kind() {
-            MessageKind::Conversion { value, data_type } => {
-                let mut reason = format!("\"{value}\" is not a valid {data_type}");
-                if self.is_guessed() {
-                    reason.push_str(" (the column type was guessed from the first rows of the file)");
-                }
-                reason
-            }
+            MessageKind::Conversion { value, data_type } => format!("\"{value}\" is not a valid {data_type}"),
             // DuckDB stops counting at the first extra field, so "found" is exact only when short.
             MessageKind::ColumnCount { expected, found } if found > expected => {
                 format!("expected {expected} columns but the line has more")
@@ -283,7 +276,7 @@ mod tests {
     fn locations_and_reasons() {
         let m = DuckMessage::new(CONVERSION);
         assert_eq!((m.line(), m.column()), (Some(3), Some("b")));
-        assert_eq!(m.reason(), "\"abc\" is not a valid BIGINT (the column type was guessed from the first rows of the file)");
+        assert_eq!(m.reason(), "\"abc\" is not a valid BIGINT");
         let m = DuckMessage::new(TOO_MANY);
         assert_eq!((m.line(), m.original_line(80).as_deref()), (Some(1096), Some("1,2,3,4,5,6")));
         assert_eq!(m.reason(), "expected 4 columns but the line has more");

@@ -25,7 +25,7 @@ const SNIFF_SAMPLE_ROWS: u64 = 20_480;
 /// Guards against a loop over a very wide file where each retry finds one more column.
 const MAX_TEXT_FALLBACKS: usize = 64;
 /// Text read as a missing value in number and date columns unless the user turns it off.
-pub const NA_TOKENS: [&str; 7] = ["NA", "N/A", "n/a", "NULL", "null", "NaN", "nan"];
+pub const NA_TOKENS: [&str; 6] = ["NA", "N/A", "NULL", "null", "NaN", "nan"];
 /// Bytes of the file's start the layout checks read.
 const HEAD_BYTES: usize = 1 << 20;
 
@@ -44,6 +44,8 @@ pub struct Attempt {
     pub delimiter: Option<String>,
     /// Read the NA tokens as missing values (they were seen in the file).
     pub na_tokens: bool,
+    /// NA tokens are missing values in text columns too (after bad lines had to be skipped).
+    pub na_everywhere: bool,
 }
 
 /// A file ready to be read: what to read and in which layout.
@@ -95,10 +97,12 @@ pub fn prepare(
         let comment = dialect.comment.chars().next();
         match sniff::split_lines(&head, skip, comment) {
             LineSplit::Delimiter { delimiter, fields } if delimiter.to_string() != dialect.delimiter => {
+                // Only a layout with the fields the lines show is taken: some lines may have
+                // other counts (often why the sniffer gave up), which the read then names.
                 let mut retry = Attempt { delimiter: Some(delimiter.to_string()), ..attempt.clone() };
                 let mut retry_notices = Vec::new();
-                if let Ok(found) = sniff_with_fallbacks(conn, path, source, opts, &mut retry, &mut retry_notices) {
-                    if found.columns.len() > 1 {
+                match sniff_expecting(conn, path, source, opts, &mut retry, Some(fields), &mut retry_notices) {
+                    Ok(found) => {
                         notices.push(format!(
                             "the first rows looked like one column, but the lines split on {} into {fields} fields; they were read that way",
                             delimiter_name(delimiter)
@@ -107,6 +111,11 @@ pub fn prepare(
                         attempt = retry;
                         dialect = found;
                     }
+                    Err(e) if e.is_cancelled() => return Err(e),
+                    Err(_) => notices.push(format!(
+                        "loaded as one column: the lines split on {} into {fields} fields, but no layout reads them that way; choose the delimiter and quote yourself",
+                        delimiter_name(delimiter)
+                    )),
                 }
             }
             LineSplit::Whitespace { .. } if rewrite == Rewrite::Refuse => {
@@ -124,8 +133,7 @@ pub fn prepare(
                 let converted = whitespace::convert(path, temp_dir, skip, row_names, na_is_null, max_bytes, ctx)?;
                 read_path = converted.to_path_buf();
                 let mut retry = Attempt { delimiter: Some(",".into()), ..Attempt::default() };
-                let rewritten_opts = ImportOptions { csv: super::options::CsvOptions { quote: Some("\"".into()), ..opts.csv.clone() }, ..opts.clone() };
-                dialect = sniff_with_fallbacks(conn, &read_path, source, &rewritten_opts, &mut retry, notices)?;
+                dialect = sniff_with_fallbacks(conn, &read_path, source, opts, &mut retry, notices)?;
                 attempt = retry;
                 notices.push(format!("fields are separated by spaces, not by a delimiter (as R's write.table writes them); read as {fields} columns"));
                 if row_names {
@@ -188,20 +196,36 @@ fn sniff_with_fallbacks(
     attempt: &mut Attempt,
     notices: &mut Vec<String>,
 ) -> Result<Dialect> {
+    sniff_expecting(conn, path, source, opts, attempt, None, notices)
+}
+
+/// [`sniff_with_fallbacks`], taking only a layout with `columns` columns when that is known
+/// from the lines themselves.
+fn sniff_expecting(
+    conn: &Connection,
+    path: &Path,
+    source: &Path,
+    opts: &ImportOptions,
+    attempt: &mut Attempt,
+    columns: Option<usize>,
+    notices: &mut Vec<String>,
+) -> Result<Dialect> {
+    let fits = |d: &Dialect| columns.is_none_or(|n| d.columns.len() == n);
     let first_error = match sniff(conn, path, opts, attempt)? {
-        Ok(d) => return Ok(d),
+        Ok(d) if fits(&d) => return Ok(d),
+        Ok(d) => format!("the layout found has {} columns, the lines {}", d.columns.len(), columns.unwrap_or(0)),
         Err(text) => text,
     };
     let message = DuckMessage::new(&first_error);
-    if !matches!(message.kind(), MessageKind::NoDialect | MessageKind::InvalidState) {
-        return Err(message.into_read_error(source));
+    if columns.is_none() && !matches!(message.kind(), MessageKind::NoDialect | MessageKind::InvalidState) {
+        return Err(located_error(path, source, &message, &Dialect::default()));
     }
     for (lenient, tolerant) in [(true, attempt.tolerant), (attempt.lenient, true), (true, true)] {
         if (lenient, tolerant) == (attempt.lenient, attempt.tolerant) {
             continue;
         }
         let retry = Attempt { lenient, tolerant, ..attempt.clone() };
-        if let Ok(d) = sniff(conn, path, opts, &retry)? {
+        if let Ok(d) = sniff(conn, path, opts, &retry)?.map_err(|_| ()).and_then(|d| if fits(&d) { Ok(d) } else { Err(()) }) {
             if lenient && !attempt.lenient {
                 notices.push("the file does not follow the CSV standard strictly (mixed line endings or stray quotes); it was read in lenient mode".into());
             }
@@ -301,16 +325,51 @@ fn null_strings(opts: &ImportOptions, attempt: &Attempt) -> Option<Vec<String>> 
     Some(nulls)
 }
 
-/// Text columns that keep NA tokens as text (only number and date columns read them as NULL).
-fn protected_columns<'a>(opts: &ImportOptions, attempt: &Attempt, columns: &'a [(String, String)]) -> Vec<&'a str> {
-    if !opts.csv.nulls.is_empty() || !opts.csv.na_as_null || !attempt.na_tokens {
-        return Vec::new();
+/// How NA tokens reach the table when text columns must keep them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NaReading {
+    /// Text columns keep NA tokens: every column is read as text and the others are cast
+    /// after NA tokens became NULL (DuckDB's `nullstr` applies to every column).
+    KeepInText,
+    /// NA tokens are NULL in every column; the scanner casts and locates bad values.
+    Everywhere,
+}
+
+/// True when NA tokens are read as missing and some column is text, which must keep them.
+fn protects_text(opts: &ImportOptions, attempt: &Attempt, columns: &[(String, String)]) -> bool {
+    opts.csv.nulls.is_empty() && opts.csv.na_as_null && attempt.na_tokens && columns.iter().any(|(_, ty)| ty.eq_ignore_ascii_case("VARCHAR"))
+}
+
+/// `value` (text) as `ty`, the way the CSV scanner would have read it, with NA tokens NULL.
+///
+/// Nested `nullif`, not `IN (…)`: DuckDB plans an IN list as a join, and a join in a
+/// `CREATE TABLE AS` loses the file's row order (seen on nycflights13).
+fn cast_expr(value: &str, ty: &str, date_format: &str, timestamp_format: &str) -> String {
+    let text = NA_TOKENS.iter().fold(value.to_string(), |inner, token| format!("nullif({inner}, {})", quote_literal(token)));
+    let upper = ty.to_ascii_uppercase();
+    if upper == "DATE" && !date_format.is_empty() {
+        format!("CAST(strptime({text}, {}) AS DATE)", quote_literal(date_format))
+    } else if upper.starts_with("TIMESTAMP") && !timestamp_format.is_empty() {
+        format!("CAST(strptime({text}, {}) AS {ty})", quote_literal(timestamp_format))
+    } else {
+        format!("CAST({text} AS {ty})")
     }
-    columns.iter().filter(|(_, ty)| ty.eq_ignore_ascii_case("VARCHAR")).map(|(n, _)| n.as_str()).collect()
 }
 
 /// `SELECT … FROM read_csv(…)` reading `path` in `dialect`'s layout with the user's options.
 pub fn select_sql(path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect, rejects: Option<(&str, &str)>) -> Result<String> {
+    let na = if attempt.na_everywhere { NaReading::Everywhere } else { NaReading::KeepInText };
+    select_sql_reading(path, opts, attempt, dialect, rejects, na)
+}
+
+fn select_sql_reading(
+    path: &Path,
+    opts: &ImportOptions,
+    attempt: &Attempt,
+    dialect: &Dialect,
+    rejects: Option<(&str, &str)>,
+    na: NaReading,
+) -> Result<String> {
     let mut columns = dialect.columns.clone();
     for (name, ty) in column_types(opts, attempt) {
         match columns.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
@@ -335,37 +394,40 @@ pub fn select_sql(path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect:
         args.push(format!("new_line = {}", quote_literal(&dialect.newline)));
     }
     let date_format = c.date_format.as_deref().unwrap_or(&dialect.date_format);
-    if !date_format.is_empty() {
-        args.push(format!("dateformat = {}", quote_literal(date_format)));
-    }
     let timestamp_format = c.timestamp_format.as_deref().unwrap_or(&dialect.timestamp_format);
-    if !timestamp_format.is_empty() {
-        args.push(format!("timestampformat = {}", quote_literal(timestamp_format)));
-    }
-    let entries: Vec<String> = columns.iter().map(|(n, t)| format!("{}: {}", quote_literal(n), quote_literal(t))).collect();
-    args.push(format!("columns = {{{}}}", entries.join(", ")));
-    if let Some(nulls) = null_strings(opts, attempt) {
-        let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
-        args.push(format!("nullstr = [{}]", list.join(", ")));
-    }
-    let protected = protected_columns(opts, attempt, &columns);
-    if !protected.is_empty() {
-        let list: Vec<String> = protected.iter().map(|n| quote_literal(n)).collect();
-        args.push(format!("force_not_null = [{}]", list.join(", ")));
-    }
+    let keep_in_text = na == NaReading::KeepInText && protects_text(opts, attempt, &columns);
+    let select = if keep_in_text {
+        let entries: Vec<String> = columns.iter().map(|(n, _)| format!("{}: 'VARCHAR'", quote_literal(n))).collect();
+        args.push(format!("columns = {{{}}}", entries.join(", ")));
+        let list: Vec<String> = columns
+            .iter()
+            .map(|(n, ty)| {
+                let name = quote_ident(n);
+                if ty.eq_ignore_ascii_case("VARCHAR") { name.clone() } else { format!("{} AS {name}", cast_expr(&name, ty, date_format, timestamp_format)) }
+            })
+            .collect();
+        list.join(", ")
+    } else {
+        if !date_format.is_empty() {
+            args.push(format!("dateformat = {}", quote_literal(date_format)));
+        }
+        if !timestamp_format.is_empty() {
+            args.push(format!("timestampformat = {}", quote_literal(timestamp_format)));
+        }
+        let entries: Vec<String> = columns.iter().map(|(n, t)| format!("{}: {}", quote_literal(n), quote_literal(t))).collect();
+        args.push(format!("columns = {{{}}}", entries.join(", ")));
+        if let Some(nulls) = null_strings(opts, attempt) {
+            let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
+            args.push(format!("nullstr = [{}]", list.join(", ")));
+        }
+        "*".to_string()
+    };
     if attempt.lenient {
         args.push("strict_mode = false".into());
     }
     if let Some((table, scan)) = rejects {
         args.push(format!("store_rejects = true, rejects_table = {}, rejects_scan = {}", quote_literal(table), quote_literal(scan)));
     }
-    // Protected columns read an empty field as '' (force_not_null); it is NULL everywhere else.
-    let select = if protected.is_empty() {
-        "*".to_string()
-    } else {
-        let list: Vec<String> = protected.iter().map(|n| format!("nullif({q}, '') AS {q}", q = quote_ident(n))).collect();
-        format!("* REPLACE ({})", list.join(", "))
-    };
     Ok(format!("SELECT {select} FROM read_csv({})", args.join(", ")))
 }
 
@@ -438,9 +500,26 @@ pub fn load(
             drop_temp(conn, table);
             drop_temp(conn, scans);
         }
-        let text = err.to_string();
+        let mut text = err.to_string();
+        // With text columns keeping NA tokens, the other columns are cast after the scan,
+        // where a bad value has no line: the scan that casts by itself names it.
+        let keeps_na = !attempt.na_everywhere && protects_text(opts, &attempt, &dialect.columns);
+        if keeps_na && DuckMessage::new(&text).line().is_none() && DuckMessage::new(&text).kind() != MessageKind::Interrupted {
+            if skip {
+                attempt.na_everywhere = true;
+                notices.push("NA, N/A, NULL… were read as missing values in text columns too, so that lines with bad values could be skipped".into());
+                continue;
+            }
+            let locate = format!("{staging}_locate");
+            let sql = select_sql_reading(path, opts, &attempt, &dialect, None, NaReading::Everywhere)?;
+            let located = create(conn, &locate, &sql);
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&locate)));
+            if let Err(e) = located {
+                text = e.to_string();
+            }
+        }
         let message = DuckMessage::new(&text);
-        let located = located_error(source, &message, &dialect);
+        let located = located_error(path, source, &message, &dialect);
         if located.is_cancelled() || !matches!(located, EngineError::InvalidData { .. }) {
             return Err(located);
         }
@@ -497,19 +576,51 @@ pub fn load(
     }
 }
 
-/// A reader failure on `source`, located; a ragged line says how many fields it has.
-fn located_error(source: &Path, message: &DuckMessage<'_>, dialect: &Dialect) -> EngineError {
+/// A reader failure on `source` (read from `path`), located; a ragged line says how many
+/// fields it has, a line too long which line it is (DuckDB numbers it wrongly).
+fn located_error(path: &Path, source: &Path, message: &DuckMessage<'_>, dialect: &Dialect) -> EngineError {
     let err = message.into_read_error(source);
     match (err, message.kind()) {
+        (EngineError::InvalidData { file, column, reason, line }, MessageKind::LineTooLong { limit, .. }) => {
+            EngineError::InvalidData { file, column, reason, line: first_long_line(path, limit).or(line) }
+        }
         (EngineError::InvalidData { file, line, column, .. }, MessageKind::ColumnCount { expected, found }) if found > expected => {
             let delimiter = dialect.delimiter.chars().next().unwrap_or(',');
-            let reason = match message.original_line(1 << 20) {
-                Some(raw) => format!("expected {expected} columns but the line has {}", sniff::delimited_fields(&raw, delimiter)),
-                None => format!("expected {expected} columns but the line has more"),
+            let counted = message.original_line(1 << 20).map(|raw| sniff::delimited_fields(&raw, delimiter, dialect.quote.chars().next()));
+            let reason = match counted {
+                Some(fields) if fields > expected as usize => format!("expected {expected} columns but the line has {fields}"),
+                _ => format!("expected {expected} columns but the line has more"),
             };
             EngineError::InvalidData { file, line, column, reason }
         }
         (err, _) => err,
+    }
+}
+
+/// The number of the first line of `path` longer than `limit` bytes.
+fn first_long_line(path: &Path, limit: u64) -> Option<u64> {
+    use std::io::BufRead as _;
+    let reader = super::encoding::open_decompressed(path, std::sync::Arc::default()).ok()?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+    let (mut line, mut len) = (1u64, 0u64);
+    loop {
+        let buf = reader.fill_buf().ok()?;
+        if buf.is_empty() {
+            return (len > limit).then_some(line);
+        }
+        for &b in buf {
+            if b == b'\n' {
+                if len > limit {
+                    return Some(line);
+                }
+                line += 1;
+                len = 0;
+            } else {
+                len += 1;
+            }
+        }
+        let n = buf.len();
+        reader.consume(n);
     }
 }
 
@@ -599,13 +710,10 @@ fn is_dialect_fixed(opts: &ImportOptions, attempt: &Attempt) -> bool {
     (opts.csv.delimiter.is_some() || attempt.delimiter.is_some()) && opts.csv.quote.is_some()
 }
 
-/// Adds the lines a load rejected to `target` (created when missing): one row per line, with
-/// the file, the first bad column, the raw line and the reason in plain words.
-pub fn save_rejects(conn: &Connection, (table, scans): (&str, &str), target: &str, source: &Path, is_pattern: bool) -> Result<()> {
-    // A glob's rows name the file each line came from; otherwise the file the user named
-    // (the reader may have read a converted copy).
-    let file = if is_pattern { "s.file_path".to_string() } else { quote_literal(&source.to_string_lossy()) };
-    let select = format!(
+/// One row per rejected line (DuckDB records one per bad field): the file, the line, the
+/// first bad column, the raw line and the reason in plain words.
+fn rejected_lines_sql((table, scans): (&str, &str), file: &str) -> String {
+    format!(
         "SELECT {file} AS file, e.line, arg_min(e.column_name, e.column_idx) AS \"column\",
              arg_min(e.error_type::VARCHAR, e.column_idx) AS error, any_value(e.csv_line) AS raw_line,
              regexp_replace(regexp_replace(arg_max(e.error_message, e.column_idx),
@@ -615,7 +723,23 @@ pub fn save_rejects(conn: &Connection, (table, scans): (&str, &str), target: &st
          GROUP BY e.scan_id, e.file_id, {file}, e.line ORDER BY e.scan_id, e.file_id, e.line",
         quote_ident(table),
         quote_ident(scans)
-    );
+    )
+}
+
+/// Rejected lines among the first `rows` data rows of a preview read: (line, reason).
+pub fn early_rejects(conn: &Connection, tables: (&str, &str), first_lines: u64) -> Result<Vec<(u64, String)>> {
+    let sql = format!("SELECT line, reason FROM ({}) WHERE line <= ? ORDER BY line LIMIT 5", rejected_lines_sql(tables, "''"));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([first_lines as i64], |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, String>(1)?)))?;
+    Ok(rows.collect::<duckdb::Result<_>>()?)
+}
+
+/// Adds the lines a load rejected to `target` (created when missing).
+pub fn save_rejects(conn: &Connection, (table, scans): (&str, &str), target: &str, source: &Path, is_pattern: bool) -> Result<()> {
+    // A glob's rows name the file each line came from; otherwise the file the user named
+    // (the reader may have read a converted copy).
+    let file = if is_pattern { "s.file_path".to_string() } else { quote_literal(&source.to_string_lossy()) };
+    let select = rejected_lines_sql((table, scans), &file);
     let exists = crate::engine::workspace::table_exists(conn, target)?;
     if exists {
         conn.execute_batch(&format!("INSERT INTO {} {select}", quote_ident(target)))?;
@@ -665,10 +789,16 @@ mod tests {
             ..Dialect::default()
         };
         let sql = select_sql(Path::new("a.csv"), &opts, &attempt, &dialect, None).unwrap();
-        assert!(sql.starts_with("SELECT * REPLACE (nullif(\"country\", '') AS \"country\") FROM read_csv("), "{sql}");
-        assert!(sql.contains("nullstr = ['NA', 'N/A', 'n/a', 'NULL', 'null', 'NaN', 'nan', '']"), "{sql}");
-        assert!(sql.contains("force_not_null = ['country']"), "{sql}");
+        assert!(
+            sql.starts_with("SELECT CAST(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA'), 'N/A'), 'NULL'), 'null'), 'NaN'), 'nan') AS BIGINT) AS \"n\", \"country\" FROM read_csv("),
+            "{sql}"
+        );
+        assert!(sql.contains("columns = {'n': 'VARCHAR', 'country': 'VARCHAR'}"), "{sql}");
+        assert!(!sql.contains("nullstr"), "{sql}");
+        let everywhere = Attempt { na_everywhere: true, ..attempt.clone() };
+        let sql = select_sql(Path::new("a.csv"), &opts, &everywhere, &dialect, None).unwrap();
+        assert!(sql.starts_with("SELECT * FROM read_csv("), "{sql}");
+        assert!(sql.contains("nullstr = ['NA', 'N/A', 'NULL', 'null', 'NaN', 'nan', '']"), "{sql}");
         let typed = ImportOptions { types: vec![("nope".into(), SqlType::varchar())], ..ImportOptions::new() };
         assert!(matches!(select_sql(Path::new("a.csv"), &typed, &attempt, &dialect, None), Err(EngineError::ColumnNotFound { .. })));
-    }
-}
+    }}

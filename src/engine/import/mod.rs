@@ -211,7 +211,9 @@ impl Job for ImportJob {
         // A small table sits in the write-ahead log until a checkpoint, where its size cannot
         // be measured; a large one was written to the file as it loaded.
         if file_bytes < SMALL_IMPORT_BYTES {
-            let _ = conn.execute_batch("CHECKPOINT");
+            if let Err(e) = conn.execute_batch("CHECKPOINT") {
+                tracing::debug!("no checkpoint after the import: {e}");
+            }
         }
         let table_bytes = table_storage_bytes(&conn, &table).ok().filter(|b| *b > 0);
         if let Some(bytes) = table_bytes {
@@ -257,9 +259,7 @@ impl ImportJob {
                     (None, Some((bytes, _))) => encoding::detect_bytes(&bytes[..bytes.len().min(encoding::DETECT_BYTES)], false),
                     (None, None) => encoding_rs::UTF_8,
                 };
-                if let Some(rows) = head.and_then(|(bytes, read)| sniff::estimate_text_rows_from(path, &bytes, read, source.bytes)) {
-                    ctx.expect_rows(rows);
-                }
+                let estimate = head.and_then(|(bytes, read)| sniff::estimate_text_rows_from(path, &bytes, read, source.bytes));
                 let loaded = loop {
                     let converted = if encoding::is_utf8(enc) {
                         None
@@ -269,6 +269,9 @@ impl ImportJob {
                     };
                     let read_path = converted.as_ref().map_or_else(|| readable.path().to_path_buf(), |p| p.to_path_buf());
                     ctx.phase(format!("Reading {}", source.display), Some(source.bytes));
+                    if let Some(rows) = estimate {
+                        ctx.expect_rows(rows);
+                    }
                     let mut attempt_notices = Vec::new();
                     let outcome = csv::prepare(conn, &read_path, path, opts, temp_dir, csv::Rewrite::Whole, ctx, &mut attempt_notices)
                         .and_then(|prepared| csv::load(conn, target, &prepared, path, opts, ctx, &mut attempt_notices));
@@ -471,7 +474,7 @@ fn unique_suffix() -> String {
 
 pub(crate) fn table_storage_bytes(conn: &Connection, table: &str) -> Result<u64> {
     let (blocks, block_size): (i64, i64) = conn.query_row(
-        "SELECT count(DISTINCT block_id), (SELECT block_size FROM pragma_database_size() LIMIT 1)
+        "SELECT count(DISTINCT block_id), (SELECT block_size FROM pragma_database_size() WHERE database_name = current_database())
          FROM pragma_storage_info(?) WHERE block_id >= 0",
         [table],
         |r| Ok((r.get(0)?, r.get(1)?)),

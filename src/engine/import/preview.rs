@@ -94,9 +94,27 @@ impl Job for PreviewJob {
                     p
                 };
                 let prepared = csv::prepare(&conn, &read_path, &self.path, &self.options, &self.temp_dir, csv::Rewrite::Start(PREVIEW_BYTES as u64), ctx, &mut preview.notices)?;
-                let select = csv::select_sql(&prepared.path, &self.options, &prepared.attempt, &prepared.dialect, None)?;
+                // Bad lines among the first rows are shown, not a reason to show nothing; the
+                // reader may also scan past the rows shown, where a bad line must not fail them.
+                let rejects = ("preview_rejects", "preview_scans");
+                let mut attempt = prepared.attempt.clone();
+                let mut made = Err(EngineError::Internal("not read".into()));
+                for na_everywhere in [attempt.na_everywhere, true] {
+                    attempt.na_everywhere = na_everywhere;
+                    let select = csv::select_sql(&prepared.path, &self.options, &attempt, &prepared.dialect, Some(rejects))?;
+                    made = conn.execute_batch(&format!("CREATE OR REPLACE TABLE {table} AS {select} LIMIT {limit}")).map_err(|e| read_error(&self.path, e));
+                    if made.is_ok() {
+                        break;
+                    }
+                }
+                made?;
+                let header_lines = prepared.dialect.skip + u64::from(prepared.dialect.header);
+                let bad = csv::early_rejects(&conn, rejects, header_lines + limit as u64 + 5)?;
+                let stops = if self.options.on_error == super::OnError::Skip { "goes to the rejects table" } else { "stops the import" };
+                for (line, reason) in &bad {
+                    preview.notices.push(format!("line {}: {reason} — this line {stops}", crate::engine::config::group_digits(*line)));
+                }
                 preview.dialect = Some(prepared.dialect);
-                conn.execute_batch(&format!("CREATE TABLE {table} AS {select} LIMIT {limit}")).map_err(|e| read_error(&self.path, e))?;
             }
             FileFormat::Parquet | FileFormat::Json => {
                 let reader = table_reader(format, &path, false);

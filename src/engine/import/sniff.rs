@@ -130,9 +130,10 @@ pub fn sniff_dialect(conn: &Connection, args: &str) -> std::result::Result<Diale
     });
     let row = row.map_err(|e| e.to_string())?;
     let columns: Vec<serde_json::Value> = serde_json::from_str(&row.9).unwrap_or_default();
+    // The read names the columns itself (`columns = {…}`): a NUL cannot go into SQL text.
     let columns = columns
         .iter()
-        .map(|c| (c["name"].as_str().unwrap_or_default().to_string(), c["type"].as_str().unwrap_or_default().to_string()))
+        .map(|c| (c["name"].as_str().unwrap_or_default().replace('\0', "\u{FFFD}"), c["type"].as_str().unwrap_or_default().to_string()))
         .collect();
     let empty = |s: String| if s == "(empty)" { String::new() } else { s };
     Ok(Dialect {
@@ -152,7 +153,7 @@ pub fn sniff_dialect(conn: &Connection, args: &str) -> std::result::Result<Diale
 /// Fails when the first line of `text` (a file's start) has more fields than dataforge
 /// reads, for any common delimiter.
 pub fn check_width(path: &Path, text: &[u8]) -> Result<()> {
-    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = text.split(|b| *b == b'\n' || *b == b'\r').next().unwrap_or_default();
     let widest = [b',', b';', b'\t', b'|', b' '].iter().map(|d| line.iter().filter(|b| *b == d).count() as u64 + 1).max().unwrap_or(1);
     if widest > MAX_COLUMNS {
         return Err(EngineError::InvalidData {
@@ -207,7 +208,7 @@ pub fn split_lines(sample: &str, skip: usize, comment: Option<char>) -> LineSpli
     let mut best: Option<(f64, usize, char)> = None;
     let mut ragged = None;
     for d in CANDIDATES {
-        let counts: Vec<usize> = lines.iter().map(|l| delimited_fields(l, d)).collect();
+        let counts: Vec<usize> = lines.iter().map(|l| delimited_fields(l, d, Some('"'))).collect();
         let (fields, share) = mode(&counts);
         if fields >= 2 && share >= STEADY_SHARE && best.is_none_or(|(s, f, _)| (share, fields) > (s, f)) {
             best = Some((share, fields, d));
@@ -246,12 +247,12 @@ fn whitespace_split(lines: &[&str]) -> Option<LineSplit> {
     (quoted_header || numeric_column).then_some(LineSplit::Whitespace { fields, row_names: header.len() + 1 == fields })
 }
 
-/// Fields of `line` split on `delimiter`, with double-quoted fields kept whole.
-pub fn delimited_fields(line: &str, delimiter: char) -> usize {
+/// Fields of `line` split on `delimiter`, with fields in `quote` kept whole.
+pub fn delimited_fields(line: &str, delimiter: char, quote: Option<char>) -> usize {
     let mut fields = 1;
     let mut is_quoted = false;
     for c in line.chars() {
-        if c == '"' {
+        if Some(c) == quote {
             is_quoted = !is_quoted;
         } else if c == delimiter && !is_quoted {
             fields += 1;
@@ -319,5 +320,7 @@ mod tests {
         let err = check_width(Path::new("wide.csv"), wide.as_bytes()).unwrap_err();
         assert_eq!(err.to_string(), "wide.csv: line 1: the line has 20,000 fields; dataforge reads at most 16,384 columns");
         assert!(check_width(Path::new("ok.csv"), b"a,b,c\n1,2,3\n").is_ok());
+        let cr_lines = "a,b\r1,2\r".repeat(20_000);
+        assert!(check_width(Path::new("cr.csv"), cr_lines.as_bytes()).is_ok(), "lines may end in CR alone");
     }
 }
