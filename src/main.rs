@@ -1,4 +1,8 @@
 use clap::Parser as _;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use dataforge::cli::{self, Args, Command, EXIT_ERROR, EXIT_USAGE};
 
 fn main() {

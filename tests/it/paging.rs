@@ -148,3 +148,4 @@ fn a_column_named_rowid_does_not_confuse_paging() {
     let firsts: Vec<_> = page.rows.iter().map(|r| r[0].clone().unwrap().parse::<i64>().unwrap()).collect();
     assert!(firsts.windows(2).all(|w| w[0] <= w[1]), "sorted by the user's rowid column");
 }
+

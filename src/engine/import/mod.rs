@@ -155,6 +155,7 @@ impl Job for ImportJob {
         let file_bytes: u64 = sources.iter().map(|s| s.bytes).sum();
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
+        let blocks_before = used_blocks(&conn).ok();
         let staging = format!("{STAGING_PREFIX}{}", unique_suffix());
         let mut guard = StagingGuard { conn: &conn, ctx, names: vec![staging.clone()], armed: true };
 
@@ -215,7 +216,12 @@ impl Job for ImportJob {
                 tracing::debug!("no checkpoint after the import: {e}");
             }
         }
-        let table_bytes = table_storage_bytes(&conn, &table).ok().filter(|b| *b > 0);
+        // A new table's size is what the file grew by (cheap); an appended one is measured.
+        let table_bytes = match (self.options.append, blocks_before, used_blocks(&conn)) {
+            (false, Some((before, size)), Ok((after, _))) => Some(after.saturating_sub(before) * size),
+            _ => table_storage_bytes(&conn, &table).ok(),
+        }
+        .filter(|b| *b > 0);
         if let Some(bytes) = table_bytes {
             let _ = conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET bytes = ? WHERE name = ?"), duckdb::params![bytes as i64, table]);
         }
@@ -470,6 +476,16 @@ fn unique_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{}_{nanos}", std::process::id())
+}
+
+/// Blocks in use in the workspace file, and the block size.
+fn used_blocks(conn: &Connection) -> Result<(u64, u64)> {
+    let (used, size): (i64, i64) = conn.query_row(
+        "SELECT used_blocks, block_size FROM pragma_database_size() WHERE database_name = current_database()",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((used.max(0) as u64, size.max(0) as u64))
 }
 
 pub(crate) fn table_storage_bytes(conn: &Connection, table: &str) -> Result<u64> {
