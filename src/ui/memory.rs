@@ -4,7 +4,7 @@
 use std::ops::RangeInclusive;
 
 use egui::{Color32, RichText};
-use egui_plot::{GridInput, GridMark, HLine, HoverPosition, Line, LineStyle, Plot, PlotPoints};
+use egui_plot::{GridInput, GridMark, HLine, HoverPosition, Line, LineStyle, Plot, PlotPoints, uniform_grid_spacer};
 
 use super::state::AppState;
 use crate::engine::config::format_bytes;
@@ -82,6 +82,7 @@ pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
         .allow_boxed_zoom(false)
         .allow_double_click_reset(false)
         .allow_axis_zoom_drag(false)
+        .x_grid_spacer(uniform_grid_spacer(|_| [10.0, 30.0, 60.0]))
         .x_axis_formatter(|m: GridMark, _: &RangeInclusive<f64>| if m.value.abs() < 0.5 { "now".into() } else { format!("{:.0} s ago", -m.value) })
         .y_grid_spacer(memory_grid)
         .y_axis_formatter(|m: GridMark, _: &RangeInclusive<f64>| format_mb(m.value))

@@ -36,6 +36,8 @@ pub struct GridState {
     pub visible_rows: u64,
     /// The first row egui_table reported on screen (partly hidden, after a jump).
     reported_start: u64,
+    /// Widths this view set itself; a column whose width differs was resized by the user.
+    auto_widths: egui::IdMap<f32>,
     /// Absolute row to bring to the top on the next frame.
     pub scroll_to: Option<u64>,
     /// A jump in flight: the table scrolls a frame or two after it is asked to, and until
@@ -79,6 +81,12 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             .chain(columns.iter().map(|c| Column::new(120.0).range(MIN_WIDTH..=2000.0).resizable(true).id(Id::unique(("col", c.name.as_str())))))
             .collect();
         let id = Table::new().id_salt("grid").get_id(ui);
+        // Which widths this view set itself outlives the session, like the widths do.
+        let auto_id = id.with("auto-widths");
+        if grid.auto_widths.is_empty() {
+            grid.auto_widths = ui.ctx().data_mut(|d| d.get_persisted::<egui::IdMap<f32>>(auto_id)).unwrap_or_default();
+        }
+        let mut is_seeded = false;
         let stored = match TableState::load(ui.ctx(), id) {
             Some(stored) => stored,
             None => {
@@ -89,11 +97,35 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
                     loading_ui(ui);
                     return;
                 }
-                let seeded = seed_widths(ui, view, &columns, &table_columns);
-                seeded.clone().store(ui.ctx(), id);
+                let seeded = seed_widths(ui, view, &columns, &table_columns, 0..total.min(PAGE_ROWS));
+                for (i, c) in table_columns.iter().enumerate().skip(1) {
+                    if let Some(w) = seeded.col_widths.get(&c.id_for(i)) {
+                        grid.auto_widths.insert(c.id_for(i), *w);
+                    }
+                }
+                is_seeded = true;
                 seeded
             }
         };
+        // Columns the user has not resized grow to fit wider values as they scroll into view
+        // (a sort brings other values); never shrink, so they do not jump about.
+        let on_screen = grid.first_visible..(grid.first_visible + grid.visible_rows.max(1)).min(total);
+        let wanted = seed_widths(ui, view, &columns, &table_columns, on_screen);
+        let mut stored = stored;
+        let mut grew = false;
+        for (key, width) in wanted.col_widths.iter() {
+            let current = stored.col_widths.get(key).copied();
+            if current.is_some() && grid.auto_widths.get(key).copied() == current && current.is_some_and(|c| *width > c) {
+                stored.col_widths.insert(*key, *width);
+                grid.auto_widths.insert(*key, *width);
+                grew = true;
+            }
+        }
+        if grew || is_seeded {
+            stored.clone().store(ui.ctx(), id);
+            let auto = grid.auto_widths.clone();
+            ui.ctx().data_mut(|d| d.insert_persisted(auto_id, auto));
+        }
         let used: f32 = table_columns
             .iter()
             .enumerate()
@@ -210,14 +242,14 @@ fn text_width(ui: &egui::Ui, text: &str, style: TextStyle) -> f32 {
     ui.painter().layout_no_wrap(text.to_string(), font, egui::Color32::WHITE).size().x
 }
 
-/// Widths for a table shown for the first time: each column as wide as its header (name and
-/// type, with room for the sort arrow) or its widest value among the rows at hand.
-fn seed_widths(ui: &egui::Ui, view: &TableView, columns: &[ColumnInfo], table_columns: &[Column]) -> TableState {
-    let rows = view.total_rows().min(PAGE_ROWS);
+/// Widths for the columns: each as wide as its header (name and type, with room for the sort
+/// arrow) or its widest cached value among `rows`.
+fn seed_widths(ui: &egui::Ui, view: &TableView, columns: &[ColumnInfo], table_columns: &[Column], rows: Range<u64>) -> TableState {
     let mut state = TableState { parent_width: Some(ui.available_width()), ..TableState::default() };
     for (i, info) in columns.iter().enumerate() {
         let header = text_width(ui, &format!("{} ⏷", info.name), TextStyle::Body).max(text_width(ui, &info.data_type, TextStyle::Small));
-        let content = (0..rows)
+        let content = rows
+            .clone()
             .map(|r| match view.cell(r, i) {
                 Cell::Text(t) => text_width(ui, &t.chars().take(MEASURED_CHARS).collect::<String>(), TextStyle::Body),
                 Cell::Null => text_width(ui, "NULL", TextStyle::Small),
