@@ -79,6 +79,14 @@ pub fn sweep_partials(dir: &Path) {
     }
 }
 
+/// A new scratch file of `kind` in the temp folder `dir` (made if missing), removed when the
+/// returned path is dropped.
+pub fn file(dir: &Path, kind: &str, suffix: &str) -> crate::engine::Result<tempfile::NamedTempFile> {
+    use crate::engine::EngineError;
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    tempfile::Builder::new().prefix(&prefix(kind)).suffix(suffix).tempfile_in(dir).map_err(|e| EngineError::io(dir, e))
+}
+
 /// A temporary output beside `target`: hidden, naming this process, unique in its folder.
 pub fn partial_path(target: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};

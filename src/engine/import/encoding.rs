@@ -148,13 +148,7 @@ pub fn detect_whole(path: &Path, ctx: &JobCtx) -> Result<&'static Encoding> {
 /// Writes `src` (decompressed) as UTF-8 into a new file in `dir`. Bytes that are not valid in
 /// `encoding` are an error naming the line.
 pub fn transcode(src: &Path, encoding: &'static Encoding, dir: &Path, ctx: &JobCtx) -> Result<tempfile::TempPath> {
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    let out = tempfile::Builder::new()
-        .prefix(&crate::engine::scratch::prefix("utf8"))
-        .suffix(".csv")
-        .tempfile_in(dir)
-        .map_err(|e| EngineError::io(dir, e))?;
-    let (file, out_path) = out.into_parts();
+    let (file, out_path) = crate::engine::scratch::file(dir, "utf8", ".csv")?.into_parts();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let mut reader = open_decompressed(src, read_bytes.clone())?;
     let mut writer = BufWriter::with_capacity(1 << 20, file);

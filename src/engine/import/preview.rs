@@ -82,12 +82,7 @@ impl Job for PreviewJob {
                         sample.truncate(cut);
                     }
                     let (text, _, _) = enc.decode(&sample);
-                    std::fs::create_dir_all(&self.temp_dir).map_err(|e| EngineError::io(&self.temp_dir, e))?;
-                    let mut tmp = tempfile::Builder::new()
-                        .prefix(&crate::engine::scratch::prefix("preview"))
-                        .suffix(".csv")
-                        .tempfile_in(&self.temp_dir)
-                        .map_err(|e| EngineError::io(&self.temp_dir, e))?;
+                    let mut tmp = crate::engine::scratch::file(&self.temp_dir, "preview", ".csv")?;
                     tmp.write_all(text.as_bytes()).map_err(|e| EngineError::io(tmp.path(), e))?;
                     let p = tmp.path().to_path_buf();
                     _converted = tmp;

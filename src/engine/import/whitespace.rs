@@ -112,13 +112,7 @@ pub fn convert(
     max_bytes: Option<u64>,
     ctx: &JobCtx,
 ) -> Result<tempfile::TempPath> {
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    let out = tempfile::Builder::new()
-        .prefix(&crate::engine::scratch::prefix("space"))
-        .suffix(".csv")
-        .tempfile_in(dir)
-        .map_err(|e| EngineError::io(dir, e))?;
-    let (file, out_path) = out.into_parts();
+    let (file, out_path) = crate::engine::scratch::file(dir, "space", ".csv")?.into_parts();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let mut reader = std::io::BufReader::with_capacity(1 << 20, open_decompressed(src, read_bytes.clone())?);
     let mut writer = BufWriter::with_capacity(1 << 20, file);
