@@ -18,7 +18,7 @@ use crate::engine::job::{JobHandle, JobSnapshot, JobState, JobWatch, Waker, spaw
 use crate::engine::monitor::MemoryMonitor;
 use crate::engine::sql::SortKey;
 use crate::engine::workspace::{CompactJob, CompactReport, TableInfo};
-use crate::engine::{Result, Workspace};
+use crate::engine::{EngineError, Result, Workspace};
 use crate::ui::import_dialog::ImportDraft;
 
 pub enum UiJob {
@@ -237,6 +237,13 @@ impl AppState {
                             messages.push(Notice { is_error: false, text: import_message(&report) });
                         }
                     }
+                    Some(Err(EngineError::DiskFull(path))) => messages.push(Notice {
+                        is_error: true,
+                        text: format!(
+                            "No space left on device writing {}: nothing was imported. Free some space; File → Settings… → Compact workspace gives back what failed imports took",
+                            path.display()
+                        ),
+                    }),
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
                 },

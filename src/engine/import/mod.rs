@@ -18,6 +18,7 @@ mod land;
 pub mod linked;
 pub mod options;
 pub mod preview;
+pub mod rejects;
 pub mod sniff;
 pub(crate) mod sources;
 pub mod whitespace;
@@ -189,7 +190,7 @@ impl Job for ImportJob {
             }
             if let Some((temp, scans, n)) = &part.rejects {
                 guard.names.push(rejects_staging.clone());
-                csv::save_rejects(&conn, (temp, scans), &rejects_staging, &source.path, source.is_pattern)?;
+                rejects::save_rejects(&conn, (temp, scans), &rejects_staging, &source.path, source.is_pattern)?;
                 rejected += n;
             }
             rows += part.rows;

@@ -104,7 +104,7 @@ impl Job for PreviewJob {
                 }
                 made?;
                 let header_lines = prepared.dialect.skip + u64::from(prepared.dialect.header);
-                let bad = csv::early_rejects(&conn, rejects, header_lines + limit as u64 + 5)?;
+                let bad = super::rejects::early_rejects(&conn, rejects, header_lines + limit as u64 + 5)?;
                 let stops = if self.options.on_error == super::OnError::Skip { "goes to the rejects table" } else { "stops the import" };
                 for (line, reason) in &bad {
                     preview.notices.push(format!("line {}: {reason} — this line {stops}", crate::engine::config::group_digits(*line)));
