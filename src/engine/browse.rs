@@ -186,10 +186,9 @@ impl Browser {
             if let Some(rows) = rows {
                 return Ok((columns, rows.max(0) as u64, true));
             }
+            // Counted later by a job; without an estimate the count starts from nothing.
             let estimate = source.and_then(|s| crate::engine::import::estimate_text_rows(std::path::Path::new(&s)));
-            if let Some(rows) = estimate {
-                return Ok((columns, rows, false));
-            }
+            return Ok((columns, estimate.unwrap_or(0), false));
         }
         let rows = count_rows(&self.conn, table)?;
         Ok((columns, rows, true))
@@ -744,15 +743,27 @@ impl TableView {
 
 impl Drop for TableView {
     fn drop(&mut self) {
-        if let Some((_, job)) = self.sort_job.take() {
-            job.cancel();
-        }
         if let Some(job) = self.count_job.take() {
             job.cancel();
         }
-        for job in &self.abandoned {
+        let mut unfinished = std::mem::take(&mut self.abandoned);
+        unfinished.extend(self.sort_job.take().map(|(_, job)| job));
+        for job in &unfinished {
             job.cancel();
         }
         self.drop_sorted();
+        // A sort that finished as it was cancelled still made a copy: drop it once it is known.
+        if !unfinished.is_empty() {
+            let workspace = self.workspace.clone();
+            let _ = std::thread::Builder::new().name("sort-cleanup".into()).spawn(move || {
+                for job in unfinished {
+                    if let Ok(name) = job.wait() {
+                        if let Ok(conn) = workspace.connect() {
+                            drop_scratch(&conn, &name);
+                        }
+                    }
+                }
+            });
+        }
     }
 }

@@ -22,6 +22,19 @@ pub struct Workspace {
     land_lock: Mutex<()>,
     /// One clone per connection handed out; compaction waits until only this one is left.
     handed_out: Arc<()>,
+    /// Set when the file could not be reopened after compaction: nothing may use the stand-in.
+    is_closed: std::sync::atomic::AtomicBool,
+    /// Imports running now.
+    writers: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts an import as running while it lives.
+pub struct Writing(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A connection to the workspace, for one job or worker thread.
@@ -112,6 +125,8 @@ impl Workspace {
             overrides,
             land_lock: Mutex::new(()),
             handed_out: Arc::new(()),
+            is_closed: std::sync::atomic::AtomicBool::new(false),
+            writers: Arc::default(),
         };
         ws.prepare()?;
         Ok(ws)
@@ -128,6 +143,8 @@ impl Workspace {
             overrides: EnvOverrides::default(),
             land_lock: Mutex::new(()),
             handed_out: Arc::new(()),
+            is_closed: std::sync::atomic::AtomicBool::new(false),
+            writers: Arc::default(),
         };
         ws.prepare()?;
         Ok(ws)
@@ -195,48 +212,82 @@ impl Workspace {
         if self.path == Path::new(":memory:") {
             return Err(EngineError::Unsupported("an in-memory workspace has no file to compact".into()));
         }
-        let mut conn = self.lock();
+        // Wait for the others to close their connections without holding the catalog's.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while Arc::strong_count(&self.handed_out) > 1 {
+        let mut conn = loop {
+            if Arc::strong_count(&self.handed_out) == 1 {
+                let conn = self.lock();
+                if Arc::strong_count(&self.handed_out) == 1 {
+                    break conn;
+                }
+            }
             if std::time::Instant::now() > deadline {
                 return Err(EngineError::Busy("the workspace is in use; wait for running jobs to finish and close open tables, then compact".into()));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        };
         if let Some(ctx) = ctx {
             ctx.phase("Copying the tables to a new file", None);
             ctx.watch(&conn)?;
         }
         conn.execute_batch("CHECKPOINT")?;
         let bytes_before = file_bytes(&self.path);
-        let mut copy = self.path.as_os_str().to_owned();
-        copy.push(format!(".compact-{}", std::process::id()));
-        let copy = PathBuf::from(copy);
+        let with_suffix = |path: &Path, suffix: &str| {
+            let mut text = path.as_os_str().to_owned();
+            text.push(suffix);
+            PathBuf::from(text)
+        };
+        let copy = with_suffix(&self.path, &format!(".compact-{}", std::process::id()));
+        let copy_wal = with_suffix(&copy, ".wal");
         let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_file(&copy_wal);
         let main: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
         let copied = conn.execute_batch(&format!(
-            "ATTACH {} AS __dataforge_compact; COPY FROM DATABASE {} TO __dataforge_compact; DETACH __dataforge_compact;",
+            "ATTACH {} AS __dataforge_compact; COPY FROM DATABASE {} TO __dataforge_compact;
+             CHECKPOINT __dataforge_compact; DETACH __dataforge_compact;",
             quote_literal(&copy.to_string_lossy()),
             quote_ident(&main)
         ));
         if let Some(ctx) = ctx {
             ctx.unwatch();
         }
+        // Everything must be in the copy's file itself: its log is not carried over.
+        let copied = copied.map_err(EngineError::from).and_then(|()| {
+            if copy_wal.exists() {
+                Err(EngineError::Internal("the compacted copy kept a write-ahead log".into()))
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = copied {
             let _ = conn.execute_batch("DETACH DATABASE IF EXISTS __dataforge_compact");
             let _ = std::fs::remove_file(&copy);
-            let mut copy_wal = copy.as_os_str().to_owned();
-            copy_wal.push(".wal");
-            let _ = std::fs::remove_file(PathBuf::from(copy_wal));
-            return Err(e.into());
+            let _ = std::fs::remove_file(&copy_wal);
+            return Err(e);
         }
         // Closing the last connection closes the database and frees the file.
         *conn = Connection::open_in_memory()?;
-        let mut wal = self.path.as_os_str().to_owned();
-        wal.push(".wal");
-        let _ = std::fs::remove_file(PathBuf::from(wal));
+        let _ = std::fs::remove_file(with_suffix(&self.path, ".wal"));
         let renamed = std::fs::rename(&copy, &self.path).map_err(|e| EngineError::io(&self.path, e));
-        *conn = open_file(&self.path, &self.settings())?;
+        // Another process may grab the file between close and reopen; try for a while.
+        let mut reopened = open_file(&self.path, &self.settings());
+        for _ in 0..20 {
+            if !matches!(reopened, Err(EngineError::WorkspaceLocked(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            reopened = open_file(&self.path, &self.settings());
+        }
+        match reopened {
+            Ok(file) => *conn = file,
+            Err(e) => {
+                self.is_closed.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(EngineError::WorkspaceUnavailable {
+                    path: self.path.clone(),
+                    reason: format!("it was compacted but could not be opened again ({e}); restart dataforge"),
+                });
+            }
+        }
         drop(conn);
         renamed?;
         self.prepare()?;
@@ -259,7 +310,19 @@ impl Workspace {
 
     /// A new connection to this workspace, for one job or worker thread.
     pub fn connect(&self) -> Result<WsConnection> {
+        self.check_open()?;
         Ok(WsConnection { conn: self.lock().try_clone()?, _handed_out: self.handed_out.clone() })
+    }
+
+    /// Marks an import as running until the returned guard is dropped.
+    pub fn writing(&self) -> Writing {
+        self.writers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Writing(self.writers.clone())
+    }
+
+    /// Imports running now.
+    pub fn writers(&self) -> usize {
+        self.writers.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Bytes of the workspace file on disk (0 for an in-memory workspace).
@@ -299,8 +362,16 @@ impl Workspace {
         Ok(())
     }
 
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(EngineError::WorkspaceUnavailable { path: self.path.clone(), reason: "it could not be opened again after compaction; restart dataforge".into() });
+        }
+        Ok(())
+    }
+
     /// User tables and linked files, sorted by name.
     pub fn tables(&self) -> Result<Vec<TableInfo>> {
+        self.check_open()?;
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!(
             "SELECT t.table_name, t.estimated_size, t.column_count, m.bytes, m.source, false

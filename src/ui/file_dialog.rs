@@ -35,6 +35,8 @@ pub struct FileDialogs {
     native: Arc<AtomicU8>,
     running: Option<(Purpose, Promise<Option<Vec<PathBuf>>>)>,
     built_in: Option<(Purpose, FileDialog)>,
+    /// Where the last chooser started, for a built-in one that takes over.
+    last_dir: Option<PathBuf>,
     wake: Waker,
 }
 
@@ -53,7 +55,7 @@ impl FileDialogs {
                 answer.store(if has_native_dialog() { NATIVE } else { BUILT_IN }, Ordering::Relaxed);
             });
         }
-        Self { native, running: None, built_in: None, wake }
+        Self { native, running: None, built_in: None, last_dir: None, wake }
     }
 
     /// Uses the built-in chooser from now on.
@@ -70,6 +72,7 @@ impl FileDialogs {
         if self.is_open() {
             return;
         }
+        self.last_dir = Some(dir.to_path_buf());
         if self.native.load(Ordering::Relaxed) == BUILT_IN {
             self.open_built_in(Purpose::Import, dir, None);
             return;
@@ -146,10 +149,12 @@ impl FileDialogs {
         if let Some((purpose, promise)) = self.running.take() {
             match promise.try_take() {
                 Err(p) => self.running = Some((purpose, p)),
-                // rfd answers `None` only when neither a portal nor zenity could show a dialog.
-                Ok(None) if purpose == Purpose::Import => {
+                // rfd's pick_files answers `None` (not an empty list, which is a cancel) when
+                // neither a portal nor zenity could show a dialog; the probe agreeing matters
+                // while it has not answered yet.
+                Ok(None) if purpose == Purpose::Import && self.native.load(Ordering::Relaxed) != NATIVE => {
                     self.use_built_in();
-                    let dir = std::env::current_dir().unwrap_or_default();
+                    let dir = self.last_dir.clone().unwrap_or_default();
                     self.open_built_in(Purpose::Import, &dir, None);
                 }
                 Ok(None) => {}

@@ -37,6 +37,8 @@ pub struct ImportDraft {
     pub type_error: Option<String>,
     /// Which of the files the preview shows.
     pub previewed: usize,
+    /// Scratch folders holding copies of pipes, kept until the imports read them.
+    pub spools: Vec<std::sync::Arc<tempfile::TempDir>>,
     /// Every sheet of the workbook, one table each.
     pub all_sheets: bool,
     /// Expected schema as typed: `name[:TYPE][!], ...`.
@@ -64,6 +66,7 @@ impl ImportDraft {
             types: Vec::new(),
             type_error: None,
             previewed: 0,
+            spools: Vec::new(),
             all_sheets: false,
             expect: String::new(),
             expect_error: None,
@@ -82,7 +85,16 @@ impl ImportDraft {
     pub fn poll(&mut self, wake: &Waker) {
         if let Some(mut h) = self.running.take() {
             match h.take_result() {
-                Some(Ok(p)) => self.preview = Some(Ok(p)),
+                Some(Ok(p)) => {
+                    // A pipe was copied while previewing: the import reads the copy.
+                    if let Some((copy, dir)) = &p.spooled {
+                        if let Some(slot) = self.paths.get_mut(self.previewed) {
+                            *slot = copy.clone();
+                        }
+                        self.spools.push(dir.clone());
+                    }
+                    self.preview = Some(Ok(p));
+                }
                 Some(Err(e)) if e.is_cancelled() => {}
                 Some(Err(e)) => self.preview = Some(Err(e.to_string())),
                 None => self.running = Some(h),
@@ -107,7 +119,6 @@ impl ImportDraft {
     pub fn preview_file(&mut self, index: usize) {
         if index != self.previewed && index < self.paths.len() {
             self.previewed = index;
-            self.types.clear();
             self.changed();
         }
     }
@@ -157,15 +168,15 @@ impl ImportDraft {
                 .into_iter()
                 .map(|sheet| {
                     let options = ImportOptions { sheet: Some(sheet), name_by_sheet: true, ..options.clone() };
-                    Command::RunImport { paths: self.paths.clone(), options }
+                    Command::RunImport { paths: self.paths.clone(), options, keep: self.spools.clone() }
                 })
                 .collect());
         }
         if self.paths.len() > 1 && self.many == ManyFiles::OneTablePerFile {
             options.table = None;
-            Ok(self.paths.iter().map(|p| Command::RunImport { paths: vec![p.clone()], options: options.clone() }).collect())
+            Ok(self.paths.iter().map(|p| Command::RunImport { paths: vec![p.clone()], options: options.clone(), keep: self.spools.clone() }).collect())
         } else {
-            Ok(vec![Command::RunImport { paths: self.paths.clone(), options }])
+            Ok(vec![Command::RunImport { paths: self.paths.clone(), options, keep: self.spools.clone() }])
         }
     }
 }

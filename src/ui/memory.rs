@@ -56,7 +56,9 @@ fn memory_grid(input: GridInput) -> Vec<GridMark> {
 }
 
 pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
-    let samples = state.memory.as_ref().map(|m| m.samples()).unwrap_or_default();
+    let mut samples = state.memory.as_ref().map(|m| m.samples()).unwrap_or_default();
+    let newest_at = samples.last().map_or(0.0, |s| s.at_secs);
+    samples.retain(|s| newest_at - s.at_secs <= WINDOW_SECS);
     let limit = state.memory_limit_bytes();
     let (top, shows_limit) = y_top_mb(&samples, limit);
     ui.horizontal(|ui| {

@@ -74,7 +74,7 @@ pub enum Command {
     /// Opens the import window for these files.
     ImportFiles(Vec<PathBuf>),
     /// Starts an import job (from the import window).
-    RunImport { paths: Vec<PathBuf>, options: ImportOptions },
+    RunImport { paths: Vec<PathBuf>, options: ImportOptions, keep: Vec<Arc<tempfile::TempDir>> },
     /// Opens a file in place, as a view (from the import window).
     RunLink { path: PathBuf, options: ImportOptions },
     OpenTable(String),
@@ -134,6 +134,8 @@ pub struct AppState {
     /// Folders the file choosers start in (remembered across sessions).
     pub last_import_dir: Option<PathBuf>,
     pub last_export_dir: Option<PathBuf>,
+    /// Copies of pipes that imports read, removed when the window closes.
+    spools: Vec<Arc<tempfile::TempDir>>,
     commands: Vec<Command>,
     catalog: Option<Promise<Result<Vec<TableInfo>>>>,
     /// Short one-shot engine calls (drop a table, save settings): a message when done.
@@ -162,6 +164,7 @@ impl AppState {
             restore_selection: None,
             last_import_dir: None,
             last_export_dir: None,
+            spools: Vec::new(),
             commands: Vec::new(),
             catalog: None,
             background: Vec::new(),
@@ -227,6 +230,8 @@ impl AppState {
         let mut catalog_changed = false;
         let mut messages = Vec::new();
         let mut compacted = false;
+        // The workspace file or its write-ahead log.
+        let workspace_file = self.workspace.path().to_string_lossy().into_owned();
         for job in &mut self.jobs {
             match job {
                 UiJob::Import(h) => match h.take_result() {
@@ -237,10 +242,10 @@ impl AppState {
                             messages.push(Notice { is_error: false, text: import_message(&report) });
                         }
                     }
-                    Some(Err(EngineError::DiskFull(path))) => messages.push(Notice {
+                    Some(Err(EngineError::DiskFull(path))) if path.to_string_lossy().starts_with(&*workspace_file) => messages.push(Notice {
                         is_error: true,
                         text: format!(
-                            "No space left on device writing {}: nothing was imported. Free some space; File → Settings… → Compact workspace gives back what failed imports took",
+                            "No space left on device writing {}: nothing was imported. Free some space, then File → Settings… → Compact workspace gives back what failed imports took (it needs free space about the size of the data)",
                             path.display()
                         ),
                     }),
@@ -386,7 +391,8 @@ impl AppState {
                 let job = LinkJob::new(self.workspace.clone(), path, options);
                 self.jobs.push(UiJob::Link(spawn(job, self.wake.clone())));
             }
-            Command::RunImport { paths, options } => {
+            Command::RunImport { paths, options, keep } => {
+                self.spools.extend(keep);
                 let job = ImportJob::with_options(self.workspace.clone(), paths, options);
                 self.jobs.push(UiJob::Import(spawn(job, self.wake.clone())));
             }

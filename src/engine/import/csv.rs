@@ -119,6 +119,10 @@ pub fn prepare(
                     )),
                 }
             }
+            LineSplit::Delimiter { delimiter, fields } => notices.push(format!(
+                "loaded as one column although the lines split on {} into {fields} fields; check the quote character",
+                delimiter_name(delimiter)
+            )),
             LineSplit::Whitespace { .. } if rewrite == Rewrite::Refuse => {
                 return Err(EngineError::Unsupported(format!(
                     "{}: its fields are separated by spaces, which is read through a converted copy; import it instead of opening it in place",
@@ -131,10 +135,13 @@ pub fn prepare(
                     _ => None,
                 };
                 let na_is_null = opts.csv.nulls.is_empty() && opts.csv.na_as_null;
+                let row_names = row_names && opts.csv.header != Some(false);
                 let converted = whitespace::convert(path, temp_dir, skip, row_names, na_is_null, max_bytes, ctx)?;
                 read_path = converted.to_path_buf();
                 let mut retry = Attempt { delimiter: Some(",".into()), ..Attempt::default() };
-                dialect = sniff_with_fallbacks(conn, &read_path, source, opts, &mut retry, notices)?;
+                // The rewrite quotes with `"`, whatever the original used.
+                let csv_opts = ImportOptions { csv: super::options::CsvOptions { quote: None, escape: None, ..opts.csv.clone() }, ..opts.clone() };
+                dialect = sniff_with_fallbacks(conn, &read_path, source, &csv_opts, &mut retry, notices)?;
                 attempt = retry;
                 notices.push(format!("fields are separated by spaces, not by a delimiter (as R's write.table writes them); read as {fields} columns"));
                 if row_names {
@@ -234,15 +241,61 @@ fn sniff_expecting(
             return Ok(d);
         }
     }
-    Err(match message.into_read_error(source) {
-        EngineError::InvalidData { file, line, column, .. } if is_dialect_fixed(opts, attempt) => EngineError::InvalidData {
-            file,
-            line,
-            column,
-            reason: "no layout fits the lines with the chosen delimiter and quote: they disagree on their number of fields".into(),
-        },
-        other => other,
+    // The user chose the layout: read it their way, every column as text, and let the read
+    // name any line that does not fit.
+    if columns.is_none() && is_dialect_fixed(opts, attempt) && opts.csv.header.is_some() {
+        if let Some(d) = chosen_layout(path, opts, attempt) {
+            notices.push("the column types could not be detected with the chosen layout; every column was read as text".into());
+            return Ok(d);
+        }
+    }
+    Err(message.into_read_error(source))
+}
+
+/// The layout the user set by hand, with text columns named from the first line.
+fn chosen_layout(path: &Path, opts: &ImportOptions, attempt: &Attempt) -> Option<Dialect> {
+    let c = &opts.csv;
+    let delimiter = c.delimiter.clone().or_else(|| attempt.delimiter.clone())?;
+    let quote = c.quote.clone()?;
+    let has_header = c.header?;
+    let skip = c.skip.unwrap_or(0);
+    let head = super::encoding::sample(path, HEAD_BYTES).ok()?;
+    let head = String::from_utf8_lossy(&head);
+    let first = head.lines().nth(usize::try_from(skip).ok()?)?;
+    let fields = split_fields(first, delimiter.chars().next()?, quote.chars().next());
+    let columns = fields
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let name = if has_header && !name.trim().is_empty() { name.trim().to_string() } else { format!("column{i}") };
+            (name, "VARCHAR".to_string())
+        })
+        .collect();
+    Some(Dialect {
+        delimiter,
+        quote: quote.clone(),
+        escape: c.escape.clone().unwrap_or(quote),
+        newline: String::new(),
+        skip,
+        header: has_header,
+        comment: c.comment.clone().unwrap_or_default(),
+        columns,
+        ..Dialect::default()
     })
+}
+
+/// The fields of `line` split on `delimiter`, quotes removed.
+fn split_fields(line: &str, delimiter: char, quote: Option<char>) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut is_quoted = false;
+    for ch in line.chars() {
+        match ch {
+            c if Some(c) == quote => is_quoted = !is_quoted,
+            c if c == delimiter && !is_quoted => fields.push(String::new()),
+            c => fields.last_mut().map_or((), |f| f.push(c)),
+        }
+    }
+    fields
 }
 
 /// The layout DuckDB's sniffer finds for `path` with these options; the inner error is
@@ -338,7 +391,12 @@ pub enum NaReading {
 
 /// True when NA tokens are read as missing and some column is text, which must keep them.
 fn protects_text(opts: &ImportOptions, attempt: &Attempt, columns: &[(String, String)]) -> bool {
-    opts.csv.nulls.is_empty() && opts.csv.na_as_null && attempt.na_tokens && columns.iter().any(|(_, ty)| ty.eq_ignore_ascii_case("VARCHAR"))
+    opts.csv.nulls.is_empty() && opts.csv.na_as_null && attempt.na_tokens && columns.iter().any(|(_, ty)| is_text_type(ty))
+}
+
+/// VARCHAR and its aliases.
+fn is_text_type(ty: &str) -> bool {
+    ["VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"].iter().any(|t| ty.trim().eq_ignore_ascii_case(t))
 }
 
 /// `value` (text) as `ty`, the way the CSV scanner would have read it, with NA tokens NULL.
@@ -404,7 +462,13 @@ fn select_sql_reading(
             .iter()
             .map(|(n, ty)| {
                 let name = quote_ident(n);
-                if ty.eq_ignore_ascii_case("VARCHAR") { name.clone() } else { format!("{} AS {name}", cast_expr(&name, ty, date_format, timestamp_format)) }
+                if ty.eq_ignore_ascii_case("VARCHAR") {
+                    name.clone()
+                } else if is_text_type(ty) {
+                    format!("CAST({name} AS {ty}) AS {name}")
+                } else {
+                    format!("{} AS {name}", cast_expr(&name, ty, date_format, timestamp_format))
+                }
             })
             .collect();
         list.join(", ")

@@ -59,6 +59,9 @@ impl Job for LinkJob {
         };
         let unsupported = |why: &str| EngineError::invalid_file(&path, why);
         let mut notices = Vec::new();
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        ctx.phase(format!("Reading {}", display_name(&path)), Some(meta.len()));
         let select = match format {
             FileFormat::Parquet if meta.is_dir() => format!("SELECT * FROM {}", table_reader(format, &sources::parquet_glob(&path), true)),
             FileFormat::Parquet | FileFormat::Json => format!("SELECT * FROM {}", table_reader(format, &path, false)),
@@ -67,7 +70,6 @@ impl Job for LinkJob {
                 if !encoding::is_utf8(enc) {
                     return Err(unsupported(&format!("the file is {} text; only UTF-8 files open in place — import it instead", encoding::display(enc))));
                 }
-                let conn = self.workspace.connect()?;
                 let temp_dir = self.workspace.settings().temp_dir;
                 let prepared = csv::prepare(&conn, &path, &path, &self.options, &temp_dir, csv::Rewrite::Refuse, ctx, &mut notices)?;
                 csv::select_sql(&path, &self.options, &prepared.attempt, &prepared.dialect, None)?
@@ -75,9 +77,6 @@ impl Job for LinkJob {
             FileFormat::Arrow => format!("SELECT * FROM {}({})", arrow_ipc::READ_ARROW_FUNCTION, quote_literal(&path.to_string_lossy())),
             FileFormat::Excel => return Err(unsupported("workbooks cannot be opened in place; import them instead")),
         };
-        let conn = self.workspace.connect()?;
-        ctx.watch(&conn)?;
-        ctx.phase(format!("Reading {}", display_name(&path)), Some(meta.len()));
         // Parquet and Arrow know their row counts; a text file is only checked to start
         // readably, and is counted in the background when first browsed.
         let rows = if format == FileFormat::Parquet {

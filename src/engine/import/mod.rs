@@ -156,6 +156,7 @@ impl Job for ImportJob {
         let file_bytes: u64 = sources.iter().map(|s| s.bytes).sum();
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
+        let _writing = self.workspace.writing();
         let blocks_before = used_blocks(&conn).ok();
         let staging = format!("{STAGING_PREFIX}{}", unique_suffix());
         let mut guard = StagingGuard { conn: &conn, ctx, names: vec![staging.clone()], armed: true };
@@ -217,8 +218,10 @@ impl Job for ImportJob {
                 tracing::debug!("no checkpoint after the import: {e}");
             }
         }
-        // A new table's size is what the file grew by (cheap); an appended one is measured.
-        let table_bytes = match (self.options.append, blocks_before, used_blocks(&conn)) {
+        // A new table's size is what the file grew by (cheap) when nothing else wrote to it
+        // meanwhile; otherwise it is measured.
+        let is_alone = self.workspace.writers() == 1;
+        let table_bytes = match (self.options.append || !is_alone, blocks_before, used_blocks(&conn)) {
             (false, Some((before, size)), Ok((after, _))) => Some(after.saturating_sub(before) * size),
             _ => table_storage_bytes(&conn, &table).ok(),
         }

@@ -31,6 +31,9 @@ pub struct Preview {
     pub columns: Vec<(String, String)>,
     pub rows: Vec<Vec<Option<String>>>,
     pub notices: Vec<String>,
+    /// A pipe's contents, copied to this file (kept while the folder is held).
+    #[serde(skip)]
+    pub spooled: Option<(PathBuf, std::sync::Arc<tempfile::TempDir>)>,
 }
 
 pub struct PreviewJob {
@@ -54,6 +57,12 @@ impl Job for PreviewJob {
         ctx.watch(&conn)?;
         let mut preview = Preview::default();
         let mut path = self.path.clone();
+        // A pipe can be read once: it is copied to a file the import then reads too.
+        if std::fs::metadata(&path).is_ok_and(|m| sources::is_stream(&m)) {
+            let spooled = sources::spool(&path, &self.temp_dir, ctx)?;
+            path = spooled.path.clone();
+            preview.spooled = spooled.scratch().map(|dir| (spooled.path.clone(), dir));
+        }
         let is_zip = sources::is_zip(&path) && path.is_file();
         let expanded;
         if is_zip {
@@ -91,11 +100,12 @@ impl Job for PreviewJob {
                 let prepared = csv::prepare(&conn, &read_path, &self.path, &self.options, &self.temp_dir, csv::Rewrite::Start(PREVIEW_BYTES as u64), ctx, &mut preview.notices)?;
                 // Bad lines among the first rows are shown, not a reason to show nothing; the
                 // reader may also scan past the rows shown, where a bad line must not fail them.
-                let rejects = ("preview_rejects", "preview_scans");
                 let mut attempt = prepared.attempt.clone();
                 let mut made = Err(EngineError::Internal("not read".into()));
-                for na_everywhere in [attempt.na_everywhere, true] {
+                let mut rejects = ("preview_rejects_1", "preview_scans_1");
+                for (na_everywhere, names) in [(attempt.na_everywhere, ("preview_rejects_1", "preview_scans_1")), (true, ("preview_rejects_2", "preview_scans_2"))] {
                     attempt.na_everywhere = na_everywhere;
+                    rejects = names;
                     let select = csv::select_sql(&prepared.path, &self.options, &attempt, &prepared.dialect, Some(rejects))?;
                     made = conn.execute_batch(&format!("CREATE OR REPLACE TABLE {table} AS {select} LIMIT {limit}")).map_err(|e| read_error(&self.path, e));
                     if made.is_ok() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::JobCtx;
 
+#[derive(Clone)]
 pub struct Source {
     /// What the reader opens (an extracted member lives in a temp folder).
     pub path: PathBuf,
@@ -19,6 +20,13 @@ pub struct Source {
     /// A glob or folder pattern that DuckDB expands.
     pub is_pattern: bool,
     _extracted: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Source {
+    /// The scratch folder this source lives in, to keep it for as long as it is read.
+    pub fn scratch(&self) -> Option<Arc<tempfile::TempDir>> {
+        self._extracted.clone()
+    }
 }
 
 /// Largest total a zip may declare for its members.
@@ -39,7 +47,7 @@ pub fn is_stream(meta: &std::fs::Metadata) -> bool {
 
 /// Copies a stream to a file in the temp folder, under the stream's own name, so it can be
 /// sniffed and read like a file.
-fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx, out: &mut Vec<Source>) -> Result<()> {
+pub fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx) -> Result<Source> {
     use std::io::{Read as _, Write as _};
     std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
     let dir = tempfile::Builder::new()
@@ -67,8 +75,7 @@ fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx, out: &mut Vec<Source>) -> R
     if bytes == 0 {
         return Err(EngineError::invalid_file(path, "the stream ended without data; there is nothing to import"));
     }
-    out.push(Source { path: target, display, bytes, is_pattern: false, _extracted: Some(Arc::new(dir)) });
-    Ok(())
+    Ok(Source { path: target, display, bytes, is_pattern: false, _extracted: Some(Arc::new(dir)) })
 }
 
 pub fn is_zip(path: &Path) -> bool {
@@ -91,7 +98,8 @@ fn expand_one(path: &Path, temp_dir: &Path, ctx: &JobCtx, out: &mut Vec<Source>)
         }
     };
     if is_stream(&meta) {
-        return spool(path, temp_dir, ctx, out);
+        out.push(spool(path, temp_dir, ctx)?);
+        return Ok(());
     }
     if meta.is_dir() {
         let (files, bytes) = parquet_files_under(path);
