@@ -13,7 +13,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::engine::config::{EnvOverrides, default_workspace_path, format_bytes, group_digits};
+use crate::engine::config::{EnvOverrides, default_workspace_path, format_bytes, group_digits, rows_text};
 use crate::engine::export::ExportJob;
 use crate::engine::sql::SortKey;
 use crate::engine::import::linked::LinkJob;
@@ -321,9 +321,9 @@ fn import(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &I
             Ok(report) => {
                 let verb = if report.appended { "appended" } else { "imported" };
                 let mut text = format!(
-                    "{verb} {shown} → table \"{}\": {} rows × {} columns in {:.2}s\n",
+                    "{verb} {shown} → table \"{}\": {} × {} columns in {:.2}s\n",
                     report.table,
-                    group_digits(report.rows),
+                    rows_text(report.rows),
                     report.columns,
                     snap.metrics.duration_secs
                 );
@@ -361,9 +361,9 @@ fn link(args: &Args, files: &[PathBuf], table: Option<String>, import_args: &Imp
         match result {
             Ok(report) => {
                 let mut text = format!(
-                    "opened {shown} in place → \"{}\": {} rows × {} columns in {:.2}s\n",
+                    "opened {shown} in place → \"{}\": {} × {} columns in {:.2}s\n",
                     report.table,
-                    report.rows.map_or_else(|| "(not yet counted)".to_string(), group_digits),
+                    report.rows.map_or_else(|| "rows not yet counted".to_string(), rows_text),
                     report.columns,
                     snap.metrics.duration_secs
                 );
@@ -452,10 +452,10 @@ fn export(args: &Args, table: &str, out: &PathBuf, sort: Option<String>, desc: b
     let (result, snap) = progress::wait(spawn(ExportJob::new(ws, table, sort, out), no_waker()));
     let report = result?;
     let text = format!(
-        "exported table \"{}\" → {}: {} rows, {} in {:.2}s\n",
+        "exported table \"{}\" → {}: {}, {} in {:.2}s\n",
         report.table,
         report.path.display(),
-        report.rows,
+        rows_text(report.rows),
         crate::engine::config::format_bytes(report.bytes),
         snap.metrics.duration_secs
     );

@@ -177,3 +177,8 @@ pub fn group_digits(n: u64) -> String {
     }
     out
 }
+
+/// `1 row`, `336,776 rows`.
+pub fn rows_text(n: u64) -> String {
+    if n == 1 { "1 row".to_string() } else { format!("{} rows", group_digits(n)) }
+}

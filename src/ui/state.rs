@@ -10,7 +10,7 @@ use poll_promise::Promise;
 
 use super::file_dialog::{FileDialogs, Picked};
 use crate::engine::browse::TableView;
-use crate::engine::config::{Settings, format_bytes, group_digits};
+use crate::engine::config::{Settings, format_bytes, group_digits, rows_text};
 use crate::engine::export::{ExportJob, ExportReport};
 use crate::engine::import::linked::{LinkJob, LinkReport};
 use crate::engine::import::{ImportJob, ImportOptions, ImportReport};
@@ -270,7 +270,7 @@ impl AppState {
                 UiJob::Export(h) => match h.take_result() {
                     Some(Ok(report)) => messages.push(Notice {
                         is_error: false,
-                        text: format!("Exported {} rows to {}", group_digits(report.rows), report.path.display()),
+                        text: format!("Exported {} to {}", rows_text(report.rows), report.path.display()),
                     }),
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
@@ -518,9 +518,9 @@ impl AppState {
 /// What a finished import says beyond its row count: what was decided, what was rejected.
 fn import_message(report: &ImportReport) -> String {
     let mut text = format!(
-        "{} {} rows into {}",
+        "{} {} into {}",
         if report.appended { "Appended" } else { "Imported" },
-        group_digits(report.rows),
+        rows_text(report.rows),
         report.table
     );
     for n in &report.notices {
