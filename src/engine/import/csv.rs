@@ -166,6 +166,39 @@ pub fn prepare(
     Ok(Prepared { path: read_path, attempt, dialect, _rewritten: rewritten })
 }
 
+/// The common case in one statement: a file whose layout DuckDB detects as it reads, with
+/// several columns, no "NA"-style values to keep apart and no bad lines to reject. DuckDB's
+/// read then sniffs on the buffers it reads anyway, which [`prepare`] and [`load`] cannot.
+/// `None` (with nothing left behind) when the file needs the full treatment.
+///
+/// The layout is the one [`prepare`] would find: the same sniffer with the same options.
+pub fn plain_load(conn: &Connection, target: &str, path: &Path, source: &Path, opts: &ImportOptions) -> Result<Option<u64>> {
+    if opts.on_error == OnError::Skip || path.to_string_lossy().contains(['*', '?', '[']) {
+        return Ok(None);
+    }
+    let head = super::encoding::sample(path, HEAD_BYTES).unwrap_or_default();
+    sniff::check_width(source, &head)?;
+    let head = String::from_utf8_lossy(&head);
+    let may_hold_na = opts.csv.nulls.is_empty() && opts.csv.na_as_null && [',', ';', '\t', '|'].iter().any(|d| {
+        head.lines().any(|line| line.split(*d).any(|f| NA_TOKENS.contains(&f.trim().trim_matches('"'))))
+    });
+    if may_hold_na {
+        return Ok(None);
+    }
+    let mut args = vec![quote_literal(&path.to_string_lossy())];
+    args.extend(user_args(opts, &Attempt::default()));
+    let created = create(conn, target, &format!("SELECT * FROM read_csv({})", args.join(", ")));
+    let columns = created.as_ref().ok().map(|_| crate::engine::workspace::table_columns(conn, target).map(|c| c.len()));
+    match (created, columns) {
+        (Ok(rows), Some(Ok(n))) if n > 1 => Ok(Some(rows)),
+        (Err(e), _) if DuckMessage::new(&e.to_string()).kind() == MessageKind::Interrupted => Err(EngineError::Cancelled),
+        _ => {
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(target)));
+            Ok(None)
+        }
+    }
+}
+
 /// The file DuckDB sniffs for `path`: the path itself, or the first file a glob matches.
 fn first_file(conn: &Connection, path: &Path) -> Result<PathBuf> {
     let text = path.to_string_lossy();

@@ -283,8 +283,11 @@ impl ImportJob {
                         ctx.expect_rows(rows);
                     }
                     let mut attempt_notices = Vec::new();
-                    let outcome = csv::prepare(conn, &read_path, path, opts, temp_dir, csv::Rewrite::Whole, ctx, &mut attempt_notices)
-                        .and_then(|prepared| csv::load(conn, target, &prepared, path, opts, ctx, &mut attempt_notices));
+                    let outcome = match csv::plain_load(conn, target, &read_path, path, opts)? {
+                        Some(rows) => Ok(csv::Loaded { rows, rejects: None }),
+                        None => csv::prepare(conn, &read_path, path, opts, temp_dir, csv::Rewrite::Whole, ctx, &mut attempt_notices)
+                            .and_then(|prepared| csv::load(conn, target, &prepared, path, opts, ctx, &mut attempt_notices)),
+                    };
                     match outcome {
                         Err(EngineError::InvalidEncoding { line, .. }) if declared.is_none() && encoding::is_utf8(enc) => {
                             ctx.phase(format!("Detecting the encoding of {}", source.display), None);
