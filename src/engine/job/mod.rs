@@ -522,6 +522,33 @@ mod tests {
         assert!(handle.take_result().is_none());
     }
 
+    /// Finishes its step before it looks at the cancel flag again.
+    struct Slow;
+    impl Job for Slow {
+        type Output = ();
+        fn title(&self) -> String {
+            "slow".into()
+        }
+        fn run(self, ctx: &JobCtx) -> Result<()> {
+            std::thread::sleep(Duration::from_millis(300));
+            ctx.checkpoint()
+        }
+    }
+
+    #[test]
+    fn a_cancelled_job_says_so_until_it_stops() {
+        let handle = spawn(Slow, no_waker());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!handle.snapshot().is_cancelling);
+        handle.cancel();
+        let snap = handle.snapshot();
+        assert!(snap.is_cancelling && snap.state == JobState::Running, "{snap:?}");
+        let watch = handle.watch();
+        assert!(matches!(handle.wait(), Err(EngineError::Cancelled)));
+        let done = watch.snapshot();
+        assert!(!done.is_cancelling && done.state == JobState::Cancelled, "{done:?}");
+    }
+
     #[test]
     fn panics_become_errors() {
         let handle = spawn(Panicky, no_waker());
