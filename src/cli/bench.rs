@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::engine::browse::{Browser, PAGE_ROWS};
 use crate::engine::config::EnvOverrides;
 use crate::engine::export::ExportJob;
-use crate::engine::sql::SortKey;
+use crate::engine::view::{SortKey, Source, View};
 use crate::engine::import::linked::LinkJob;
 use crate::engine::import::{ImportJob, ImportOptions};
 use crate::engine::job::{no_waker, spawn};
@@ -96,9 +96,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     steps.push(Step { name: "full scan (min of every column)", ours_secs: scan_best, anchor_secs: None });
 
     let mut browser = Browser::new(&ws)?;
-    let key = SortKey { column: "amount".into(), descending: false };
+    let sorted = View { sort: vec![SortKey::ascending("amount")], ..View::table("t") };
     let started = Instant::now();
-    browser.fetch("t", Some(&key), 0, PAGE_ROWS)?;
+    browser.fetch(&sorted, 0, PAGE_ROWS)?;
     steps.push(Step { name: "sort by amount (first page)", ours_secs: started.elapsed().as_secs_f64(), anchor_secs: None });
     let mut page_ms = Vec::with_capacity(args.pages as usize);
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
@@ -109,7 +109,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         rng ^= rng << 17;
         let first = if last_start == 0 { 0 } else { rng % last_start };
         let started = Instant::now();
-        let page = browser.fetch("t", Some(&key), first, PAGE_ROWS)?;
+        let page = browser.fetch(&sorted, first, PAGE_ROWS)?;
         page_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         if page.rows.len() as u64 != PAGE_ROWS.min(rows - first) {
             bail!("page at row {first} came back with {} rows", page.rows.len());
@@ -124,7 +124,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     let out = dir.path().join("out.parquet");
     for _ in 0..args.repeat {
         let started = Instant::now();
-        spawn(ExportJob::new(ws.clone(), "t", None, &out), no_waker()).wait()?;
+        let options = crate::engine::export::ExportOptions { overwrite: true, ..Default::default() };
+        spawn(ExportJob::new(ws.clone(), View::table("t"), &out, options), no_waker()).wait()?;
         export_best = export_best.min(started.elapsed().as_secs_f64());
         if let Some(anchors) = &args.anchors {
             let anchor_out = dir.path().join("anchor.parquet");
@@ -139,8 +140,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         let started = Instant::now();
         let options = ImportOptions { table: Some(name.into()), ..ImportOptions::new() };
         spawn(LinkJob::new(ws.clone(), file, options), no_waker()).wait()?;
-        browser.describe_fast(name)?;
-        browser.fetch(name, None, 0, PAGE_ROWS)?;
+        browser.describe_fast(&Source::Table(name.to_string()))?;
+        browser.fetch(&View::table(name), 0, PAGE_ROWS)?;
         steps.push(Step { name: step, ours_secs: started.elapsed().as_secs_f64(), anchor_secs: None });
     }
 

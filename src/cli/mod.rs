@@ -7,15 +7,16 @@ mod sweep;
 pub use bench::generate_csv;
 pub mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::engine::config::{EnvOverrides, default_workspace_path, format_bytes, group_digits, rows_text};
-use crate::engine::export::ExportJob;
-use crate::engine::sql::SortKey;
+use crate::engine::console::{RunSql, SqlAccess};
+use crate::engine::export::{Codec, ExportFormat, ExportJob, ExportOptions, LineEnding, Partitioning, STDOUT, TextEncoding};
+use crate::engine::view::{SortKey, Source, View, WhereExpr};
 use crate::engine::import::linked::LinkJob;
 use crate::engine::import::{CsvOptions, ExpectedColumn, FileFormat, ImportJob, ImportOptions, OnError, split_archives};
 use crate::engine::job::{JobSnapshot, no_waker, spawn};
@@ -66,17 +67,31 @@ pub enum Command {
     },
     /// List the workspace's tables
     Tables,
-    /// Export a table to Parquet (zstd) or CSV, chosen by the file extension
+    /// Export a table (filtered, sorted, chosen columns) to Parquet, CSV, TSV, JSON, NDJSON,
+    /// Arrow IPC or Excel; the format follows the file name unless --format is given
     Export {
         table: String,
+        /// Output file; a folder for a partitioned export; '-' for standard output (arrow-stream)
         #[arg(value_name = "OUT")]
         out: PathBuf,
-        /// Write rows ordered by this column
-        #[arg(long, value_name = "COLUMN")]
-        sort: Option<String>,
-        /// Sort descending
-        #[arg(long, requires = "sort")]
-        desc: bool,
+        #[command(flatten)]
+        shape: ViewArgs,
+        #[command(flatten)]
+        options: ExportArgs,
+    },
+    /// Run SQL on the workspace: prints the last statement's rows as a table (or JSON rows
+    /// with --json), or exports them with --out
+    Sql {
+        /// One or more statements separated by ';'
+        sql: String,
+        /// Write the result of the last statement to this file instead of printing it
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print at most this many rows (default: all)
+        #[arg(long, value_name = "N")]
+        max_rows: Option<u64>,
+        #[command(flatten)]
+        options: ExportArgs,
     },
     /// Rewrite the workspace file without its free space (dropped tables, failed imports)
     Compact,
@@ -209,6 +224,130 @@ impl ImportArgs {
     }
 }
 
+/// Which rows of a table to export, in what order, with which columns.
+#[derive(clap::Args, Debug, Default)]
+pub struct ViewArgs {
+    /// Only rows where this SQL condition holds, e.g. "price > 10 AND city = 'Oslo'"
+    #[arg(long = "where", value_name = "EXPR", help_heading = "Rows")]
+    pub where_expr: Option<String>,
+    /// Columns to write, in this order (default: all)
+    #[arg(long, value_name = "A,B,...", help_heading = "Rows")]
+    pub columns: Option<String>,
+    /// Order of the rows: COL[:desc],... (default: table order)
+    #[arg(long, value_name = "COL[:desc],...", help_heading = "Rows")]
+    pub sort: Option<String>,
+}
+
+impl ViewArgs {
+    pub fn to_view(&self, source: Source) -> anyhow::Result<View> {
+        let mut view = View::of(source);
+        view.where_expr = self.where_expr.as_deref().map(WhereExpr::parse).transpose()?;
+        view.columns = self.columns.as_deref().map(split_list);
+        view.sort = self.sort.as_deref().map(SortKey::parse_list).transpose()?.unwrap_or_default();
+        Ok(view)
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// How to write the file.
+#[derive(clap::Args, Debug, Default)]
+pub struct ExportArgs {
+    /// parquet, csv, tsv, json, ndjson, arrow, arrow-stream or xlsx (default: from the file name)
+    #[arg(long, value_name = "FORMAT", help_heading = "Output")]
+    pub format: Option<String>,
+    /// Parquet: zstd (default), snappy, gzip, lz4, brotli, none; CSV/TSV/JSON: gzip, zstd, none
+    /// (default: from a .gz or .zst name); Arrow: zstd, lz4, none
+    #[arg(long, value_name = "CODEC", help_heading = "Output")]
+    pub compression: Option<String>,
+    /// Compression level (Parquet zstd, 1-22)
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub level: Option<i32>,
+    /// Rows per Parquet row group
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub row_group_size: Option<u64>,
+    /// Parquet in hive-style folders by these columns (OUT is a folder)
+    #[arg(long, value_name = "COL,...", conflicts_with = "partition_by_period", help_heading = "Output")]
+    pub partition_by: Option<String>,
+    /// Parquet in year=/month=/day= folders of a date or timestamp column (OUT is a folder)
+    #[arg(long, value_name = "COL:year|month|day", help_heading = "Output")]
+    pub partition_by_period: Option<String>,
+    /// Target size of each file of a partitioned export, e.g. 256MB
+    #[arg(long, value_name = "SIZE", help_heading = "Output")]
+    pub file_size: Option<String>,
+    /// CSV/TSV field delimiter (default ',' for CSV, tab for TSV)
+    #[arg(long, value_name = "CHAR", help_heading = "Output")]
+    pub delimiter: Option<String>,
+    /// CSV/TSV quote character (default '"')
+    #[arg(long, value_name = "CHAR", help_heading = "Output")]
+    pub quote: Option<String>,
+    /// CSV/TSV without a header line
+    #[arg(long, help_heading = "Output")]
+    pub no_header: bool,
+    /// CSV/TSV text written for NULL (default: nothing)
+    #[arg(long, value_name = "TEXT", help_heading = "Output")]
+    pub null_text: Option<String>,
+    /// CSV/TSV line ending: lf (default) or crlf
+    #[arg(long, value_name = "lf|crlf", help_heading = "Output")]
+    pub line_ending: Option<String>,
+    /// CSV/TSV encoding: utf-8 (default), utf-8-bom (for Excel), utf-16le, windows-1252
+    #[arg(long, value_name = "ENCODING", help_heading = "Output")]
+    pub encoding: Option<String>,
+    /// Replace the output if it exists
+    #[arg(long, help_heading = "Output")]
+    pub force: bool,
+}
+
+fn one_char(flag: &str, text: &str) -> anyhow::Result<char> {
+    let text = if text == "\\t" || text.eq_ignore_ascii_case("tab") { "\t" } else { text };
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(EngineError::InvalidOption(format!("{flag} takes one character, not \"{text}\"")).into()),
+    }
+}
+
+impl ExportArgs {
+    pub fn to_options(&self) -> anyhow::Result<ExportOptions> {
+        let mut o = ExportOptions {
+            format: self.format.as_deref().map(ExportFormat::parse).transpose()?,
+            compression: self.compression.as_deref().map(Codec::parse).transpose()?,
+            level: self.level,
+            row_group_size: self.row_group_size,
+            overwrite: self.force,
+            ..ExportOptions::default()
+        };
+        if let Some(columns) = &self.partition_by {
+            o.partitioning = Partitioning::Columns(split_list(columns));
+        }
+        if let Some(period) = &self.partition_by_period {
+            o.partitioning = Partitioning::parse_period(period)?;
+        }
+        if let Some(size) = &self.file_size {
+            o.file_size_bytes = Some(crate::engine::config::parse_size(size).map_err(|e| EngineError::InvalidOption(format!("--file-size: {e}")))?);
+        }
+        if let Some(d) = &self.delimiter {
+            o.csv.delimiter = Some(one_char("--delimiter", d)?);
+        }
+        if let Some(q) = &self.quote {
+            o.csv.quote = one_char("--quote", q)?;
+        }
+        o.csv.header = !self.no_header;
+        if let Some(n) = &self.null_text {
+            o.csv.null_text = n.clone();
+        }
+        if let Some(l) = &self.line_ending {
+            o.csv.line_ending = LineEnding::parse(l)?;
+        }
+        if let Some(e) = &self.encoding {
+            o.csv.encoding = TextEncoding::parse(e)?;
+        }
+        Ok(o)
+    }
+}
+
 /// What a command produced: its JSON result, the same for people, and the exit code.
 struct Outcome {
     json: Value,
@@ -220,12 +359,14 @@ struct Outcome {
 pub fn run(args: Args) -> i32 {
     progress::install_ctrlc_handler();
     let json = args.json;
+    JSON_OUTPUT.store(json, std::sync::atomic::Ordering::Relaxed);
     let outcome = match &args.command {
         Some(Command::Import { files, table, options }) => import(&args, files, table.clone(), options),
         Some(Command::Link { files, table, options }) => link(&args, files, table.clone(), options),
         Some(Command::Tables) => tables(&args),
         Some(Command::Compact) => compact(&args),
-        Some(Command::Export { table, out, sort, desc }) => export(&args, table, out, sort.clone(), *desc),
+        Some(Command::Export { table, out, shape, options }) => export(&args, table, out, shape, options),
+        Some(Command::Sql { sql: text, out, max_rows, options }) => sql(&args, text, out.as_deref(), *max_rows, options),
         Some(Command::SweepWorker(a)) => open_workspace(&args)
             .and_then(|ws| sweep::run(ws, a))
             .map(|()| Outcome { json: Value::Null, text: String::new(), code: EXIT_OK }),
@@ -446,21 +587,98 @@ fn compact(args: &Args) -> anyhow::Result<Outcome> {
     Ok(Outcome { json: json!({"ok": true, "command": "compact", "report": report}), text, code: EXIT_OK })
 }
 
-fn export(args: &Args, table: &str, out: &PathBuf, sort: Option<String>, desc: bool) -> anyhow::Result<Outcome> {
+fn export(args: &Args, table: &str, out: &Path, shape: &ViewArgs, export_args: &ExportArgs) -> anyhow::Result<Outcome> {
+    let view = shape.to_view(Source::Table(table.to_string()))?;
+    let options = export_args.to_options()?;
     let ws = open_workspace(args)?;
-    let sort = sort.map(|column| SortKey { column, descending: desc });
-    let (result, snap) = progress::wait(spawn(ExportJob::new(ws, table, sort, out), no_waker()));
+    export_view(&ws, view, out, options, "export")
+}
+
+fn export_view(ws: &Arc<Workspace>, view: View, out: &Path, options: ExportOptions, command: &str) -> anyhow::Result<Outcome> {
+    let (result, snap) = progress::wait(spawn(ExportJob::new(ws.clone(), view, out, options), no_waker()));
     let report = result?;
-    let text = format!(
-        "exported table \"{}\" → {}: {}, {} in {:.2}s\n",
-        report.table,
+    let mut text = format!(
+        "exported {} → {}: {}, {}{} in {:.2}s\n",
+        report.source,
         report.path.display(),
         rows_text(report.rows),
-        crate::engine::config::format_bytes(report.bytes),
+        format_bytes(report.bytes),
+        if report.files > 1 { format!(" in {} files", group_digits(report.files)) } else { String::new() },
         snap.metrics.duration_secs
     );
+    for note in &report.notes {
+        text.push_str(&format!("  note: {note}\n"));
+    }
+    // The stream itself went to stdout: the summary goes to stderr.
+    if report.path.as_os_str() == STDOUT {
+        if !args_json_requested() {
+            eprint!("{text}");
+        }
+        text.clear();
+    }
     Ok(Outcome {
-        json: json!({"ok": true, "command": "export", "report": report, "metrics": metrics_json(&snap)}),
+        json: json!({"ok": true, "command": command, "report": report, "metrics": metrics_json(&snap)}),
+        text,
+        code: EXIT_OK,
+    })
+}
+
+/// Set once `--json` is parsed, for messages that must not mix with a stream on stdout.
+static JSON_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn args_json_requested() -> bool {
+    JSON_OUTPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn sql(args: &Args, text: &str, out: Option<&Path>, max_rows: Option<u64>, export_args: &ExportArgs) -> anyhow::Result<Outcome> {
+    let ws = open_workspace(args)?;
+    let statements = crate::engine::lexer::statements(text);
+    let Some((last, before)) = statements.split_last() else {
+        return Err(EngineError::InvalidOption("no SQL statement to run".into()).into());
+    };
+    for range in before {
+        let run = RunSql::new(ws.clone(), &text[range.clone()], SqlAccess::Unrestricted);
+        let (result, _) = progress::wait(spawn(run, no_waker()));
+        result?;
+    }
+    let last_sql = &text[last.clone()];
+    if let Some(out) = out {
+        if !crate::engine::console::returns_rows(last_sql) {
+            return Err(EngineError::InvalidOption("--out writes the rows of a query; the last statement is not one".into()).into());
+        }
+        let view = View::of(Source::Query(last_sql.to_string()));
+        return export_view(&ws, view, out, export_args.to_options()?, "sql");
+    }
+    let run = RunSql::new(ws.clone(), last_sql, SqlAccess::Unrestricted);
+    let (result, snap) = progress::wait(spawn(run, no_waker()));
+    let outcome = result?;
+    let mut text = String::new();
+    let mut rows_json = Vec::new();
+    if let Some(result) = &outcome.result {
+        let conn = ws.connect()?;
+        let limit = max_rows.unwrap_or(u64::MAX);
+        let (columns, rows) = crate::engine::console::read_result_text(&conn, result, limit)?;
+        if args.json {
+            for row in &rows {
+                let object: serde_json::Map<String, Value> =
+                    columns.iter().zip(row).map(|(c, v)| (c.name.clone(), v.clone().map_or(Value::Null, Value::String))).collect();
+                rows_json.push(Value::Object(object));
+            }
+        } else {
+            text = crate::engine::console::format_table(&columns, &rows);
+            if result.rows > rows.len() as u64 {
+                text.push_str(&format!("({} of {} shown)\n", group_digits(rows.len() as u64), rows_text(result.rows)));
+            } else {
+                text.push_str(&format!("({})\n", rows_text(result.rows)));
+            }
+        }
+        crate::engine::console::drop_result(&conn, result);
+    } else {
+        text = format!("{}\n", outcome.message);
+    }
+    Ok(Outcome {
+        json: json!({"ok": true, "command": "sql", "message": outcome.message, "rows": rows_json,
+                     "row_count": outcome.result.as_ref().map(|r| r.rows), "metrics": metrics_json(&snap)}),
         text,
         code: EXIT_OK,
     })

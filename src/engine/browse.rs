@@ -1,15 +1,17 @@
-//! Paged reads for the table view, off the UI thread.
+//! Paged reads of a [`View`] for the table view, off the UI thread.
 //!
-//! [`Browser`] fetches pages of rows as text by row position. Unsorted pages read the table
-//! in insertion order. A sort is materialized once, by a [`SortJob`], into a table of the
-//! workspace's in-memory scratch database in that order, so any page of a sorted 10M-row
-//! table is a range scan on `rowid` rather than a new sort; the sort shows progress and can
-//! be cancelled like any job. Counting a file opened in place is a [`CountJob`].
+//! An unshaped view (no filter, search or sort) pages through its source by position. A
+//! shaped view is prepared once by a [`PrepareJob`]: its rows, filtered and in order, are
+//! written into a table of the workspace's in-memory scratch database, so any page of a
+//! sorted 10M-row table is a range scan on `rowid` rather than a new sort. While that job
+//! runs, the first pages come straight from the view's query (a top-N or a filtered scan
+//! that stops early), so a new sort or filter shows in well under a second; a filtered
+//! view's exact count comes from a [`CountJob`]. Both show progress and can be cancelled
+//! like any job.
 //!
-//! [`TableView`] is the UI-agnostic state of one open table: a page LRU cache, the pages in
-//! flight, its sort and count jobs, and a background [`BrowseWorker`] that answers requests
-//! through bounded channels. Results for an older order (a stale generation) are dropped on
-//! arrival; the old rows stay on screen until the new order is ready.
+//! [`TableView`] is the UI-agnostic state of one open view: a page LRU cache, the pages in
+//! flight, its jobs, and a background [`BrowseWorker`] that answers requests through
+//! bounded channels. The rows on screen stay until the first page of a new shape arrives.
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
@@ -23,11 +25,14 @@ use lru::LruCache;
 
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx, JobHandle, JobWatch, Waker, spawn};
-use super::sql::{META_SCHEMA, SCRATCH_DB, SortKey, quote_ident};
-use super::workspace::{ColumnInfo, Workspace, WsConnection, is_view, table_columns};
+use super::sql::{META_SCHEMA, SCRATCH_DB, quote_ident};
+use super::view::{Source, SourceShape, View};
+use super::workspace::{ColumnInfo, Workspace, WsConnection, is_view};
 
 pub const PAGE_ROWS: u64 = 100;
 const CACHE_PAGES: usize = 64;
+/// Pages read straight from a shaped view's query while its copy is being prepared.
+const DIRECT_PAGES: u64 = 10;
 
 /// A block of rows; each cell is `None` for SQL NULL.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,206 +41,282 @@ pub struct Page {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
-/// `dataforge_scratch.main."sorted_…"`: where a sorted copy lives.
+/// `dataforge_scratch.main."view_…"`: where a prepared view lives.
 fn scratch_table(name: &str) -> String {
     format!("{SCRATCH_DB}.main.{}", quote_ident(name))
 }
 
-/// A name for a new sorted copy, unique in this process.
-fn sorted_name() -> String {
+/// A name for a new scratch table, unique in this process.
+pub(crate) fn scratch_name(kind: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("sorted_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!("{kind}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Writes `table` in `key`'s order into the scratch table `name`; returns its rows.
-fn create_sorted_copy(conn: &Connection, table: &str, key: &SortKey, name: &str) -> Result<u64> {
-    let columns = table_columns(conn, table)?;
-    if !columns.iter().any(|c| c.name == key.column) {
-        return Err(EngineError::ColumnNotFound { table: table.to_string(), column: key.column.clone() });
-    }
-    // A view has no rowid to break ties with; the copy is written once, so its order holds.
-    let rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) && !is_view(conn, table)?;
-    let rows = conn.execute(
-        &format!(
-            "CREATE TABLE {} AS SELECT * FROM {} {}",
-            scratch_table(name),
-            quote_ident(table),
-            SortKey::order_by(Some(key), rowid_usable)
-        ),
-        [],
-    )?;
+/// Writes the rows of `view` (every source column), in its order, into the scratch table
+/// `name`; returns how many.
+fn create_view_copy(conn: &Connection, view: &View, name: &str) -> Result<u64> {
+    let shape = SourceShape::of(conn, &view.source)?;
+    view.check_values(conn, &shape)?;
+    let compiled = view.with_all_columns().compile(&shape)?;
+    let rows = conn.execute(&format!("CREATE TABLE {} AS {}", scratch_table(name), compiled.select()), compiled.params())?;
     Ok(rows as u64)
 }
 
-fn drop_scratch(conn: &Connection, name: &str) {
+pub(crate) fn drop_scratch(conn: &Connection, name: &str) {
     let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", scratch_table(name)));
 }
 
-/// Counts the rows of `table`; a linked file's count is kept in the catalog for next time.
-fn count_rows(conn: &Connection, table: &str) -> Result<u64> {
-    let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))?;
-    if is_view(conn, table)? {
-        let _ = conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE name = ?"), duckdb::params![rows, table]);
+/// Counts the rows of `source`; a linked file's count is kept in the catalog for next time.
+fn count_source(conn: &Connection, source: &Source) -> Result<u64> {
+    let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", source.sql()), [], |r| r.get(0))?;
+    if let Source::Table(table) = source {
+        if is_view(conn, table)? {
+            let _ = conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE name = ?"), duckdb::params![rows, table]);
+        }
     }
     Ok(rows.max(0) as u64)
 }
 
-/// Sorts a table into a scratch copy for the table view; returns the copy's name.
-pub struct SortJob {
+/// Counts the rows of a view.
+pub fn count_view(conn: &Connection, view: &View) -> Result<u64> {
+    if !view.has_row_filter() {
+        return count_source(conn, &view.source);
+    }
+    let shape = SourceShape::of(conn, &view.source)?;
+    view.check_values(conn, &shape)?;
+    let compiled = view.compile(&shape)?;
+    let sql = format!("SELECT count(*) FROM {} {}", compiled.from, compiled.where_clause);
+    let rows: i64 = conn.query_row(&sql, compiled.params(), |r| r.get(0))?;
+    Ok(rows.max(0) as u64)
+}
+
+/// A view's rows, written once in order into the scratch database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedView {
+    pub name: String,
+    pub rows: u64,
+}
+
+/// Prepares a shaped view for paging (see the module notes).
+pub struct PrepareJob {
     workspace: Arc<Workspace>,
-    table: String,
-    key: SortKey,
+    view: View,
     rows: u64,
 }
 
-impl Job for SortJob {
-    type Output = String;
+impl PrepareJob {
+    pub fn new(workspace: Arc<Workspace>, view: View, rows_estimate: u64) -> Self {
+        Self { workspace, view, rows: rows_estimate }
+    }
+}
+
+/// "Sort flights by carrier, dep_delay (descending)", "Filter flights", ….
+fn shape_title(view: &View) -> String {
+    let keys: Vec<String> = view
+        .sort
+        .iter()
+        .map(|k| if k.descending { format!("{} (descending)", k.column) } else { k.column.clone() })
+        .collect();
+    let title = view.source.title();
+    match (view.has_row_filter(), keys.is_empty()) {
+        (true, true) => format!("Filter {title}"),
+        (true, false) => format!("Filter {title} and sort by {}", keys.join(", ")),
+        (false, _) => format!("Sort {title} by {}", keys.join(", ")),
+    }
+}
+
+impl Job for PrepareJob {
+    type Output = PreparedView;
 
     fn title(&self) -> String {
-        let dir = if self.key.descending { "descending" } else { "ascending" };
-        format!("Sort {} by {} ({dir})", self.table, self.key.column)
+        shape_title(&self.view)
     }
 
-    fn run(self, ctx: &JobCtx) -> Result<String> {
+    fn run(self, ctx: &JobCtx) -> Result<PreparedView> {
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
-        ctx.phase(format!("Sorting {}", self.table), None);
+        ctx.phase(self.title(), None);
         if self.rows > 0 {
             ctx.expect_rows(self.rows);
         }
-        let name = sorted_name();
-        let rows = create_sorted_copy(&conn, &self.table, &self.key, &name)?;
+        let name = scratch_name("view");
+        let rows = create_view_copy(&conn, &self.view, &name);
         if ctx.is_cancelled() {
             ctx.unwatch();
             drop_scratch(&conn, &name);
             return Err(EngineError::Cancelled);
         }
+        let rows = rows?;
         ctx.record_output(rows, 0);
-        Ok(name)
+        Ok(PreparedView { name, rows })
     }
 }
 
-/// Counts the rows of a file opened in place.
+/// Counts the rows of a view (a linked file, or a filtered view).
 pub struct CountJob {
     workspace: Arc<Workspace>,
-    table: String,
+    view: View,
     estimate: u64,
+}
+
+impl CountJob {
+    pub fn new(workspace: Arc<Workspace>, view: View, estimate: u64) -> Self {
+        Self { workspace, view, estimate }
+    }
 }
 
 impl Job for CountJob {
     type Output = u64;
 
     fn title(&self) -> String {
-        format!("Count the rows of {}", self.table)
+        if self.view.has_row_filter() {
+            format!("Count the rows of {} that match", self.view.source.title())
+        } else {
+            format!("Count the rows of {}", self.view.source.title())
+        }
     }
 
     fn run(self, ctx: &JobCtx) -> Result<u64> {
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
-        ctx.phase(format!("Counting {}", self.table), None);
-        ctx.expect_rows(self.estimate);
-        let rows = count_rows(&conn, &self.table)?;
+        ctx.phase(self.title(), None);
+        if self.estimate > 0 {
+            ctx.expect_rows(self.estimate);
+        }
+        let rows = count_view(&conn, &self.view)?;
         ctx.record_output(rows, 0);
         Ok(rows)
     }
 }
 
-/// Reads pages of a table by position, in table order or from a sorted copy.
-pub struct Browser {
-    conn: WsConnection,
-    /// A sorted copy made by [`Browser::fetch`] itself (tests, bench).
-    sorted: Option<(String, SortKey, String)>,
-    shape: Option<TableShape>,
+/// Where a page is read from.
+#[derive(Clone, Debug)]
+enum PageSource {
+    /// The source itself, in its own order.
+    Source(Source),
+    /// A prepared view.
+    Copy(String),
+    /// A shaped view's query (`LIMIT … OFFSET …`), for its first pages.
+    Direct(View),
 }
 
-/// What a page query needs to know about a table, looked up once per table.
-struct TableShape {
-    table: String,
-    select_list: String,
-    columns: Vec<ColumnInfo>,
-    /// False when a user column named `rowid` hides DuckDB's row id.
-    is_rowid_usable: bool,
+/// Reads pages of views by position.
+pub struct Browser {
+    conn: WsConnection,
+    /// A prepared view made by [`Browser::fetch`] itself (tests, bench).
+    own_copy: Option<(View, String)>,
+    shape: Option<SourceFacts>,
+}
+
+/// What a page query needs to know about a source, looked up once.
+struct SourceFacts {
+    source: Source,
+    shape: SourceShape,
+    text_list: String,
     /// Row ids run 0..n without gaps (only appends so far), so position = rowid.
     has_dense_rowids: bool,
 }
 
+/// `CAST("a" AS VARCHAR), …` for `columns`.
+fn text_select_list(columns: &[ColumnInfo]) -> String {
+    if columns.is_empty() {
+        return "NULL".to_string();
+    }
+    columns.iter().map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name))).collect::<Vec<_>>().join(", ")
+}
+
 impl Browser {
     pub fn new(workspace: &Workspace) -> Result<Self> {
-        Ok(Self { conn: workspace.connect()?, sorted: None, shape: None })
+        Ok(Self { conn: workspace.connect()?, own_copy: None, shape: None })
     }
 
-    /// Columns and row count of `table`; also forgets cached facts about it.
-    pub fn describe(&mut self, table: &str) -> Result<(Vec<ColumnInfo>, u64)> {
-        let (columns, rows, is_exact) = self.describe_fast(table)?;
-        // Only a linked file is ever estimated.
-        if is_exact { Ok((columns, rows)) } else { Ok((columns, count_rows(&self.conn, table)?)) }
+    /// Columns and row count of a source; also forgets cached facts about it.
+    pub fn describe(&mut self, source: &Source) -> Result<(Vec<ColumnInfo>, u64)> {
+        let (columns, rows, is_exact) = self.describe_fast(source)?;
+        if is_exact { Ok((columns, rows)) } else { Ok((columns, count_source(&self.conn, source)?)) }
     }
 
     /// Like [`Self::describe`], but a linked text file not yet counted gets an estimate
     /// (`false` in the third place) instead of a scan of the whole file.
-    pub fn describe_fast(&mut self, table: &str) -> Result<(Vec<ColumnInfo>, u64, bool)> {
+    pub fn describe_fast(&mut self, source: &Source) -> Result<(Vec<ColumnInfo>, u64, bool)> {
         self.shape = None;
-        let columns = table_columns(&self.conn, table)?;
-        if is_view(&self.conn, table)? {
-            let (rows, source): (Option<i64>, Option<String>) = self
-                .conn
-                .query_row(&format!("SELECT rows, source FROM {META_SCHEMA}.tables WHERE name = ?"), [table], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .unwrap_or((None, None));
-            if let Some(rows) = rows {
-                return Ok((columns, rows.max(0) as u64, true));
+        let columns = SourceShape::of(&self.conn, source)?.columns;
+        if let Source::Table(table) = source {
+            if is_view(&self.conn, table)? {
+                let (rows, origin): (Option<i64>, Option<String>) = self
+                    .conn
+                    .query_row(&format!("SELECT rows, source FROM {META_SCHEMA}.tables WHERE name = ?"), [table], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .unwrap_or((None, None));
+                if let Some(rows) = rows {
+                    return Ok((columns, rows.max(0) as u64, true));
+                }
+                let estimate = origin.and_then(|s| crate::engine::import::estimate_text_rows(std::path::Path::new(&s)));
+                return Ok((columns, estimate.unwrap_or(0), false));
             }
-            // Counted later by a job; without an estimate the count starts from nothing.
-            let estimate = source.and_then(|s| crate::engine::import::estimate_text_rows(std::path::Path::new(&s)));
-            return Ok((columns, estimate.unwrap_or(0), false));
         }
-        let rows = count_rows(&self.conn, table)?;
+        let rows = count_source(&self.conn, source)?;
         Ok((columns, rows, true))
     }
 
-    /// Rows `first_row .. first_row + count` of `table` in `sort` order (table order if none).
-    /// A new sort is materialized first, on this thread.
-    pub fn fetch(&mut self, table: &str, sort: Option<&SortKey>, first_row: u64, count: u64) -> Result<Page> {
-        let sorted = match sort {
-            None => None,
-            Some(key) => {
-                let current = self.sorted.as_ref().filter(|(t, k, _)| t == table && k == key).map(|(_, _, n)| n.clone());
-                Some(match current {
-                    Some(name) => name,
-                    None => {
-                        self.drop_own_sorted();
-                        let name = sorted_name();
-                        create_sorted_copy(&self.conn, table, key, &name)?;
-                        self.sorted = Some((table.to_string(), key.clone(), name.clone()));
-                        name
-                    }
-                })
+    /// Rows `first_row .. first_row + count` of `view`, every source column, in the view's
+    /// order. A shaped view is prepared first, on this thread.
+    pub fn fetch(&mut self, view: &View, first_row: u64, count: u64) -> Result<Page> {
+        if view.is_unshaped() {
+            return self.read_page(&view.source, &PageSource::Source(view.source.clone()), first_row, count);
+        }
+        let rows_view = view.with_all_columns();
+        let current = self.own_copy.as_ref().filter(|(v, _)| *v == rows_view).map(|(_, n)| n.clone());
+        let name = match current {
+            Some(name) => name,
+            None => {
+                self.drop_own_copy();
+                let name = scratch_name("view");
+                create_view_copy(&self.conn, &rows_view, &name)?;
+                self.own_copy = Some((rows_view, name.clone()));
+                name
             }
         };
-        self.fetch_page(table, sorted.as_deref(), first_row, count)
+        self.read_page(&view.source, &PageSource::Copy(name), first_row, count)
     }
 
-    /// Rows of `table`, or of its sorted copy `sorted` (made by a [`SortJob`]).
-    pub fn fetch_page(&mut self, table: &str, sorted: Option<&str>, first_row: u64, count: u64) -> Result<Page> {
-        let shape = self.shape(table)?;
-        let (width, select_list, is_rowid_usable, has_dense_rowids) =
-            (shape.columns.len(), shape.select_list.clone(), shape.is_rowid_usable, shape.has_dense_rowids);
-        let source = sorted.map_or_else(|| quote_ident(table), scratch_table);
-        // rowid of a table that only ever had rows appended is its position; the sorted copy
-        // is written once in order. For tables with deletions fall back to OFFSET.
-        let by_rowid = if sorted.is_some() { is_rowid_usable } else { has_dense_rowids };
-        let sql = if by_rowid {
-            format!(
-                "SELECT {select_list} FROM {source} WHERE rowid >= {first_row} AND rowid < {} ORDER BY rowid",
-                first_row + count
-            )
-        } else {
-            format!("SELECT {select_list} FROM {source} LIMIT {count} OFFSET {first_row}")
+    /// Rows of a shaped view read straight from its query (no copy).
+    pub fn fetch_direct(&mut self, view: &View, first_row: u64, count: u64) -> Result<Page> {
+        self.read_page(&view.source, &PageSource::Direct(view.with_all_columns()), first_row, count)
+    }
+
+    fn read_page(&mut self, source: &Source, from: &PageSource, first_row: u64, count: u64) -> Result<Page> {
+        let facts = self.facts(source)?;
+        let width = facts.shape.columns.len();
+        let text_list = facts.text_list.clone();
+        let has_rowid = facts.shape.has_rowid;
+        let has_dense_rowids = facts.has_dense_rowids;
+        let end = first_row + count;
+        let (sql, params) = match from {
+            // rowid of a table that only ever had rows appended is its position; for tables
+            // with deletions fall back to OFFSET.
+            PageSource::Source(source) if has_dense_rowids => (
+                format!("SELECT {text_list} FROM {} WHERE rowid >= {first_row} AND rowid < {end} ORDER BY rowid", source.sql()),
+                Vec::new(),
+            ),
+            PageSource::Source(source) => (format!("SELECT {text_list} FROM {} LIMIT {count} OFFSET {first_row}", source.sql()), Vec::new()),
+            // A copy is written once, in order; a user column named rowid hides DuckDB's.
+            PageSource::Copy(name) if has_rowid || !facts.shape.columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) => (
+                format!("SELECT {text_list} FROM {} WHERE rowid >= {first_row} AND rowid < {end} ORDER BY rowid", scratch_table(name)),
+                Vec::new(),
+            ),
+            PageSource::Copy(name) => (format!("SELECT {text_list} FROM {} LIMIT {count} OFFSET {first_row}", scratch_table(name)), Vec::new()),
+            PageSource::Direct(view) => {
+                let shape = facts.shape.clone();
+                view.check_values(&self.conn, &shape)?;
+                let compiled = view.compile(&shape)?;
+                (format!("{} LIMIT {count} OFFSET {first_row}", compiled.select_columns(&text_list)), compiled.params)
+            }
         };
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = Vec::with_capacity(count as usize);
-        let mut result = stmt.query([])?;
+        let mut result = stmt.query(duckdb::params_from_iter(&params))?;
         while let Some(row) = result.next()? {
             let mut cells = Vec::with_capacity(width.max(1));
             for i in 0..width {
@@ -246,37 +327,31 @@ impl Browser {
         Ok(Page { first_row, rows })
     }
 
-    fn shape(&mut self, table: &str) -> Result<&TableShape> {
-        if self.shape.as_ref().is_none_or(|s| s.table != table) {
-            let columns = table_columns(&self.conn, table)?;
-            let select_list = columns
-                .iter()
-                .map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let is_rowid_usable = !columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid"));
-            let is_linked = is_view(&self.conn, table)?;
-            let has_dense_rowids = is_rowid_usable && !is_linked && {
-                let (max_rowid, rows): (Option<i64>, i64) = self.conn.query_row(
-                    &format!("SELECT max(rowid), count(*) FROM {}", quote_ident(table)),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
+    fn facts(&mut self, source: &Source) -> Result<&SourceFacts> {
+        if self.shape.as_ref().is_none_or(|s| s.source != *source) {
+            let shape = SourceShape::of(&self.conn, source)?;
+            let has_dense_rowids = shape.has_rowid && {
+                let (max_rowid, rows): (Option<i64>, i64) =
+                    self.conn.query_row(&format!("SELECT max(rowid), count(*) FROM {}", source.sql()), [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 max_rowid.is_none_or(|m| m + 1 == rows)
             };
-            self.shape = Some(TableShape {
-                table: table.to_string(),
-                select_list: if select_list.is_empty() { "NULL".to_string() } else { select_list },
-                columns,
-                is_rowid_usable,
-                has_dense_rowids,
-            });
+            let text_list = text_select_list(&shape.columns);
+            self.shape = Some(SourceFacts { source: source.clone(), shape, text_list, has_dense_rowids });
         }
-        self.shape.as_ref().ok_or_else(|| EngineError::TableNotFound(table.to_string()))
+        self.shape.as_ref().ok_or_else(|| EngineError::TableNotFound(source.title()))
     }
 
-    fn drop_own_sorted(&mut self) {
-        if let Some((_, _, name)) = self.sorted.take() {
+    /// Rows `rows` of a page source as tab-separated text with a header line, for the
+    /// clipboard: columns `columns` (indices into the source's columns) in that order.
+    fn copy_text(&mut self, source: &Source, from: &PageSource, rows: Range<u64>, columns: &[usize]) -> Result<String> {
+        let page = self.read_page(source, from, rows.start, rows.end - rows.start)?;
+        let facts = self.facts(source)?;
+        let names: Vec<&str> = columns.iter().filter_map(|&i| facts.shape.columns.get(i)).map(|c| c.name.as_str()).collect();
+        Ok(rows_as_tsv(&names, columns, &page.rows))
+    }
+
+    fn drop_own_copy(&mut self) {
+        if let Some((_, name)) = self.own_copy.take() {
             drop_scratch(&self.conn, &name);
         }
     }
@@ -288,20 +363,51 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        self.drop_own_sorted();
+        self.drop_own_copy();
     }
 }
 
+/// Tab-separated text with a header line: tabs and line breaks inside a value become spaces,
+/// NULL is an empty field.
+pub fn rows_as_tsv(names: &[&str], columns: &[usize], rows: &[Vec<Option<String>>]) -> String {
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    let mut out = names.iter().map(|n| clean(n)).collect::<Vec<_>>().join("\t");
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = columns.iter().map(|&i| row.get(i).cloned().flatten().map(|v| clean(&v)).unwrap_or_default()).collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
+    }
+    out
+}
+
 enum Request {
-    Describe { generation: u64, table: String },
-    Fetch { generation: u64, table: String, sorted: Option<String>, page: u64 },
-    /// A sorted copy nobody reads any more.
-    DropSorted(String),
+    Describe { generation: u64, source: Source },
+    Fetch { generation: u64, source: Source, from: PageSource, page: u64 },
+    Copy { id: u64, source: Source, from: PageSource, rows: Range<u64>, columns: Vec<usize> },
+    /// A prepared view nobody reads any more.
+    Drop(String),
 }
 
 enum Response {
     Described { generation: u64, result: Result<(Vec<ColumnInfo>, u64, bool)> },
     Fetched { generation: u64, page: u64, result: Result<Page> },
+    Copied { id: u64, result: Result<String> },
+}
+
+/// The generations a worker still answers for: the one shown and the one asked for; and
+/// the generation of the request it is running (0 when idle).
+#[derive(Default)]
+struct LiveGenerations {
+    shown: AtomicU64,
+    asked: AtomicU64,
+    running: AtomicU64,
+}
+
+impl LiveGenerations {
+    fn is_live(&self, generation: u64) -> bool {
+        generation == self.shown.load(Ordering::Relaxed) || generation == self.asked.load(Ordering::Relaxed)
+    }
 }
 
 /// A thread that owns a [`Browser`] and answers page requests.
@@ -309,6 +415,7 @@ pub struct BrowseWorker {
     tx: SyncSender<Request>,
     rx: Receiver<Response>,
     interrupt: Arc<std::sync::Mutex<Option<Arc<duckdb::InterruptHandle>>>>,
+    live: Arc<LiveGenerations>,
 }
 
 impl BrowseWorker {
@@ -319,6 +426,8 @@ impl BrowseWorker {
         let (resp_tx, resp_rx) = std::sync::mpsc::sync_channel::<Response>(256);
         let interrupt = Arc::new(std::sync::Mutex::new(None));
         let thread_interrupt = interrupt.clone();
+        let live = Arc::new(LiveGenerations::default());
+        let thread_live = live.clone();
         std::thread::Builder::new()
             .name("browse".into())
             .spawn(move || {
@@ -330,13 +439,16 @@ impl BrowseWorker {
                 while let Ok(first) = req_rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(req_rx.try_iter());
-                    let latest = batch.iter().filter_map(request_generation).max().unwrap_or(0);
                     // Newest first: during a fast scroll the last asked page is the visible one.
                     for req in batch.into_iter().rev() {
-                        if request_generation(&req).is_some_and(|g| g != latest) {
+                        let generation = request_generation(&req);
+                        if generation.is_some_and(|g| !thread_live.is_live(g)) {
                             continue;
                         }
-                        let Some(resp) = answer(&mut browser, req) else { continue };
+                        thread_live.running.store(generation.unwrap_or(0), Ordering::SeqCst);
+                        let answered = answer(&mut browser, req);
+                        thread_live.running.store(0, Ordering::SeqCst);
+                        let Some(resp) = answered else { continue };
                         if resp_tx.send(resp).is_err() {
                             return;
                         }
@@ -345,10 +457,18 @@ impl BrowseWorker {
                 }
             })
             .map_err(|e| EngineError::Internal(format!("could not start the browse thread: {e}")))?;
-        Ok(Self { tx: req_tx, rx: resp_rx, interrupt })
+        Ok(Self { tx: req_tx, rx: resp_rx, interrupt, live })
     }
 
-    /// Stops the query the worker is running (a page nobody waits for any more).
+    /// Stops the page query the worker is running if nobody waits for it any more.
+    fn interrupt_stale(&self) {
+        let running = self.live.running.load(Ordering::SeqCst);
+        if running != 0 && !self.live.is_live(running) {
+            self.interrupt();
+        }
+    }
+
+    /// Stops the query the worker is running.
     fn interrupt(&self) {
         if let Ok(slot) = self.interrupt.lock() {
             if let Some(handle) = slot.as_ref() {
@@ -367,22 +487,29 @@ impl Drop for BrowseWorker {
 fn answer(browser: &mut std::result::Result<Browser, String>, req: Request) -> Option<Response> {
     let unavailable = |e: &String| EngineError::Database(format!("cannot read the table: {e}"));
     Some(match req {
-        Request::Describe { generation, table } => Response::Described {
+        Request::Describe { generation, source } => Response::Described {
             generation,
             result: match browser {
-                Ok(b) => b.describe_fast(&table),
+                Ok(b) => b.describe_fast(&source),
                 Err(e) => Err(unavailable(e)),
             },
         },
-        Request::Fetch { generation, table, sorted, page } => Response::Fetched {
+        Request::Fetch { generation, source, from, page } => Response::Fetched {
             generation,
             page,
             result: match browser {
-                Ok(b) => b.fetch_page(&table, sorted.as_deref(), page * PAGE_ROWS, PAGE_ROWS),
+                Ok(b) => b.read_page(&source, &from, page * PAGE_ROWS, PAGE_ROWS),
                 Err(e) => Err(unavailable(e)),
             },
         },
-        Request::DropSorted(name) => {
+        Request::Copy { id, source, from, rows, columns } => Response::Copied {
+            id,
+            result: match browser {
+                Ok(b) => b.copy_text(&source, &from, rows, &columns),
+                Err(e) => Err(unavailable(e)),
+            },
+        },
+        Request::Drop(name) => {
             if let Ok(b) = browser {
                 drop_scratch(&b.conn, &name);
             }
@@ -394,7 +521,7 @@ fn answer(browser: &mut std::result::Result<Browser, String>, req: Request) -> O
 fn request_generation(r: &Request) -> Option<u64> {
     match r {
         Request::Describe { generation, .. } | Request::Fetch { generation, .. } => Some(*generation),
-        Request::DropSorted(_) => None,
+        Request::Copy { .. } | Request::Drop(_) => None,
     }
 }
 
@@ -406,39 +533,64 @@ pub enum Cell<'a> {
     Text(&'a str),
 }
 
-/// A sorted copy ready to page through.
-struct SortedCopy {
-    key: SortKey,
-    name: String,
+/// The rows shown, or asked for: a view's rows (columns aside) and how to read them.
+#[derive(Clone, Debug)]
+struct Shape {
+    /// The view with every column: what decides the rows and their order.
+    rows: View,
+    generation: u64,
+    /// The prepared copy, once made (shaped views only).
+    copy: Option<String>,
+    /// Exact row count, once known.
+    total: Option<u64>,
 }
 
-/// State of one open table: schema, row count, cached pages, the current sort.
+impl Shape {
+    fn page_source(&self) -> Option<PageSource> {
+        if self.rows.is_unshaped() {
+            Some(PageSource::Source(self.rows.source.clone()))
+        } else {
+            self.copy.clone().map(PageSource::Copy)
+        }
+    }
+}
+
+/// A copy of rows to the clipboard in progress.
+struct CopyRequest {
+    id: u64,
+    result: Option<Result<String>>,
+}
+
+/// State of one open view: schema, row count, cached pages, its shape and jobs.
 pub struct TableView {
-    pub table: String,
+    pub source: Source,
     workspace: Arc<Workspace>,
     wake: Waker,
-    /// The order the user asked for.
-    sort: Option<SortKey>,
-    /// The order of the cached rows (lags `sort` while a sort job runs).
-    shown_sort: Option<SortKey>,
-    sorted: Option<SortedCopy>,
-    sort_job: Option<(SortKey, JobHandle<String>)>,
-    /// Sort jobs cancelled after they may have finished: their copies are dropped on arrival.
-    abandoned: Vec<JobHandle<String>>,
+    /// The view as the user last set it (filters, sort, chosen columns).
+    view: View,
+    /// The rows on screen.
+    shown: Shape,
+    /// The rows asked for, while they differ from the ones shown.
+    asked: Option<Shape>,
+    prepare_job: Option<(u64, JobHandle<PreparedView>)>,
+    view_count_job: Option<(u64, JobHandle<u64>)>,
+    /// Jobs cancelled after they may have finished: their copies are dropped on arrival.
+    abandoned: Vec<JobHandle<PreparedView>>,
+    /// Counting a linked file that has only an estimate.
     count_job: Option<JobHandle<u64>>,
     /// Jobs started since the front end last asked, for its jobs list.
     new_jobs: Vec<JobWatch>,
-    generation: u64,
     columns: Option<Vec<ColumnInfo>>,
-    total_rows: u64,
+    /// Rows of the source (an estimate while `is_estimate`).
+    source_rows: u64,
     cache: LruCache<u64, Arc<Page>>,
     pending: HashSet<u64>,
     is_describe_sent: bool,
-    /// `total_rows` is an estimate until the file is counted (linked text files).
     is_estimate: bool,
     error: Option<String>,
-    /// Why the last sort did not happen (shown until the next sort).
-    sort_error: Option<String>,
+    /// Why the last change of filters or sort did not happen (shown until the next one).
+    view_error: Option<String>,
+    copy_request: Option<CopyRequest>,
     worker: BrowseWorker,
 }
 
@@ -449,37 +601,49 @@ fn next_generation() -> u64 {
 }
 
 impl TableView {
+    /// Opens a table of the workspace.
     pub fn open(workspace: Arc<Workspace>, table: impl Into<String>, wake: Waker) -> Result<Self> {
+        Self::open_source(workspace, Source::Table(table.into()), wake)
+    }
+
+    pub fn open_source(workspace: Arc<Workspace>, source: Source, wake: Waker) -> Result<Self> {
         let worker = BrowseWorker::start(workspace.clone(), wake.clone())?;
-        let mut view = Self {
-            table: table.into(),
+        let view = View::of(source.clone());
+        let mut table = Self {
+            source,
             workspace,
             wake,
-            sort: None,
-            shown_sort: None,
-            sorted: None,
-            sort_job: None,
+            shown: Shape { rows: view.clone(), generation: 0, copy: None, total: None },
+            view,
+            asked: None,
+            prepare_job: None,
+            view_count_job: None,
             abandoned: Vec::new(),
             count_job: None,
             new_jobs: Vec::new(),
-            generation: 0,
             columns: None,
-            total_rows: 0,
+            source_rows: 0,
             cache: LruCache::new(NonZeroUsize::new(CACHE_PAGES).unwrap_or(NonZeroUsize::MIN)),
             pending: HashSet::new(),
             is_describe_sent: false,
             is_estimate: false,
             error: None,
-            sort_error: None,
+            view_error: None,
+            copy_request: None,
             worker,
         };
-        view.reload();
-        Ok(view)
+        table.reload();
+        Ok(table)
     }
 
-    /// Forgets everything cached and asks for the schema and row count again.
+    /// Forgets everything cached (and any prepared view) and reads the source again.
     pub fn reload(&mut self) {
-        self.generation = next_generation();
+        self.cancel_view_jobs();
+        let copy = self.shown.copy.take();
+        self.drop_copy(copy);
+        self.asked = None;
+        self.shown = Shape { rows: self.view.with_all_columns(), generation: next_generation(), copy: None, total: None };
+        self.publish_generations();
         self.cache.clear();
         self.pending.clear();
         self.error = None;
@@ -488,95 +652,163 @@ impl TableView {
         self.send_describe();
     }
 
+    fn publish_generations(&self) {
+        self.worker.live.shown.store(self.shown.generation, Ordering::Relaxed);
+        let asked = self.asked.as_ref().map_or(self.shown.generation, |a| a.generation);
+        self.worker.live.asked.store(asked, Ordering::Relaxed);
+    }
+
     fn send_describe(&mut self) {
         if self.is_describe_sent || self.columns.is_some() || self.error.is_some() {
             return;
         }
-        let req = Request::Describe { generation: self.generation, table: self.table.clone() };
+        let req = Request::Describe { generation: self.shown.generation, source: self.source.clone() };
         self.is_describe_sent = self.worker.tx.try_send(req).is_ok();
     }
 
+    /// Every column of the source, in source order.
     pub fn columns(&self) -> Option<&[ColumnInfo]> {
         self.columns.as_deref()
     }
 
+    /// Indices (into [`Self::columns`]) of the columns shown, in the order shown.
+    pub fn visible_columns(&self) -> Vec<usize> {
+        let Some(columns) = &self.columns else { return Vec::new() };
+        match &self.view.columns {
+            None => (0..columns.len()).collect(),
+            Some(chosen) => chosen.iter().filter_map(|name| columns.iter().position(|c| &c.name == name)).collect(),
+        }
+    }
+
+    /// Rows in the view shown. While a filtered view is still being counted this is the
+    /// number of rows read so far (see [`Self::is_counting`]).
     pub fn total_rows(&self) -> u64 {
-        self.total_rows
+        match self.shown.total {
+            Some(total) => total,
+            None if self.shown.rows.has_row_filter() => self.cache.iter().map(|(_, p)| p.first_row + p.rows.len() as u64).max().unwrap_or(0),
+            None => self.source_rows,
+        }
     }
 
     /// True while `total_rows` is an estimate (a linked file still being counted).
     pub fn is_row_count_estimate(&self) -> bool {
-        self.is_estimate
+        self.is_estimate && !self.shown.rows.has_row_filter()
     }
 
-    /// The order the user asked for.
-    pub fn sort(&self) -> Option<&SortKey> {
-        self.sort.as_ref()
+    /// The view as last set.
+    pub fn view(&self) -> &View {
+        &self.view
     }
 
-    /// True while a sort job prepares the asked order; the rows shown are in the old one.
-    pub fn is_sorting(&self) -> bool {
-        self.sort_job.is_some()
+    /// True while a new shape is prepared; the rows shown are of the old one, or the first
+    /// pages of the new one.
+    pub fn is_preparing(&self) -> bool {
+        self.prepare_job.is_some() || self.asked.is_some()
     }
 
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
 
-    pub fn sort_error(&self) -> Option<&str> {
-        self.sort_error.as_deref()
+    pub fn view_error(&self) -> Option<&str> {
+        self.view_error.as_deref()
     }
 
     pub fn is_loading(&self) -> bool {
         !self.pending.is_empty() || self.columns.is_none()
     }
 
-    /// Jobs started since the last call (sorts, counts), for a jobs list.
+    /// Jobs started since the last call (prepares, counts), for a jobs list.
     pub fn take_new_jobs(&mut self) -> Vec<JobWatch> {
         std::mem::take(&mut self.new_jobs)
     }
 
-    /// Asks for another order. The rows stay in the old order until a sort job has made the
-    /// new one; going back to an order already made is immediate.
-    pub fn set_sort(&mut self, sort: Option<SortKey>) {
-        if self.sort == sort {
+    /// Sets filters, search, sort and columns. Columns change at once; a new shape of rows
+    /// shows when its first page is read, and pages deep into it once it is prepared.
+    pub fn set_view(&mut self, view: View) {
+        if view == self.view {
             return;
         }
-        self.sort = sort.clone();
-        self.sort_error = None;
-        if let Some((_, job)) = self.sort_job.take() {
+        self.view_error = None;
+        let rows = view.with_all_columns();
+        self.view = view;
+        let target = self.asked.as_ref().unwrap_or(&self.shown);
+        if target.rows == rows {
+            return;
+        }
+        self.cancel_view_jobs();
+        if let Some(asked) = self.asked.take() {
+            self.drop_copy(asked.copy);
+        }
+        if rows == self.shown.rows {
+            self.publish_generations();
+            return;
+        }
+        let generation = next_generation();
+        let total = if rows.has_row_filter() { None } else if self.is_estimate { None } else { Some(self.source_rows) };
+        self.asked = Some(Shape { rows: rows.clone(), generation, copy: None, total });
+        self.publish_generations();
+        // Its first page at once: from the source, or straight from the view's query.
+        let from = if rows.is_unshaped() { PageSource::Source(self.source.clone()) } else { PageSource::Direct(rows.clone()) };
+        let _ = self.worker.tx.try_send(Request::Fetch { generation, source: self.source.clone(), from, page: 0 });
+        if !rows.is_unshaped() {
+            let job = PrepareJob::new(self.workspace.clone(), rows.clone(), self.source_rows);
+            let handle = spawn(job, self.wake.clone());
+            self.new_jobs.push(handle.watch());
+            self.prepare_job = Some((generation, handle));
+            // A sort alone keeps the count; a filter on a big table is counted while the
+            // copy is made (a count is a scan, a sort is more).
+            if rows.has_row_filter() && !rows.sort.is_empty() {
+                let job = CountJob::new(self.workspace.clone(), rows, self.source_rows);
+                let handle = spawn(job, self.wake.clone());
+                self.new_jobs.push(handle.watch());
+                self.view_count_job = Some((generation, handle));
+            }
+        }
+        // Stop a page query of a shape that is no longer wanted.
+        self.worker.interrupt_stale();
+    }
+
+    fn cancel_view_jobs(&mut self) {
+        if let Some((_, job)) = self.prepare_job.take() {
             job.cancel();
             self.abandoned.push(job);
         }
-        match sort {
-            None => {
-                self.drop_sorted();
-                self.show_order(None);
-            }
-            Some(key) if self.sorted.as_ref().is_some_and(|s| s.key == key) => self.show_order(Some(key)),
-            Some(key) => {
-                let job = SortJob { workspace: self.workspace.clone(), table: self.table.clone(), key: key.clone(), rows: self.total_rows };
-                let handle = spawn(job, self.wake.clone());
-                self.new_jobs.push(handle.watch());
-                self.sort_job = Some((key, handle));
-            }
+        if let Some((_, job)) = self.view_count_job.take() {
+            job.cancel();
         }
     }
 
-    /// Switches the cached rows to `order`, which is ready.
-    fn show_order(&mut self, order: Option<SortKey>) {
-        self.shown_sort = order;
-        self.generation = next_generation();
-        self.pending.clear();
+    fn drop_copy(&self, name: Option<String>) {
+        if let Some(name) = name {
+            let _ = self.worker.tx.try_send(Request::Drop(name));
+        }
+    }
+
+    /// Shows the asked shape from now on, with `first` as its first page if given.
+    fn show_asked(&mut self, first: Option<Page>) {
+        let Some(asked) = self.asked.take() else { return };
+        let old = std::mem::replace(&mut self.shown, asked);
+        self.drop_copy(old.copy);
+        self.publish_generations();
         self.cache.clear();
+        self.pending.clear();
         self.error = None;
-        self.worker.interrupt();
+        if let Some(page) = first {
+            self.cache.put(0, Arc::new(page));
+        }
     }
 
-    fn drop_sorted(&mut self) {
-        if let Some(s) = self.sorted.take() {
-            let _ = self.worker.tx.try_send(Request::DropSorted(s.name));
+    /// Gives up on the asked shape: the view goes back to the rows shown.
+    fn abandon_asked(&mut self, why: Option<String>) {
+        self.cancel_view_jobs();
+        if let Some(asked) = self.asked.take() {
+            self.drop_copy(asked.copy);
         }
+        let columns = self.view.columns.clone();
+        self.view = View { columns, ..self.shown.rows.clone() };
+        self.view_error = why;
+        self.publish_generations();
     }
 
     /// Applies answers from the worker and finished jobs. Returns true when something changed.
@@ -586,7 +818,7 @@ impl TableView {
         loop {
             match self.worker.rx.try_recv() {
                 Ok(Response::Described { generation, result }) => {
-                    if generation != self.generation {
+                    if generation != self.shown.generation {
                         continue;
                     }
                     self.is_describe_sent = false;
@@ -594,8 +826,11 @@ impl TableView {
                     match result {
                         Ok((columns, rows, is_exact)) => {
                             self.columns = Some(columns);
-                            self.total_rows = rows;
+                            self.source_rows = rows;
                             self.is_estimate = !is_exact;
+                            if !self.shown.rows.has_row_filter() && is_exact {
+                                self.shown.total = Some(rows);
+                            }
                             if !is_exact && self.count_job.is_none() {
                                 self.start_count();
                             }
@@ -604,16 +839,39 @@ impl TableView {
                     }
                 }
                 Ok(Response::Fetched { generation, page, result }) => {
-                    if generation != self.generation {
-                        continue;
-                    }
-                    self.pending.remove(&page);
-                    changed = true;
-                    match result {
-                        Ok(p) => {
-                            self.cache.put(page, Arc::new(p));
+                    let is_asked = self.asked.as_ref().is_some_and(|a| a.generation == generation);
+                    if generation == self.shown.generation {
+                        self.pending.remove(&page);
+                        changed = true;
+                        match result {
+                            Ok(p) => {
+                                self.cache.put(page, Arc::new(p));
+                            }
+                            // An interrupted page is asked for again by the next prefetch.
+                            Err(e) if e.is_cancelled() => {}
+                            Err(e) => self.error = Some(e.to_string()),
                         }
-                        Err(e) => self.error = Some(e.to_string()),
+                    } else if is_asked {
+                        changed = true;
+                        match result {
+                            Ok(p) => {
+                                // Fewer rows than a page: that is the whole view.
+                                if p.rows.len() < PAGE_ROWS as usize {
+                                    if let Some(asked) = self.asked.as_mut() {
+                                        asked.total = Some(p.rows.len() as u64);
+                                    }
+                                }
+                                self.show_asked(Some(p));
+                            }
+                            Err(e) if e.is_cancelled() => {}
+                            Err(e) => self.abandon_asked(Some(e.to_string())),
+                        }
+                    }
+                }
+                Ok(Response::Copied { id, result }) => {
+                    if let Some(request) = self.copy_request.as_mut().filter(|r| r.id == id) {
+                        request.result = Some(result);
+                        changed = true;
                     }
                 }
                 Err(TryRecvError::Empty) => return changed,
@@ -627,32 +885,72 @@ impl TableView {
         }
     }
 
+    /// The shape with this generation, shown or asked.
+    fn shape_mut(&mut self, generation: u64) -> Option<&mut Shape> {
+        if self.shown.generation == generation {
+            Some(&mut self.shown)
+        } else {
+            self.asked.as_mut().filter(|a| a.generation == generation)
+        }
+    }
+
     fn poll_jobs(&mut self) -> bool {
         let mut changed = false;
-        if let Some((key, mut job)) = self.sort_job.take() {
+        if let Some((generation, mut job)) = self.prepare_job.take() {
             match job.take_result() {
-                None => self.sort_job = Some((key, job)),
-                Some(Ok(name)) => {
-                    self.drop_sorted();
-                    self.sorted = Some(SortedCopy { key: key.clone(), name });
-                    self.show_order(Some(key));
+                None => self.prepare_job = Some((generation, job)),
+                Some(Ok(prepared)) => {
                     changed = true;
+                    match self.shape_mut(generation) {
+                        Some(shape) => {
+                            shape.copy = Some(prepared.name);
+                            shape.total = Some(prepared.rows);
+                        }
+                        None => {
+                            let _ = self.worker.tx.try_send(Request::Drop(prepared.name));
+                        }
+                    }
+                    if let Some((_, count)) = self.view_count_job.take() {
+                        count.cancel();
+                    }
+                    // Prepared before its first page was read (a small table): show it now.
+                    if self.asked.as_ref().is_some_and(|a| a.generation == generation) {
+                        self.show_asked(None);
+                    }
                 }
                 Some(Err(e)) => {
-                    if !e.is_cancelled() {
-                        self.sort_error = Some(format!("Could not sort by {}: {e}", key.column));
+                    changed = true;
+                    let why = (!e.is_cancelled()).then(|| e.to_string());
+                    if self.asked.as_ref().is_some_and(|a| a.generation == generation) {
+                        self.abandon_asked(why);
+                    } else if self.shown.generation == generation {
+                        // Its first pages are on screen, the rest will never be: back to the
+                        // source's rows.
+                        let columns = self.view.columns.clone();
+                        self.set_view(View { columns, ..View::of(self.source.clone()) });
+                        self.view_error = why;
                     }
-                    self.sort = self.shown_sort.clone();
+                }
+            }
+        }
+        if let Some((generation, mut job)) = self.view_count_job.take() {
+            match job.take_result() {
+                None => self.view_count_job = Some((generation, job)),
+                Some(Ok(rows)) => {
+                    if let Some(shape) = self.shape_mut(generation) {
+                        shape.total.get_or_insert(rows);
+                    }
                     changed = true;
                 }
+                Some(Err(_)) => changed = true,
             }
         }
         let mut still_running = Vec::new();
         for mut job in std::mem::take(&mut self.abandoned) {
             match job.take_result() {
                 None => still_running.push(job),
-                Some(Ok(name)) => {
-                    let _ = self.worker.tx.try_send(Request::DropSorted(name));
+                Some(Ok(prepared)) => {
+                    let _ = self.worker.tx.try_send(Request::Drop(prepared.name));
                 }
                 Some(Err(_)) => {}
             }
@@ -662,8 +960,13 @@ impl TableView {
             match job.take_result() {
                 None => self.count_job = Some(job),
                 Some(Ok(rows)) => {
-                    self.total_rows = rows;
+                    self.source_rows = rows;
                     self.is_estimate = false;
+                    for shape in std::iter::once(&mut self.shown).chain(self.asked.as_mut()) {
+                        if !shape.rows.has_row_filter() {
+                            shape.total = Some(rows);
+                        }
+                    }
                     changed = true;
                 }
                 // A cancelled count leaves the estimate, marked as such.
@@ -677,9 +980,9 @@ impl TableView {
         changed
     }
 
-    /// True while a count of a linked file runs.
+    /// True while the rows of the view shown are being counted.
     pub fn is_counting(&self) -> bool {
-        self.count_job.is_some()
+        self.count_job.is_some() || (self.shown.total.is_none() && self.shown.rows.has_row_filter())
     }
 
     /// Counts the rows of a linked file whose count was cancelled.
@@ -690,25 +993,39 @@ impl TableView {
     }
 
     fn start_count(&mut self) {
-        let job = CountJob { workspace: self.workspace.clone(), table: self.table.clone(), estimate: self.total_rows };
+        let job = CountJob::new(self.workspace.clone(), View::of(self.source.clone()), self.source_rows);
         let handle = spawn(job, self.wake.clone());
         self.new_jobs.push(handle.watch());
         self.count_job = Some(handle);
     }
 
+    /// Where pages of the shown shape are read from now; `None` for pages that must wait
+    /// for the prepared copy.
+    fn page_source_for(&self, page: u64) -> Option<PageSource> {
+        match self.shown.page_source() {
+            Some(from) => Some(from),
+            None if page < DIRECT_PAGES => Some(PageSource::Direct(self.shown.rows.clone())),
+            None => None,
+        }
+    }
+
     /// Makes sure the pages covering `rows` (and one page either side) are cached or asked for.
     pub fn prefetch(&mut self, rows: Range<u64>) {
-        if self.columns.is_none() || self.error.is_some() || self.total_rows == 0 {
+        if self.columns.is_none() || self.error.is_some() {
+            return;
+        }
+        let total = self.total_rows().max(if self.shown.total.is_none() { rows.end } else { 0 });
+        if total == 0 {
             return;
         }
         let first = rows.start.saturating_sub(PAGE_ROWS) / PAGE_ROWS;
-        let last = (rows.end + PAGE_ROWS).min(self.total_rows).saturating_sub(1) / PAGE_ROWS;
-        let sorted = self.shown_sort.as_ref().and(self.sorted.as_ref()).map(|s| s.name.clone());
+        let last = (rows.end + PAGE_ROWS).min(total).saturating_sub(1) / PAGE_ROWS;
         for page in first..=last {
             if self.cache.get(&page).is_some() || self.pending.contains(&page) {
                 continue;
             }
-            let req = Request::Fetch { generation: self.generation, table: self.table.clone(), sorted: sorted.clone(), page };
+            let Some(from) = self.page_source_for(page) else { continue };
+            let req = Request::Fetch { generation: self.shown.generation, source: self.source.clone(), from, page };
             match self.worker.tx.try_send(req) {
                 Ok(()) => {
                     self.pending.insert(page);
@@ -718,7 +1035,7 @@ impl TableView {
         }
     }
 
-    /// The cell at `row`, `col`, from cache only.
+    /// The cell at `row`, `col` (an index into [`Self::columns`]), from cache only.
     pub fn cell(&self, row: u64, col: usize) -> Cell<'_> {
         let page = row / PAGE_ROWS;
         let Some(p) = self.cache.peek(&page) else { return Cell::Loading };
@@ -739,6 +1056,44 @@ impl TableView {
         let last = (rows.end - 1) / PAGE_ROWS;
         (first..=last).all(|p| self.cache.peek(&p).is_some())
     }
+
+    /// Rows `rows` of the view shown, columns `columns` (indices into [`Self::columns`]), as
+    /// tab-separated text with a header: at once when cached, otherwise read in the
+    /// background (see [`Self::take_copied`]).
+    pub fn copy_rows(&mut self, rows: Range<u64>, columns: &[usize]) -> Option<String> {
+        let all = self.columns.as_deref().unwrap_or_default();
+        let names: Vec<&str> = columns.iter().filter_map(|&i| all.get(i)).map(|c| c.name.as_str()).collect();
+        if self.has_rows(rows.clone()) {
+            let cached: Vec<Vec<Option<String>>> = rows
+                .clone()
+                .map(|r| (0..all.len()).map(|c| match self.cell(r, c) {
+                    Cell::Text(t) => Some(t.to_string()),
+                    _ => None,
+                }).collect())
+                .collect();
+            return Some(rows_as_tsv(&names, columns, &cached));
+        }
+        let from = self.shown.page_source().unwrap_or_else(|| PageSource::Direct(self.shown.rows.clone()));
+        let id = next_generation();
+        let req = Request::Copy { id, source: self.source.clone(), from, rows, columns: columns.to_vec() };
+        if self.worker.tx.try_send(req).is_ok() {
+            self.copy_request = Some(CopyRequest { id, result: None });
+        }
+        None
+    }
+
+    /// The text of a copy read in the background, once.
+    pub fn take_copied(&mut self) -> Option<Result<String>> {
+        if self.copy_request.as_ref().is_some_and(|r| r.result.is_some()) {
+            return self.copy_request.take().and_then(|r| r.result);
+        }
+        None
+    }
+
+    /// True while rows for the clipboard are being read.
+    pub fn is_copying(&self) -> bool {
+        self.copy_request.is_some()
+    }
 }
 
 impl Drop for TableView {
@@ -746,20 +1101,27 @@ impl Drop for TableView {
         if let Some(job) = self.count_job.take() {
             job.cancel();
         }
+        if let Some((_, job)) = self.view_count_job.take() {
+            job.cancel();
+        }
         let mut unfinished = std::mem::take(&mut self.abandoned);
-        unfinished.extend(self.sort_job.take().map(|(_, job)| job));
+        unfinished.extend(self.prepare_job.take().map(|(_, job)| job));
         for job in &unfinished {
             job.cancel();
         }
-        self.drop_sorted();
-        // A sort that finished as it was cancelled still made a copy: drop it once it is known.
+        let copy = self.shown.copy.take();
+        self.drop_copy(copy);
+        if let Some(asked) = self.asked.take() {
+            self.drop_copy(asked.copy);
+        }
+        // A prepare that finished as it was cancelled still made a copy: drop it once known.
         if !unfinished.is_empty() {
             let workspace = self.workspace.clone();
-            let _ = std::thread::Builder::new().name("sort-cleanup".into()).spawn(move || {
+            let _ = std::thread::Builder::new().name("view-cleanup".into()).spawn(move || {
                 for job in unfinished {
-                    if let Ok(name) = job.wait() {
+                    if let Ok(prepared) = job.wait() {
                         if let Ok(conn) = workspace.connect() {
-                            drop_scratch(&conn, &name);
+                            drop_scratch(&conn, &prepared.name);
                         }
                     }
                 }

@@ -3,14 +3,17 @@
 
 pub mod browse;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod export;
 pub mod formats;
 pub mod import;
 pub mod job;
+pub mod lexer;
 pub mod monitor;
 pub mod scratch;
 pub mod sql;
+pub mod view;
 pub mod workspace;
 
 pub use error::{EngineError, Result};

@@ -120,30 +120,6 @@ impl From<SqlType> for String {
     }
 }
 
-/// A column to order rows by, as the table view's header sort.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct SortKey {
-    pub column: String,
-    pub descending: bool,
-}
-
-impl SortKey {
-    /// `ORDER BY` clause for this key. `rowid` breaks ties so the order is total and stable,
-    /// unless the table has its own column named `rowid`, which hides DuckDB's (`rowid_usable`).
-    pub fn order_by(sort: Option<&SortKey>, rowid_usable: bool) -> String {
-        let tie_break = if rowid_usable { ", rowid" } else { "" };
-        match sort {
-            Some(k) => format!(
-                "ORDER BY {} {} NULLS LAST{tie_break}",
-                quote_ident(&k.column),
-                if k.descending { "DESC" } else { "ASC" }
-            ),
-            None if rowid_usable => "ORDER BY rowid".to_string(),
-            None => String::new(),
-        }
-    }
-}
-
 /// Checks a table name chosen by a user. Any printable text up to 128 characters is
 /// allowed (it is always quoted); names that collide with internal tables are not.
 pub fn validate_table_name(name: &str) -> Result<()> {

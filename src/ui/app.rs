@@ -145,7 +145,7 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
             let selected = state.selected.clone();
             if ui.add_enabled(selected.is_some(), egui::Button::new("Export table…")).clicked() {
                 if let Some(table) = selected {
-                    state.push(Command::ShowExportDialog(table));
+                    state.push(Command::ShowExportDialog(crate::engine::view::View::table(table)));
                 }
             }
             ui.separator();

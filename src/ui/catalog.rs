@@ -45,7 +45,7 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
             }
             response.context_menu(|ui| {
                 if ui.button("Export…").clicked() {
-                    commands.push(Command::ShowExportDialog(table.name.clone()));
+                    commands.push(Command::ShowExportDialog(crate::engine::view::View::table(table.name.clone())));
                 }
                 let delete = if table.is_linked { "Close (the file stays)…" } else { "Delete table…" };
                 if ui.button(delete).clicked() {

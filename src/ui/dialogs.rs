@@ -17,34 +17,23 @@ fn dialog_window(title: impl Into<egui::WidgetText>, is_open: &mut bool) -> egui
 }
 
 pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
-    let sort = state.view.as_ref().and_then(|v| v.sort().cloned());
-    let view_table = state.view.as_ref().map(|v| v.table.clone());
     let Some(draft) = state.export.as_mut() else { return };
     let mut commands = Vec::new();
     let mut is_open = true;
     let mut close = false;
-    dialog_window(format!("Export {}", draft.table), &mut is_open).show(ctx, |ui| {
-        ui.label("Save to (.parquet for Parquet with zstd, .csv for CSV)");
+    dialog_window(format!("Export {}", draft.view.source.title()), &mut is_open).show(ctx, |ui| {
+        ui.label("Save to");
         ui.horizontal(|ui| {
             ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(420.0).hint_text("/path/to/file.parquet"));
             if ui.button("Browse…").clicked() {
                 commands.push(Command::BrowseExportTarget);
             }
         });
-        let sort_here = sort.as_ref().filter(|_| view_table.as_deref() == Some(draft.table.as_str()));
-        if let Some(key) = sort_here {
-            let dir = if key.descending { "descending" } else { "ascending" };
-            ui.checkbox(&mut draft.use_sort, format!("In the current order ({} {dir})", key.column));
-        }
         ui.add_space(6.0);
         ui.horizontal(|ui| {
             let path = draft.path.trim();
             if ui.add_enabled(!path.is_empty(), egui::Button::new("Export")).clicked() {
-                commands.push(Command::Export {
-                    table: draft.table.clone(),
-                    sort: sort_here.filter(|_| draft.use_sort).cloned(),
-                    path: PathBuf::from(path),
-                });
+                commands.push(Command::Export { view: draft.view.clone(), path: PathBuf::from(path), options: Default::default() });
             }
             if ui.button("Cancel").clicked() {
                 close = true;

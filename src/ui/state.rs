@@ -11,12 +11,12 @@ use poll_promise::Promise;
 use super::file_dialog::{FileDialogs, Picked};
 use crate::engine::browse::TableView;
 use crate::engine::config::{Settings, format_bytes, group_digits, rows_text};
-use crate::engine::export::{ExportJob, ExportReport};
+use crate::engine::export::{ExportJob, ExportOptions, ExportReport};
 use crate::engine::import::linked::{LinkJob, LinkReport};
 use crate::engine::import::{ImportJob, ImportOptions, ImportReport};
 use crate::engine::job::{JobHandle, JobSnapshot, JobState, JobWatch, Waker, spawn};
 use crate::engine::monitor::MemoryMonitor;
-use crate::engine::sql::SortKey;
+use crate::engine::view::View;
 use crate::engine::workspace::{CompactJob, CompactReport, TableInfo};
 use crate::engine::{EngineError, Result, Workspace};
 use crate::ui::import_dialog::ImportDraft;
@@ -78,14 +78,14 @@ pub enum Command {
     /// Opens a file in place, as a view (from the import window).
     RunLink { path: PathBuf, options: ImportOptions },
     OpenTable(String),
-    SetSort(Option<SortKey>),
-    Export { table: String, sort: Option<SortKey>, path: PathBuf },
+    SetView(View),
+    Export { view: View, path: PathBuf, options: ExportOptions },
     CancelJob(u64),
     DismissJob(u64),
     ClearFinishedJobs,
     DropTable(String),
     ShowOpenDialog,
-    ShowExportDialog(String),
+    ShowExportDialog(View),
     /// Opens a file chooser for the export window's target.
     BrowseExportTarget,
     ShowSettings,
@@ -99,9 +99,15 @@ pub enum Command {
 
 /// The export window's fields.
 pub struct ExportDraft {
-    pub table: String,
+    pub view: View,
     pub path: String,
     pub use_sort: bool,
+}
+
+impl ExportDraft {
+    pub fn table(&self) -> String {
+        self.view.source.table_name().unwrap_or("query").to_string()
+    }
 }
 
 /// The settings window's fields, as typed.
@@ -397,15 +403,15 @@ impl AppState {
                 self.jobs.push(UiJob::Import(spawn(job, self.wake.clone())));
             }
             Command::OpenTable(name) => self.open_table(name),
-            Command::SetSort(sort) => {
+            Command::SetView(shape) => {
                 if let Some(view) = &mut self.view {
-                    view.set_sort(sort);
+                    view.set_view(shape);
                     self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
                 }
             }
-            Command::Export { table, sort, path } => {
+            Command::Export { view, path, options } => {
                 self.last_export_dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from);
-                let job = ExportJob::new(self.workspace.clone(), table, sort, path);
+                let job = ExportJob::new(self.workspace.clone(), view, path, options);
                 self.jobs.push(UiJob::Export(spawn(job, self.wake.clone())));
                 self.export = None;
             }
@@ -437,15 +443,16 @@ impl AppState {
                 if let Some(draft) = &self.export {
                     let path = PathBuf::from(draft.path.trim());
                     let dir = path.parent().filter(|d| d.is_dir()).map(PathBuf::from).unwrap_or_else(home_dir);
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}.parquet", draft.table));
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}.parquet", draft.table()));
                     self.dialogs.open_export(&dir, &name);
                 }
             }
-            Command::ShowExportDialog(table) => {
+            Command::ShowExportDialog(view) => {
                 let dir = self.last_export_dir.clone().filter(|d| d.is_dir()).unwrap_or_else(home_dir);
+                let stem = view.source.table_name().unwrap_or("query").to_string();
                 self.export = Some(ExportDraft {
-                    path: dir.join(format!("{table}.parquet")).to_string_lossy().into_owned(),
-                    table,
+                    path: dir.join(format!("{stem}.parquet")).to_string_lossy().into_owned(),
+                    view,
                     use_sort: true,
                 });
             }

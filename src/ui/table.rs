@@ -15,7 +15,7 @@ use egui_table::{CellInfo, Column, HeaderCellInfo, HeaderRow, PrefetchInfo, Tabl
 use super::state::{AppState, Command};
 use crate::engine::config::group_digits;
 use crate::engine::browse::{Cell, PAGE_ROWS, TableView};
-use crate::engine::sql::SortKey;
+use crate::engine::view::{SortKey, View};
 use crate::engine::workspace::ColumnInfo;
 
 pub const WINDOW_ROWS: u64 = 500_000;
@@ -72,7 +72,7 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
         }
     }
     let window_rows = total.saturating_sub(grid.window_base).min(WINDOW_ROWS);
-    let table_name = view.table.clone();
+    let table_name = view.source.title();
 
     // Each table keeps its own scroll position and column widths.
     ui.push_id(("grid", WIDTHS_VERSION, table_name.as_str()), |ui| {
@@ -154,7 +154,9 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
         let visible = delegate.visible.clone();
         if let Some(col) = delegate.sort_clicked {
             if let Some(name) = columns.get(col).map(|c| c.name.clone()) {
-                commands.push(Command::SetSort(next_sort(delegate.view.sort(), &name)));
+                let add = ui.input(|i| i.modifiers.shift);
+                let view = View { sort: next_sort(&delegate.view.view().sort, &name, add), ..delegate.view.view().clone() };
+                commands.push(Command::SetView(view));
             }
         }
         grid.visible_rows = visible.end.saturating_sub(visible.start);
@@ -191,7 +193,7 @@ fn loading_ui(ui: &mut egui::Ui) {
 
 fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        ui.heading(&view.table);
+        ui.heading(view.source.title());
         if view.columns().is_some() {
             let rows = group_digits(view.total_rows());
             match (view.is_row_count_estimate(), view.is_counting()) {
@@ -203,27 +205,28 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
                 view.count_rows();
             }
         }
-        if let Some(sort) = view.sort() {
-            let arrow = if sort.descending { "⏷" } else { "⏶" };
-            if view.is_sorting() {
+        let keys = &view.view().sort;
+        if !keys.is_empty() {
+            let shown: Vec<String> = keys.iter().map(|k| format!("{} {}", k.column, if k.descending { "⏷" } else { "⏶" })).collect();
+            if view.is_preparing() {
                 ui.spinner();
-                ui.label(format!("Sorting by {} {arrow}…", sort.column));
+                ui.label(format!("Sorting by {}…", shown.join(", ")));
             } else {
-                ui.label(format!("Sorted by {} {arrow}", sort.column));
+                ui.label(format!("Sorted by {}", shown.join(", ")));
             }
             if ui.small_button("Clear sort").clicked() {
-                commands.push(Command::SetSort(None));
+                commands.push(Command::SetView(View { sort: Vec::new(), ..view.view().clone() }));
             }
         }
-        if let Some(e) = view.sort_error() {
+        if let Some(e) = view.view_error() {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
-        if view.is_loading() && !view.is_sorting() {
+        if view.is_loading() && !view.is_preparing() {
             ui.spinner();
         }
         ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
             if ui.button("Export…").clicked() {
-                commands.push(Command::ShowExportDialog(view.table.clone()));
+                commands.push(Command::ShowExportDialog(view.view().clone()));
             }
             let total = view.total_rows();
             if total > 1 {
@@ -310,12 +313,25 @@ fn handle_keys(ui: &egui::Ui, grid: &mut GridState, total: u64) {
     }
 }
 
-/// Header clicks cycle a column through ascending, descending, unsorted.
-pub fn next_sort(current: Option<&SortKey>, column: &str) -> Option<SortKey> {
-    match current {
-        Some(k) if k.column == column && !k.descending => Some(SortKey { column: column.into(), descending: true }),
-        Some(k) if k.column == column => None,
-        _ => Some(SortKey { column: column.into(), descending: false }),
+/// A header click sorts by that column alone, cycling ascending, descending, unsorted;
+/// with Shift (`add`) it adds the column as a further key, or cycles it in place.
+pub fn next_sort(current: &[SortKey], column: &str, add: bool) -> Vec<SortKey> {
+    let position = current.iter().position(|k| k.column == column);
+    let cycled = |k: &SortKey| if k.descending { None } else { Some(SortKey { column: column.into(), descending: true }) };
+    match (add, position) {
+        (false, Some(i)) if current.len() == 1 => cycled(&current[i]).into_iter().collect(),
+        (false, _) => vec![SortKey::ascending(column)],
+        (true, None) => current.iter().cloned().chain(std::iter::once(SortKey::ascending(column))).collect(),
+        (true, Some(i)) => {
+            let mut keys = current.to_vec();
+            match cycled(&current[i]) {
+                Some(k) => keys[i] = k,
+                None => {
+                    keys.remove(i);
+                }
+            }
+            keys
+        }
     }
 }
 
@@ -350,14 +366,18 @@ impl TableDelegate for Grid<'_> {
                 return;
             }
             let Some(info) = self.view.columns().and_then(|c| c.get(col - 1)) else { return };
-            let arrow = match self.view.sort() {
-                Some(k) if k.column == info.name => if k.descending { " ⏷" } else { " ⏶" },
-                _ => "",
+            let keys = &self.view.view().sort;
+            let arrow = match keys.iter().position(|k| k.column == info.name) {
+                Some(i) => {
+                    let dir = if keys[i].descending { "⏷" } else { "⏶" };
+                    if keys.len() > 1 { format!(" {dir}{}", i + 1) } else { format!(" {dir}") }
+                }
+                None => String::new(),
             };
             let name = format!("{}{arrow}", info.name);
             let data_type = info.data_type.clone();
             ui.vertical(|ui| {
-                let response = cell_label(ui, RichText::new(name).strong()).interact(Sense::click()).on_hover_text("Click to sort");
+                let response = cell_label(ui, RichText::new(name).strong()).interact(Sense::click()).on_hover_text("Click to sort; Shift+click to add a sort key");
                 cell_label(ui, RichText::new(data_type).small().weak());
                 if response.clicked() {
                     self.sort_clicked = Some(col - 1);
@@ -407,12 +427,18 @@ mod tests {
 
     #[test]
     fn sort_cycles() {
-        let asc = next_sort(None, "a");
-        assert_eq!(asc, Some(SortKey { column: "a".into(), descending: false }));
-        let desc = next_sort(asc.as_ref(), "a");
-        assert!(desc.as_ref().is_some_and(|k| k.descending));
-        assert_eq!(next_sort(desc.as_ref(), "a"), None);
-        assert_eq!(next_sort(desc.as_ref(), "b").map(|k| k.column), Some("b".to_string()));
+        let asc = next_sort(&[], "a", false);
+        assert_eq!(asc, vec![SortKey::ascending("a")]);
+        let desc = next_sort(&asc, "a", false);
+        assert!(desc[0].descending);
+        assert!(next_sort(&desc, "a", false).is_empty());
+        assert_eq!(next_sort(&desc, "b", false), vec![SortKey::ascending("b")]);
+        // Shift adds keys, cycles a key in place and drops it after descending.
+        let two = next_sort(&asc, "b", true);
+        assert_eq!(two, vec![SortKey::ascending("a"), SortKey::ascending("b")]);
+        let flipped = next_sort(&two, "a", true);
+        assert_eq!(flipped, vec![SortKey { column: "a".into(), descending: true }, SortKey::ascending("b")]);
+        assert_eq!(next_sort(&flipped, "a", true), vec![SortKey::ascending("b")]);
     }
 
     #[test]

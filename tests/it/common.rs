@@ -40,8 +40,8 @@ impl TestWorkspace {
     /// Every row of `table` as text, in table order.
     pub fn rows(&self, table: &str) -> Vec<Vec<Option<String>>> {
         let mut browser = Browser::new(&self.ws).expect("browser");
-        let (_, total) = browser.describe(table).expect("describe");
-        browser.fetch(table, None, 0, total).expect("fetch").rows
+        let (_, total) = browser.describe(&dataforge::engine::view::Source::Table(table.to_string())).expect("describe");
+        browser.fetch(&dataforge::engine::view::View::table(table), 0, total).expect("fetch").rows
     }
 
     /// Names of every table in the workspace's main schema, staging tables included.

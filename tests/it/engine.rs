@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use dataforge::engine::EngineError;
-use dataforge::engine::export::ExportJob;
-use dataforge::engine::sql::SortKey;
+use dataforge::engine::export::{ExportJob, ExportOptions};
+use dataforge::engine::view::{SortKey, View};
 use dataforge::engine::import::{ImportJob, ImportOptions};
 use dataforge::engine::job::{JobSnapshot, no_waker, spawn};
 
@@ -214,8 +214,8 @@ fn cancelled_export_leaves_no_file() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("big.parquet");
     std::fs::write(&out, b"the previous export").unwrap();
-    let sort = Some(SortKey { column: "email".into(), descending: true });
-    let handle = spawn(ExportJob::new(t.ws.clone(), "big", sort, &out), no_waker());
+    let view = View { sort: vec![SortKey { column: "email".into(), descending: true }], ..View::table("big") };
+    let handle = spawn(ExportJob::new(t.ws.clone(), view, &out, ExportOptions { overwrite: true, ..Default::default() }), no_waker());
     wait_until_reading(|| handle.snapshot());
     handle.cancel();
     assert!(matches!(handle.wait(), Err(EngineError::Cancelled)));
@@ -231,7 +231,7 @@ fn export_reads_back_identical_rows() {
     t.import(shared().join("realdata/nycflights13/flights.csv.gz"), None).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("flights.parquet");
-    let report = spawn(ExportJob::new(t.ws.clone(), "flights", None, &out), no_waker()).wait().unwrap();
+    let report = spawn(ExportJob::new(t.ws.clone(), View::table("flights"), &out, ExportOptions::default()), no_waker()).wait().unwrap();
     assert_eq!(report.rows, 336_776);
     let from_file = read_parquet_as_text(&out);
     let conn = t.ws.connect().unwrap();
@@ -241,16 +241,17 @@ fn export_reads_back_identical_rows() {
 
     // A sorted export writes rows in that order.
     let sorted = out_dir.path().join("sorted.parquet");
-    let sort = Some(SortKey { column: "dep_delay".into(), descending: true });
-    spawn(ExportJob::new(t.ws.clone(), "flights", sort, &sorted), no_waker()).wait().unwrap();
+    let view = View { sort: vec![SortKey { column: "dep_delay".into(), descending: true }], ..View::table("flights") };
+    spawn(ExportJob::new(t.ws.clone(), view, &sorted, ExportOptions::default()), no_waker()).wait().unwrap();
     let from_file = read_parquet_as_text(&sorted);
     let from_db = query_as_text(&conn, "SELECT * FROM flights ORDER BY dep_delay DESC NULLS LAST, rowid");
     assert_eq!(from_file, from_db);
 
     // A failed export (unknown column) does not touch an existing file.
     std::fs::write(out_dir.path().join("keep.parquet"), b"old").unwrap();
-    let bad = Some(SortKey { column: "nope".into(), descending: false });
-    let err = spawn(ExportJob::new(t.ws.clone(), "flights", bad, out_dir.path().join("keep.parquet")), no_waker())
+    let bad = View { sort: vec![SortKey::ascending("nope")], ..View::table("flights") };
+    let replace = ExportOptions { overwrite: true, ..Default::default() };
+    let err = spawn(ExportJob::new(t.ws.clone(), bad, out_dir.path().join("keep.parquet"), replace), no_waker())
         .wait()
         .unwrap_err();
     assert!(matches!(err, EngineError::ColumnNotFound { .. }), "{err:?}");

@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dataforge::engine::config::EnvOverrides;
-use dataforge::engine::export::ExportJob;
+use dataforge::engine::export::{ExportJob, ExportOptions};
+use dataforge::engine::view::View;
 use dataforge::engine::job::{no_waker, spawn};
 use dataforge::engine::{EngineError, Workspace};
 
@@ -39,14 +40,14 @@ fn exports_get_the_permissions_of_a_new_file_or_keep_the_old_ones() {
     let reference = out.path().join("reference");
     std::fs::File::create(&reference).unwrap();
     let fresh = out.path().join("fresh.csv");
-    spawn(ExportJob::new(t.ws.clone(), "penguins", None, &fresh), no_waker()).wait().unwrap();
+    spawn(ExportJob::new(t.ws.clone(), View::table("penguins"), &fresh, ExportOptions::default()), no_waker()).wait().unwrap();
     assert_eq!(mode(&fresh), mode(&reference), "a new export");
     assert_ne!(mode(&fresh), 0o600);
 
     let kept = out.path().join("kept.parquet");
     std::fs::write(&kept, b"old").unwrap();
     std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
-    spawn(ExportJob::new(t.ws.clone(), "penguins", None, &kept), no_waker()).wait().unwrap();
+    spawn(ExportJob::new(t.ws.clone(), View::table("penguins"), &kept, ExportOptions { overwrite: true, ..Default::default() }), no_waker()).wait().unwrap();
     assert_eq!(mode(&kept), 0o640, "a replaced file keeps its mode");
     assert!(std::fs::metadata(&kept).unwrap().len() > 1000);
 }
@@ -127,7 +128,7 @@ fn a_full_disk_is_said_in_plain_words_and_the_space_comes_back() {
     let t = TestWorkspace::new();
     t.import(generated_csv(200_000), Some("gen")).unwrap();
     let target = disk.path().join("gen.csv");
-    let err = spawn(ExportJob::new(t.ws.clone(), "gen", None, &target), no_waker()).wait().unwrap_err();
+    let err = spawn(ExportJob::new(t.ws.clone(), View::table("gen"), &target, ExportOptions::default()), no_waker()).wait().unwrap_err();
     assert_eq!(err.to_string(), format!("no space left on device writing {}", target.display()));
     assert!(matches!(err, EngineError::DiskFull(_)));
     assert!(std::fs::read_dir(disk.path()).unwrap().next().is_none(), "nothing left on the disk");

@@ -246,8 +246,8 @@ fn a_duckdb_internal_error_leaves_the_workspace_usable() {
 #[test]
 fn files_open_in_place_as_views() {
     use dataforge::engine::browse::Browser;
-    use dataforge::engine::export::ExportJob;
-use dataforge::engine::sql::SortKey;
+    use dataforge::engine::export::{ExportJob, ExportOptions};
+    use dataforge::engine::view::{SortKey, Source, View};
     use dataforge::engine::import::linked::LinkJob;
     use dataforge::engine::job::{no_waker, spawn};
     let t = TestWorkspace::new();
@@ -260,21 +260,22 @@ use dataforge::engine::sql::SortKey;
 
     // A text file is estimated first and counted once, then the count is kept.
     let mut browser = Browser::new(&t.ws).unwrap();
-    let (columns, estimate, is_exact) = browser.describe_fast("flights").unwrap();
+    let (columns, estimate, is_exact) = browser.describe_fast(&Source::Table("flights".into())).unwrap();
     assert!(!is_exact);
     assert!((250_000..450_000).contains(&estimate), "{estimate}");
-    let (_, rows) = browser.describe("flights").unwrap();
+    let (_, rows) = browser.describe(&Source::Table("flights".into())).unwrap();
     assert_eq!((columns.len(), rows), (19, 336_776));
-    assert_eq!(browser.describe_fast("flights").unwrap().1, 336_776);
+    assert_eq!(browser.describe_fast(&Source::Table("flights".into())).unwrap().1, 336_776);
     assert_eq!(t.ws.table("flights").unwrap().rows, 336_776);
-    let page = browser.fetch("flights", None, 336_770, 10).unwrap();
+    let page = browser.fetch(&View::table("flights"), 336_770, 10).unwrap();
     assert_eq!(page.rows.len(), 6);
     let sort = SortKey { column: "dep_delay".into(), descending: true };
-    let top = browser.fetch("flights", Some(&sort), 0, 1).unwrap();
+    let sorted = View { sort: vec![sort.clone()], ..View::table("flights") };
+    let top = browser.fetch(&sorted, 0, 1).unwrap();
     assert_eq!(top.rows[0][columns.iter().position(|c| c.name == "dep_delay").unwrap()].as_deref(), Some("1301"));
 
     let out = t.dir.path().join("flights.parquet");
-    let exported = spawn(ExportJob::new(t.ws.clone(), "flights", Some(sort), &out), no_waker()).wait().unwrap();
+    let exported = spawn(ExportJob::new(t.ws.clone(), sorted, &out, ExportOptions::default()), no_waker()).wait().unwrap();
     assert_eq!(exported.rows, 336_776);
     let r = spawn(LinkJob::new(t.ws.clone(), &out, ImportOptions { table: Some("fp".into()), ..opts() }), no_waker()).wait().unwrap();
     assert_eq!(r.rows, Some(336_776));

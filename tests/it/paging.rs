@@ -1,10 +1,10 @@
 use std::time::{Duration, Instant};
 
 use dataforge::engine::browse::{Browser, Cell, PAGE_ROWS, TableView};
-use dataforge::engine::sql::SortKey;
+use dataforge::engine::view::{SortKey, Source, View};
 use dataforge::engine::job::no_waker;
 
-use crate::common::{TestWorkspace, generated_csv};
+use crate::common::{TestWorkspace, generated_csv, shared};
 
 fn plain_order_by(t: &TestWorkspace, order: &str, offset: u64, limit: u64) -> Vec<Vec<Option<String>>> {
     let conn = t.ws.connect().unwrap();
@@ -18,6 +18,10 @@ fn plain_order_by(t: &TestWorkspace, order: &str, offset: u64, limit: u64) -> Ve
         out.push((0..cols.len()).map(|i| row.get::<_, Option<String>>(i).unwrap()).collect());
     }
     out
+}
+
+fn sorted(key: &SortKey) -> View {
+    View { sort: vec![key.clone()], ..View::table("gen") }
 }
 
 #[test]
@@ -35,17 +39,17 @@ fn random_sorted_pages_equal_order_by() {
         for _ in 0..15 {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let first = (seed >> 33) % 50_000;
-            let page = browser.fetch("gen", Some(key), first, PAGE_ROWS).unwrap();
+            let page = browser.fetch(&sorted(key), first, PAGE_ROWS).unwrap();
             assert_eq!(page.first_row, first);
             assert_eq!(page.rows, plain_order_by(&t, order, first, PAGE_ROWS), "{order} at {first}");
         }
     }
     // The last page is short; past the end is empty.
     let key = &cases[0].0;
-    assert_eq!(browser.fetch("gen", Some(key), 49_950, PAGE_ROWS).unwrap().rows.len(), 50);
-    assert!(browser.fetch("gen", Some(key), 60_000, PAGE_ROWS).unwrap().rows.is_empty());
+    assert_eq!(browser.fetch(&sorted(key), 49_950, PAGE_ROWS).unwrap().rows.len(), 50);
+    assert!(browser.fetch(&sorted(key), 60_000, PAGE_ROWS).unwrap().rows.is_empty());
     // Unsorted pages follow table order.
-    let page = browser.fetch("gen", None, 31_337, PAGE_ROWS).unwrap();
+    let page = browser.fetch(&View::table("gen"), 31_337, PAGE_ROWS).unwrap();
     assert_eq!(page.rows, plain_order_by(&t, "rowid", 31_337, PAGE_ROWS));
 }
 
@@ -55,9 +59,9 @@ fn pages_after_deletes_still_follow_table_order() {
     t.import(generated_csv(50_000), Some("gen")).unwrap();
     t.ws.connect().unwrap().execute_batch("DELETE FROM gen WHERE id % 7 = 0").unwrap();
     let mut browser = Browser::new(&t.ws).unwrap();
-    let (_, total) = browser.describe("gen").unwrap();
+    let (_, total) = browser.describe(&Source::Table("gen".into())).unwrap();
     assert_eq!(total, 50_000 - 50_000usize.div_ceil(7) as u64);
-    let page = browser.fetch("gen", None, 20_000, PAGE_ROWS).unwrap();
+    let page = browser.fetch(&View::table("gen"), 20_000, PAGE_ROWS).unwrap();
     assert_eq!(page.rows, plain_order_by(&t, "rowid", 20_000, PAGE_ROWS));
 }
 
@@ -88,30 +92,32 @@ fn table_view_fetches_visible_rows_in_the_background() {
     }
     assert!(expected.iter().any(|r| r[9].is_none()), "sample has a NULL");
 
-    // A sort is a job; until it is done the rows stay in the old order.
-    view.set_sort(Some(SortKey { column: "id".into(), descending: true }));
-    assert!(view.is_sorting());
+    // A sort is a job; its first page comes straight from a top-N query, the old rows stay
+    // on screen until then.
+    view.set_view(sorted(&SortKey { column: "id".into(), descending: true }));
+    assert!(view.is_preparing());
     let jobs = view.take_new_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].snapshot().title, "Sort gen by id (descending)");
     assert_eq!(view.cell(40_010, 0), Cell::Text("40010"), "old rows stay on screen");
-    while view.is_sorting() || !view.has_rows(0..10) {
+    while view.is_preparing() || !view.has_rows(40_000..40_010) {
         assert!(Instant::now() < deadline, "sorted rows never arrived");
         view.poll();
-        view.prefetch(0..10);
+        view.prefetch(40_000..40_010);
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(view.cell(0, 0), Cell::Text("49999"));
+    assert_eq!(view.cell(40_000, 0), Cell::Text("9999"));
     assert_eq!(jobs[0].snapshot().metrics.rows, 50_000);
-    // Back to table order at once, and to the same sort again without a new job.
-    view.set_sort(None);
-    assert!(!view.is_sorting());
-    view.set_sort(Some(SortKey { column: "category".into(), descending: false }));
+    // Back to table order, and an abandoned sort ends.
+    view.set_view(View::table("gen"));
+    view.set_view(sorted(&SortKey::ascending("category")));
     let cancelled = view.take_new_jobs();
-    view.set_sort(None);
-    while !cancelled[0].snapshot().state.is_finished() {
+    view.set_view(View::table("gen"));
+    while !cancelled[0].snapshot().state.is_finished() || view.is_preparing() {
         assert!(Instant::now() < deadline, "the abandoned sort never ended");
         view.poll();
+        view.prefetch(0..10);
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -121,7 +127,7 @@ fn sorted_copies_live_outside_the_workspace_file() {
     let t = TestWorkspace::new();
     t.import(generated_csv(50_000), Some("gen")).unwrap();
     let mut browser = Browser::new(&t.ws).unwrap();
-    browser.fetch("gen", Some(&SortKey { column: "amount".into(), descending: false }), 0, PAGE_ROWS).unwrap();
+    browser.fetch(&sorted(&SortKey::ascending("amount")), 0, PAGE_ROWS).unwrap();
     assert_eq!(t.all_table_names(), ["gen"], "no sorted copy among the workspace's tables");
     assert_eq!(t.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'dataforge_scratch'"), "1");
     drop(browser);
@@ -138,14 +144,47 @@ fn a_column_named_rowid_does_not_confuse_paging() {
     )
     .unwrap();
     let mut browser = Browser::new(&t.ws).unwrap();
-    let page = browser.fetch("gen", None, 1200, PAGE_ROWS).unwrap();
+    let page = browser.fetch(&View::table("gen"), 1200, PAGE_ROWS).unwrap();
     assert_eq!(page.rows, plain_order_by(&t, "v", 1200, PAGE_ROWS));
     let key = SortKey { column: "v".into(), descending: true };
-    let page = browser.fetch("gen", Some(&key), 1200, PAGE_ROWS).unwrap();
+    let page = browser.fetch(&sorted(&key), 1200, PAGE_ROWS).unwrap();
     assert_eq!(page.rows, plain_order_by(&t, "v DESC", 1200, PAGE_ROWS));
     let key = SortKey { column: "rowid".into(), descending: false };
-    let page = browser.fetch("gen", Some(&key), 0, PAGE_ROWS).unwrap();
+    let page = browser.fetch(&sorted(&key), 0, PAGE_ROWS).unwrap();
     let firsts: Vec<_> = page.rows.iter().map(|r| r[0].clone().unwrap().parse::<i64>().unwrap()).collect();
     assert!(firsts.windows(2).all(|w| w[0] <= w[1]), "sorted by the user's rowid column");
 }
 
+
+/// Polls a table view until `ready` holds, prefetching `rows`.
+fn settle(view: &mut TableView, rows: std::ops::Range<u64>, ready: impl Fn(&TableView) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(view) {
+        assert!(Instant::now() < deadline, "the view never settled");
+        view.poll();
+        view.prefetch(rows.clone());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_sorted_and_filtered_view_pages_and_counts() {
+    use dataforge::engine::view::{Condition, Filter, TextMatch};
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let mut view = TableView::open(t.ws.clone(), "penguins", no_waker()).unwrap();
+    settle(&mut view, 0..30, |v| v.has_rows(0..30));
+    let mass = view.columns().unwrap().iter().position(|c| c.name == "body_mass_g").unwrap();
+    view.set_view(View { sort: vec![SortKey::ascending("body_mass_g")], ..View::table("penguins") });
+    settle(&mut view, 0..30, |v| !v.is_preparing() && v.has_rows(0..30));
+    assert_eq!(view.cell(0, mass), Cell::Text("2700"));
+    assert_eq!(view.total_rows(), 344);
+
+    let mut filtered = view.view().clone();
+    filtered.filters.push(Filter { column: "species".into(), condition: Condition::Text { how: TextMatch::Equals, value: "gentoo".into(), case_sensitive: false } });
+    view.set_view(filtered);
+    settle(&mut view, 0..30, |v| !v.is_preparing() && !v.is_counting() && v.has_rows(0..30));
+    assert_eq!(view.total_rows(), 124);
+    assert_eq!(view.cell(0, mass), Cell::Text("3950"));
+    assert_eq!(t.scalar("SELECT min(body_mass_g) FROM penguins WHERE species = 'Gentoo'"), "3950");
+}

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dataforge::engine::view::View;
 use dataforge::ui::DataforgeApp;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
@@ -55,7 +56,10 @@ fn step_until(harness: &mut Harness<'_, DataforgeApp>, what: &str, found: impl F
     while !found(harness) {
         if Instant::now() > deadline {
             let grid = &harness.state().state.grid;
-            panic!("timed out waiting for {what} (row window at {}, first visible row {})", grid.window_base, grid.first_visible);
+            let view = harness.state().state.view.as_ref().map(|v| {
+                format!("preparing {}, rows {}, first rows cached {}, error {:?}", v.is_preparing(), v.total_rows(), v.has_rows(0..10), v.error().or(v.view_error()))
+            });
+            panic!("timed out waiting for {what} (row window at {}, first visible row {}; view: {view:?})", grid.window_base, grid.first_visible);
         }
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -272,7 +276,7 @@ fn sorting_is_a_job_with_progress_and_cancel() {
     open_table(&mut h, "penguins", "Torgersen");
     h.get_by_label("body_mass_g").click();
     h.step();
-    step_until(&mut h, "the sort job", |h| has(h, "Sort penguins by body_mass_g (ascending)"));
+    step_until(&mut h, "the sort job", |h| has(h, "Sort penguins by body_mass_g"));
     step_until(&mut h, "the sort", |h| has_text(h, "Sorted by body_mass_g") && has(h, "Done"));
     step_until(&mut h, "sorted rows", |h| has(h, "2700"));
 }
@@ -285,13 +289,13 @@ fn a_long_sort_can_be_cancelled() {
     open_table(&mut h, "big", "0");
     h.get_by_label("h").click();
     h.step();
-    step_until(&mut h, "the sort job", |h| has(h, "Sort big by h (ascending)") && has(h, "Running"));
+    step_until(&mut h, "the sort job", |h| has(h, "Sort big by h") && has(h, "Running"));
     step_until(&mut h, "sorting", |h| has_text(h, "Sorting by h"));
     h.get_by_label("Cancel").click();
     h.step();
     step_until(&mut h, "the cancelled sort", |h| has(h, "Cancelled"));
     step_until(&mut h, "the old order", |h| !has_text(h, "Sorting by h") && !has_text(h, "Sorted by h"));
-    assert!(h.state().state.view.as_ref().unwrap().sort().is_none());
+    assert!(h.state().state.view.as_ref().unwrap().view().sort.is_empty());
     assert!(has(&h, "0"), "the rows stayed on screen (row numbers start at 1: \"0\" is an id)");
 }
 
@@ -399,10 +403,10 @@ fn export_starts_in_the_folder_used_last() {
     let mut h = harness(&t);
     open_table(&mut h, "penguins", "Torgersen");
     let target = out.path().join("first.csv");
-    h.state_mut().state.push(dataforge::ui::Command::Export { table: "penguins".into(), sort: None, path: target.clone() });
+    h.state_mut().state.push(dataforge::ui::Command::Export { view: View::table("penguins"), path: target.clone(), options: Default::default() });
     h.step();
     step_until(&mut h, "the export", |h| has_text(h, "Exported 344 rows to"));
-    h.state_mut().state.push(dataforge::ui::Command::ShowExportDialog("penguins".into()));
+    h.state_mut().state.push(dataforge::ui::Command::ShowExportDialog(View::table("penguins")));
     h.step();
     let draft = h.state().state.export.as_ref().unwrap().path.clone();
     assert_eq!(PathBuf::from(draft), out.path().join("penguins.parquet"));

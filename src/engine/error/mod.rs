@@ -44,6 +44,10 @@ pub enum EngineError {
     #[error("a table named \"{0}\" already exists")]
     Duplicate(String),
 
+    /// An export target that is there already, not to be replaced without asking.
+    #[error("{} already exists; choose another name or replace it (--force)", .0.display())]
+    OutputExists(PathBuf),
+
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: String },
 
@@ -77,6 +81,11 @@ pub enum EngineError {
 
     #[error("{0}")]
     Database(String),
+
+    /// DuckDB refused a statement typed in the SQL console, at this line and column of it
+    /// (0 when unknown).
+    #[error("{}", sql_located(*line, *column, message))]
+    SqlError { line: usize, column: usize, message: String },
 
     #[error("{}: {source}", path.display())]
     Io {
@@ -133,6 +142,7 @@ impl EngineError {
             Self::EmptySheet { .. } => "empty_sheet",
             Self::Duplicate(_) => "duplicate",
             Self::InvalidName { .. } => "invalid_name",
+            Self::OutputExists(_) => "output_exists",
             Self::InvalidOption(_) => "invalid_option",
             Self::SchemaMismatch(_) => "schema_mismatch",
             Self::Unsupported(_) => "unsupported",
@@ -142,6 +152,7 @@ impl EngineError {
             Self::DiskFull(_) => "disk_full",
             Self::OutOfMemory(_) => "out_of_memory",
             Self::Database(_) => "database",
+            Self::SqlError { .. } => "sql",
             Self::Io { .. } => "io",
             Self::Internal(_) => "internal",
             Self::Cancelled => "cancelled",
@@ -168,6 +179,10 @@ impl EngineError {
 
 pub fn display_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn sql_located(line: usize, column: usize, message: &str) -> String {
+    if line == 0 { message.to_string() } else { format!("line {line}, column {column}: {message}") }
 }
 
 fn located(file: &Path, line: Option<u64>, column: Option<&str>, reason: &str) -> String {

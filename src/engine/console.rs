@@ -1,0 +1,606 @@
+//! The SQL console: runs one statement as a job ([`RunSql`]), keeps a query's rows in the
+//! scratch database so they page, filter, sort and export like a table, keeps a searchable
+//! history per workspace, and saves a result as a table.
+//!
+//! File access. DuckDB's own switch (`enable_external_access = false` with
+//! `allowed_directories`) is global to the database, cannot be turned back on, and would
+//! stop the app's own imports and exports of files anywhere on disk. So the console checks
+//! each statement before DuckDB sees it ([`check_access`]): every file it names (table
+//! functions such as `read_csv`, `FROM 'file.csv'`, `COPY … TO`, `ATTACH`, `EXPORT
+//! DATABASE`) must lie in a folder the user allowed; a path that is not written out as text,
+//! extension loading, settings changes and `query()` are refused.
+
+use std::path::{Component, PathBuf};
+use std::sync::Arc;
+
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::browse::{drop_scratch, scratch_name};
+use super::error::{EngineError, Result};
+use super::job::{Job, JobCtx};
+use super::lexer::{self, Token, TokenKind};
+use super::sql::{META_SCHEMA, SCRATCH_DB, quote_ident, validate_table_name};
+use super::view::{Source, SourceShape};
+use super::workspace::{ColumnInfo, Workspace};
+
+/// Which files console SQL may touch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlAccess {
+    /// Anything (the CLI, run by the user in their own shell).
+    Unrestricted,
+    /// Only files inside these folders.
+    Folders(Vec<PathBuf>),
+}
+
+/// First words of statements that return rows and can be kept as a result table.
+const QUERY_WORDS: &[&str] = &["SELECT", "WITH", "FROM", "VALUES", "TABLE", "SUMMARIZE", "DESCRIBE", "SHOW", "PIVOT", "UNPIVOT"];
+
+/// Table functions that read files, by the path in their first argument.
+const FILE_FUNCTIONS: &[&str] = &[
+    "read_csv", "read_csv_auto", "sniff_csv", "read_parquet", "parquet_scan", "parquet_metadata", "parquet_schema",
+    "parquet_file_metadata", "parquet_kv_metadata", "parquet_bloom_probe", "read_json", "read_json_auto", "read_ndjson",
+    "read_ndjson_auto", "read_json_objects", "read_json_objects_auto", "read_ndjson_objects", "read_text", "read_blob",
+    "glob", "read_xlsx", "delta_scan", "iceberg_scan", "sqlite_scan", "read_duckdb",
+];
+
+/// Does this statement return rows we keep as a result?
+pub fn returns_rows(sql: &str) -> bool {
+    let tokens = lexer::meaningful(sql);
+    match tokens.first() {
+        Some(t) if t.is_symbol(sql, '(') => true,
+        Some(t) if t.kind == TokenKind::Word => QUERY_WORDS.iter().any(|w| t.is_word(sql, w)),
+        _ => false,
+    }
+}
+
+fn refuse(why: impl Into<String>) -> EngineError {
+    EngineError::InvalidOption(why.into())
+}
+
+/// Checks a statement against the file-access rule (see the module notes).
+///
+/// # Failure
+/// `InvalidOption` naming the file or the construct refused.
+pub fn check_access(sql: &str, access: &SqlAccess) -> Result<()> {
+    let tokens = lexer::meaningful(sql);
+    // The app's own table functions take memory addresses: never from typed SQL.
+    if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Word && t.text(sql).to_ascii_lowercase().starts_with("dataforge_")) {
+        return Err(refuse(format!("{} is internal to dataforge and cannot be called from SQL", t.text(sql))));
+    }
+    let SqlAccess::Folders(allowed) = access else { return Ok(()) };
+    let word = |i: usize| tokens.get(i).filter(|t| t.kind == TokenKind::Word).map(|t| t.text(sql).to_ascii_uppercase());
+    let first = word(0).unwrap_or_default();
+    let settings_hint = "change settings in Settings, not from the console";
+    match first.as_str() {
+        "INSTALL" | "LOAD" | "FORCE" => return Err(refuse("extensions cannot be installed or loaded from the console")),
+        "SET" | "RESET" => return Err(refuse(settings_hint)),
+        "PRAGMA" if tokens.iter().any(|t| t.is_symbol(sql, '=')) => return Err(refuse(settings_hint)),
+        "CREATE" if tokens.iter().take(4).any(|t| t.is_word(sql, "SECRET")) => return Err(refuse("secrets cannot be created from the console")),
+        _ => {}
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let prev = |back: usize| i.checked_sub(back).and_then(|j| tokens.get(j));
+        let prev_word = |back: usize| prev(back).filter(|t| t.kind == TokenKind::Word).map(|t| t.text(sql).to_ascii_uppercase());
+        match token.kind {
+            TokenKind::Word => {
+                let name = token.text(sql).to_ascii_lowercase();
+                let is_call = tokens.get(i + 1).is_some_and(|t| t.is_symbol(sql, '('));
+                if is_call && (name == "query" || name == "query_table") {
+                    return Err(refuse(format!("{name}() runs SQL from text; write the statement itself")));
+                }
+                if is_call && FILE_FUNCTIONS.contains(&name.as_str()) {
+                    check_function_paths(sql, &tokens, i + 1, &name, allowed)?;
+                }
+            }
+            TokenKind::Text => {
+                // A path where a table goes (`FROM 'x.csv'`), or the file of COPY, ATTACH,
+                // EXPORT/IMPORT DATABASE.
+                let after = prev_word(1).unwrap_or_default();
+                let names_file = matches!(after.as_str(), "FROM" | "JOIN" | "TO" | "ATTACH" | "DATABASE")
+                    || (after == "IF" && prev_word(2).as_deref() == Some("EXISTS"))
+                    || prev(1).is_some_and(|t| t.is_symbol(sql, ',')) && in_from_clause(sql, &tokens, i);
+                if names_file {
+                    check_path(&token.unquoted(sql).unwrap_or_default(), allowed)?;
+                }
+            }
+            TokenKind::QuotedName => {
+                // DuckDB reads `FROM "data.csv"` as a file when no table has that name.
+                let after = prev_word(1).unwrap_or_default();
+                let value = token.unquoted(sql).unwrap_or_default();
+                let looks_like_file = value.contains(['/', '\\']) || super::formats::is_known_extension(value.rsplit('.').next().unwrap_or(""));
+                if matches!(after.as_str(), "FROM" | "JOIN") && value.contains('.') && looks_like_file {
+                    check_path(&value, allowed)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    if first == "COPY" && !tokens.iter().any(|t| t.kind == TokenKind::Text) {
+        return Err(refuse("COPY needs its file written out as text"));
+    }
+    Ok(())
+}
+
+/// True when token `i` sits in a FROM list (`FROM a, 'b.csv'`).
+fn in_from_clause(sql: &str, tokens: &[Token], i: usize) -> bool {
+    let mut depth = 0i32;
+    for t in tokens[..i].iter().rev() {
+        if t.is_symbol(sql, ')') {
+            depth += 1;
+        } else if t.is_symbol(sql, '(') {
+            depth -= 1;
+        } else if depth == 0 && t.kind == TokenKind::Word {
+            let w = t.text(sql).to_ascii_uppercase();
+            if w == "FROM" || w == "JOIN" {
+                return true;
+            }
+            if ["SELECT", "WHERE", "GROUP", "ORDER", "HAVING", "ON", "USING", "SET", "VALUES"].contains(&w.as_str()) {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+/// The paths of a file function call starting at the `(` token `open`: its first argument
+/// must be text or a list of texts.
+fn check_function_paths(sql: &str, tokens: &[Token], open: usize, name: &str, allowed: &[PathBuf]) -> Result<()> {
+    let mut i = open + 1;
+    let mut depth = 0;
+    let mut paths = Vec::new();
+    while let Some(t) = tokens.get(i) {
+        match t.kind {
+            TokenKind::Text if depth <= 1 => paths.push(t.unquoted(sql).unwrap_or_default()),
+            TokenKind::Symbol if t.is_symbol(sql, '[') => depth += 1,
+            TokenKind::Symbol if t.is_symbol(sql, ']') => depth -= 1,
+            TokenKind::Symbol if t.is_symbol(sql, ',') && depth == 0 => break,
+            TokenKind::Symbol if t.is_symbol(sql, ',') => {}
+            TokenKind::Symbol if t.is_symbol(sql, ')') && depth == 0 => break,
+            _ => return Err(refuse(format!("{name}(): write the file as text, e.g. {name}('data/file.csv'), so its folder can be checked"))),
+        }
+        i += 1;
+    }
+    if paths.is_empty() {
+        return Err(refuse(format!("{name}(): name the file as text")));
+    }
+    paths.iter().try_for_each(|p| check_path(p, allowed))
+}
+
+/// `~` expanded, made absolute against the working folder, `..` resolved, and symlinks of the
+/// part that exists followed.
+fn resolve(path: &str) -> Option<PathBuf> {
+    let expanded = match path.strip_prefix('~') {
+        Some(rest) => directories::BaseDirs::new()?.home_dir().join(rest.trim_start_matches(['/', '\\'])),
+        None => PathBuf::from(path),
+    };
+    let absolute = if expanded.is_absolute() { expanded } else { std::env::current_dir().ok()?.join(expanded) };
+    let mut clean = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    // Follow symlinks as far as the path exists.
+    let mut existing = clean.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name()?.to_os_string());
+        if !existing.pop() {
+            return None;
+        }
+    }
+    let mut real = std::fs::canonicalize(&existing).ok()?;
+    for part in rest.into_iter().rev() {
+        real.push(part);
+    }
+    Some(real)
+}
+
+fn check_path(path: &str, allowed: &[PathBuf]) -> Result<()> {
+    if path.contains("://") {
+        return Err(refuse(format!("'{path}': only local files can be read")));
+    }
+    // A glob is checked by the folder before its first wildcard.
+    let fixed = path.split(['*', '?', '[', '{']).next().unwrap_or("");
+    let inside = resolve(fixed).is_some_and(|p| {
+        allowed.iter().filter_map(|a| std::fs::canonicalize(a).ok()).any(|a| p.starts_with(&a))
+    });
+    if inside {
+        Ok(())
+    } else if allowed.is_empty() {
+        Err(refuse(format!(
+            "'{path}': SQL cannot read or write files until you allow a folder for it in Settings (SQL file access); imports and exports work as usual"
+        )))
+    } else {
+        let list: Vec<String> = allowed.iter().map(|p| p.display().to_string()).collect();
+        Err(refuse(format!("'{path}' is outside the folders SQL may use ({}); allow its folder in Settings", list.join(", "))))
+    }
+}
+
+/// A query's rows, kept in the scratch database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResultTable {
+    pub name: String,
+    pub sql: String,
+    pub rows: u64,
+}
+
+impl ResultTable {
+    pub fn source(&self) -> Source {
+        Source::Result { name: self.name.clone(), sql: self.sql.clone() }
+    }
+}
+
+/// What running a statement did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SqlOutcome {
+    /// Rows to show (a query, or what another statement returned).
+    pub result: Option<ResultTable>,
+    /// "1,234 rows", "OK", "3 rows changed".
+    pub message: String,
+    /// The statement may have created, changed or dropped tables.
+    pub changes_tables: bool,
+}
+
+/// Runs one statement.
+pub struct RunSql {
+    workspace: Arc<Workspace>,
+    sql: String,
+    access: SqlAccess,
+}
+
+impl RunSql {
+    pub fn new(workspace: Arc<Workspace>, sql: &str, access: SqlAccess) -> Self {
+        Self { workspace, sql: sql.trim().trim_end_matches(';').trim().to_string(), access }
+    }
+}
+
+impl Job for RunSql {
+    type Output = SqlOutcome;
+
+    fn title(&self) -> String {
+        format!("Run {}", Source::Query(self.sql.clone()).title())
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<SqlOutcome> {
+        if lexer::statements(&self.sql).len() != 1 {
+            return Err(refuse("run one statement at a time"));
+        }
+        check_access(&self.sql, &self.access)?;
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        ctx.phase("Running", None);
+        let started = std::time::Instant::now();
+        let outcome = self.execute(&conn, ctx);
+        if !ctx.is_cancelled() {
+            record_history(&self.workspace, &self.sql, outcome.is_ok(), started.elapsed().as_secs_f64());
+        }
+        outcome
+    }
+}
+
+impl RunSql {
+    fn execute(&self, conn: &Connection, ctx: &JobCtx) -> Result<SqlOutcome> {
+        if returns_rows(&self.sql) {
+            let name = scratch_name("result");
+            let made = conn.execute(&format!("CREATE TABLE {SCRATCH_DB}.main.{} AS SELECT * FROM ({})", quote_ident(&name), self.sql), []);
+            if ctx.is_cancelled() {
+                ctx.unwatch();
+                drop_scratch(conn, &name);
+                return Err(EngineError::Cancelled);
+            }
+            let rows = made.map_err(|e| located(e, &self.sql, "SELECT * FROM ("))? as u64;
+            ctx.record_output(rows, 0);
+            Ok(SqlOutcome {
+                result: Some(ResultTable { name, sql: self.sql.clone(), rows }),
+                message: super::config::rows_text(rows),
+                changes_tables: false,
+            })
+        } else {
+            let _writing = self.workspace.writing();
+            let outcome = run_statement(conn, &self.sql).map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+            ctx.checkpoint()?;
+            Ok(outcome)
+        }
+    }
+}
+
+/// Runs a statement that is not a query; rows it returns (EXPLAIN, CALL, RETURNING) are kept
+/// as text in a result table.
+fn run_statement(conn: &Connection, sql: &str) -> Result<SqlOutcome> {
+    let mut stmt = conn.prepare(sql).map_err(|e| located(e, sql, ""))?;
+    let mut rows = stmt.query([]).map_err(|e| located(e, sql, ""))?;
+    let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let mut data: Vec<Vec<Option<String>>> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut cells = Vec::with_capacity(names.len());
+        for i in 0..names.len() {
+            let value: duckdb::types::Value = row.get(i)?;
+            cells.push(value_text(value));
+        }
+        data.push(cells);
+        if data.len() >= 1_000_000 {
+            break;
+        }
+    }
+    drop(rows);
+    // INSERT, UPDATE and DELETE answer with one "Count" column.
+    if names.len() == 1 && names[0] == "Count" && data.len() == 1 {
+        let changed: u64 = data[0][0].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+        return Ok(SqlOutcome { result: None, message: format!("{} changed", super::config::rows_text(changed)), changes_tables: true });
+    }
+    if names.is_empty() || data.is_empty() && names.len() == 1 && names[0] == "Success" {
+        return Ok(SqlOutcome { result: None, message: "OK".into(), changes_tables: true });
+    }
+    let name = scratch_name("result");
+    let columns: Vec<String> = names.iter().map(|n| format!("{} VARCHAR", quote_ident(n))).collect();
+    conn.execute_batch(&format!("CREATE TABLE {SCRATCH_DB}.main.{} ({})", quote_ident(&name), columns.join(", ")))?;
+    {
+        let mut appender = conn.appender_to_catalog_and_db(&name, SCRATCH_DB, "main")?;
+        for row in &data {
+            appender.append_row(duckdb::appender_params_from_iter(row.iter()))?;
+        }
+        appender.flush()?;
+    }
+    let rows = data.len() as u64;
+    Ok(SqlOutcome {
+        result: Some(ResultTable { name, sql: sql.to_string(), rows }),
+        message: super::config::rows_text(rows),
+        changes_tables: true,
+    })
+}
+
+fn value_text(value: duckdb::types::Value) -> Option<String> {
+    use duckdb::types::Value;
+    match value {
+        Value::Null => None,
+        Value::Text(t) => Some(t),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+/// DuckDB's message with the line and column of the fault in the statement as typed.
+/// `prefix` is SQL put before the statement when it ran (its length is taken off).
+fn located(err: duckdb::Error, sql: &str, prefix: &str) -> EngineError {
+    let message = err.to_string();
+    let (text, position) = split_position(&message);
+    let reason = text.trim().to_string();
+    match position.and_then(|p| p.checked_sub(prefix.chars().count())) {
+        Some(at) => {
+            let byte = sql.char_indices().nth(at).map_or(sql.len(), |(b, _)| b);
+            let (line, column) = lexer::line_column(sql, byte);
+            EngineError::SqlError { line, column, message: reason }
+        }
+        None => EngineError::SqlError { line: 0, column: 0, message: reason },
+    }
+}
+
+/// DuckDB's error text without its `LINE 1: …` excerpt, and the character offset of the
+/// fault in the statement it ran, read from that excerpt's caret.
+fn split_position(message: &str) -> (String, Option<usize>) {
+    let Some(at) = message.find("\nLINE ") else { return (message.to_string(), None) };
+    let text = message[..at].trim_end().to_string();
+    let excerpt = &message[at + 1..];
+    let mut lines = excerpt.lines();
+    let (Some(code_line), Some(caret_line)) = (lines.next(), lines.next()) else { return (text, None) };
+    let Some(colon) = code_line.find(": ") else { return (text, None) };
+    let caret = caret_line.find('^').map(|c| caret_line[..c].chars().count());
+    let line_no: usize = code_line["LINE ".len()..colon].trim().parse().unwrap_or(1);
+    let shown = &code_line[colon + 2..];
+    // Long lines are shown as a window starting with "...": no exact offset then.
+    if shown.starts_with("...") || line_no != 1 {
+        return (text, None);
+    }
+    (text, caret.and_then(|c| c.checked_sub(colon + 2)))
+}
+
+/// The history of statements run in this workspace, newest first, optionally only those
+/// containing `search`.
+pub fn history(workspace: &Workspace, search: &str, limit: usize) -> Result<Vec<HistoryEntry>> {
+    let conn = workspace.connect()?;
+    ensure_history_table(&conn)?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT sql, CAST(ran_at AS VARCHAR), seconds FROM {META_SCHEMA}.sql_history
+         WHERE contains(lower(sql), lower(?)) ORDER BY id DESC LIMIT ?"
+    ))?;
+    let rows = stmt.query_map(duckdb::params![search, limit as i64], |r| {
+        Ok(HistoryEntry { sql: r.get(0)?, ran_at: r.get(1)?, seconds: r.get(2)? })
+    })?;
+    Ok(rows.collect::<duckdb::Result<_>>()?)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub sql: String,
+    pub ran_at: String,
+    pub seconds: f64,
+}
+
+fn ensure_history_table(conn: &Connection) -> Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE SEQUENCE IF NOT EXISTS {m}.sql_history_id;
+         CREATE TABLE IF NOT EXISTS {m}.sql_history (id BIGINT DEFAULT nextval('{m}.sql_history_id'),
+             ran_at TIMESTAMP DEFAULT current_timestamp, sql VARCHAR NOT NULL, ok BOOLEAN, seconds DOUBLE);",
+        m = META_SCHEMA
+    ))?;
+    Ok(())
+}
+
+/// Keeps a statement in the history; the same statement run again moves to the top.
+fn record_history(workspace: &Workspace, sql: &str, ok: bool, seconds: f64) {
+    let Ok(conn) = workspace.connect() else { return };
+    if ensure_history_table(&conn).is_err() {
+        return;
+    }
+    let _ = conn.execute(&format!("DELETE FROM {META_SCHEMA}.sql_history WHERE sql = ?"), [sql]);
+    let _ = conn.execute(&format!("INSERT INTO {META_SCHEMA}.sql_history (sql, ok, seconds) VALUES (?, ?, ?)"), duckdb::params![sql, ok, seconds]);
+}
+
+/// Reads up to `limit` rows of a result as text.
+pub fn read_result_text(conn: &Connection, result: &ResultTable, limit: u64) -> Result<(Vec<ColumnInfo>, Vec<Vec<Option<String>>>)> {
+    let shape = SourceShape::of(conn, &result.source())?;
+    let list: Vec<String> = shape.columns.iter().map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name))).collect();
+    let list = if list.is_empty() { "NULL".to_string() } else { list.join(", ") };
+    let limit = if limit == u64::MAX { String::new() } else { format!(" LIMIT {limit}") };
+    let mut stmt = conn.prepare(&format!("SELECT {list} FROM {} ORDER BY rowid{limit}", result.source().sql()))?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push((0..shape.columns.len()).map(|i| row.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?);
+    }
+    Ok((shape.columns, out))
+}
+
+pub fn drop_result(conn: &Connection, result: &ResultTable) {
+    drop_scratch(conn, &result.name);
+}
+
+/// Rows as an aligned text table for a terminal; NULL shows as `NULL`, long values are cut.
+pub fn format_table(columns: &[ColumnInfo], rows: &[Vec<Option<String>>]) -> String {
+    const MAX_WIDTH: usize = 60;
+    let cut = |s: &str| {
+        let one_line = s.replace(['\n', '\r', '\t'], " ");
+        if one_line.chars().count() > MAX_WIDTH { format!("{}…", one_line.chars().take(MAX_WIDTH - 1).collect::<String>()) } else { one_line }
+    };
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|v| v.as_deref().map_or_else(|| "NULL".to_string(), cut)).collect()).collect();
+    let mut widths: Vec<usize> = columns.iter().map(|c| cut(&c.name).chars().count()).collect();
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = columns.iter().map(|c| super::view::is_range_type(&c.data_type) && !c.data_type.to_ascii_uppercase().starts_with("DATE") && !c.data_type.to_ascii_uppercase().starts_with("TIME")).collect();
+    let line = |values: Vec<String>, header: bool| {
+        let parts: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .zip(&numeric)
+            .map(|((v, &w), &num)| if num && !header { format!("{v:>w$}") } else { format!("{v:<w$}") })
+            .collect();
+        format!("{}\n", parts.join("  ").trim_end())
+    };
+    let mut out = line(columns.iter().map(|c| cut(&c.name)).collect(), true);
+    out.push_str(&line(widths.iter().map(|w| "─".repeat(*w)).collect(), true));
+    for row in cells {
+        out.push_str(&line(row, false));
+    }
+    out
+}
+
+/// Saves a result as a new table of the workspace, in one transaction.
+pub struct SaveResultJob {
+    pub workspace: Arc<Workspace>,
+    pub result: ResultTable,
+    pub table: String,
+}
+
+impl Job for SaveResultJob {
+    type Output = String;
+
+    fn title(&self) -> String {
+        format!("Save the result as table {}", self.table)
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<String> {
+        validate_table_name(&self.table)?;
+        if self.workspace.has_table(&self.table)? {
+            return Err(EngineError::Duplicate(self.table.clone()));
+        }
+        let _writing = self.workspace.writing();
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        ctx.phase(format!("Writing table {}", self.table), None);
+        ctx.expect_rows(self.result.rows);
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let written = (|| -> Result<u64> {
+            let rows = conn.execute(&format!("CREATE TABLE {} AS SELECT * FROM {} ORDER BY rowid", quote_ident(&self.table), self.result.source().sql()), [])?;
+            conn.execute(
+                &format!("INSERT OR REPLACE INTO {META_SCHEMA}.tables (name, source, rows) VALUES (?, ?, ?)"),
+                duckdb::params![self.table, format!("SQL: {}", self.result.sql), rows as i64],
+            )?;
+            Ok(rows as u64)
+        })();
+        match written {
+            Ok(rows) if !ctx.is_cancelled() => {
+                conn.execute_batch("COMMIT")?;
+                ctx.record_output(rows, 0);
+                Ok(self.table)
+            }
+            other => {
+                ctx.unwatch();
+                let _ = conn.execute_batch("ROLLBACK");
+                match other {
+                    Err(e) if !ctx.is_cancelled() => Err(e),
+                    _ => Err(EngineError::Cancelled),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_told_from_other_statements() {
+        for q in ["SELECT 1", "  with x as (select 1) select * from x", "FROM t", "(SELECT 1)", "describe t", "SUMMARIZE t", "VALUES (1)"] {
+            assert!(returns_rows(q), "{q}");
+        }
+        for s in ["CREATE TABLE x AS SELECT 1", "INSERT INTO t VALUES (1)", "-- c\nDROP TABLE t", "EXPLAIN SELECT 1"] {
+            assert!(!returns_rows(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn file_access_is_limited_to_allowed_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("in.csv");
+        std::fs::write(&inside, "a\n1\n").unwrap();
+        let access = SqlAccess::Folders(vec![dir.path().to_path_buf()]);
+        let inside = inside.display().to_string();
+        for ok in [
+            format!("SELECT * FROM read_csv('{inside}')"),
+            format!("SELECT * FROM '{inside}'"),
+            format!("COPY t TO '{}/out.parquet'", dir.path().display()),
+            format!("SELECT * FROM read_csv(['{inside}', '{inside}'], header = true)"),
+            format!("SELECT * FROM read_parquet('{}/*.parquet')", dir.path().display()),
+            "SELECT 'a, b' FROM t WHERE x = '/etc/passwd'".to_string(),
+            "CREATE TABLE y AS SELECT * FROM t".to_string(),
+        ] {
+            check_access(&ok, &access).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "SELECT * FROM read_csv('/etc/passwd')".to_string(),
+            format!("SELECT * FROM read_csv('{}/../x.csv')", dir.path().display()),
+            "SELECT * FROM '/etc/hosts'".to_string(),
+            "SELECT * FROM t, '/etc/hosts'".to_string(),
+            "SELECT * FROM \"/etc/x.csv\"".to_string(),
+            "COPY t TO '/tmp/elsewhere.csv'".to_string(),
+            "SELECT * FROM read_text(concat('/etc/', 'passwd'))".to_string(),
+            "SELECT * FROM query('SELECT 1')".to_string(),
+            "ATTACH '/tmp/other.duckdb' AS o".to_string(),
+            "EXPORT DATABASE '/tmp/dump'".to_string(),
+            "SET enable_external_access = true".to_string(),
+            "INSTALL httpfs".to_string(),
+            "SELECT * FROM read_csv('https://example.com/x.csv')".to_string(),
+            "SELECT * FROM dataforge_arrow(1, 2)".to_string(),
+        ] {
+            assert!(check_access(&bad, &access).is_err(), "{bad} was allowed");
+        }
+        assert!(check_access("SELECT * FROM read_csv('/etc/passwd')", &SqlAccess::Unrestricted).is_ok());
+        let none = SqlAccess::Folders(Vec::new());
+        assert!(check_access(&format!("SELECT * FROM read_csv('{inside}')"), &none).unwrap_err().to_string().contains("Settings"));
+    }
+
+    #[test]
+    fn error_positions_come_from_the_caret() {
+        let message = "Parser Error: syntax error at or near \"FORM\"\n\nLINE 1: SELECT * FORM t\n                 ^";
+        assert_eq!(split_position(message), ("Parser Error: syntax error at or near \"FORM\"".to_string(), Some(9)));
+    }
+}
