@@ -265,7 +265,7 @@ pub struct ExportArgs {
     /// Compression level (Parquet zstd, 1-22)
     #[arg(long, value_name = "N", help_heading = "Output")]
     pub level: Option<i32>,
-    /// Rows per Parquet row group
+    /// Rows per Parquet row group (rounded up to a multiple of 2,048)
     #[arg(long, value_name = "N", help_heading = "Output")]
     pub row_group_size: Option<u64>,
     /// Parquet in hive-style folders by these columns (OUT is a folder)

@@ -287,6 +287,8 @@ impl Job for RunSql {
 impl RunSql {
     fn execute(&self, conn: &Connection, ctx: &JobCtx) -> Result<SqlOutcome> {
         if returns_rows(&self.sql) {
+            // Prepared as typed first: a mistake is reported where the user typed it.
+            conn.prepare(&self.sql).map_err(|e| located(e, &self.sql, ""))?;
             let name = scratch_name("result");
             let made = conn.execute(&format!("CREATE TABLE {SCRATCH_DB}.main.{} AS SELECT * FROM ({})", quote_ident(&name), self.sql), []);
             if ctx.is_cancelled() {
@@ -357,46 +359,68 @@ fn run_statement(conn: &Connection, sql: &str) -> Result<SqlOutcome> {
 
 fn value_text(value: duckdb::types::Value) -> Option<String> {
     use duckdb::types::Value;
-    match value {
-        Value::Null => None,
-        Value::Text(t) => Some(t),
-        other => Some(format!("{other:?}")),
-    }
+    Some(match value {
+        Value::Null => return None,
+        Value::Text(t) => t,
+        Value::Boolean(b) => b.to_string(),
+        Value::TinyInt(n) => n.to_string(),
+        Value::SmallInt(n) => n.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::BigInt(n) => n.to_string(),
+        Value::HugeInt(n) => n.to_string(),
+        Value::UTinyInt(n) => n.to_string(),
+        Value::USmallInt(n) => n.to_string(),
+        Value::UInt(n) => n.to_string(),
+        Value::UBigInt(n) => n.to_string(),
+        Value::Float(n) => n.to_string(),
+        Value::Double(n) => n.to_string(),
+        Value::Decimal(n) => n.to_string(),
+        other => format!("{other:?}"),
+    })
 }
 
 /// DuckDB's message with the line and column of the fault in the statement as typed.
-/// `prefix` is SQL put before the statement when it ran (its length is taken off).
+/// `prefix` is SQL put before the statement when it ran (on its first line).
 fn located(err: duckdb::Error, sql: &str, prefix: &str) -> EngineError {
     let message = err.to_string();
-    let (text, position) = split_position(&message);
-    let reason = text.trim().to_string();
-    match position.and_then(|p| p.checked_sub(prefix.chars().count())) {
-        Some(at) => {
-            let byte = sql.char_indices().nth(at).map_or(sql.len(), |(b, _)| b);
-            let (line, column) = lexer::line_column(sql, byte);
-            EngineError::SqlError { line, column, message: reason }
+    let (reason, position) = split_position(&message);
+    let (line, column) = match position {
+        Some((1, column)) => match column.checked_sub(prefix.chars().count()) {
+            Some(column) => (1, column + 1),
+            None => (0, 0),
+        },
+        Some((line, column)) => (line, column + 1),
+        // "syntax error at end of input": the end of the statement.
+        None if reason.contains("end of input") => {
+            let (line, column) = lexer::line_column(sql, sql.len());
+            (line, column)
         }
-        None => EngineError::SqlError { line: 0, column: 0, message: reason },
-    }
+        None => (0, 0),
+    };
+    // A caret past the end of the statement (e.g. a missing closing parenthesis) points at its end.
+    let (line, column) = match sql.lines().nth(line.saturating_sub(1)) {
+        Some(text) if line > 0 => (line, column.min(text.chars().count() + 1)),
+        _ => (line, column),
+    };
+    EngineError::SqlError { line, column, message: reason }
 }
 
-/// DuckDB's error text without its `LINE 1: …` excerpt, and the character offset of the
-/// fault in the statement it ran, read from that excerpt's caret.
-fn split_position(message: &str) -> (String, Option<usize>) {
-    let Some(at) = message.find("\nLINE ") else { return (message.to_string(), None) };
-    let text = message[..at].trim_end().to_string();
+/// DuckDB's error text without its `LINE n: …` excerpt, and the line (from 1) and character
+/// offset (from 0) in that line of the fault, read from the excerpt's caret.
+fn split_position(message: &str) -> (String, Option<(usize, usize)>) {
+    let Some(at) = message.find("\nLINE ") else { return (message.trim().to_string(), None) };
+    let text = message[..at].trim().to_string();
     let excerpt = &message[at + 1..];
     let mut lines = excerpt.lines();
     let (Some(code_line), Some(caret_line)) = (lines.next(), lines.next()) else { return (text, None) };
     let Some(colon) = code_line.find(": ") else { return (text, None) };
-    let caret = caret_line.find('^').map(|c| caret_line[..c].chars().count());
-    let line_no: usize = code_line["LINE ".len()..colon].trim().parse().unwrap_or(1);
-    let shown = &code_line[colon + 2..];
-    // Long lines are shown as a window starting with "...": no exact offset then.
-    if shown.starts_with("...") || line_no != 1 {
+    let Some(caret) = caret_line.find('^').map(|c| caret_line[..c].chars().count()) else { return (text, None) };
+    let Ok(line) = code_line["LINE ".len()..colon].trim().parse::<usize>() else { return (text, None) };
+    // Long lines are shown as a window starting with "...": no exact column then.
+    if code_line[colon + 2..].starts_with("...") {
         return (text, None);
     }
-    (text, caret.and_then(|c| c.checked_sub(colon + 2)))
+    (text, caret.checked_sub(colon + 2).map(|c| (line, c)))
 }
 
 /// The history of statements run in this workspace, newest first, optionally only those
@@ -601,6 +625,6 @@ mod tests {
     #[test]
     fn error_positions_come_from_the_caret() {
         let message = "Parser Error: syntax error at or near \"FORM\"\n\nLINE 1: SELECT * FORM t\n                 ^";
-        assert_eq!(split_position(message), ("Parser Error: syntax error at or near \"FORM\"".to_string(), Some(9)));
+        assert_eq!(split_position(message), ("Parser Error: syntax error at or near \"FORM\"".to_string(), Some((1, 9))));
     }
 }

@@ -3,9 +3,11 @@
 mod cli;
 mod common;
 mod engine;
+mod exports;
 mod faults;
 mod formats;
 mod loads;
 mod paging;
 mod sweep;
 mod ui;
+mod views;

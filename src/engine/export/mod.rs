@@ -255,7 +255,7 @@ pub struct ExportOptions {
     pub compression: Option<Codec>,
     /// Compression level (Parquet zstd: 1–22).
     pub level: Option<i32>,
-    /// Rows per Parquet row group (default 122,880).
+    /// Rows per Parquet row group (default 122,880; DuckDB rounds up to a multiple of 2,048).
     pub row_group_size: Option<u64>,
     pub partitioning: Partitioning,
     /// Target size of each file of a partitioned Parquet export.
@@ -517,9 +517,10 @@ fn check_partition_columns(partitioning: &Partitioning, compiled: &CompiledView,
 
 /// Parquet, JSON, NDJSON and UTF-8 CSV/TSV: DuckDB's own writers via `COPY`.
 fn copy_with_duckdb(conn: &WsConnection, compiled: &CompiledView, partial: &Path, plan: &Plan, o: &ExportOptions) -> Result<u64> {
-    // The target is already our own temporary file: no second one from DuckDB.
-    let mut options = vec!["USE_TMP_FILE false".to_string()];
-    let mut select = compiled.select();
+    // The target is already our own temporary file (or folder): no second one from DuckDB.
+    let mut options = if o.partitioning.is_none() { vec!["USE_TMP_FILE false".to_string()] } else { Vec::new() };
+    let list = select_list_for(plan.format, compiled);
+    let mut select = compiled.select_columns(&list);
     match plan.format {
         ExportFormat::Parquet => {
             options.push("FORMAT parquet".into());
@@ -527,7 +528,10 @@ fn copy_with_duckdb(conn: &WsConnection, compiled: &CompiledView, partial: &Path
             if let Some(level) = o.level {
                 options.push(format!("COMPRESSION_LEVEL {level}"));
             }
-            if let Some(rows) = o.row_group_size {
+            // A file is closed only between row groups: for a target size, groups small
+            // enough to land near it (about 400 bytes a row as a rough upper bound).
+            let rows_per_group = o.row_group_size.or_else(|| o.file_size_bytes.map(|bytes| (bytes / 400).clamp(2048, 122_880)));
+            if let Some(rows) = rows_per_group {
                 options.push(format!("ROW_GROUP_SIZE {rows}"));
             }
             match &o.partitioning {
@@ -549,7 +553,7 @@ fn copy_with_duckdb(conn: &WsConnection, compiled: &CompiledView, partial: &Path
                         extra.push(format!("{part}({}) AS {}", quote_ident(column), quote_ident(&name)));
                         names.push(quote_ident(&name));
                     }
-                    select = compiled.select_columns(&format!("{}, {}", compiled.select_list, extra.join(", ")));
+                    select = compiled.select_columns(&format!("{list}, {}", extra.join(", ")));
                     options.push(format!("PARTITION_BY ({})", names.join(", ")));
                 }
             }
@@ -577,6 +581,29 @@ fn copy_with_duckdb(conn: &WsConnection, compiled: &CompiledView, partial: &Path
     let sql = format!("COPY ({select}) TO {} ({})", quote_literal(&partial.to_string_lossy()), options.join(", "));
     let rows = conn.execute(&sql, compiled.params())?;
     Ok(rows as u64)
+}
+
+/// The view's columns as the format needs them written:
+/// - Parquet has no 128-bit integers: HUGEINT is written as DECIMAL(38,0), exact (a value of
+///   39 digits stops the export with DuckDB's cast error rather than being rounded);
+/// - JSON has no NaN or infinity: those doubles are written as null.
+fn select_list_for(format: ExportFormat, compiled: &CompiledView) -> String {
+    let list: Vec<String> = compiled
+        .columns
+        .iter()
+        .map(|c| {
+            let name = quote_ident(&c.name);
+            let ty = c.data_type.to_ascii_uppercase();
+            match format {
+                ExportFormat::Parquet if ty == "HUGEINT" || ty == "UHUGEINT" => format!("CAST({name} AS DECIMAL(38,0)) AS {name}"),
+                ExportFormat::Json | ExportFormat::Ndjson if ty == "DOUBLE" || ty == "FLOAT" => {
+                    format!("CASE WHEN isfinite({name}) THEN {name} END AS {name}")
+                }
+                _ => name,
+            }
+        })
+        .collect();
+    if list.is_empty() { compiled.select_list.clone() } else { list.join(", ") }
 }
 
 /// Bytes and files under `path` (a file, or a folder of a partitioned export).

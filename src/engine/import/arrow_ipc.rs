@@ -285,12 +285,14 @@ fn load_batches(
         other => other,
     };
     let empty = prepare(path, RecordBatch::new_empty(schema))?;
+    let intervals: Vec<usize> = (0..empty.num_columns()).filter(|&i| is_interval(empty.column(i).data_type())).collect();
+    let empty = intervals_as_text(path, empty, &intervals)?;
     let mut types: Vec<DataType> = empty.schema().fields().iter().map(|f| f.data_type().clone()).collect();
     create_from_batch(conn, staging, empty).map_err(unsupported)?;
     let mut rows = 0u64;
     for batch in batches {
         ctx.checkpoint()?;
-        let mut batch = prepare(path, batch?)?;
+        let mut batch = intervals_as_text(path, prepare(path, batch?)?, &intervals)?;
         if let Some(limit) = limit {
             let room = limit.saturating_sub(rows) as usize;
             if room == 0 {
@@ -332,7 +334,45 @@ fn load_batches(
         insert_batch(conn, staging, batch).map_err(unsupported)?;
         ctx.progress(0, rows);
     }
+    for &i in &intervals {
+        let column = quote_ident(&empty_name(conn, staging, i)?);
+        conn.execute_batch(&format!(
+            "ALTER TABLE {} ALTER COLUMN {column} SET DATA TYPE INTERVAL USING CAST({column} AS INTERVAL)",
+            quote_ident(staging)
+        ))?;
+    }
     Ok(rows)
+}
+
+fn is_interval(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Interval(_) | DataType::Duration(_))
+}
+
+/// Interval columns as text DuckDB casts back exactly (`14 months 3 days 5 microseconds`):
+/// duckdb-rs hands intervals over without their missing values.
+fn intervals_as_text(path: &Path, batch: RecordBatch, intervals: &[usize]) -> Result<RecordBatch> {
+    use arrow::array::{Array as _, AsArray as _, StringArray};
+    use arrow::datatypes::{IntervalMonthDayNanoType, IntervalUnit};
+    if intervals.is_empty() {
+        return Ok(batch);
+    }
+    let mut columns = batch.columns().to_vec();
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    for &i in intervals {
+        let mdn = arrow::compute::cast(&columns[i], &DataType::Interval(IntervalUnit::MonthDayNano)).map_err(|e| bad(path, e))?;
+        let values = mdn.as_primitive::<IntervalMonthDayNanoType>();
+        let text: StringArray = (0..values.len())
+            .map(|r| {
+                values.is_valid(r).then(|| {
+                    let v = values.value(r);
+                    format!("{} months {} days {} microseconds", v.months, v.days, v.nanoseconds / 1000)
+                })
+            })
+            .collect();
+        columns[i] = Arc::new(text);
+        fields[i] = Field::new(fields[i].name(), DataType::Utf8, true);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| bad(path, e))
 }
 
 /// `dataforge_read_arrow(path)`: a table function that streams an Arrow IPC file or stream
@@ -379,6 +419,20 @@ fn conform(path: &Path, batch: RecordBatch, schema: &arrow::datatypes::SchemaRef
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| bad(path, e))
 }
 
+/// duckdb-rs converts interval columns without their validity: a missing interval would
+/// arrive as a made-up value. Marks those rows missing again.
+fn restore_interval_nulls(batch: &RecordBatch, output: &mut duckdb::core::DataChunkHandle) {
+    use arrow::array::Array as _;
+    for (i, column) in batch.columns().iter().enumerate() {
+        if matches!(column.data_type(), arrow::datatypes::DataType::Interval(_) | arrow::datatypes::DataType::Duration(_)) && column.null_count() > 0 {
+            let mut vector = output.flat_vector(i);
+            for row in (0..column.len()).filter(|&r| column.is_null(r)) {
+                vector.set_null(row);
+            }
+        }
+    }
+}
+
 impl duckdb::vtab::VTab for ArrowFileVTab {
     type BindData = ArrowFileBind;
     type InitData = ArrowFileScan;
@@ -415,6 +469,7 @@ impl duckdb::vtab::VTab for ArrowFileVTab {
                     let slice = batch.slice(state.2, len);
                     state.2 += len;
                     duckdb::vtab::record_batch_to_duckdb_data_chunk(&slice, output)?;
+                    restore_interval_nulls(&slice, output);
                     return Ok(());
                 }
             }
