@@ -90,6 +90,29 @@ pub fn count_view(conn: &Connection, view: &View) -> Result<u64> {
     Ok(rows.max(0) as u64)
 }
 
+/// The most frequent values of `column` among the view's rows (its own filters on that
+/// column left out, so a pick list offers what the other filters leave), most frequent
+/// first, as text; `None` is NULL.
+pub fn top_values(conn: &Connection, view: &View, column: &str, limit: usize) -> Result<Vec<(Option<String>, u64)>> {
+    let mut others = view.with_all_columns();
+    others.filters.retain(|f| f.column != column);
+    others.sort.clear();
+    let shape = SourceShape::of(conn, &others.source)?;
+    others.check_values(conn, &shape)?;
+    let compiled = others.compile(&shape)?;
+    if !shape.columns.iter().any(|c| c.name == column) {
+        return Err(EngineError::ColumnNotFound { table: view.source.title(), column: column.to_string() });
+    }
+    let name = quote_ident(column);
+    let sql = format!(
+        "SELECT CAST({name} AS VARCHAR) AS v, count(*) AS n FROM {} {} GROUP BY v ORDER BY n DESC, v NULLS FIRST LIMIT {limit}",
+        compiled.from, compiled.where_clause
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(compiled.params(), |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+    Ok(rows.collect::<duckdb::Result<_>>()?)
+}
+
 /// A view's rows, written once in order into the scratch database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreparedView {
@@ -688,6 +711,20 @@ impl TableView {
             None if self.shown.rows.has_row_filter() => self.cache.iter().map(|(_, p)| p.first_row + p.rows.len() as u64).max().unwrap_or(0),
             None => self.source_rows,
         }
+    }
+
+    pub fn workspace(&self) -> &Arc<Workspace> {
+        &self.workspace
+    }
+
+    /// Rows of the source, filters aside (an estimate while a linked file is counted).
+    pub fn source_rows(&self) -> u64 {
+        self.source_rows
+    }
+
+    /// True while the rows shown are filtered.
+    pub fn is_filtered(&self) -> bool {
+        self.shown.rows.has_row_filter()
     }
 
     /// True while `total_rows` is an estimate (a linked file still being counted).

@@ -13,6 +13,9 @@ pub struct Settings {
     pub threads: usize,
     pub memory_limit_bytes: u64,
     pub temp_dir: PathBuf,
+    /// Folders the SQL console may read and write files in (none by default).
+    #[serde(default)]
+    pub sql_folders: Vec<PathBuf>,
 }
 
 /// Which settings the environment pins; those win over stored values and are shown read-only.
@@ -71,6 +74,7 @@ impl Settings {
             threads,
             memory_limit_bytes,
             temp_dir: PathBuf::from(temp),
+            sql_folders: Vec::new(),
         }
     }
 

@@ -191,6 +191,7 @@ impl Workspace {
                     settings.memory_limit_bytes = value.parse().unwrap_or(settings.memory_limit_bytes)
                 }
                 "temp_dir" => settings.temp_dir = PathBuf::from(value),
+                "sql_folders" => settings.sql_folders = serde_json::from_str(&value).unwrap_or_default(),
                 _ => {}
             }
         }
@@ -338,6 +339,11 @@ impl Workspace {
         &self.overrides
     }
 
+    /// What the SQL console may touch on disk: the folders allowed in Settings.
+    pub fn sql_access(&self) -> crate::engine::console::SqlAccess {
+        crate::engine::console::SqlAccess::Folders(self.settings().sql_folders)
+    }
+
     /// Validates, applies and stores new settings. Values pinned by the environment win.
     pub fn update_settings(&self, mut settings: Settings) -> Result<()> {
         self.overrides.apply(&mut settings);
@@ -348,6 +354,8 @@ impl Workspace {
         stmt.execute(params!["threads", settings.threads.to_string()])?;
         stmt.execute(params!["memory_limit_bytes", settings.memory_limit_bytes.to_string()])?;
         stmt.execute(params!["temp_dir", settings.temp_dir.to_string_lossy().into_owned()])?;
+        let folders = serde_json::to_string(&settings.sql_folders).map_err(|e| EngineError::Internal(e.to_string()))?;
+        stmt.execute(params!["sql_folders", folders])?;
         Ok(())
     }
 

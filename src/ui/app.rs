@@ -9,13 +9,14 @@ use std::time::Instant;
 use egui::{Key, KeyboardShortcut, Modifiers};
 
 use super::state::{AppState, Command};
-use super::{catalog, dialogs, import_dialog, jobs, memory, table};
+use super::{catalog, console, dialogs, export_dialog, import_dialog, jobs, memory, table};
 use crate::engine::Workspace;
 use crate::engine::config::{format_bytes, group_digits};
 
 const SELECTED_KEY: &str = "selected_table";
 const IMPORT_DIR_KEY: &str = "last_import_dir";
 const EXPORT_DIR_KEY: &str = "last_export_dir";
+const OPEN_TABLES_KEY: &str = "open_tables";
 
 pub struct DataforgeApp {
     pub state: AppState,
@@ -44,11 +45,12 @@ impl DataforgeApp {
 
 impl eframe::App for DataforgeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let (dropped, hovering, open, quit) = ctx.input_mut(|i| {
+        let (dropped, hovering, open, quit, console) = ctx.input_mut(|i| {
             let dropped: Vec<PathBuf> = i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect();
             let open = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O));
+            let console = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::T));
             let quit = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Q));
-            (dropped, !i.raw.hovered_files.is_empty(), open, quit)
+            (dropped, !i.raw.hovered_files.is_empty(), open, quit, console)
         });
         if quit {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -59,6 +61,9 @@ impl eframe::App for DataforgeApp {
         }
         if open {
             self.state.push(Command::ShowOpenDialog);
+        }
+        if console {
+            self.state.push(Command::OpenConsole);
         }
         self.state.poll();
     }
@@ -81,15 +86,15 @@ impl eframe::App for DataforgeApp {
             .default_size(240.0)
             .show(ui, |ui| catalog::catalog_ui(ui, &mut self.state));
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            if self.state.view.is_some() {
-                table::table_ui(ui, &mut self.state);
-            } else {
+            if self.state.tabs.is_empty() {
                 dialogs::welcome_ui(ui, &mut self.state);
+            } else {
+                tabs_ui(ui, &mut self.state);
             }
             dialogs::notices_ui(ui, &mut self.state);
         });
         import_dialog::import_ui(&ctx, &mut self.state);
-        dialogs::export_ui(&ctx, &mut self.state);
+        export_dialog::export_ui(&ctx, &mut self.state);
         dialogs::settings_ui(&ctx, &mut self.state);
         dialogs::confirm_drop_ui(&ctx, &mut self.state);
         self.state.file_dialogs_ui(&ctx);
@@ -124,14 +129,17 @@ impl eframe::App for DataforgeApp {
 /// What the next session starts with: the open table and the folders used last.
 fn remember(storage: &mut dyn eframe::Storage, state: &AppState) {
     let text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-    let selected = state.selected.clone().or_else(|| state.restore_selection.clone()).unwrap_or_default();
+    let selected = state.selected().map(str::to_string).or_else(|| state.restore_selection.clone()).unwrap_or_default();
     eframe::set_value(storage, SELECTED_KEY, &selected);
+    let open = if state.tabs.is_empty() { state.restore_tables.clone() } else { state.open_tables() };
+    eframe::set_value(storage, OPEN_TABLES_KEY, &open);
     eframe::set_value(storage, IMPORT_DIR_KEY, &text(&state.last_import_dir));
     eframe::set_value(storage, EXPORT_DIR_KEY, &text(&state.last_export_dir));
 }
 
 fn recall(storage: &dyn eframe::Storage, state: &mut AppState) {
     state.restore_selection = stored_text(storage, SELECTED_KEY);
+    state.restore_tables = eframe::get_value::<Vec<String>>(storage, OPEN_TABLES_KEY).unwrap_or_default();
     state.last_import_dir = stored_text(storage, IMPORT_DIR_KEY).map(PathBuf::from);
     state.last_export_dir = stored_text(storage, EXPORT_DIR_KEY).map(PathBuf::from);
 }
@@ -142,11 +150,14 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
             if ui.add(egui::Button::new("Import files…").shortcut_text("Ctrl+O")).clicked() {
                 state.push(Command::ShowOpenDialog);
             }
-            let selected = state.selected.clone();
-            if ui.add_enabled(selected.is_some(), egui::Button::new("Export table…")).clicked() {
-                if let Some(table) = selected {
-                    state.push(Command::ShowExportDialog(crate::engine::view::View::table(table)));
+            let shown = state.view().map(|v| v.view().clone());
+            if ui.add_enabled(shown.is_some(), egui::Button::new("Export view…")).clicked() {
+                if let Some(view) = shown {
+                    state.push(Command::ShowExportDialog(view));
                 }
+            }
+            if ui.add(egui::Button::new("SQL console").shortcut_text("Ctrl+T")).clicked() {
+                state.push(Command::OpenConsole);
             }
             ui.separator();
             if ui.button("Settings…").clicked() {
@@ -158,6 +169,41 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
             }
         });
     });
+}
+
+/// The tab strip and the current tab: a table's grid, or a console and its result.
+fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    let mut commands = Vec::new();
+    ui.horizontal_wrapped(|ui| {
+        for (i, tab) in state.tabs.iter().enumerate() {
+            let is_active = i == state.active;
+            let busy = tab.console().is_some_and(|c| c.is_running()) || tab.view.as_ref().is_some_and(|v| v.is_preparing());
+            let title = if busy { format!("{} …", tab.title()) } else { tab.title() };
+            let text = if tab.console().is_some() { egui::RichText::new(title).italics() } else { egui::RichText::new(title) };
+            let response = ui.selectable_label(is_active, text);
+            if response.clicked() {
+                commands.push(Command::SelectTab(i));
+            }
+            if response.middle_clicked() || ui.small_button("✖").on_hover_text("Close this tab").clicked() {
+                commands.push(Command::CloseTab(i));
+            }
+            ui.add_space(6.0);
+        }
+        if ui.small_button("+ SQL").on_hover_text("Open a SQL console (Ctrl+T)").clicked() {
+            commands.push(Command::OpenConsole);
+        }
+    });
+    ui.separator();
+    let active = state.active;
+    if let Some(tab) = state.tabs.get_mut(active) {
+        ui.push_id(("tab", active, tab.title()), |ui| {
+            if tab.console().is_some() {
+                console::console_ui(ui, tab, &mut commands);
+            }
+            table::table_ui(ui, tab, &mut commands);
+        });
+    }
+    state.pending_commands(commands);
 }
 
 fn status_ui(ui: &mut egui::Ui, state: &AppState) {
@@ -198,7 +244,7 @@ mod tests {
     fn the_open_table_and_folders_come_back_after_a_restart() {
         let ws = Arc::new(Workspace::open_in_memory().unwrap());
         let mut state = AppState::new(ws.clone(), Arc::new(|| {})).unwrap();
-        state.selected = Some("flights".into());
+        state.restore_selection = Some("flights".into());
         state.last_export_dir = Some(PathBuf::from("/data/out"));
         let mut storage = Memory::default();
         remember(&mut storage, &state);

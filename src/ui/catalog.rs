@@ -13,16 +13,21 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
             ui.spinner();
         }
     });
-    if ui.button("Import files…").on_hover_text("Ctrl+O").clicked() {
-        commands.push(Command::ShowOpenDialog);
-    }
+    ui.horizontal(|ui| {
+        if ui.button("Import files…").on_hover_text("Ctrl+O").clicked() {
+            commands.push(Command::ShowOpenDialog);
+        }
+        if ui.button("SQL console").on_hover_text("Query the workspace's tables with SQL (Ctrl+T)").clicked() {
+            commands.push(Command::OpenConsole);
+        }
+    });
     ui.separator();
     if state.tables.is_empty() && !state.is_catalog_loading() {
         ui.weak("No tables yet");
     }
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         for table in &state.tables {
-            let is_selected = state.selected.as_deref() == Some(table.name.as_str());
+            let is_selected = state.selected() == Some(table.name.as_str());
             let response = ui.selectable_label(is_selected, RichText::new(&table.name).strong());
             let size = if table.is_linked {
                 " · file in place".to_string()

@@ -16,36 +16,6 @@ fn dialog_window(title: impl Into<egui::WidgetText>, is_open: &mut bool) -> egui
         .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
 }
 
-pub fn export_ui(ctx: &egui::Context, state: &mut AppState) {
-    let Some(draft) = state.export.as_mut() else { return };
-    let mut commands = Vec::new();
-    let mut is_open = true;
-    let mut close = false;
-    dialog_window(format!("Export {}", draft.view.source.title()), &mut is_open).show(ctx, |ui| {
-        ui.label("Save to");
-        ui.horizontal(|ui| {
-            ui.add(egui::TextEdit::singleline(&mut draft.path).desired_width(420.0).hint_text("/path/to/file.parquet"));
-            if ui.button("Browse…").clicked() {
-                commands.push(Command::BrowseExportTarget);
-            }
-        });
-        ui.add_space(6.0);
-        ui.horizontal(|ui| {
-            let path = draft.path.trim();
-            if ui.add_enabled(!path.is_empty(), egui::Button::new("Export")).clicked() {
-                commands.push(Command::Export { view: draft.view.clone(), path: PathBuf::from(path), options: Default::default() });
-            }
-            if ui.button("Cancel").clicked() {
-                close = true;
-            }
-        });
-    });
-    if close || !is_open {
-        state.export = None;
-    }
-    state.pending_commands(commands);
-}
-
 pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
     let overrides = state.workspace.env_overrides().clone();
     let current = state.workspace.settings();
@@ -71,6 +41,11 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                 ui.label("Spill folder");
                 ui.add_enabled(overrides.temp_dir.is_none(), egui::TextEdit::singleline(&mut draft.temp_dir));
                 ui.end_row();
+                ui.label("SQL file access").on_hover_text(
+                    "Folders whose files SQL in the console may read (read_csv, FROM 'file.parquet') and write (COPY … TO). Imports and exports work everywhere regardless.",
+                );
+                ui.add(egui::TextEdit::multiline(&mut draft.sql_folders).desired_rows(2).hint_text("no folder: SQL cannot touch files\n/home/me/data").desired_width(300.0));
+                ui.end_row();
             });
             if overrides != Default::default() {
                 ui.weak("Greyed-out values are set by DATAFORGE_* environment variables");
@@ -95,6 +70,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                             threads: draft.threads,
                             memory_limit_bytes,
                             temp_dir: PathBuf::from(draft.temp_dir.trim()),
+                            sql_folders: draft.sql_folders.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect(),
                         });
                     }
                 }

@@ -2,13 +2,17 @@
 
 pub mod app;
 pub mod catalog;
+pub mod console;
 pub mod dialogs;
+pub mod export_dialog;
 pub mod file_dialog;
+pub mod filters;
 pub mod import_dialog;
 pub mod jobs;
 pub mod memory;
 pub mod state;
 pub mod table;
+pub mod tabs;
 
 use std::path::PathBuf;
 use std::sync::Arc;

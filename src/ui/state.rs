@@ -10,6 +10,7 @@ use poll_promise::Promise;
 
 use super::file_dialog::{FileDialogs, Picked};
 use crate::engine::browse::TableView;
+use crate::engine::console::{RunSql, SaveResultJob, SqlOutcome};
 use crate::engine::config::{Settings, format_bytes, group_digits, rows_text};
 use crate::engine::export::{ExportJob, ExportOptions, ExportReport};
 use crate::engine::import::linked::{LinkJob, LinkReport};
@@ -19,14 +20,19 @@ use crate::engine::monitor::MemoryMonitor;
 use crate::engine::view::View;
 use crate::engine::workspace::{CompactJob, CompactReport, TableInfo};
 use crate::engine::{EngineError, Result, Workspace};
+use crate::ui::console::ConsoleState;
+use crate::ui::export_dialog::ExportDraft;
 use crate::ui::import_dialog::ImportDraft;
+use crate::ui::table::GridState;
+use crate::ui::tabs::{Tab, TabKind};
 
 pub enum UiJob {
     Import(JobHandle<ImportReport>),
     Link(JobHandle<LinkReport>),
     Export(JobHandle<ExportReport>),
     Compact(JobHandle<CompactReport>),
-    /// A job whose result its owner takes (a table view's sort or count).
+    SaveResult(JobHandle<String>),
+    /// A job whose result its owner takes (a table view's sort or count, a console's query).
     Watched(JobWatch),
 }
 
@@ -37,6 +43,7 @@ impl UiJob {
             Self::Link(h) => h.snapshot(),
             Self::Export(h) => h.snapshot(),
             Self::Compact(h) => h.snapshot(),
+            Self::SaveResult(h) => h.snapshot(),
             Self::Watched(w) => w.snapshot(),
         }
     }
@@ -47,6 +54,7 @@ impl UiJob {
             Self::Link(h) => h.id(),
             Self::Export(h) => h.id(),
             Self::Compact(h) => h.id(),
+            Self::SaveResult(h) => h.id(),
             Self::Watched(w) => w.id(),
         }
     }
@@ -57,6 +65,7 @@ impl UiJob {
             Self::Link(h) => h.cancel(),
             Self::Export(h) => h.cancel(),
             Self::Compact(h) => h.cancel(),
+            Self::SaveResult(h) => h.cancel(),
             Self::Watched(w) => w.cancel(),
         }
     }
@@ -77,8 +86,17 @@ pub enum Command {
     RunImport { paths: Vec<PathBuf>, options: ImportOptions, keep: Vec<Arc<tempfile::TempDir>> },
     /// Opens a file in place, as a view (from the import window).
     RunLink { path: PathBuf, options: ImportOptions },
+    /// Opens a table in a tab, or shows its tab.
     OpenTable(String),
+    OpenConsole,
+    SelectTab(usize),
+    CloseTab(usize),
+    /// Sets the filters, sort and columns of the current tab.
     SetView(View),
+    /// Runs a statement in the current console tab.
+    RunSql(String),
+    LoadSqlHistory,
+    SaveResult { result: crate::engine::console::ResultTable, table: String },
     Export { view: View, path: PathBuf, options: ExportOptions },
     CancelJob(u64),
     DismissJob(u64),
@@ -97,31 +115,20 @@ pub enum Command {
     DismissAllNotices,
 }
 
-/// The export window's fields.
-pub struct ExportDraft {
-    pub view: View,
-    pub path: String,
-    pub use_sort: bool,
-}
-
-impl ExportDraft {
-    pub fn table(&self) -> String {
-        self.view.source.table_name().unwrap_or("query").to_string()
-    }
-}
-
 /// The settings window's fields, as typed.
 pub struct SettingsDraft {
     pub threads: usize,
     pub memory_limit: String,
     pub temp_dir: String,
+    /// Folders SQL may read and write, one per line.
+    pub sql_folders: String,
 }
 
 pub struct AppState {
     pub workspace: Arc<Workspace>,
     pub tables: Vec<TableInfo>,
-    pub selected: Option<String>,
-    pub view: Option<TableView>,
+    pub tabs: Vec<Tab>,
+    pub active: usize,
     pub jobs: Vec<UiJob>,
     /// `None` while the workspace is being compacted (it needs every connection closed).
     pub memory: Option<MemoryMonitor>,
@@ -133,10 +140,12 @@ pub struct AppState {
     pub is_hovering_files: bool,
     /// A table the user asked to delete, awaiting confirmation.
     pub confirm_drop: Option<String>,
-    /// Row window and jump state of the table view.
-    pub grid: crate::ui::table::GridState,
-    /// Table to reopen once the catalog has loaded (from the last session).
+    /// Table to show once the catalog has loaded (from the last session, or after compaction).
     pub restore_selection: Option<String>,
+    /// Tables to reopen in tabs once the catalog has loaded.
+    pub restore_tables: Vec<String>,
+    next_console: u64,
+    empty_grid: GridState,
     /// Folders the file choosers start in (remembered across sessions).
     pub last_import_dir: Option<PathBuf>,
     pub last_export_dir: Option<PathBuf>,
@@ -155,8 +164,8 @@ impl AppState {
         let mut state = Self {
             workspace,
             tables: Vec::new(),
-            selected: None,
-            view: None,
+            tabs: Vec::new(),
+            active: 0,
             jobs: Vec::new(),
             memory: Some(memory),
             notices: Vec::new(),
@@ -166,8 +175,10 @@ impl AppState {
             dialogs: FileDialogs::new(wake.clone()),
             is_hovering_files: false,
             confirm_drop: None,
-            grid: Default::default(),
             restore_selection: None,
+            restore_tables: Vec::new(),
+            next_console: 1,
+            empty_grid: GridState::default(),
             last_import_dir: None,
             last_export_dir: None,
             spools: Vec::new(),
@@ -178,6 +189,38 @@ impl AppState {
         };
         state.refresh_catalog();
         Ok(state)
+    }
+
+    pub fn active_tab(&self) -> Option<&Tab> {
+        self.tabs.get(self.active)
+    }
+
+    pub fn active_tab_mut(&mut self) -> Option<&mut Tab> {
+        self.tabs.get_mut(self.active)
+    }
+
+    /// The table view of the current tab.
+    pub fn view(&self) -> Option<&TableView> {
+        self.active_tab().and_then(|t| t.view.as_ref())
+    }
+
+    pub fn view_mut(&mut self) -> Option<&mut TableView> {
+        self.active_tab_mut().and_then(|t| t.view.as_mut())
+    }
+
+    /// Row window and jump state of the current tab's grid.
+    pub fn grid(&self) -> &GridState {
+        self.active_tab().map_or(&self.empty_grid, |t| &t.grid)
+    }
+
+    /// The table shown in the current tab.
+    pub fn selected(&self) -> Option<&str> {
+        self.active_tab().and_then(Tab::table)
+    }
+
+    /// Tables open in tabs, in tab order.
+    pub fn open_tables(&self) -> Vec<String> {
+        self.tabs.iter().filter_map(|t| t.table().map(str::to_string)).collect()
     }
 
     pub fn push(&mut self, command: Command) {
@@ -216,16 +259,22 @@ impl AppState {
             match p.try_take() {
                 Ok(Ok(tables)) => {
                     self.tables = tables;
+                    for name in std::mem::take(&mut self.restore_tables) {
+                        if self.tables.iter().any(|t| t.name == name) && !self.open_tables().contains(&name) {
+                            self.open_tab(name);
+                        }
+                    }
                     if let Some(name) = self.restore_selection.take() {
-                        if self.selected.is_none() && self.tables.iter().any(|t| t.name == name) {
+                        if self.tables.iter().any(|t| t.name == name) {
                             self.open_table(name);
                         }
                     }
-                    if let Some(sel) = &self.selected {
-                        if !self.tables.iter().any(|t| &t.name == sel) {
-                            self.selected = None;
-                            self.view = None;
-                        }
+                    // Tabs of tables that are gone close.
+                    let gone: Vec<usize> = (0..self.tabs.len())
+                        .filter(|&i| self.tabs[i].table().is_some_and(|name| !self.tables.iter().any(|t| t.name == name)))
+                        .collect();
+                    for i in gone.into_iter().rev() {
+                        self.close_tab(i);
                     }
                 }
                 Ok(Err(e)) => self.error(format!("Could not list tables: {e}")),
@@ -274,10 +323,16 @@ impl AppState {
                     _ => {}
                 },
                 UiJob::Export(h) => match h.take_result() {
-                    Some(Ok(report)) => messages.push(Notice {
-                        is_error: false,
-                        text: format!("Exported {} to {}", rows_text(report.rows), report.path.display()),
-                    }),
+                    Some(Ok(report)) => {
+                        let mut text = format!("Exported {} to {}", rows_text(report.rows), report.path.display());
+                        if report.files > 1 {
+                            text.push_str(&format!(" ({} files)", group_digits(report.files)));
+                        }
+                        for note in &report.notes {
+                            text.push_str(&format!("\n• {note}"));
+                        }
+                        messages.push(Notice { is_error: false, text });
+                    }
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
                 },
@@ -300,6 +355,14 @@ impl AppState {
                     }
                     None => {}
                 },
+                UiJob::SaveResult(h) => match h.take_result() {
+                    Some(Ok(table)) => {
+                        catalog_changed = true;
+                        messages.push(Notice { is_error: false, text: format!("Saved the result as table {table}") });
+                    }
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    _ => {}
+                },
                 UiJob::Watched(_) => {}
             }
         }
@@ -309,26 +372,58 @@ impl AppState {
                 Ok(conn) => self.memory = Some(MemoryMonitor::start(conn, self.wake.clone())),
                 Err(e) => self.error(e.to_string()),
             }
-            if let Some(name) = self.selected.take() {
-                self.restore_selection = Some(name);
-            }
         }
         if catalog_changed {
             self.refresh_catalog();
         }
         // Show what was just imported, unless the user is already looking at something.
         if let Some(table) = finished_imports.pop() {
-            if self.selected.is_none() {
+            if self.tabs.is_empty() {
                 self.open_table(table);
             }
         }
-        if let Some(view) = &mut self.view {
-            let was_estimate = view.is_row_count_estimate();
-            view.poll();
-            self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
-            // A linked file just counted: the catalog shows its rows.
-            if was_estimate && !view.is_row_count_estimate() {
-                self.refresh_catalog();
+        let mut counted = false;
+        let mut tables_changed = false;
+        for tab in &mut self.tabs {
+            if let Some(view) = &mut tab.view {
+                let was_estimate = view.is_row_count_estimate();
+                view.poll();
+                self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
+                // A linked file just counted: the catalog shows its rows.
+                counted |= was_estimate && !view.is_row_count_estimate();
+            }
+            super::table::poll_tab(tab);
+            if let TabKind::Console(console) = &mut tab.kind {
+                if let Some(outcome) = poll_console(console) {
+                    tables_changed |= outcome.changes_tables;
+                    if let Some(result) = outcome.result {
+                        let old = tab.view.take();
+                        drop(old);
+                        tab.grid = GridState::default();
+                        tab.selection = None;
+                        tab.filter_popup = None;
+                        match TableView::open_source(self.workspace.clone(), result.source(), self.wake.clone()) {
+                            Ok(view) => tab.view = Some(view),
+                            Err(e) => console.error = Some(e.to_string()),
+                        }
+                        if let Some(previous) = console.result.replace(result) {
+                            drop_result_later(&self.workspace, previous);
+                        }
+                    }
+                }
+            }
+        }
+        if counted {
+            self.refresh_catalog();
+        }
+        if tables_changed {
+            self.refresh_catalog();
+            for tab in &mut self.tabs {
+                if tab.table().is_some() {
+                    if let Some(view) = &mut tab.view {
+                        view.reload();
+                    }
+                }
             }
         }
         if let Some(draft) = &mut self.import {
@@ -403,11 +498,55 @@ impl AppState {
                 self.jobs.push(UiJob::Import(spawn(job, self.wake.clone())));
             }
             Command::OpenTable(name) => self.open_table(name),
-            Command::SetView(shape) => {
-                if let Some(view) = &mut self.view {
-                    view.set_view(shape);
-                    self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
+            Command::OpenConsole => {
+                let console = ConsoleState::new(self.next_console);
+                self.next_console += 1;
+                self.tabs.push(Tab::new(TabKind::Console(Box::new(console)), None));
+                self.active = self.tabs.len() - 1;
+            }
+            Command::SelectTab(i) => {
+                if i < self.tabs.len() {
+                    self.active = i;
                 }
+            }
+            Command::CloseTab(i) => self.close_tab(i),
+            Command::SetView(shape) => {
+                if let Some(view) = self.view_mut() {
+                    view.set_view(shape);
+                    let jobs = view.take_new_jobs();
+                    self.jobs.extend(jobs.into_iter().map(UiJob::Watched));
+                }
+            }
+            Command::RunSql(sql) => {
+                let access = self.workspace.sql_access();
+                let workspace = self.workspace.clone();
+                let wake = self.wake.clone();
+                if let Some(console) = self.active_tab_mut().and_then(Tab::console_mut) {
+                    if console.running.is_none() {
+                        console.error = None;
+                        console.message = None;
+                        let handle = spawn(RunSql::new(workspace, &sql, access), wake);
+                        let watch = handle.watch();
+                        console.running = Some((sql, handle));
+                        self.jobs.push(UiJob::Watched(watch));
+                    }
+                }
+            }
+            Command::LoadSqlHistory => {
+                let workspace = self.workspace.clone();
+                let wake = self.wake.clone();
+                if let Some(console) = self.active_tab_mut().and_then(Tab::console_mut) {
+                    let search = console.history_search.clone();
+                    console.history_load = Some(Promise::spawn_thread("sql-history", move || {
+                        let entries = crate::engine::console::history(&workspace, &search, 200);
+                        wake();
+                        entries
+                    }));
+                }
+            }
+            Command::SaveResult { result, table } => {
+                let job = SaveResultJob { workspace: self.workspace.clone(), result, table };
+                self.jobs.push(UiJob::SaveResult(spawn(job, self.wake.clone())));
             }
             Command::Export { view, path, options } => {
                 self.last_export_dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from);
@@ -425,9 +564,8 @@ impl AppState {
             Command::ConfirmDropTable(name) => self.confirm_drop = Some(name),
             Command::DropTable(name) => {
                 self.confirm_drop = None;
-                if self.selected.as_deref() == Some(&name) {
-                    self.selected = None;
-                    self.view = None;
+                if let Some(i) = self.tabs.iter().position(|t| t.table() == Some(name.as_str())) {
+                    self.close_tab(i);
                 }
                 let ws = self.workspace.clone();
                 self.in_background("drop-table", move || {
@@ -449,12 +587,22 @@ impl AppState {
             }
             Command::ShowExportDialog(view) => {
                 let dir = self.last_export_dir.clone().filter(|d| d.is_dir()).unwrap_or_else(home_dir);
-                let stem = view.source.table_name().unwrap_or("query").to_string();
-                self.export = Some(ExportDraft {
-                    path: dir.join(format!("{stem}.parquet")).to_string_lossy().into_owned(),
-                    view,
-                    use_sort: true,
-                });
+                // The columns, for partitioning: from an open tab, else read in the background.
+                let open = self.tabs.iter().filter_map(|t| t.view.as_ref()).find(|v| v.source == view.source).and_then(|v| v.columns().map(<[_]>::to_vec));
+                let load = match (&open, view.source.table_name()) {
+                    (None, Some(table)) => {
+                        let ws = self.workspace.clone();
+                        let table = table.to_string();
+                        let wake = self.wake.clone();
+                        Some(Promise::spawn_thread("export-columns", move || {
+                            let columns = ws.columns(&table);
+                            wake();
+                            columns
+                        }))
+                    }
+                    _ => None,
+                };
+                self.export = Some(ExportDraft::new(view, &dir, open, load));
             }
             Command::ShowSettings => {
                 let s = self.workspace.settings();
@@ -462,6 +610,7 @@ impl AppState {
                     threads: s.threads,
                     memory_limit: format_bytes(s.memory_limit_bytes),
                     temp_dir: s.temp_dir.to_string_lossy().into_owned(),
+                    sql_folders: s.sql_folders.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join("\n"),
                 });
             }
             Command::SaveSettings(settings) => {
@@ -478,11 +627,13 @@ impl AppState {
                     return;
                 }
                 self.settings = None;
-                // Compacting rewrites the file: every other connection must be closed.
-                if let Some(name) = self.selected.take() {
-                    self.restore_selection = Some(name);
+                // Compacting rewrites the file: every other connection must be closed (and the
+                // scratch database with query results goes with them). Tables reopen after.
+                self.restore_tables = self.open_tables();
+                self.restore_selection = self.selected().map(str::to_string);
+                while !self.tabs.is_empty() {
+                    self.close_tab(0);
                 }
-                self.view = None;
                 self.memory = None;
                 let job = CompactJob { workspace: self.workspace.clone() };
                 self.jobs.push(UiJob::Compact(spawn(job, self.wake.clone())));
@@ -496,14 +647,39 @@ impl AppState {
         }
     }
 
+    /// Shows the tab of table `name`, opening one if needed.
     fn open_table(&mut self, name: String) {
+        match self.tabs.iter().position(|t| t.table() == Some(name.as_str())) {
+            Some(i) => self.active = i,
+            None => self.open_tab(name),
+        }
+    }
+
+    fn open_tab(&mut self, name: String) {
         match TableView::open(self.workspace.clone(), name.clone(), self.wake.clone()) {
             Ok(view) => {
-                self.view = Some(view);
-                self.selected = Some(name);
-                self.grid = Default::default();
+                self.tabs.push(Tab::new(TabKind::Table(name), Some(view)));
+                self.active = self.tabs.len() - 1;
             }
             Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn close_tab(&mut self, i: usize) {
+        if i >= self.tabs.len() {
+            return;
+        }
+        let mut tab = self.tabs.remove(i);
+        if let Some(console) = tab.console_mut() {
+            if let Some((_, job)) = console.running.take() {
+                job.cancel();
+            }
+            if let Some(result) = console.result.take() {
+                drop_result_later(&self.workspace, result);
+            }
+        }
+        if self.active > i || self.active >= self.tabs.len() {
+            self.active = self.active.saturating_sub(1);
         }
     }
 
@@ -538,6 +714,55 @@ fn import_message(report: &ImportReport) -> String {
         text.push_str(&format!("\n• {lines} rejected: see table {}", r.table));
     }
     text
+}
+
+/// Takes a finished console query: its result or error lands in `console`.
+fn poll_console(console: &mut ConsoleState) -> Option<SqlOutcome> {
+    if let Some(p) = console.history_load.take() {
+        match p.try_take() {
+            Ok(Ok(entries)) => console.history = entries,
+            Ok(Err(e)) => console.error = Some(format!("Could not read the history: {e}")),
+            Err(p) => console.history_load = Some(p),
+        }
+    }
+    let (sql, mut job) = console.running.take()?;
+    match job.take_result() {
+        None => {
+            console.running = Some((sql, job));
+            None
+        }
+        Some(Ok(outcome)) => {
+            let seconds = job.snapshot().metrics.duration_secs;
+            console.message = Some(format!("{} in {seconds:.2}s", outcome.message));
+            if console.show_history {
+                console.history.insert(0, crate::engine::console::HistoryEntry { sql, ran_at: "now".into(), seconds });
+            }
+            Some(outcome)
+        }
+        Some(Err(EngineError::Cancelled)) => {
+            console.message = Some("Cancelled".into());
+            None
+        }
+        Some(Err(e)) => {
+            if let EngineError::SqlError { line, column, .. } = &e {
+                if *line > 0 {
+                    console.jump_to = crate::ui::console::error_place_in(&console.text, &sql, *line, *column);
+                }
+            }
+            console.error = Some(e.to_string());
+            None
+        }
+    }
+}
+
+/// Drops a query result nobody shows any more, off the UI thread.
+fn drop_result_later(workspace: &Arc<Workspace>, result: crate::engine::console::ResultTable) {
+    let workspace = workspace.clone();
+    let _ = std::thread::Builder::new().name("drop-result".into()).spawn(move || {
+        if let Ok(conn) = workspace.connect() {
+            crate::engine::console::drop_result(&conn, &result);
+        }
+    });
 }
 
 fn home_dir() -> PathBuf {

@@ -12,7 +12,8 @@ use std::ops::Range;
 use egui::{Align, Id, Key, Modifiers, RichText, Sense, TextStyle};
 use egui_table::{CellInfo, Column, HeaderCellInfo, HeaderRow, PrefetchInfo, Table, TableDelegate, TableState};
 
-use super::state::{AppState, Command};
+use super::state::Command;
+use super::tabs::{Selection, Tab};
 use crate::engine::config::group_digits;
 use crate::engine::browse::{Cell, PAGE_ROWS, TableView};
 use crate::engine::view::{SortKey, View};
@@ -45,37 +46,41 @@ pub struct GridState {
     jump: Option<(u64, u8)>,
 }
 
-pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
-    let Some(view) = state.view.as_mut() else {
+/// The grid of a tab's view, with its header bar (row count, sort, search, columns,
+/// export), filter chips and filter windows.
+pub fn table_ui(ui: &mut egui::Ui, tab: &mut Tab, commands: &mut Vec<Command>) {
+    let Some(view) = tab.view.as_mut() else {
         return;
     };
-    let mut commands = Vec::new();
-    let grid = &mut state.grid;
-    header_bar_ui(ui, view, grid, &mut commands);
+    header_bar_ui(ui, view, &mut tab.grid, &mut tab.search, &mut tab.focus_search, commands);
+    chips_ui(ui, view, commands);
 
     if let Some(err) = view.error() {
         ui.colored_label(ui.visuals().error_fg_color, err);
-        state.pending_commands(commands);
         return;
     }
-    let Some(columns) = view.columns().map(<[ColumnInfo]>::to_vec) else {
+    let Some(all_columns) = view.columns().map(<[ColumnInfo]>::to_vec) else {
         loading_ui(ui);
-        state.pending_commands(commands);
         return;
     };
+    let shown = view.visible_columns();
+    let columns: Vec<ColumnInfo> = shown.iter().map(|&i| all_columns[i].clone()).collect();
     let total = view.total_rows();
+    let grid = &mut tab.grid;
 
     handle_keys(ui, grid, total);
+    copy_selection(ui, view, &tab.selection, &shown, &mut tab.is_copying);
     if let Some(target) = grid.scroll_to {
         if target < grid.window_base || target >= grid.window_base + WINDOW_ROWS {
             grid.window_base = centred_base(target, total);
         }
     }
     let window_rows = total.saturating_sub(grid.window_base).min(WINDOW_ROWS);
-    let table_name = view.source.title();
+    let widths_key = view.source.title();
+    let mut clicked = Clicked::default();
 
     // Each table keeps its own scroll position and column widths.
-    ui.push_id(("grid", WIDTHS_VERSION, table_name.as_str()), |ui| {
+    ui.push_id(("grid", WIDTHS_VERSION, widths_key.as_str()), |ui| {
         let number_width = text_width(ui, &group_digits(total.max(1)), TextStyle::Body) + 16.0;
         let mut table_columns: Vec<Column> = std::iter::once(Column::new(number_width.max(40.0)).resizable(false).id(Id::unique("row-number")))
             .chain(columns.iter().map(|c| Column::new(120.0).range(MIN_WIDTH..=2000.0).resizable(true).id(Id::unique(("col", c.name.as_str())))))
@@ -87,7 +92,7 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             grid.auto_widths = ui.ctx().data_mut(|d| d.get_persisted::<egui::IdMap<f32>>(auto_id)).unwrap_or_default();
         }
         let mut is_seeded = false;
-        let stored = match TableState::load(ui.ctx(), id) {
+        let mut stored = match TableState::load(ui.ctx(), id) {
             Some(stored) => stored,
             None => {
                 // The first rows decide the columns' widths; until they are here there is nothing to show.
@@ -97,25 +102,21 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
                     loading_ui(ui);
                     return;
                 }
-                let seeded = seed_widths(ui, view, &columns, &table_columns, 0..total.min(PAGE_ROWS));
-                for (i, c) in table_columns.iter().enumerate().skip(1) {
-                    if let Some(w) = seeded.col_widths.get(&c.id_for(i)) {
-                        grid.auto_widths.insert(c.id_for(i), *w);
-                    }
-                }
                 is_seeded = true;
-                seeded
+                TableState { parent_width: Some(ui.available_width()), ..TableState::default() }
             }
         };
-        // Columns the user has not resized grow to fit wider values as they scroll into view
-        // (a sort brings other values); never shrink, so they do not jump about.
+        // Columns not sized yet (new, or shown again) open as wide as their header and first
+        // rows; columns the user has not resized grow to fit wider values as they scroll into
+        // view (a sort brings other values), never shrink, so they do not jump about.
         let on_screen = grid.first_visible..(grid.first_visible + grid.visible_rows.max(1)).min(total);
-        let wanted = seed_widths(ui, view, &columns, &table_columns, on_screen);
-        let mut stored = stored;
+        let measured = if is_seeded { 0..total.min(PAGE_ROWS) } else { on_screen };
+        let wanted = seed_widths(ui, view, &shown, &all_columns, &table_columns, measured);
         let mut grew = false;
         for (key, width) in wanted.col_widths.iter() {
             let current = stored.col_widths.get(key).copied();
-            if current.is_some() && grid.auto_widths.get(key).copied() == current && current.is_some_and(|c| *width > c) {
+            let is_auto = current.is_none() || grid.auto_widths.get(key).copied() == current;
+            if is_auto && current.is_none_or(|c| *width > c) {
                 stored.col_widths.insert(*key, *width);
                 grid.auto_widths.insert(*key, *width);
                 grew = true;
@@ -139,26 +140,20 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             .num_rows(window_rows)
             .columns(table_columns)
             .num_sticky_cols(1)
-            .headers([HeaderRow::new(38.0)]);
+            .headers([HeaderRow::new(40.0)]);
         // The table reports this frame's visible rows from before a jump takes effect.
         if let Some(target) = grid.scroll_to.take() {
             table = table.scroll_to_row(target - grid.window_base, Some(Align::Min));
             grid.jump = Some((target, 10));
         }
-        let mut delegate = Grid { view, base: grid.window_base, visible: 0..0, sort_clicked: None, column_count: columns.len() };
+        let filtered: Vec<bool> = shown.iter().map(|&i| view.view().filters.iter().any(|f| f.column == all_columns[i].name)).collect();
+        let mut delegate = Grid { view, shown: &shown, filtered, base: grid.window_base, visible: 0..0, clicked: &mut clicked, selection: tab.selection };
         // Jumps land at once: an animated scroll would pass the window's edge on its way and
         // re-centre the window away from the target.
         ui.style_mut().scroll_animation = egui::style::ScrollAnimation::none();
         table.show(ui, &mut delegate);
 
         let visible = delegate.visible.clone();
-        if let Some(col) = delegate.sort_clicked {
-            if let Some(name) = columns.get(col).map(|c| c.name.clone()) {
-                let add = ui.input(|i| i.modifiers.shift);
-                let view = View { sort: next_sort(&delegate.view.view().sort, &name, add), ..delegate.view.view().clone() };
-                commands.push(Command::SetView(view));
-            }
-        }
         grid.visible_rows = visible.end.saturating_sub(visible.start);
         if let Some((target, frames_left)) = grid.jump {
             let arrived = visible.contains(&target) || visible.end >= total;
@@ -181,7 +176,81 @@ pub fn table_ui(ui: &mut egui::Ui, state: &mut AppState) {
             ui.ctx().request_repaint();
         }
     });
-    state.pending_commands(commands);
+
+    let Some(view) = tab.view.as_mut() else { return };
+    if let Some((col, add)) = clicked.sort {
+        if let Some(&source_col) = shown.get(col) {
+            let name = all_columns[source_col].name.clone();
+            commands.push(Command::SetView(View { sort: next_sort(&view.view().sort, &name, add), ..view.view().clone() }));
+        }
+    }
+    if let Some((col, at)) = clicked.filter {
+        if let Some(&source_col) = shown.get(col) {
+            tab.filter_popup = Some(super::filters::open_popup(view, source_col, at));
+        }
+    }
+    if let Some((row, col, extend)) = clicked.cell {
+        let columns = shown.len().saturating_sub(1);
+        tab.selection = Some(match (tab.selection, extend, col) {
+            (Some(sel), true, Some(col)) => Selection { anchor: sel.anchor, cursor: (row, col) },
+            (Some(sel), true, None) => Selection { anchor: (sel.anchor.0, 0), cursor: (row, columns) },
+            (_, _, Some(col)) => Selection { anchor: (row, col), cursor: (row, col) },
+            (_, _, None) => Selection { anchor: (row, 0), cursor: (row, columns) },
+        });
+    }
+    super::filters::filter_popup_ui(ui.ctx(), tab, &all_columns, commands);
+}
+
+/// What was clicked in the grid this frame.
+#[derive(Default)]
+struct Clicked {
+    /// A header (shown column), with Shift held.
+    sort: Option<(usize, bool)>,
+    /// A header's filter button, and where it is.
+    filter: Option<(usize, egui::Pos2)>,
+    /// A cell: row, shown column (`None` for the row number), Shift held.
+    cell: Option<(u64, Option<usize>, bool)>,
+}
+
+/// Finished background work of a tab: a filter window's values.
+pub fn poll_tab(tab: &mut Tab) {
+    if let Some(popup) = &mut tab.filter_popup {
+        if let Some(p) = popup.top_values.take() {
+            match p.try_take() {
+                Ok(result) => popup.values = Some(result.map_err(|e| e.to_string())),
+                Err(p) => popup.top_values = Some(p),
+            }
+        }
+    }
+}
+
+/// Ctrl+C copies the selected cells (with a header line) as tab-separated text. Rows that
+/// are not cached are read in the background and copied when they arrive.
+fn copy_selection(ui: &egui::Ui, view: &mut TableView, selection: &Option<Selection>, shown: &[usize], is_copying: &mut bool) {
+    if *is_copying {
+        match view.take_copied() {
+            Some(Ok(text)) => {
+                ui.ctx().copy_text(text);
+                *is_copying = false;
+            }
+            Some(Err(_)) => *is_copying = false,
+            None => {}
+        }
+    }
+    let Some(sel) = selection else { return };
+    if ui.memory(|m| m.focused()).is_some() {
+        return;
+    }
+    let copy = ui.input(|i| i.events.iter().any(|e| matches!(e, egui::Event::Copy)));
+    if !copy {
+        return;
+    }
+    let columns: Vec<usize> = sel.columns().filter_map(|c| shown.get(c).copied()).collect();
+    let rows = *sel.rows().start()..sel.rows().end() + 1;
+    match view.copy_rows(rows, &columns) {
+        Some(text) => ui.ctx().copy_text(text),
+        None => *is_copying = true,
+    }
 }
 
 fn loading_ui(ui: &mut egui::Ui) {
@@ -191,13 +260,15 @@ fn loading_ui(ui: &mut egui::Ui) {
     });
 }
 
-fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, commands: &mut Vec<Command>) {
+fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, search: &mut String, focus_search: &mut bool, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.heading(view.source.title());
         if view.columns().is_some() {
             let rows = group_digits(view.total_rows());
+            let of = if view.is_filtered() { format!(" of {}", group_digits(view.source_rows())) } else { String::new() };
             match (view.is_row_count_estimate(), view.is_counting()) {
-                (false, _) => ui.label(format!("{rows} rows")),
+                (false, false) => ui.label(format!("{rows}{of} rows")),
+                (false, true) => ui.label(format!("{rows}+{of} rows (counting…)")),
                 (true, true) => ui.label(format!("about {rows} rows (counting…)")),
                 (true, false) => ui.label(format!("about {rows} rows")),
             };
@@ -217,6 +288,9 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
             if ui.small_button("Clear sort").clicked() {
                 commands.push(Command::SetView(View { sort: Vec::new(), ..view.view().clone() }));
             }
+        } else if view.is_preparing() {
+            ui.spinner();
+            ui.label("Filtering…");
         }
         if let Some(e) = view.view_error() {
             ui.colored_label(ui.visuals().error_fg_color, e);
@@ -225,8 +299,24 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
             ui.spinner();
         }
         ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
-            if ui.button("Export…").clicked() {
+            if ui.button("Export…").on_hover_text("Export the rows shown: filters, sort and columns as they are").clicked() {
                 commands.push(Command::ShowExportDialog(view.view().clone()));
+            }
+            columns_menu_ui(ui, view, commands);
+            let search_id = ui.scope_id().with("search");
+            if ui.input_mut(|i| i.consume_shortcut(&egui::KeyboardShortcut::new(Modifiers::COMMAND, Key::F))) {
+                *focus_search = true;
+            }
+            let response = ui.add(egui::TextEdit::singleline(search).id(search_id).hint_text("Search text (Ctrl+F)").desired_width(180.0));
+            if std::mem::take(focus_search) {
+                response.request_focus();
+            }
+            let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+            if entered {
+                let wanted = Some(search.trim().to_string()).filter(|s| !s.is_empty());
+                if wanted != view.view().search {
+                    commands.push(Command::SetView(View { search: wanted, ..view.view().clone() }));
+                }
             }
             let total = view.total_rows();
             if total > 1 {
@@ -240,20 +330,95 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
     });
 }
 
+/// Show, hide and reorder columns.
+fn columns_menu_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Command>) {
+    let Some(all) = view.columns() else { return };
+    let names: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
+    let shown: Vec<String> = view.visible_columns().iter().map(|&i| names[i].clone()).collect();
+    let hidden = names.len() - shown.len();
+    let label = if hidden > 0 { format!("Columns ({hidden} hidden)") } else { "Columns".to_string() };
+    ui.menu_button(label, |ui| {
+        let mut order = shown.clone();
+        let mut changed = false;
+        egui::ScrollArea::vertical().max_height(400.0).show(ui, |ui| {
+            for (i, name) in shown.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    let mut on = true;
+                    if ui.checkbox(&mut on, name).changed() && shown.len() > 1 {
+                        order.retain(|n| n != name);
+                        changed = true;
+                    }
+                    if ui.add_enabled(i > 0, egui::Button::new("⏶").small()).on_hover_text("Move left").clicked() {
+                        order.swap(i, i - 1);
+                        changed = true;
+                    }
+                    if ui.add_enabled(i + 1 < shown.len(), egui::Button::new("⏷").small()).on_hover_text("Move right").clicked() {
+                        order.swap(i, i + 1);
+                        changed = true;
+                    }
+                });
+            }
+            for name in names.iter().filter(|n| !shown.contains(n)) {
+                let mut on = false;
+                if ui.checkbox(&mut on, RichText::new(name).weak()).changed() {
+                    order.push(name.clone());
+                    changed = true;
+                }
+            }
+        });
+        ui.separator();
+        if ui.add_enabled(hidden > 0 || shown != names, egui::Button::new("Show all in table order")).clicked() {
+            order = names.clone();
+            changed = true;
+        }
+        if changed {
+            let columns = if order == names { None } else { Some(order) };
+            commands.push(Command::SetView(View { columns, ..view.view().clone() }));
+        }
+    });
+}
+
+/// The active filters (and search) as chips; clicking one removes it.
+fn chips_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Command>) {
+    let current = view.view();
+    if current.filters.is_empty() && current.search.is_none() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.weak("Filters:");
+        for (i, filter) in current.filters.iter().enumerate() {
+            if ui.button(format!("{filter}  ✖")).on_hover_text("Remove this filter").clicked() {
+                let mut next = current.clone();
+                next.filters.remove(i);
+                commands.push(Command::SetView(next));
+            }
+        }
+        if let Some(search) = &current.search {
+            if ui.button(format!("text contains \"{search}\"  ✖")).on_hover_text("Remove the search").clicked() {
+                commands.push(Command::SetView(View { search: None, ..current.clone() }));
+            }
+        }
+        if current.filters.len() + usize::from(current.search.is_some()) > 1 && ui.small_button("Clear all").clicked() {
+            commands.push(Command::SetView(View { filters: Vec::new(), search: None, ..current.clone() }));
+        }
+    });
+}
+
 fn text_width(ui: &egui::Ui, text: &str, style: TextStyle) -> f32 {
     let font = style.resolve(ui.style());
     ui.painter().layout_no_wrap(text.to_string(), font, egui::Color32::WHITE).size().x
 }
 
-/// Widths for the columns: each as wide as its header (name and type, with room for the sort
-/// arrow) or its widest cached value among `rows`.
-fn seed_widths(ui: &egui::Ui, view: &TableView, columns: &[ColumnInfo], table_columns: &[Column], rows: Range<u64>) -> TableState {
+/// Widths for the shown columns: each as wide as its header (name and type, with room for
+/// the sort arrow and filter button) or its widest cached value among `rows`.
+fn seed_widths(ui: &egui::Ui, view: &TableView, shown: &[usize], all: &[ColumnInfo], table_columns: &[Column], rows: Range<u64>) -> TableState {
     let mut state = TableState { parent_width: Some(ui.available_width()), ..TableState::default() };
-    for (i, info) in columns.iter().enumerate() {
-        let header = text_width(ui, &format!("{} ⏷", info.name), TextStyle::Body).max(text_width(ui, &info.data_type, TextStyle::Small));
+    for (i, &source) in shown.iter().enumerate() {
+        let info = &all[source];
+        let header = text_width(ui, &format!("{} ⏷2", info.name), TextStyle::Body).max(text_width(ui, &format!("{} {FILTER_ICON}", info.data_type), TextStyle::Small) + 12.0);
         let content = rows
             .clone()
-            .map(|r| match view.cell(r, i) {
+            .map(|r| match view.cell(r, source) {
                 Cell::Text(t) => text_width(ui, &t.chars().take(MEASURED_CHARS).collect::<String>(), TextStyle::Body),
                 Cell::Null => text_width(ui, "NULL", TextStyle::Small),
                 Cell::Loading => 0.0,
@@ -337,10 +502,14 @@ pub fn next_sort(current: &[SortKey], column: &str, add: bool) -> Vec<SortKey> {
 
 struct Grid<'a> {
     view: &'a mut TableView,
+    /// Source column of each shown column.
+    shown: &'a [usize],
+    /// Shown columns with a filter.
+    filtered: Vec<bool>,
     base: u64,
     visible: Range<u64>,
-    sort_clicked: Option<usize>,
-    column_count: usize,
+    clicked: &'a mut Clicked,
+    selection: Option<Selection>,
 }
 
 /// A label that is cut with "…" to its cell, except while egui_table measures the column.
@@ -348,6 +517,15 @@ fn cell_label(ui: &mut egui::Ui, text: impl Into<egui::WidgetText>) -> egui::Res
     let label = egui::Label::new(text);
     ui.add(if ui.is_sizing_pass() { label.extend() } else { label.truncate() })
 }
+
+/// Shift held for this click (by the click's own modifiers, so a click replayed in a
+/// test counts too).
+fn is_shift_click(ui: &egui::Ui) -> bool {
+    ui.input(|i| i.modifiers.shift || i.events.iter().any(|e| matches!(e, egui::Event::PointerButton { modifiers, .. } if modifiers.shift)))
+}
+
+/// The filter button in a column header.
+pub const FILTER_ICON: &str = "☰";
 
 impl TableDelegate for Grid<'_> {
     fn prepare(&mut self, info: &PrefetchInfo) {
@@ -357,7 +535,7 @@ impl TableDelegate for Grid<'_> {
 
     fn header_cell_ui(&mut self, ui: &mut egui::Ui, cell: &HeaderCellInfo) {
         let col = cell.col_range.start;
-        if col > self.column_count {
+        if col > self.shown.len() {
             return;
         }
         egui::Frame::NONE.inner_margin(egui::Margin::symmetric(4, 2)).show(ui, |ui| {
@@ -365,7 +543,7 @@ impl TableDelegate for Grid<'_> {
                 ui.weak("#");
                 return;
             }
-            let Some(info) = self.view.columns().and_then(|c| c.get(col - 1)) else { return };
+            let Some(info) = self.view.columns().and_then(|c| c.get(self.shown[col - 1])).cloned() else { return };
             let keys = &self.view.view().sort;
             let arrow = match keys.iter().position(|k| k.column == info.name) {
                 Some(i) => {
@@ -375,13 +553,20 @@ impl TableDelegate for Grid<'_> {
                 None => String::new(),
             };
             let name = format!("{}{arrow}", info.name);
-            let data_type = info.data_type.clone();
             ui.vertical(|ui| {
                 let response = cell_label(ui, RichText::new(name).strong()).interact(Sense::click()).on_hover_text("Click to sort; Shift+click to add a sort key");
-                cell_label(ui, RichText::new(data_type).small().weak());
                 if response.clicked() {
-                    self.sort_clicked = Some(col - 1);
+                    self.clicked.sort = Some((col - 1, is_shift_click(ui)));
                 }
+                ui.horizontal(|ui| {
+                    let is_filtered = self.filtered.get(col - 1).copied().unwrap_or(false);
+                    let icon = if is_filtered { RichText::new(FILTER_ICON).small().color(ui.visuals().selection.stroke.color) } else { RichText::new(FILTER_ICON).small().weak() };
+                    let button = ui.add(egui::Button::new(icon).frame(false).small()).on_hover_text(format!("Filter, sort or hide {}", info.name));
+                    if button.clicked() {
+                        self.clicked.filter = Some((col - 1, button.rect.left_bottom()));
+                    }
+                    cell_label(ui, RichText::new(&info.data_type).small().weak());
+                });
             });
         });
     }
@@ -393,16 +578,29 @@ impl TableDelegate for Grid<'_> {
     }
 
     fn cell_ui(&mut self, ui: &mut egui::Ui, cell: &CellInfo) {
-        if cell.col_nr > self.column_count {
+        if cell.col_nr > self.shown.len() {
             return;
         }
         let row = self.base + cell.row_nr;
+        let shown_col = cell.col_nr.checked_sub(1);
+        let is_selected = self.selection.is_some_and(|s| match shown_col {
+            Some(c) => s.contains(row, c),
+            None => s.rows().contains(&row),
+        });
+        if is_selected && shown_col.is_some() {
+            ui.painter().rect_filled(ui.max_rect(), 0.0, ui.visuals().selection.bg_fill.gamma_multiply(0.5));
+        }
+        let response = ui.interact(ui.max_rect(), ui.scope_id().with(("cell", row, cell.col_nr)), Sense::click());
+        if response.clicked() {
+            self.clicked.cell = Some((row, shown_col, is_shift_click(ui)));
+        }
         egui::Frame::NONE.inner_margin(egui::Margin::symmetric(4, 0)).show(ui, |ui| {
-            if cell.col_nr == 0 {
-                ui.weak(group_digits(row + 1));
+            let Some(c) = shown_col else {
+                let number = RichText::new(group_digits(row + 1));
+                ui.label(if is_selected { number.strong() } else { number.weak() });
                 return;
-            }
-            match self.view.cell(row, cell.col_nr - 1) {
+            };
+            match self.view.cell(row, self.shown[c]) {
                 Cell::Loading => {
                     ui.weak("…");
                 }

@@ -55,8 +55,8 @@ fn step_until(harness: &mut Harness<'_, DataforgeApp>, what: &str, found: impl F
     let deadline = Instant::now() + Duration::from_secs(60);
     while !found(harness) {
         if Instant::now() > deadline {
-            let grid = &harness.state().state.grid;
-            let view = harness.state().state.view.as_ref().map(|v| {
+            let grid = &harness.state().state.grid();
+            let view = harness.state().state.view().map(|v| {
                 format!("preparing {}, rows {}, first rows cached {}, error {:?}", v.is_preparing(), v.total_rows(), v.has_rows(0..10), v.error().or(v.view_error()))
             });
             panic!("timed out waiting for {what} (row window at {}, first visible row {}; view: {view:?})", grid.window_base, grid.first_visible);
@@ -85,7 +85,7 @@ fn dropping_a_file_shows_progress_then_the_table() {
     // First row of flights: 2013-01-01, departed at 517, scheduled at 515.
     step_until(&mut h, "the first rows", |h| has(h, "517") && has(h, "515"));
     assert!(has_text(&h, "336,776 rows · 19 columns"), "catalog entry");
-    assert_eq!(h.state().state.selected.as_deref(), Some("flights"));
+    assert_eq!(h.state().state.selected(), Some("flights"));
     for _ in 0..5 {
         h.step();
     }
@@ -157,11 +157,11 @@ fn a_100_million_row_table_jumps_to_its_last_row() {
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::End);
     step_until(&mut h, "the last row", |h| has(h, "100,000,000") && has(h, "99999999"));
-    assert!(h.state().state.grid.window_base > 99_000_000, "the row window moved to the end");
+    assert!(h.state().state.grid().window_base > 99_000_000, "the row window moved to the end");
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Home);
     step_until(&mut h, "the first row again", |h| has(h, "0") && !has(h, "99999999"));
-    assert_eq!(h.state().state.grid.window_base, 0);
+    assert_eq!(h.state().state.grid().window_base, 0);
 }
 
 #[test]
@@ -176,17 +176,24 @@ fn export_from_the_window_writes_the_file() {
     step_until(&mut h, "the table", |h| has(h, "Export…") && has(h, "Torgersen"));
     // The button is disabled until the table has loaded; press it until the window opens.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while h.query_all_by_role(egui::accesskit::Role::TextInput).next().is_none() {
+    while h.state().state.export.is_none() {
         assert!(Instant::now() < deadline, "timed out waiting for the export window");
         h.get_by_label("Export…").click();
         h.step();
         h.step();
     }
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    let suggested = h.state().state.export.as_ref().unwrap().path.clone();
+    let wanted = suggested.clone();
+    let path_field = move || {
+        let wanted = wanted.clone();
+        move |n: &egui_kittest::kittest::AccessKitNode<'_>| n.role() == egui::accesskit::Role::TextInput && n.value().as_deref() == Some(wanted.as_str())
+    };
+    h.get_by(path_field()).focus();
     h.step();
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput).type_text(out.to_str().unwrap());
+    h.get_by(path_field()).type_text(out.to_str().unwrap());
     h.step();
     assert_eq!(h.state().state.export.as_ref().map(|d| d.path.clone()), Some(out.to_string_lossy().into_owned()));
     h.get_by_label("Export").click();
@@ -249,23 +256,23 @@ fn keys_scroll_the_grid_and_each_table_opens_at_its_top() {
     t.ws.connect().unwrap().execute_batch("CREATE TABLE big AS SELECT range AS id FROM range(100000); CREATE TABLE small AS SELECT range + 1000000 AS v FROM range(500)").unwrap();
     let mut h = harness(&t);
     open_table(&mut h, "big", "0");
-    let page = h.state().state.grid.visible_rows - 1;
+    let page = h.state().state.grid().visible_rows - 1;
     assert!(page > 5, "{page} rows a page");
     h.key_press(egui::Key::PageDown);
-    step_until(&mut h, "a page down", |h| h.state().state.grid.first_visible == page);
+    step_until(&mut h, "a page down", |h| h.state().state.grid().first_visible == page);
     h.key_press(egui::Key::ArrowDown);
-    step_until(&mut h, "a row down", |h| h.state().state.grid.first_visible == page + 1);
+    step_until(&mut h, "a row down", |h| h.state().state.grid().first_visible == page + 1);
     h.key_press(egui::Key::ArrowDown);
-    step_until(&mut h, "another row down", |h| h.state().state.grid.first_visible == page + 2);
+    step_until(&mut h, "another row down", |h| h.state().state.grid().first_visible == page + 2);
     h.key_press(egui::Key::ArrowUp);
-    step_until(&mut h, "a row up", |h| h.state().state.grid.first_visible == page + 1);
+    step_until(&mut h, "a row up", |h| h.state().state.grid().first_visible == page + 1);
     h.key_press(egui::Key::End);
     step_until(&mut h, "the last row", |h| has(h, "99999"));
     h.key_press(egui::Key::PageUp);
-    step_until(&mut h, "a page up", |h| h.state().state.grid.first_visible < 100_000 - page);
+    step_until(&mut h, "a page up", |h| h.state().state.grid().first_visible < 100_000 - page);
     // Another table opens at its own first row, not at the scroll position of the last one.
     open_table(&mut h, "small", "1000000");
-    assert_eq!(h.state().state.grid.first_visible, 0);
+    assert_eq!(h.state().state.grid().first_visible, 0);
 }
 
 #[test]
@@ -295,7 +302,7 @@ fn a_long_sort_can_be_cancelled() {
     h.step();
     step_until(&mut h, "the cancelled sort", |h| has(h, "Cancelled"));
     step_until(&mut h, "the old order", |h| !has_text(h, "Sorting by h") && !has_text(h, "Sorted by h"));
-    assert!(h.state().state.view.as_ref().unwrap().view().sort.is_empty());
+    assert!(h.state().state.view().unwrap().view().sort.is_empty());
     assert!(has(&h, "0"), "the rows stayed on screen (row numbers start at 1: \"0\" is an id)");
 }
 
@@ -432,4 +439,107 @@ fn a_pipe_dropped_on_the_window_is_previewed_and_imported_whole() {
     step_until(&mut h, "the table", |h| has(h, "1,000 rows"));
     writer.join().unwrap();
     assert_eq!(t.scalar("SELECT sum(sq) FROM piped"), "332833500");
+}
+
+/// The text field that has the keyboard.
+fn focused_text(n: &egui_kittest::kittest::AccessKitNode<'_>) -> bool {
+    n.role() == egui::accesskit::Role::TextInput && n.is_focused()
+}
+
+#[test]
+fn a_column_filter_changes_the_count_and_shows_a_chip() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let mut h = harness(&t);
+    open_table(&mut h, "penguins", "Torgersen");
+    assert!(has_text(&h, "344 rows"));
+    // The first filter button is the first column's: species.
+    h.get_all_by_label(dataforge::ui::table::FILTER_ICON).next().unwrap().click();
+    h.step();
+    step_until(&mut h, "the filter window", |h| has(h, "Filter species"));
+    h.step();
+    h.get_by(focused_text).type_text("gentoo");
+    h.step();
+    h.get_by_label("Apply").click();
+    h.step();
+    step_until(&mut h, "the filtered count", |h| has_text(h, "124 of 344 rows"));
+    step_until(&mut h, "filtered rows", |h| has(h, "Gentoo") && !has(h, "Torgersen"));
+    // The chip removes the filter again.
+    h.get_by_label_contains("species contains \"gentoo\"").click();
+    h.step();
+    step_until(&mut h, "all rows again", |h| has_text(h, "344 rows") && !has_text(h, "of 344"));
+}
+
+#[test]
+fn shift_click_adds_a_second_sort_key() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let mut h = harness(&t);
+    open_table(&mut h, "penguins", "Torgersen");
+    h.get_by_label("island").click();
+    h.step();
+    step_until(&mut h, "the first key", |h| has_text(h, "Sorted by island ⏶"));
+    h.get_by_label("body_mass_g").click_modifiers(egui::Modifiers::SHIFT);
+    h.step();
+    step_until(&mut h, "both keys", |h| has_text(h, "Sorted by island ⏶, body_mass_g ⏶"));
+    assert_eq!(
+        h.state().state.view().unwrap().view().sort,
+        vec![dataforge::engine::view::SortKey::ascending("island"), dataforge::engine::view::SortKey::ascending("body_mass_g")]
+    );
+    // Headers number the keys; the lightest penguin on Biscoe comes first.
+    assert!(has(&h, "island ⏶1") && has(&h, "body_mass_g ⏶2"));
+    step_until(&mut h, "sorted rows", |h| has(h, "2850"));
+}
+
+#[test]
+fn a_console_query_runs_and_its_result_exports() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let out = t.dir.path().join("by-island.csv");
+    let mut h = harness(&t);
+    step_until(&mut h, "the catalog", |h| has(h, "penguins"));
+    h.get_by_label("SQL console").click();
+    h.step();
+    step_until(&mut h, "the console", |h| has(h, "▶ Run"));
+    h.get_by(|n| n.role() == egui::accesskit::Role::MultilineTextInput).focus();
+    h.step();
+    h.get_by(|n| n.role() == egui::accesskit::Role::MultilineTextInput).type_text("SELECT island, count(*) AS n FROM penguins GROUP BY island ORDER BY n DESC");
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    h.step();
+    step_until(&mut h, "the result", |h| has_text(h, "Result: 3 rows") && has(h, "Biscoe"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.state().state.export.is_none() {
+        assert!(Instant::now() < deadline, "timed out waiting for the export window");
+        h.get_by_label("Export…").click();
+        h.step();
+        h.step();
+    }
+    let draft = h.state_mut().state.export.as_mut().unwrap();
+    assert!(draft.view.source.table_name().is_none(), "the result, not a table");
+    draft.path = out.to_string_lossy().into_owned();
+    // The window grows to the CSV options and settles.
+    for _ in 0..4 {
+        h.step();
+    }
+    h.get_by_label("Export").click();
+    h.step();
+    step_until(&mut h, "the export notice", |h| has_text(h, "Exported 3 rows to"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "island,n\nBiscoe,168\nDream,124\nTorgersen,52\n");
+}
+
+#[test]
+fn a_console_error_names_its_line() {
+    let t = TestWorkspace::new();
+    let mut h = harness(&t);
+    h.state_mut().state.push(dataforge::ui::Command::OpenConsole);
+    h.step();
+    step_until(&mut h, "the console", |h| has(h, "▶ Run"));
+    h.get_by(|n| n.role() == egui::accesskit::Role::MultilineTextInput).focus();
+    h.step();
+    h.get_by(|n| n.role() == egui::accesskit::Role::MultilineTextInput).type_text("SELECT 1;\nSELECT *\nFROM nowhere");
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    h.step();
+    step_until(&mut h, "the error", |h| has_text(h, "line 2, column 6: Catalog Error: Table with name nowhere does not exist"));
 }
