@@ -383,7 +383,8 @@ fn value_text(value: duckdb::types::Value) -> Option<String> {
 /// `prefix` is SQL put before the statement when it ran (on its first line).
 fn located(err: duckdb::Error, sql: &str, prefix: &str) -> EngineError {
     let message = err.to_string();
-    let (reason, position) = split_position(&message);
+    let ran = format!("{prefix}{sql}");
+    let (reason, position) = split_position(&message, &ran);
     let (line, column) = match position {
         Some((1, column)) => match column.checked_sub(prefix.chars().count()) {
             Some(column) => (1, column + 1),
@@ -406,8 +407,9 @@ fn located(err: duckdb::Error, sql: &str, prefix: &str) -> EngineError {
 }
 
 /// DuckDB's error text without its `LINE n: …` excerpt, and the line (from 1) and character
-/// offset (from 0) in that line of the fault, read from the excerpt's caret.
-fn split_position(message: &str) -> (String, Option<(usize, usize)>) {
+/// offset (from 0) in that line of the fault, read from the excerpt's caret. A long line is
+/// shown as a window (`...text...`): the window is found in `sql` to place the caret.
+fn split_position(message: &str, sql: &str) -> (String, Option<(usize, usize)>) {
     let Some(at) = message.find("\nLINE ") else { return (message.trim().to_string(), None) };
     let text = message[..at].trim().to_string();
     let excerpt = &message[at + 1..];
@@ -416,11 +418,13 @@ fn split_position(message: &str) -> (String, Option<(usize, usize)>) {
     let Some(colon) = code_line.find(": ") else { return (text, None) };
     let Some(caret) = caret_line.find('^').map(|c| caret_line[..c].chars().count()) else { return (text, None) };
     let Ok(line) = code_line["LINE ".len()..colon].trim().parse::<usize>() else { return (text, None) };
-    // Long lines are shown as a window starting with "...": no exact column then.
-    if code_line[colon + 2..].starts_with("...") {
-        return (text, None);
-    }
-    (text, caret.checked_sub(colon + 2).map(|c| (line, c)))
+    let Some(in_excerpt) = caret.checked_sub(colon + 2) else { return (text, None) };
+    let shown = &code_line[colon + 2..];
+    let Some(windowed) = shown.strip_prefix("...") else { return (text, Some((line, in_excerpt))) };
+    let window = windowed.strip_suffix("...").unwrap_or(windowed);
+    // The window's place in the statement's line (the same line of the SQL that ran).
+    let column = sql.lines().nth(line - 1).and_then(|l| l.find(window).map(|b| l[..b].chars().count())).zip(in_excerpt.checked_sub(3));
+    (text, column.map(|(start, offset)| (line, start + offset)))
 }
 
 /// The history of statements run in this workspace, newest first, optionally only those
@@ -625,6 +629,12 @@ mod tests {
     #[test]
     fn error_positions_come_from_the_caret() {
         let message = "Parser Error: syntax error at or near \"FORM\"\n\nLINE 1: SELECT * FORM t\n                 ^";
-        assert_eq!(split_position(message), ("Parser Error: syntax error at or near \"FORM\"".to_string(), Some((1, 9))));
+        assert_eq!(split_position(message, "SELECT * FORM t"), ("Parser Error: syntax error at or near \"FORM\"".to_string(), Some((1, 9))));
+        // A long line is shown as a window around the fault.
+        let long = format!("SELECT {}x AS delayFROM flights", "a, ".repeat(60));
+        let code = "LINE 1: ...a, a, x AS delayFROM flights";
+        let message = format!("Parser Error: syntax error at or near \"flights\"\n\n{code}\n{}^^^^^^^", " ".repeat(code.find("flights").unwrap()));
+        let at = split_position(&message, &long).1.unwrap();
+        assert_eq!(&long[at.1..at.1 + 7], "flights");
     }
 }

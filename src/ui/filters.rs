@@ -147,7 +147,8 @@ pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo
                     let example = if info.data_type.to_ascii_uppercase().starts_with("DATE") { "2024-01-31" } else { "number" };
                     ui.horizontal(|ui| {
                         ui.label("from");
-                        ui.add(egui::TextEdit::singleline(min).hint_text(example).desired_width(110.0));
+                        let r = ui.add(egui::TextEdit::singleline(min).hint_text(example).desired_width(110.0));
+                        apply |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                         ui.label("to");
                         let r = ui.add(egui::TextEdit::singleline(max).hint_text(example).desired_width(110.0));
                         apply |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));

@@ -744,12 +744,18 @@ fn poll_console(console: &mut ConsoleState) -> Option<SqlOutcome> {
             None
         }
         Some(Err(e)) => {
-            if let EngineError::SqlError { line, column, .. } = &e {
+            console.error = Some(e.to_string());
+            // The place is said in the editor's lines, and the cursor goes there.
+            if let EngineError::SqlError { line, column, message } = &e {
                 if *line > 0 {
-                    console.jump_to = crate::ui::console::error_place_in(&console.text, &sql, *line, *column);
+                    if let Some(at) = crate::ui::console::error_place_in(&console.text, &sql, *line, *column) {
+                        let byte = console.text.char_indices().nth(at).map_or(console.text.len(), |(b, _)| b);
+                        let (line, column) = crate::engine::lexer::line_column(&console.text, byte);
+                        console.error = Some(format!("line {line}, column {column}: {message}"));
+                        console.jump_to = Some(at);
+                    }
                 }
             }
-            console.error = Some(e.to_string());
             None
         }
     }

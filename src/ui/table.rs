@@ -262,7 +262,8 @@ fn loading_ui(ui: &mut egui::Ui) {
 
 fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, search: &mut String, focus_search: &mut bool, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        ui.heading(view.source.title());
+        // A query's text is in the editor above its result.
+        ui.heading(view.source.table_name().unwrap_or("Result"));
         if view.columns().is_some() {
             let rows = group_digits(view.total_rows());
             let of = if view.is_filtered() { format!(" of {}", group_digits(view.source_rows())) } else { String::new() };
@@ -560,7 +561,7 @@ impl TableDelegate for Grid<'_> {
                 }
                 ui.horizontal(|ui| {
                     let is_filtered = self.filtered.get(col - 1).copied().unwrap_or(false);
-                    let icon = if is_filtered { RichText::new(FILTER_ICON).small().color(ui.visuals().selection.stroke.color) } else { RichText::new(FILTER_ICON).small().weak() };
+                    let icon = if is_filtered { RichText::new(FILTER_ICON).strong().color(ui.visuals().selection.stroke.color) } else { RichText::new(FILTER_ICON).color(ui.visuals().weak_text_color()) };
                     let button = ui.add(egui::Button::new(icon).frame(false).small()).on_hover_text(format!("Filter, sort or hide {}", info.name));
                     if button.clicked() {
                         self.clicked.filter = Some((col - 1, button.rect.left_bottom()));

@@ -396,7 +396,7 @@ fn the_glyphs_the_window_uses_are_in_its_fonts() {
     let t = TestWorkspace::new();
     let h = harness(&t);
     let font = egui::FontId::proportional(14.0);
-    for glyphs in ["⏶⏷", "•", "…", "×", "—"] {
+    for glyphs in ["⏶⏷", "•", "…", "×", "—", "☰", "✖", "▶", "─"] {
         assert!(h.ctx.fonts_mut(|f| f.has_glyphs(&font, glyphs)), "{glyphs} is missing from the fonts");
     }
     assert!(!h.ctx.fonts_mut(|f| f.has_glyphs(&font, "ⓘ")), "the old notice glyph rendered as a box");
@@ -541,5 +541,6 @@ fn a_console_error_names_its_line() {
     h.step();
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
     h.step();
-    step_until(&mut h, "the error", |h| has_text(h, "line 2, column 6: Catalog Error: Table with name nowhere does not exist"));
+    // Said in the editor's own lines: the statement starts on line 2.
+    step_until(&mut h, "the error", |h| has_text(h, "line 3, column 6: Catalog Error: Table with name nowhere does not exist"));
 }
