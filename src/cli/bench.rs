@@ -10,10 +10,10 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::engine::browse::{Browser, PAGE_ROWS};
+use crate::engine::browse::{Browser, PAGE_ROWS, TableView};
 use crate::engine::config::EnvOverrides;
 use crate::engine::export::ExportJob;
-use crate::engine::view::{SortKey, Source, View};
+use crate::engine::view::{Condition, Filter, SortKey, Source, TextMatch, View};
 use crate::engine::import::linked::LinkJob;
 use crate::engine::import::{ImportJob, ImportOptions};
 use crate::engine::job::{no_waker, spawn};
@@ -95,11 +95,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     }
     steps.push(Step { name: "full scan (min of every column)", ours_secs: scan_best, anchor_secs: None });
 
-    let mut browser = Browser::new(&ws)?;
+    // What the table view does: the first page of a new sort or filter straight from its
+    // query, the copy for deep pages in the background.
     let sorted = View { sort: vec![SortKey::ascending("amount")], ..View::table("t") };
-    let started = Instant::now();
+    let (first, ready) = time_view(&ws, sorted.clone())?;
+    steps.push(Step { name: "new sort: first page", ours_secs: first, anchor_secs: None });
+    steps.push(Step { name: "new sort: all pages ready", ours_secs: ready, anchor_secs: None });
+    let filtered = View {
+        filters: vec![Filter { column: "email".into(), condition: Condition::Text { how: TextMatch::Contains, value: "user77".into(), case_sensitive: false } }],
+        ..View::table("t")
+    };
+    let (first, ready) = time_view(&ws, filtered)?;
+    steps.push(Step { name: "new filter: first page", ours_secs: first, anchor_secs: None });
+    steps.push(Step { name: "new filter: all pages ready", ours_secs: ready, anchor_secs: None });
+
+    let mut browser = Browser::new(&ws)?;
     browser.fetch(&sorted, 0, PAGE_ROWS)?;
-    steps.push(Step { name: "sort by amount (first page)", ours_secs: started.elapsed().as_secs_f64(), anchor_secs: None });
     let mut page_ms = Vec::with_capacity(args.pages as usize);
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let last_start = rows.saturating_sub(PAGE_ROWS);
@@ -145,6 +156,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         steps.push(Step { name: step, ours_secs: started.elapsed().as_secs_f64(), anchor_secs: None });
     }
 
+    // Excel: a fresh process (as a user runs it) exports up to 1M rows; its peak memory is
+    // the job's own measure.
+    drop(browser);
+    drop(conn);
+    drop(ws);
+    let xlsx_rows = rows.min(1_000_000);
+    let xlsx = dir.path().join("out.xlsx");
+    let started = Instant::now();
+    let child = Command::new(std::env::current_exe()?)
+        .args(["--workspace", &path.to_string_lossy(), "--json", "export", "t", &xlsx.to_string_lossy(), "--where", &format!("id < {xlsx_rows}")])
+        .output()
+        .context("running the Excel export")?;
+    let xlsx_secs = started.elapsed().as_secs_f64();
+    if !child.status.success() {
+        bail!("the Excel export failed: {}", String::from_utf8_lossy(&child.stderr));
+    }
+    let report: Value = serde_json::from_slice(&child.stdout)?;
+    let xlsx_peak = report["metrics"]["peak_rss_bytes"].as_u64().unwrap_or(0);
+    let xlsx_bytes = report["report"]["bytes"].as_u64().unwrap_or(0);
+    steps.push(Step { name: "export Excel (1M rows, own process)", ours_secs: xlsx_secs, anchor_secs: None });
+
     let mut text = format!(
         "dataforge bench: {rows} rows, {:.1} MB CSV, best of {} runs\n{:<34} {:>11} {:>11} {:>7}\n",
         csv_bytes as f64 / 1e6,
@@ -163,6 +195,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         "{:<34} p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms\n",
         format!("{} random sorted pages", args.pages)
     ));
+    text.push_str(&format!(
+        "{:<34} {} rows, {}, peak memory {}\n",
+        "Excel export",
+        crate::engine::config::group_digits(xlsx_rows),
+        crate::engine::config::format_bytes(xlsx_bytes),
+        crate::engine::config::format_bytes(xlsx_peak)
+    ));
 
     let json = json!({
         "ok": true,
@@ -175,6 +214,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
             "ratio": s.anchor_secs.map(|a| s.ours_secs / a),
         })).collect::<Vec<_>>(),
         "sorted_page_ms": {"p50": p50, "p99": p99, "max": max, "pages": args.pages},
+        "xlsx": {"rows": xlsx_rows, "seconds": xlsx_secs, "bytes": xlsx_bytes, "peak_rss_bytes": xlsx_peak},
     });
     Ok((json, text))
 }
@@ -204,6 +244,34 @@ pub fn generate_csv(rows: u64, out: &Path) -> anyhow::Result<()> {
         quote_literal(&out.to_string_lossy())
     ))?;
     Ok(())
+}
+
+/// Seconds until a table view shows the first page of `view`, and until it is prepared
+/// (counted, every page a range scan).
+fn time_view(ws: &Arc<Workspace>, view: View) -> anyhow::Result<(f64, f64)> {
+    let mut table = TableView::open(ws.clone(), "t", no_waker())?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    let wait = |table: &mut TableView, done: &dyn Fn(&TableView) -> bool| -> anyhow::Result<()> {
+        while !done(table) {
+            if Instant::now() > deadline {
+                bail!("the table view did not settle");
+            }
+            if let Some(e) = table.error().or(table.view_error()) {
+                bail!("{e}");
+            }
+            table.poll();
+            table.prefetch(0..PAGE_ROWS);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    };
+    wait(&mut table, &|t| t.has_rows(0..PAGE_ROWS))?;
+    let started = Instant::now();
+    table.set_view(view);
+    wait(&mut table, &|t| !t.is_showing_old_rows() && t.has_rows(0..PAGE_ROWS))?;
+    let first = started.elapsed().as_secs_f64();
+    wait(&mut table, &|t| !t.is_preparing() && !t.is_counting())?;
+    Ok((first, started.elapsed().as_secs_f64()))
 }
 
 fn anchor(script: &Path, args: &[&str]) -> anyhow::Result<f64> {

@@ -596,6 +596,8 @@ pub struct TableView {
     /// The rows asked for, while they differ from the ones shown.
     asked: Option<Shape>,
     prepare_job: Option<(u64, JobHandle<PreparedView>)>,
+    /// The shape whose prepare job starts when its first page arrives.
+    awaiting_first: Option<u64>,
     view_count_job: Option<(u64, JobHandle<u64>)>,
     /// Jobs cancelled after they may have finished: their copies are dropped on arrival.
     abandoned: Vec<JobHandle<PreparedView>>,
@@ -640,6 +642,7 @@ impl TableView {
             view,
             asked: None,
             prepare_job: None,
+            awaiting_first: None,
             view_count_job: None,
             abandoned: Vec::new(),
             count_job: None,
@@ -737,6 +740,11 @@ impl TableView {
         &self.view
     }
 
+    /// True while the rows on screen are of the view before the last change.
+    pub fn is_showing_old_rows(&self) -> bool {
+        self.asked.is_some()
+    }
+
     /// True while a new shape is prepared; the rows shown are of the old one, or the first
     /// pages of the new one.
     pub fn is_preparing(&self) -> bool {
@@ -788,25 +796,32 @@ impl TableView {
         // Its first page at once: from the source, or straight from the view's query.
         let from = if rows.is_unshaped() { PageSource::Source(self.source.clone()) } else { PageSource::Direct(rows.clone()) };
         let _ = self.worker.tx.try_send(Request::Fetch { generation, source: self.source.clone(), from, page: 0 });
-        if !rows.is_unshaped() {
-            let job = PrepareJob::new(self.workspace.clone(), rows.clone(), self.source_rows);
-            let handle = spawn(job, self.wake.clone());
-            self.new_jobs.push(handle.watch());
-            self.prepare_job = Some((generation, handle));
-            // A sort alone keeps the count; a filter on a big table is counted while the
-            // copy is made (a count is a scan, a sort is more).
-            if rows.has_row_filter() && !rows.sort.is_empty() {
-                let job = CountJob::new(self.workspace.clone(), rows, self.source_rows);
-                let handle = spawn(job, self.wake.clone());
-                self.new_jobs.push(handle.watch());
-                self.view_count_job = Some((generation, handle));
-            }
-        }
+        // The copy for deep pages is made once the first page is on screen, so the two do not
+        // share the cores; a view of fewer rows than a page needs none.
+        self.awaiting_first = (!rows.is_unshaped()).then_some(generation);
         // Stop a page query of a shape that is no longer wanted.
         self.worker.interrupt_stale();
     }
 
+    /// Starts the jobs that prepare (and, for a sorted filter, count) the asked shape.
+    fn start_prepare(&mut self, generation: u64) {
+        let Some(rows) = self.asked.as_ref().filter(|a| a.generation == generation).map(|a| a.rows.clone()) else { return };
+        let job = PrepareJob::new(self.workspace.clone(), rows.clone(), self.source_rows);
+        let handle = spawn(job, self.wake.clone());
+        self.new_jobs.push(handle.watch());
+        self.prepare_job = Some((generation, handle));
+        // A sort alone keeps the count; a filter on a big table is counted while the copy is
+        // made (a count is a scan, a sort is more).
+        if rows.has_row_filter() && !rows.sort.is_empty() {
+            let job = CountJob::new(self.workspace.clone(), rows, self.source_rows);
+            let handle = spawn(job, self.wake.clone());
+            self.new_jobs.push(handle.watch());
+            self.view_count_job = Some((generation, handle));
+        }
+    }
+
     fn cancel_view_jobs(&mut self) {
+        self.awaiting_first = None;
         if let Some((_, job)) = self.prepare_job.take() {
             job.cancel();
             self.abandoned.push(job);
@@ -890,17 +905,26 @@ impl TableView {
                         }
                     } else if is_asked {
                         changed = true;
+                        let awaiting = self.awaiting_first.take_if(|g| *g == generation).is_some();
                         match result {
-                            Ok(p) => {
-                                // Fewer rows than a page: that is the whole view.
-                                if p.rows.len() < PAGE_ROWS as usize {
-                                    if let Some(asked) = self.asked.as_mut() {
-                                        asked.total = Some(p.rows.len() as u64);
-                                    }
+                            // Fewer rows than a page: that is the whole view, nothing to prepare.
+                            Ok(p) if p.rows.len() < PAGE_ROWS as usize => {
+                                if let Some(asked) = self.asked.as_mut() {
+                                    asked.total = Some(p.rows.len() as u64);
                                 }
                                 self.show_asked(Some(p));
                             }
-                            Err(e) if e.is_cancelled() => {}
+                            Ok(p) => {
+                                if awaiting {
+                                    self.start_prepare(generation);
+                                }
+                                self.show_asked(Some(p));
+                            }
+                            Err(e) if e.is_cancelled() => {
+                                if awaiting {
+                                    self.start_prepare(generation);
+                                }
+                            }
                             Err(e) => self.abandon_asked(Some(e.to_string())),
                         }
                     }

@@ -196,7 +196,8 @@ fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.separator();
     let active = state.active;
     if let Some(tab) = state.tabs.get_mut(active) {
-        ui.push_id(("tab", active, tab.title()), |ui| {
+        // Keyed by what the tab shows, so its scroll position survives closing other tabs.
+        ui.push_id(("tab", tab.console().is_some(), tab.title()), |ui| {
             if tab.console().is_some() {
                 console::console_ui(ui, tab, &mut commands);
             }

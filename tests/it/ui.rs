@@ -396,7 +396,7 @@ fn the_glyphs_the_window_uses_are_in_its_fonts() {
     let t = TestWorkspace::new();
     let h = harness(&t);
     let font = egui::FontId::proportional(14.0);
-    for glyphs in ["⏶⏷", "•", "…", "×", "—", "☰", "✖", "▶", "─"] {
+    for glyphs in ["⏶⏷", "•", "…", "×", "—", "☰", "✖", "▶"] {
         assert!(h.ctx.fonts_mut(|f| f.has_glyphs(&font, glyphs)), "{glyphs} is missing from the fonts");
     }
     assert!(!h.ctx.fonts_mut(|f| f.has_glyphs(&font, "ⓘ")), "the old notice glyph rendered as a box");
