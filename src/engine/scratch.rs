@@ -79,6 +79,25 @@ pub fn sweep_partials(dir: &Path) {
     }
 }
 
+/// How many files under `dir` (at any depth) `keep` accepts, and their bytes.
+pub fn files_under(dir: &Path, keep: impl Fn(&Path) -> bool) -> (usize, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if keep(&p) {
+                files += 1;
+                bytes += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    (files, bytes)
+}
+
 /// A new scratch file of `kind` in the temp folder `dir` (made if missing), removed when the
 /// returned path is dropped.
 pub fn file(dir: &Path, kind: &str, suffix: &str) -> crate::engine::Result<tempfile::NamedTempFile> {

@@ -55,6 +55,11 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                 problem = Some(e.clone());
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
+            if let Some(missing) = draft.sql_folders.lines().map(str::trim).find(|l| !l.is_empty() && !std::path::Path::new(l).is_dir()) {
+                let e = format!("{missing} is not a folder");
+                ui.colored_label(ui.visuals().error_fg_color, &e);
+                problem = Some(e);
+            }
             ui.separator();
             ui.horizontal(|ui| {
                 ui.label(format!("Workspace file {}", format_bytes(file_bytes)));

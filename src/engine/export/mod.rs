@@ -611,22 +611,8 @@ fn output_size(path: &Path) -> (u64, u64) {
     if path.is_file() {
         return (std::fs::metadata(path).map_or(0, |m| m.len()), 1);
     }
-    let mut bytes = 0;
-    let mut files = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                bytes += entry.metadata().map_or(0, |m| m.len());
-                files += 1;
-            }
-        }
-    }
-    (bytes, files)
+    let (files, bytes) = scratch::files_under(path, |_| true);
+    (bytes, files as u64)
 }
 
 /// Renames the finished `partial` onto `target`. A file replaces a file in one rename; a

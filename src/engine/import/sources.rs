@@ -102,7 +102,7 @@ fn expand_one(path: &Path, temp_dir: &Path, ctx: &JobCtx, out: &mut Vec<Source>)
         return Ok(());
     }
     if meta.is_dir() {
-        let (files, bytes) = parquet_files_under(path);
+        let (files, bytes) = crate::engine::scratch::files_under(path, |p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")));
         if files == 0 {
             return Err(EngineError::io(path, std::io::Error::other("is a folder without Parquet files; pick the files to import")));
         }
@@ -143,24 +143,6 @@ fn zip_member_path(path: &Path) -> Option<(PathBuf, String)> {
 /// Every Parquet file under `dir`, at any depth (hive partition folders).
 pub fn parquet_glob(dir: &Path) -> PathBuf {
     dir.join("**").join("*.parquet")
-}
-
-fn parquet_files_under(dir: &Path) -> (usize, u64) {
-    let (mut files, mut bytes) = (0, 0);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
-                files += 1;
-                bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-        }
-    }
-    (files, bytes)
 }
 
 /// Names of the importable members of a zip archive (folders and OS litter left out).
