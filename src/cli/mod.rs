@@ -374,6 +374,13 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Open { .. }) | None => Err(anyhow::anyhow!("no command to run headless")),
     };
     match outcome {
+        Ok(outcome) if STREAM_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) => {
+            // Standard output carried the data: the report must not be mixed into it.
+            if json {
+                eprintln!("{}", outcome.json);
+            }
+            outcome.code
+        }
         Ok(outcome) => {
             let printed = if json { format!("{}\n", outcome.json) } else { outcome.text };
             match write_stdout(&printed) {
@@ -393,7 +400,11 @@ pub fn run(args: Args) -> i32 {
             if json {
                 let kind = err.downcast_ref::<EngineError>().map_or("error", EngineError::kind);
                 let value = json!({"ok": false, "error": {"kind": kind, "message": format!("{err:#}")}});
-                let _ = write_stdout(&format!("{value}\n"));
+                if STREAM_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("{value}");
+                } else {
+                    let _ = write_stdout(&format!("{value}\n"));
+                }
             }
             if cancelled {
                 EXIT_CANCELLED
@@ -595,6 +606,9 @@ fn export(args: &Args, table: &str, out: &Path, shape: &ViewArgs, export_args: &
 }
 
 fn export_view(ws: &Arc<Workspace>, view: View, out: &Path, options: ExportOptions, command: &str) -> anyhow::Result<Outcome> {
+    if out.as_os_str() == STDOUT {
+        STREAM_ON_STDOUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let (result, snap) = progress::wait(spawn(ExportJob::new(ws.clone(), view, out, options), no_waker()));
     let report = result?;
     let mut text = format!(
@@ -623,6 +637,9 @@ fn export_view(ws: &Arc<Workspace>, view: View, out: &Path, options: ExportOptio
     })
 }
 
+/// Set when an export writes its data to standard output: reports then go to stderr.
+static STREAM_ON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Set once `--json` is parsed, for messages that must not mix with a stream on stdout.
 static JSON_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -633,23 +650,26 @@ fn args_json_requested() -> bool {
 fn sql(args: &Args, text: &str, out: Option<&Path>, max_rows: Option<u64>, export_args: &ExportArgs) -> anyhow::Result<Outcome> {
     let ws = open_workspace(args)?;
     let statements = crate::engine::lexer::statements(text);
-    let Some((last, before)) = statements.split_last() else {
+    let Some(last) = statements.last() else {
         return Err(EngineError::InvalidOption("no SQL statement to run".into()).into());
     };
-    for range in before {
-        let run = RunSql::new(ws.clone(), &text[range.clone()], SqlAccess::Unrestricted);
-        let (result, _) = progress::wait(spawn(run, no_waker()));
-        result?;
-    }
     let last_sql = &text[last.clone()];
     if let Some(out) = out {
         if !crate::engine::console::returns_rows(last_sql) {
             return Err(EngineError::InvalidOption("--out writes the rows of a query; the last statement is not one".into()).into());
         }
-        let view = View::of(Source::Query(last_sql.to_string()));
-        return export_view(&ws, view, out, export_args.to_options()?, "sql");
+        // One query is exported as it runs; after other statements (temporary tables, …) its
+        // rows are kept first, on the same connection, then exported.
+        if statements.len() == 1 {
+            return export_view(&ws, View::of(Source::Query(last_sql.to_string())), out, export_args.to_options()?, "sql");
+        }
+        let (result, _) = progress::wait(spawn(RunSql::script(ws.clone(), text, SqlAccess::Unrestricted), no_waker()));
+        let result = result?.result.ok_or_else(|| EngineError::Internal("the query kept no rows".into()))?;
+        let exported = export_view(&ws, View::of(result.source()), out, export_args.to_options()?, "sql");
+        crate::engine::console::drop_result(&*ws.connect()?, &result);
+        return exported;
     }
-    let run = RunSql::new(ws.clone(), last_sql, SqlAccess::Unrestricted);
+    let run = RunSql::script(ws.clone(), text, SqlAccess::Unrestricted);
     let (result, snap) = progress::wait(spawn(run, no_waker()));
     let outcome = result?;
     let mut text = String::new();

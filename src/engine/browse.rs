@@ -18,7 +18,7 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use duckdb::Connection;
 use lru::LruCache;
@@ -435,7 +435,7 @@ impl LiveGenerations {
 
 /// A thread that owns a [`Browser`] and answers page requests.
 pub struct BrowseWorker {
-    tx: SyncSender<Request>,
+    tx: Sender<Request>,
     rx: Receiver<Response>,
     interrupt: Arc<std::sync::Mutex<Option<Arc<duckdb::InterruptHandle>>>>,
     live: Arc<LiveGenerations>,
@@ -445,7 +445,8 @@ impl BrowseWorker {
     /// Starts the worker; its connection is opened on the worker thread, so this never
     /// waits on the database. A failure to connect is reported as the answer to every request.
     pub fn start(workspace: Arc<Workspace>, wake: Waker) -> Result<Self> {
-        let (req_tx, req_rx) = std::sync::mpsc::sync_channel::<Request>(64);
+        // Unbounded: a first page or a Drop is never lost; prefetch bounds itself (MAX_PENDING).
+        let (req_tx, req_rx) = std::sync::mpsc::channel::<Request>();
         let (resp_tx, resp_rx) = std::sync::mpsc::sync_channel::<Response>(256);
         let interrupt = Arc::new(std::sync::Mutex::new(None));
         let thread_interrupt = interrupt.clone();
@@ -584,6 +585,9 @@ struct CopyRequest {
     result: Option<Result<String>>,
 }
 
+/// Most pages asked for and not yet answered; prefetch waits beyond this.
+const MAX_PENDING: usize = 64;
+
 /// State of one open view: schema, row count, cached pages, its shape and jobs.
 pub struct TableView {
     pub source: Source,
@@ -595,20 +599,25 @@ pub struct TableView {
     shown: Shape,
     /// The rows asked for, while they differ from the ones shown.
     asked: Option<Shape>,
-    prepare_job: Option<(u64, JobHandle<PreparedView>)>,
+    /// Prepare jobs by the generation of their shape (the shown one, the asked one).
+    prepare_jobs: Vec<(u64, JobHandle<PreparedView>)>,
     /// The shape whose prepare job starts when its first page arrives.
     awaiting_first: Option<u64>,
-    view_count_job: Option<(u64, JobHandle<u64>)>,
-    /// Jobs cancelled after they may have finished: their copies are dropped on arrival.
+    /// Counts of filtered shapes, by generation.
+    count_jobs: Vec<(u64, JobHandle<u64>)>,
+    /// Prepare jobs cancelled after they may have finished: their copies are dropped on arrival.
     abandoned: Vec<JobHandle<PreparedView>>,
     /// Counting a linked file that has only an estimate.
-    count_job: Option<JobHandle<u64>>,
+    source_count_job: Option<JobHandle<u64>>,
     /// Jobs started since the front end last asked, for its jobs list.
     new_jobs: Vec<JobWatch>,
     columns: Option<Vec<ColumnInfo>>,
     /// Rows of the source (an estimate while `is_estimate`).
     source_rows: u64,
     cache: LruCache<u64, Arc<Page>>,
+    /// Pages of the shown shape read before its copy existed, shown until the copy's own
+    /// pages arrive (ties may be ordered differently without a row id).
+    fallback: std::collections::HashMap<u64, Arc<Page>>,
     pending: HashSet<u64>,
     is_describe_sent: bool,
     is_estimate: bool,
@@ -638,18 +647,19 @@ impl TableView {
             source,
             workspace,
             wake,
-            shown: Shape { rows: view.clone(), generation: 0, copy: None, total: None },
+            shown: Shape { rows: view.clone(), generation: next_generation(), copy: None, total: None },
             view,
             asked: None,
-            prepare_job: None,
+            prepare_jobs: Vec::new(),
             awaiting_first: None,
-            view_count_job: None,
+            count_jobs: Vec::new(),
             abandoned: Vec::new(),
-            count_job: None,
+            source_count_job: None,
             new_jobs: Vec::new(),
             columns: None,
             source_rows: 0,
             cache: LruCache::new(NonZeroUsize::new(CACHE_PAGES).unwrap_or(NonZeroUsize::MIN)),
+            fallback: std::collections::HashMap::new(),
             pending: HashSet::new(),
             is_describe_sent: false,
             is_estimate: false,
@@ -658,24 +668,33 @@ impl TableView {
             copy_request: None,
             worker,
         };
-        table.reload();
+        table.publish_generations();
+        table.send_describe();
         Ok(table)
     }
 
-    /// Forgets everything cached (and any prepared view) and reads the source again.
+    /// Forgets everything cached (and any prepared view) and reads the source again; the
+    /// view's filters and sort are applied anew.
     pub fn reload(&mut self) {
-        self.cancel_view_jobs();
+        let wanted = std::mem::replace(&mut self.view, View::of(self.source.clone()));
+        self.awaiting_first = None;
+        if let Some(asked) = self.asked.take() {
+            self.drop_copy(asked.copy);
+        }
         let copy = self.shown.copy.take();
         self.drop_copy(copy);
-        self.asked = None;
-        self.shown = Shape { rows: self.view.with_all_columns(), generation: next_generation(), copy: None, total: None };
+        self.shown = Shape { rows: View::of(self.source.clone()), generation: next_generation(), copy: None, total: None };
+        self.retire_stale_jobs();
         self.publish_generations();
         self.cache.clear();
+        self.fallback.clear();
         self.pending.clear();
         self.error = None;
         self.columns = None;
         self.is_describe_sent = false;
         self.send_describe();
+        self.view.columns = wanted.columns.clone();
+        self.set_view(wanted);
     }
 
     fn publish_generations(&self) {
@@ -684,12 +703,34 @@ impl TableView {
         self.worker.live.asked.store(asked, Ordering::Relaxed);
     }
 
+    fn is_live(&self, generation: u64) -> bool {
+        generation == self.shown.generation || self.asked.as_ref().is_some_and(|a| a.generation == generation)
+    }
+
+    /// Cancels the jobs of shapes that are neither shown nor asked for.
+    fn retire_stale_jobs(&mut self) {
+        let (live, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut self.prepare_jobs).into_iter().partition(|(g, _)| self.is_live(*g));
+        self.prepare_jobs = live;
+        for (_, job) in stale {
+            job.cancel();
+            self.abandoned.push(job);
+        }
+        let (live, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut self.count_jobs).into_iter().partition(|(g, _)| self.is_live(*g));
+        self.count_jobs = live;
+        for (_, job) in stale {
+            job.cancel();
+        }
+        if self.awaiting_first.is_some_and(|g| !self.is_live(g)) {
+            self.awaiting_first = None;
+        }
+    }
+
     fn send_describe(&mut self) {
         if self.is_describe_sent || self.columns.is_some() || self.error.is_some() {
             return;
         }
         let req = Request::Describe { generation: self.shown.generation, source: self.source.clone() };
-        self.is_describe_sent = self.worker.tx.try_send(req).is_ok();
+        self.is_describe_sent = self.worker.tx.send(req).is_ok();
     }
 
     /// Every column of the source, in source order.
@@ -711,7 +752,9 @@ impl TableView {
     pub fn total_rows(&self) -> u64 {
         match self.shown.total {
             Some(total) => total,
-            None if self.shown.rows.has_row_filter() => self.cache.iter().map(|(_, p)| p.first_row + p.rows.len() as u64).max().unwrap_or(0),
+            None if self.shown.rows.has_row_filter() => {
+                self.cache.iter().chain(self.fallback.iter()).map(|(_, p)| p.first_row + p.rows.len() as u64).max().unwrap_or(0)
+            }
             None => self.source_rows,
         }
     }
@@ -748,7 +791,7 @@ impl TableView {
     /// True while a new shape is prepared; the rows shown are of the old one, or the first
     /// pages of the new one.
     pub fn is_preparing(&self) -> bool {
-        self.prepare_job.is_some() || self.asked.is_some()
+        self.asked.is_some() || self.awaiting_first.is_some() || self.prepare_jobs.iter().any(|(g, _)| *g == self.shown.generation)
     }
 
     pub fn error(&self) -> Option<&str> {
@@ -781,21 +824,23 @@ impl TableView {
         if target.rows == rows {
             return;
         }
-        self.cancel_view_jobs();
         if let Some(asked) = self.asked.take() {
             self.drop_copy(asked.copy);
         }
         if rows == self.shown.rows {
+            // Back to the rows on screen: their own jobs carry on.
+            self.retire_stale_jobs();
             self.publish_generations();
             return;
         }
         let generation = next_generation();
-        let total = if rows.has_row_filter() { None } else if self.is_estimate { None } else { Some(self.source_rows) };
+        let total = if rows.has_row_filter() || self.is_estimate { None } else { Some(self.source_rows) };
         self.asked = Some(Shape { rows: rows.clone(), generation, copy: None, total });
+        self.retire_stale_jobs();
         self.publish_generations();
         // Its first page at once: from the source, or straight from the view's query.
         let from = if rows.is_unshaped() { PageSource::Source(self.source.clone()) } else { PageSource::Direct(rows.clone()) };
-        let _ = self.worker.tx.try_send(Request::Fetch { generation, source: self.source.clone(), from, page: 0 });
+        let _ = self.worker.tx.send(Request::Fetch { generation, source: self.source.clone(), from, page: 0 });
         // The copy for deep pages is made once the first page is on screen, so the two do not
         // share the cores; a view of fewer rows than a page needs none.
         self.awaiting_first = (!rows.is_unshaped()).then_some(generation);
@@ -803,37 +848,25 @@ impl TableView {
         self.worker.interrupt_stale();
     }
 
-    /// Starts the jobs that prepare (and, for a sorted filter, count) the asked shape.
-    fn start_prepare(&mut self, generation: u64) {
-        let Some(rows) = self.asked.as_ref().filter(|a| a.generation == generation).map(|a| a.rows.clone()) else { return };
+    /// Starts the jobs that prepare (and, for a sorted filter, count) the shape `generation`.
+    fn start_prepare(&mut self, generation: u64, rows: View) {
         let job = PrepareJob::new(self.workspace.clone(), rows.clone(), self.source_rows);
         let handle = spawn(job, self.wake.clone());
         self.new_jobs.push(handle.watch());
-        self.prepare_job = Some((generation, handle));
+        self.prepare_jobs.push((generation, handle));
         // A sort alone keeps the count; a filter on a big table is counted while the copy is
         // made (a count is a scan, a sort is more).
         if rows.has_row_filter() && !rows.sort.is_empty() {
             let job = CountJob::new(self.workspace.clone(), rows, self.source_rows);
             let handle = spawn(job, self.wake.clone());
             self.new_jobs.push(handle.watch());
-            self.view_count_job = Some((generation, handle));
-        }
-    }
-
-    fn cancel_view_jobs(&mut self) {
-        self.awaiting_first = None;
-        if let Some((_, job)) = self.prepare_job.take() {
-            job.cancel();
-            self.abandoned.push(job);
-        }
-        if let Some((_, job)) = self.view_count_job.take() {
-            job.cancel();
+            self.count_jobs.push((generation, handle));
         }
     }
 
     fn drop_copy(&self, name: Option<String>) {
         if let Some(name) = name {
-            let _ = self.worker.tx.try_send(Request::Drop(name));
+            let _ = self.worker.tx.send(Request::Drop(name));
         }
     }
 
@@ -842,8 +875,10 @@ impl TableView {
         let Some(asked) = self.asked.take() else { return };
         let old = std::mem::replace(&mut self.shown, asked);
         self.drop_copy(old.copy);
+        self.retire_stale_jobs();
         self.publish_generations();
         self.cache.clear();
+        self.fallback.clear();
         self.pending.clear();
         self.error = None;
         if let Some(page) = first {
@@ -853,10 +888,10 @@ impl TableView {
 
     /// Gives up on the asked shape: the view goes back to the rows shown.
     fn abandon_asked(&mut self, why: Option<String>) {
-        self.cancel_view_jobs();
         if let Some(asked) = self.asked.take() {
             self.drop_copy(asked.copy);
         }
+        self.retire_stale_jobs();
         let columns = self.view.columns.clone();
         self.view = View { columns, ..self.shown.rows.clone() };
         self.view_error = why;
@@ -870,20 +905,24 @@ impl TableView {
         loop {
             match self.worker.rx.try_recv() {
                 Ok(Response::Described { generation, result }) => {
+                    self.is_describe_sent = false;
                     if generation != self.shown.generation {
+                        // The shown shape changed meanwhile: ask again.
+                        self.send_describe();
                         continue;
                     }
-                    self.is_describe_sent = false;
                     changed = true;
                     match result {
                         Ok((columns, rows, is_exact)) => {
                             self.columns = Some(columns);
                             self.source_rows = rows;
                             self.is_estimate = !is_exact;
-                            if !self.shown.rows.has_row_filter() && is_exact {
-                                self.shown.total = Some(rows);
+                            for shape in std::iter::once(&mut self.shown).chain(self.asked.as_mut()) {
+                                if !shape.rows.has_row_filter() && is_exact {
+                                    shape.total = Some(rows);
+                                }
                             }
-                            if !is_exact && self.count_job.is_none() {
+                            if !is_exact && self.source_count_job.is_none() {
                                 self.start_count();
                             }
                         }
@@ -897,6 +936,7 @@ impl TableView {
                         changed = true;
                         match result {
                             Ok(p) => {
+                                self.fallback.remove(&page);
                                 self.cache.put(page, Arc::new(p));
                             }
                             // An interrupted page is asked for again by the next prefetch.
@@ -906,6 +946,7 @@ impl TableView {
                     } else if is_asked {
                         changed = true;
                         let awaiting = self.awaiting_first.take_if(|g| *g == generation).is_some();
+                        let rows = self.asked.as_ref().map(|a| a.rows.clone());
                         match result {
                             // Fewer rows than a page: that is the whole view, nothing to prepare.
                             Ok(p) if p.rows.len() < PAGE_ROWS as usize => {
@@ -915,14 +956,14 @@ impl TableView {
                                 self.show_asked(Some(p));
                             }
                             Ok(p) => {
-                                if awaiting {
-                                    self.start_prepare(generation);
+                                if let (true, Some(rows)) = (awaiting, rows) {
+                                    self.start_prepare(generation, rows);
                                 }
                                 self.show_asked(Some(p));
                             }
                             Err(e) if e.is_cancelled() => {
-                                if awaiting {
-                                    self.start_prepare(generation);
+                                if let (true, Some(rows)) = (awaiting, rows) {
+                                    self.start_prepare(generation, rows);
                                 }
                             }
                             Err(e) => self.abandon_asked(Some(e.to_string())),
@@ -946,38 +987,14 @@ impl TableView {
         }
     }
 
-    /// The shape with this generation, shown or asked.
-    fn shape_mut(&mut self, generation: u64) -> Option<&mut Shape> {
-        if self.shown.generation == generation {
-            Some(&mut self.shown)
-        } else {
-            self.asked.as_mut().filter(|a| a.generation == generation)
-        }
-    }
-
     fn poll_jobs(&mut self) -> bool {
         let mut changed = false;
-        if let Some((generation, mut job)) = self.prepare_job.take() {
+        for (generation, mut job) in std::mem::take(&mut self.prepare_jobs) {
             match job.take_result() {
-                None => self.prepare_job = Some((generation, job)),
+                None => self.prepare_jobs.push((generation, job)),
                 Some(Ok(prepared)) => {
                     changed = true;
-                    match self.shape_mut(generation) {
-                        Some(shape) => {
-                            shape.copy = Some(prepared.name);
-                            shape.total = Some(prepared.rows);
-                        }
-                        None => {
-                            let _ = self.worker.tx.try_send(Request::Drop(prepared.name));
-                        }
-                    }
-                    if let Some((_, count)) = self.view_count_job.take() {
-                        count.cancel();
-                    }
-                    // Prepared before its first page was read (a small table): show it now.
-                    if self.asked.as_ref().is_some_and(|a| a.generation == generation) {
-                        self.show_asked(None);
-                    }
+                    self.prepared(generation, prepared);
                 }
                 Some(Err(e)) => {
                     changed = true;
@@ -994,9 +1011,9 @@ impl TableView {
                 }
             }
         }
-        if let Some((generation, mut job)) = self.view_count_job.take() {
+        for (generation, mut job) in std::mem::take(&mut self.count_jobs) {
             match job.take_result() {
-                None => self.view_count_job = Some((generation, job)),
+                None => self.count_jobs.push((generation, job)),
                 Some(Ok(rows)) => {
                     if let Some(shape) = self.shape_mut(generation) {
                         shape.total.get_or_insert(rows);
@@ -1011,15 +1028,15 @@ impl TableView {
             match job.take_result() {
                 None => still_running.push(job),
                 Some(Ok(prepared)) => {
-                    let _ = self.worker.tx.try_send(Request::Drop(prepared.name));
+                    let _ = self.worker.tx.send(Request::Drop(prepared.name));
                 }
                 Some(Err(_)) => {}
             }
         }
         self.abandoned = still_running;
-        if let Some(mut job) = self.count_job.take() {
+        if let Some(mut job) = self.source_count_job.take() {
             match job.take_result() {
-                None => self.count_job = Some(job),
+                None => self.source_count_job = Some(job),
                 Some(Ok(rows)) => {
                     self.source_rows = rows;
                     self.is_estimate = false;
@@ -1041,14 +1058,54 @@ impl TableView {
         changed
     }
 
+    /// A prepare job finished: its shape pages from the copy from now on.
+    fn prepared(&mut self, generation: u64, prepared: PreparedView) {
+        let is_shown = self.shown.generation == generation;
+        let Some(shape) = self.shape_mut(generation) else {
+            let _ = self.worker.tx.send(Request::Drop(prepared.name));
+            return;
+        };
+        shape.copy = Some(prepared.name);
+        shape.total = Some(prepared.rows);
+        let generation_count = generation;
+        self.count_jobs.retain(|(g, job)| {
+            let keep = *g != generation_count;
+            if !keep {
+                job.cancel();
+            }
+            keep
+        });
+        if is_shown {
+            // Pages read before the copy existed stay on screen until the copy's own pages
+            // replace them: without a row id, ties may fall in another order in the copy.
+            self.fallback = self.cache.iter().map(|(k, v)| (*k, v.clone())).collect();
+            self.cache.clear();
+            self.pending.clear();
+            self.shown.generation = next_generation();
+            self.publish_generations();
+        } else if self.asked.as_ref().is_some_and(|a| a.generation == generation) {
+            // Prepared before its first page was read (a small table): show it now.
+            self.show_asked(None);
+        }
+    }
+
+    /// The shape with this generation, shown or asked.
+    fn shape_mut(&mut self, generation: u64) -> Option<&mut Shape> {
+        if self.shown.generation == generation {
+            Some(&mut self.shown)
+        } else {
+            self.asked.as_mut().filter(|a| a.generation == generation)
+        }
+    }
+
     /// True while the rows of the view shown are being counted.
     pub fn is_counting(&self) -> bool {
-        self.count_job.is_some() || (self.shown.total.is_none() && self.shown.rows.has_row_filter())
+        self.source_count_job.is_some() || (self.shown.total.is_none() && self.shown.rows.has_row_filter())
     }
 
     /// Counts the rows of a linked file whose count was cancelled.
     pub fn count_rows(&mut self) {
-        if self.count_job.is_none() && self.is_estimate {
+        if self.source_count_job.is_none() && self.is_estimate {
             self.start_count();
         }
     }
@@ -1057,7 +1114,7 @@ impl TableView {
         let job = CountJob::new(self.workspace.clone(), View::of(self.source.clone()), self.source_rows);
         let handle = spawn(job, self.wake.clone());
         self.new_jobs.push(handle.watch());
-        self.count_job = Some(handle);
+        self.source_count_job = Some(handle);
     }
 
     /// Where pages of the shown shape are read from now; `None` for pages that must wait
@@ -1085,21 +1142,22 @@ impl TableView {
             if self.cache.get(&page).is_some() || self.pending.contains(&page) {
                 continue;
             }
+            if self.pending.len() >= MAX_PENDING {
+                break;
+            }
             let Some(from) = self.page_source_for(page) else { continue };
             let req = Request::Fetch { generation: self.shown.generation, source: self.source.clone(), from, page };
-            match self.worker.tx.try_send(req) {
-                Ok(()) => {
-                    self.pending.insert(page);
-                }
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => break,
+            if self.worker.tx.send(req).is_err() {
+                break;
             }
+            self.pending.insert(page);
         }
     }
 
     /// The cell at `row`, `col` (an index into [`Self::columns`]), from cache only.
     pub fn cell(&self, row: u64, col: usize) -> Cell<'_> {
         let page = row / PAGE_ROWS;
-        let Some(p) = self.cache.peek(&page) else { return Cell::Loading };
+        let Some(p) = self.cache.peek(&page).or_else(|| self.fallback.get(&page)) else { return Cell::Loading };
         let Some(cells) = p.rows.get((row - p.first_row) as usize) else { return Cell::Loading };
         match cells.get(col) {
             Some(Some(text)) => Cell::Text(text),
@@ -1127,17 +1185,21 @@ impl TableView {
         if self.has_rows(rows.clone()) {
             let cached: Vec<Vec<Option<String>>> = rows
                 .clone()
-                .map(|r| (0..all.len()).map(|c| match self.cell(r, c) {
-                    Cell::Text(t) => Some(t.to_string()),
-                    _ => None,
-                }).collect())
+                .map(|r| {
+                    (0..all.len())
+                        .map(|c| match self.cell(r, c) {
+                            Cell::Text(t) => Some(t.to_string()),
+                            _ => None,
+                        })
+                        .collect()
+                })
                 .collect();
             return Some(rows_as_tsv(&names, columns, &cached));
         }
         let from = self.shown.page_source().unwrap_or_else(|| PageSource::Direct(self.shown.rows.clone()));
         let id = next_generation();
         let req = Request::Copy { id, source: self.source.clone(), from, rows, columns: columns.to_vec() };
-        if self.worker.tx.try_send(req).is_ok() {
+        if self.worker.tx.send(req).is_ok() {
             self.copy_request = Some(CopyRequest { id, result: None });
         }
         None
@@ -1159,14 +1221,14 @@ impl TableView {
 
 impl Drop for TableView {
     fn drop(&mut self) {
-        if let Some(job) = self.count_job.take() {
+        if let Some(job) = self.source_count_job.take() {
             job.cancel();
         }
-        if let Some((_, job)) = self.view_count_job.take() {
+        for (_, job) in self.count_jobs.drain(..) {
             job.cancel();
         }
         let mut unfinished = std::mem::take(&mut self.abandoned);
-        unfinished.extend(self.prepare_job.take().map(|(_, job)| job));
+        unfinished.extend(self.prepare_jobs.drain(..).map(|(_, job)| job));
         for job in &unfinished {
             job.cancel();
         }

@@ -58,71 +58,123 @@ fn refuse(why: impl Into<String>) -> EngineError {
     EngineError::InvalidOption(why.into())
 }
 
-/// Checks a statement against the file-access rule (see the module notes).
+/// Checks a statement against the file-access rule (see the module notes). This is a
+/// check of what the statement names before DuckDB runs it, not a sandbox: it refuses what
+/// it cannot place rather than guess.
 ///
 /// # Failure
 /// `InvalidOption` naming the file or the construct refused.
 pub fn check_access(sql: &str, access: &SqlAccess) -> Result<()> {
     let tokens = lexer::meaningful(sql);
+    if tokens.iter().any(|t| t.kind == TokenKind::Unterminated) {
+        return Err(refuse("a quote or comment is not closed"));
+    }
+    // A name as written or quoted ("read_text", `read_text`).
+    let name_of = |t: &Token| match t.kind {
+        TokenKind::Word => Some(t.text(sql).to_ascii_lowercase()),
+        TokenKind::QuotedName => t.unquoted(sql).map(|n| n.to_ascii_lowercase()),
+        _ => None,
+    };
     // The app's own table functions take memory addresses: never from typed SQL.
-    if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Word && t.text(sql).to_ascii_lowercase().starts_with("dataforge_")) {
-        return Err(refuse(format!("{} is internal to dataforge and cannot be called from SQL", t.text(sql))));
+    if let Some(name) = tokens.iter().filter_map(name_of).find(|n| n.starts_with("dataforge_arrow") || n.starts_with("dataforge_read")) {
+        return Err(refuse(format!("{name} is internal to dataforge and cannot be called from SQL")));
     }
     let SqlAccess::Folders(allowed) = access else { return Ok(()) };
-    let word = |i: usize| tokens.get(i).filter(|t| t.kind == TokenKind::Word).map(|t| t.text(sql).to_ascii_uppercase());
-    let first = word(0).unwrap_or_default();
+    let upper = |i: usize| tokens.get(i).filter(|t| t.kind == TokenKind::Word).map(|t| t.text(sql).to_ascii_uppercase());
+    let first = upper(0).unwrap_or_default();
     let settings_hint = "change settings in Settings, not from the console";
     match first.as_str() {
         "INSTALL" | "LOAD" | "FORCE" => return Err(refuse("extensions cannot be installed or loaded from the console")),
         "SET" | "RESET" => return Err(refuse(settings_hint)),
         "PRAGMA" if tokens.iter().any(|t| t.is_symbol(sql, '=')) => return Err(refuse(settings_hint)),
-        "CREATE" if tokens.iter().take(4).any(|t| t.is_word(sql, "SECRET")) => return Err(refuse("secrets cannot be created from the console")),
+        "IMPORT" => return Err(refuse("IMPORT DATABASE runs SQL from files; it is not allowed from the console")),
+        "CREATE" if tokens.iter().any(|t| t.is_word(sql, "SECRET")) => return Err(refuse("secrets cannot be created from the console")),
+        _ => {}
+    }
+    if tokens.iter().filter_map(name_of).any(|n| n == super::sql::META_SCHEMA) {
+        return Err(refuse("the workspace's own bookkeeping (dataforge_meta) cannot be used from the console"));
+    }
+    // ATTACH, COPY … TO/FROM, EXPORT DATABASE: the file must be one plain text literal.
+    let literal_after = |i: usize, what: &str| -> Result<()> {
+        match tokens.get(i) {
+            Some(t) if t.kind == TokenKind::Text => match t.unquoted(sql) {
+                Some(path) => check_path(&path, allowed),
+                None => Err(refuse(format!("{what}: write the file as plain text, e.g. '/data/file.csv'"))),
+            },
+            _ => Err(refuse(format!("{what}: write the file as plain text, e.g. '/data/file.csv', so its folder can be checked"))),
+        }
+    };
+    match first.as_str() {
+        "ATTACH" => {
+            let mut i = 1;
+            while upper(i).is_some_and(|w| ["OR", "REPLACE", "DATABASE", "IF", "NOT", "EXISTS"].contains(&w.as_str())) {
+                i += 1;
+            }
+            literal_after(i, "ATTACH")?;
+        }
+        "EXPORT" => {
+            let at = tokens.iter().position(|t| t.kind == TokenKind::Text).unwrap_or(tokens.len());
+            literal_after(at, "EXPORT DATABASE")?;
+        }
+        "COPY" => {
+            let mut depth = 0i32;
+            let mut seen = false;
+            for (i, t) in tokens.iter().enumerate() {
+                if t.is_symbol(sql, '(') {
+                    depth += 1;
+                } else if t.is_symbol(sql, ')') {
+                    depth -= 1;
+                } else if depth == 0 && (t.is_word(sql, "TO") || t.is_word(sql, "FROM")) {
+                    literal_after(i + 1, "COPY")?;
+                    seen = true;
+                }
+            }
+            if tokens.get(1).is_some_and(|t| t.kind == TokenKind::Text) {
+                literal_after(1, "COPY")?;
+            }
+            if !seen {
+                return Err(refuse("COPY needs its file written out as text"));
+            }
+        }
         _ => {}
     }
     for (i, token) in tokens.iter().enumerate() {
         let prev = |back: usize| i.checked_sub(back).and_then(|j| tokens.get(j));
         let prev_word = |back: usize| prev(back).filter(|t| t.kind == TokenKind::Word).map(|t| t.text(sql).to_ascii_uppercase());
-        match token.kind {
-            TokenKind::Word => {
-                let name = token.text(sql).to_ascii_lowercase();
-                let is_call = tokens.get(i + 1).is_some_and(|t| t.is_symbol(sql, '('));
-                if is_call && (name == "query" || name == "query_table") {
+        let is_call = tokens.get(i + 1).is_some_and(|t| t.is_symbol(sql, '('));
+        if is_call {
+            if let Some(name) = name_of(token) {
+                if name == "query" || name == "query_table" {
                     return Err(refuse(format!("{name}() runs SQL from text; write the statement itself")));
                 }
-                if is_call && FILE_FUNCTIONS.contains(&name.as_str()) {
+                if FILE_FUNCTIONS.contains(&name.as_str()) {
                     check_function_paths(sql, &tokens, i + 1, &name, allowed)?;
                 }
             }
-            TokenKind::Text => {
-                // A path where a table goes (`FROM 'x.csv'`), or the file of COPY, ATTACH,
-                // EXPORT/IMPORT DATABASE.
-                let after = prev_word(1).unwrap_or_default();
-                let names_file = matches!(after.as_str(), "FROM" | "JOIN" | "TO" | "ATTACH" | "DATABASE")
-                    || (after == "IF" && prev_word(2).as_deref() == Some("EXISTS"))
-                    || prev(1).is_some_and(|t| t.is_symbol(sql, ',')) && in_from_clause(sql, &tokens, i);
-                if names_file {
-                    check_path(&token.unquoted(sql).unwrap_or_default(), allowed)?;
-                }
-            }
-            TokenKind::QuotedName => {
+        }
+        // Where a table goes, a text or a quoted name that is a file is read as that file.
+        let table_position = matches!(prev_word(1).as_deref(), Some("FROM" | "JOIN" | "PIVOT" | "UNPIVOT" | "DESCRIBE" | "SUMMARIZE" | "SHOW" | "TABLE"))
+            || prev(1).is_some_and(|t| t.is_symbol(sql, ':') || t.is_symbol(sql, ',')) && in_from_clause(sql, &tokens, i);
+        match token.kind {
+            TokenKind::Text if table_position && !is_call => match token.unquoted(sql) {
+                Some(path) => check_path(&path, allowed)?,
+                None => return Err(refuse("write a file name as plain text, e.g. '/data/file.csv'")),
+            },
+            TokenKind::QuotedName if table_position && !is_call => {
                 // DuckDB reads `FROM "data.csv"` as a file when no table has that name.
-                let after = prev_word(1).unwrap_or_default();
                 let value = token.unquoted(sql).unwrap_or_default();
-                let looks_like_file = value.contains(['/', '\\']) || super::formats::is_known_extension(value.rsplit('.').next().unwrap_or(""));
-                if matches!(after.as_str(), "FROM" | "JOIN") && value.contains('.') && looks_like_file {
+                let extension = value.rsplit('.').next().unwrap_or("");
+                if value.contains(['/', '\\', '*']) || (value.contains('.') && super::formats::is_known_extension(extension)) {
                     check_path(&value, allowed)?;
                 }
             }
             _ => {}
         }
     }
-    if first == "COPY" && !tokens.iter().any(|t| t.kind == TokenKind::Text) {
-        return Err(refuse("COPY needs its file written out as text"));
-    }
     Ok(())
 }
 
-/// True when token `i` sits in a FROM list (`FROM a, 'b.csv'`).
+/// True when token `i` sits in a FROM clause (`FROM a JOIN b ON x, 'c.csv'`).
 fn in_from_clause(sql: &str, tokens: &[Token], i: usize) -> bool {
     let mut depth = 0i32;
     for t in tokens[..i].iter().rev() {
@@ -135,7 +187,7 @@ fn in_from_clause(sql: &str, tokens: &[Token], i: usize) -> bool {
             if w == "FROM" || w == "JOIN" {
                 return true;
             }
-            if ["SELECT", "WHERE", "GROUP", "ORDER", "HAVING", "ON", "USING", "SET", "VALUES"].contains(&w.as_str()) {
+            if ["SELECT", "WHERE", "GROUP", "ORDER", "HAVING", "SET", "VALUES", "QUALIFY", "WINDOW", "LIMIT", "RETURNING"].contains(&w.as_str()) {
                 return false;
             }
         }
@@ -146,18 +198,19 @@ fn in_from_clause(sql: &str, tokens: &[Token], i: usize) -> bool {
 /// The paths of a file function call starting at the `(` token `open`: its first argument
 /// must be text or a list of texts.
 fn check_function_paths(sql: &str, tokens: &[Token], open: usize, name: &str, allowed: &[PathBuf]) -> Result<()> {
+    let write_as_text = || refuse(format!("{name}(): write the file as text, e.g. {name}('data/file.csv'), so its folder can be checked"));
     let mut i = open + 1;
     let mut depth = 0;
     let mut paths = Vec::new();
     while let Some(t) = tokens.get(i) {
         match t.kind {
-            TokenKind::Text if depth <= 1 => paths.push(t.unquoted(sql).unwrap_or_default()),
+            TokenKind::Text if depth <= 1 => paths.push(t.unquoted(sql).ok_or_else(write_as_text)?),
             TokenKind::Symbol if t.is_symbol(sql, '[') => depth += 1,
             TokenKind::Symbol if t.is_symbol(sql, ']') => depth -= 1,
             TokenKind::Symbol if t.is_symbol(sql, ',') && depth == 0 => break,
             TokenKind::Symbol if t.is_symbol(sql, ',') => {}
             TokenKind::Symbol if t.is_symbol(sql, ')') && depth == 0 => break,
-            _ => return Err(refuse(format!("{name}(): write the file as text, e.g. {name}('data/file.csv'), so its folder can be checked"))),
+            _ => return Err(write_as_text()),
         }
         i += 1;
     }
@@ -167,24 +220,18 @@ fn check_function_paths(sql: &str, tokens: &[Token], open: usize, name: &str, al
     paths.iter().try_for_each(|p| check_path(p, allowed))
 }
 
-/// `~` expanded, made absolute against the working folder, `..` resolved, and symlinks of the
-/// part that exists followed.
+/// `~` expanded, made absolute against the working folder, and symlinks followed as far as
+/// the path exists. `None` for a path with `..` in it.
 fn resolve(path: &str) -> Option<PathBuf> {
     let expanded = match path.strip_prefix('~') {
         Some(rest) => directories::BaseDirs::new()?.home_dir().join(rest.trim_start_matches(['/', '\\'])),
         None => PathBuf::from(path),
     };
-    let absolute = if expanded.is_absolute() { expanded } else { std::env::current_dir().ok()?.join(expanded) };
-    let mut clean = PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::CurDir => {}
-            other => clean.push(other),
-        }
+    if expanded.components().any(|c| c == Component::ParentDir) {
+        return None;
     }
+    let absolute = if expanded.is_absolute() { expanded } else { std::env::current_dir().ok()?.join(expanded) };
+    let clean: PathBuf = absolute.components().filter(|c| *c != Component::CurDir).collect();
     // Follow symlinks as far as the path exists.
     let mut existing = clean.clone();
     let mut rest = Vec::new();
@@ -205,11 +252,15 @@ fn check_path(path: &str, allowed: &[PathBuf]) -> Result<()> {
     if path.contains("://") {
         return Err(refuse(format!("'{path}': only local files can be read")));
     }
-    // A glob is checked by the folder before its first wildcard.
-    let fixed = path.split(['*', '?', '[', '{']).next().unwrap_or("");
-    let inside = resolve(fixed).is_some_and(|p| {
-        allowed.iter().filter_map(|a| std::fs::canonicalize(a).ok()).any(|a| p.starts_with(&a))
-    });
+    if path.split(['/', '\\']).any(|part| part == "..") {
+        return Err(refuse(format!("'{path}': a path with .. in it cannot be checked; write it without")));
+    }
+    // A glob is checked by the folder that holds its first wildcard.
+    let fixed = match path.find(['*', '?', '[', '{']) {
+        Some(at) => path[..at].rfind(['/', '\\']).map_or(".", |slash| &path[..slash.max(1)]),
+        None => path,
+    };
+    let inside = resolve(fixed).is_some_and(|p| allowed.iter().filter_map(|a| std::fs::canonicalize(a).ok()).any(|a| p.starts_with(&a)));
     if inside {
         Ok(())
     } else if allowed.is_empty() {
@@ -250,13 +301,25 @@ pub struct SqlOutcome {
 /// Runs one statement.
 pub struct RunSql {
     workspace: Arc<Workspace>,
-    sql: String,
+    /// Run in order on one connection (temporary tables and transactions carry over); the
+    /// last one's outcome is the job's.
+    statements: Vec<String>,
     access: SqlAccess,
+}
+
+fn trimmed(sql: &str) -> String {
+    sql.trim().trim_end_matches(';').trim().to_string()
 }
 
 impl RunSql {
     pub fn new(workspace: Arc<Workspace>, sql: &str, access: SqlAccess) -> Self {
-        Self { workspace, sql: sql.trim().trim_end_matches(';').trim().to_string(), access }
+        Self { workspace, statements: vec![trimmed(sql)], access }
+    }
+
+    /// Every statement of `script`, in order.
+    pub fn script(workspace: Arc<Workspace>, script: &str, access: SqlAccess) -> Self {
+        let statements = lexer::statements(script).into_iter().map(|r| trimmed(&script[r])).collect();
+        Self { workspace, statements, access }
     }
 }
 
@@ -264,48 +327,75 @@ impl Job for RunSql {
     type Output = SqlOutcome;
 
     fn title(&self) -> String {
-        format!("Run {}", Source::Query(self.sql.clone()).title())
+        let last = self.statements.last().cloned().unwrap_or_default();
+        format!("Run {}", Source::Query(last).title())
     }
 
     fn run(self, ctx: &JobCtx) -> Result<SqlOutcome> {
-        if lexer::statements(&self.sql).len() != 1 {
-            return Err(refuse("run one statement at a time"));
+        if self.statements.is_empty() {
+            return Err(refuse("no SQL statement to run"));
         }
-        check_access(&self.sql, &self.access)?;
+        for sql in &self.statements {
+            if lexer::statements(sql).len() != 1 {
+                return Err(refuse("run one statement at a time"));
+            }
+            check_access(sql, &self.access)?;
+        }
         let conn = self.workspace.connect()?;
         ctx.watch(&conn)?;
         ctx.phase("Running", None);
-        let started = std::time::Instant::now();
-        let outcome = self.execute(&conn, ctx);
-        if !ctx.is_cancelled() {
-            record_history(&self.workspace, &self.sql, outcome.is_ok(), started.elapsed().as_secs_f64());
+        let last = self.statements.len() - 1;
+        let mut changes_tables = false;
+        for (i, sql) in self.statements.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let outcome = self.execute(&conn, sql, ctx);
+            if !ctx.is_cancelled() {
+                record_history(&self.workspace, sql, outcome.is_ok(), started.elapsed().as_secs_f64());
+            }
+            let mut outcome = outcome?;
+            changes_tables |= outcome.changes_tables;
+            if i < last {
+                if let Some(result) = outcome.result.take() {
+                    drop_result(&conn, &result);
+                }
+            } else {
+                outcome.changes_tables = changes_tables;
+                return Ok(outcome);
+            }
         }
-        outcome
+        Err(refuse("no SQL statement to run"))
     }
 }
 
 impl RunSql {
-    fn execute(&self, conn: &Connection, ctx: &JobCtx) -> Result<SqlOutcome> {
-        if returns_rows(&self.sql) {
+    fn execute(&self, conn: &Connection, sql: &str, ctx: &JobCtx) -> Result<SqlOutcome> {
+        if returns_rows(sql) {
             // Prepared as typed first: a mistake is reported where the user typed it.
-            conn.prepare(&self.sql).map_err(|e| located(e, &self.sql, ""))?;
+            conn.prepare(sql).map_err(|e| located(e, sql, ""))?;
             let name = scratch_name("result");
-            let made = conn.execute(&format!("CREATE TABLE {SCRATCH_DB}.main.{} AS SELECT * FROM ({})", quote_ident(&name), self.sql), []);
+            // On lines of its own, so a trailing `-- comment` cannot swallow the parenthesis.
+            let made = conn.execute(&format!("CREATE TABLE {SCRATCH_DB}.main.{} AS SELECT * FROM (\n{sql}\n)", quote_ident(&name)), []);
             if ctx.is_cancelled() {
                 ctx.unwatch();
                 drop_scratch(conn, &name);
                 return Err(EngineError::Cancelled);
             }
-            let rows = made.map_err(|e| located(e, &self.sql, "SELECT * FROM ("))? as u64;
+            // Mistakes of syntax and names were found by the prepare above, in place; what
+            // fails here fails while running (a bad cast), without a place of its own.
+            let rows = made.map_err(|e| {
+                let message = e.to_string();
+                let (reason, _) = split_position(&message, "");
+                EngineError::SqlError { line: 0, column: 0, message: reason }
+            })? as u64;
             ctx.record_output(rows, 0);
             Ok(SqlOutcome {
-                result: Some(ResultTable { name, sql: self.sql.clone(), rows }),
+                result: Some(ResultTable { name, sql: sql.to_string(), rows }),
                 message: super::config::rows_text(rows),
                 changes_tables: false,
             })
         } else {
             let _writing = self.workspace.writing();
-            let outcome = run_statement(conn, &self.sql).map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+            let outcome = run_statement(conn, sql).map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
             ctx.checkpoint()?;
             Ok(outcome)
         }
@@ -600,6 +690,9 @@ mod tests {
             format!("SELECT * FROM read_parquet('{}/*.parquet')", dir.path().display()),
             "SELECT 'a, b' FROM t WHERE x = '/etc/passwd'".to_string(),
             "CREATE TABLE y AS SELECT * FROM t".to_string(),
+            format!("SELECT * FROM read_csv('{}/*.csv')", dir.path().display()),
+            format!("ATTACH IF NOT EXISTS '{}/w.duckdb' AS w", dir.path().display()),
+            "SELECT a, 'x/y' FROM t WHERE url LIKE '%/%'".to_string(),
         ] {
             check_access(&ok, &access).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
@@ -618,6 +711,30 @@ mod tests {
             "INSTALL httpfs".to_string(),
             "SELECT * FROM read_csv('https://example.com/x.csv')".to_string(),
             "SELECT * FROM dataforge_arrow(1, 2)".to_string(),
+            // Found by review: quoted function names, backticks, nested comments, paths
+            // as expressions, other table positions, escapes out of a glob.
+            "SELECT * FROM \"read_text\"('/etc/passwd')".to_string(),
+            "SELECT * FROM `read_text`('/etc/passwd')".to_string(),
+            "SELECT `a'b` FROM read_text('/etc/passwd') --'".to_string(),
+            "/* /* */ ' */ SELECT * FROM read_text('/etc/passwd') -- '".to_string(),
+            "SELECT * FROM \"dataforge_arrow\"(1, 2)".to_string(),
+            "ATTACH ('/tmp/' || 'x.db') AS x".to_string(),
+            "ATTACH IF NOT EXISTS '/tmp/x.db'".to_string(),
+            "ATTACH OR REPLACE '/tmp/x.db'".to_string(),
+            "COPY t TO ('/tmp/' || 'x.csv') (FORMAT csv)".to_string(),
+            "COPY t FROM \"/etc/passwd\" (DELIMITER ':')".to_string(),
+            "COPY '/etc/hosts' TO '/tmp/o.csv'".to_string(),
+            "SELECT * FROM s: '/etc/hosts'".to_string(),
+            "PIVOT '/etc/hosts' ON a".to_string(),
+            "DESCRIBE '/etc/hosts'".to_string(),
+            "SELECT * FROM a JOIN b ON true, '/etc/hosts'".to_string(),
+            "SELECT * FROM t, \"/etc/x.csv\"".to_string(),
+            "SELECT * FROM E'/etc/hosts'".to_string(),
+            format!("SELECT * FROM read_csv('{}*/x.csv')", dir.path().display()),
+            format!("SELECT * FROM read_text('{}/x*/../../../etc/passwd')", dir.path().display()),
+            "IMPORT DATABASE '/tmp/d'".to_string(),
+            "INSERT OR REPLACE INTO \"dataforge_meta\".settings VALUES ('sql_folders', '[\"/\"]')".to_string(),
+            "CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)".to_string(),
         ] {
             assert!(check_access(&bad, &access).is_err(), "{bad} was allowed");
         }

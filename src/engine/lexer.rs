@@ -48,6 +48,7 @@ impl Token {
     pub fn unquoted(&self, sql: &str) -> Option<String> {
         let text = self.text(sql);
         match self.kind {
+            TokenKind::QuotedName if text.starts_with('`') => Some(text[1..text.len() - 1].replace("``", "`")),
             TokenKind::QuotedName => Some(text[1..text.len() - 1].replace("\"\"", "\"")),
             TokenKind::Text if text.starts_with('$') => {
                 let tag_end = text[1..].find('$')? + 2;
@@ -86,12 +87,10 @@ fn next_token(sql: &str, at: usize) -> (TokenKind, usize) {
     match c {
         c if c.is_whitespace() => (TokenKind::Space, at + rest.find(|ch: char| !ch.is_whitespace()).unwrap_or(rest.len())),
         '-' if rest.starts_with("--") => (TokenKind::Comment, at + rest.find('\n').unwrap_or(rest.len())),
-        '/' if rest.starts_with("/*") => match rest[2..].find("*/") {
-            Some(end) => (TokenKind::Comment, at + 2 + end + 2),
-            None => (TokenKind::Unterminated, sql.len()),
-        },
+        '/' if rest.starts_with("/*") => block_comment(sql, at),
         '\'' => quoted(sql, at, b'\'', TokenKind::Text),
         '"' => quoted(sql, at, b'"', TokenKind::QuotedName),
+        '`' => quoted(sql, at, b'`', TokenKind::QuotedName),
         'e' | 'E' if rest[1..].starts_with('\'') => {
             // E'…' allows backslash escapes.
             let mut i = at + 2;
@@ -129,6 +128,30 @@ fn next_token(sql: &str, at: usize) -> (TokenKind, usize) {
         }
         c => (TokenKind::Symbol, at + c.len_utf8()),
     }
+}
+
+/// `/* … */`, nested as DuckDB nests them.
+fn block_comment(sql: &str, at: usize) -> (TokenKind, usize) {
+    let bytes = sql.as_bytes();
+    let mut depth = 0usize;
+    let mut i = at;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return (TokenKind::Comment, i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    (TokenKind::Unterminated, sql.len())
 }
 
 fn quoted(sql: &str, at: usize, quote: u8, kind: TokenKind) -> (TokenKind, usize) {
@@ -240,6 +263,9 @@ mod tests {
             let joined: String = tokens.iter().map(|t| t.text(sql)).collect();
             assert_eq!(joined, sql);
         }
+        // DuckDB nests block comments and quotes names with backticks too.
+        assert_eq!(kinds("/* a /* b */ ' */ x"), vec![(TokenKind::Comment, "/* a /* b */ ' */"), (TokenKind::Space, " "), (TokenKind::Word, "x")]);
+        assert_eq!(kinds("`a'b` c")[0], (TokenKind::QuotedName, "`a'b`"));
         let k = kinds("a 'b''c' \"d\" 1e+5 $1 $x$y$x$ -- z");
         assert!(k.contains(&(TokenKind::Text, "'b''c'")));
         assert!(k.contains(&(TokenKind::QuotedName, "\"d\"")));

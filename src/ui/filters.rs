@@ -21,6 +21,7 @@ const TOP_VALUES: usize = 100;
 pub fn open_popup(view: &TableView, column: usize, at: egui::Pos2) -> FilterPopup {
     let info = view.columns().and_then(|c| c.get(column)).cloned();
     let name = info.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+    let name_for_popup = name.clone();
     let data_type = info.map(|c| c.data_type).unwrap_or_default();
     let current = view.view().filters.iter().find(|f| f.column == name).map(|f| FilterDraft::from_condition(&f.condition));
     let draft = current.unwrap_or(if is_range_type(&data_type) && !is_text_type(&data_type) {
@@ -35,7 +36,7 @@ pub fn open_popup(view: &TableView, column: usize, at: egui::Pos2) -> FilterPopu
         let conn = workspace.connect()?;
         top_values(&conn, &workspace_view, &name, TOP_VALUES)
     });
-    FilterPopup { column, draft, top_values: Some(top), values: None, at }
+    FilterPopup { column: name_for_popup, draft, top_values: Some(top), values: None, at }
 }
 
 /// Which kind of condition the draft is, for the mode selector.
@@ -88,7 +89,7 @@ impl Mode {
 
 pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo], commands: &mut Vec<Command>) {
     let (Some(popup), Some(view)) = (tab.filter_popup.as_mut(), tab.view.as_ref()) else { return };
-    let Some(info) = columns.get(popup.column) else {
+    let Some(info) = columns.iter().find(|c| c.name == popup.column) else {
         tab.filter_popup = None;
         return;
     };
@@ -96,7 +97,7 @@ pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo
     let mut open = true;
     let mut close = false;
     egui::Window::new(format!("Filter {}", info.name))
-        .id(egui::Id::unique(("filter-window", popup.column)))
+        .id(egui::Id::unique(("filter-window", popup.column.as_str())))
         .open(&mut open)
         .collapsible(false)
         .resizable(false)

@@ -146,6 +146,8 @@ pub struct AppState {
     pub restore_tables: Vec<String>,
     next_console: u64,
     empty_grid: GridState,
+    /// Queries of closed consoles, still finishing.
+    orphan_queries: Vec<JobHandle<SqlOutcome>>,
     /// Folders the file choosers start in (remembered across sessions).
     pub last_import_dir: Option<PathBuf>,
     pub last_export_dir: Option<PathBuf>,
@@ -179,6 +181,7 @@ impl AppState {
             restore_tables: Vec::new(),
             next_console: 1,
             empty_grid: GridState::default(),
+            orphan_queries: Vec::new(),
             last_import_dir: None,
             last_export_dir: None,
             spools: Vec::new(),
@@ -413,6 +416,13 @@ impl AppState {
                 }
             }
         }
+        for mut job in std::mem::take(&mut self.orphan_queries) {
+            match job.take_result() {
+                None => self.orphan_queries.push(job),
+                Some(Ok(SqlOutcome { result: Some(result), .. })) => drop_result_later(&self.workspace, result),
+                Some(_) => {}
+            }
+        }
         if counted {
             self.refresh_catalog();
         }
@@ -511,10 +521,21 @@ impl AppState {
             }
             Command::CloseTab(i) => self.close_tab(i),
             Command::SetView(shape) => {
-                if let Some(view) = self.view_mut() {
-                    view.set_view(shape);
-                    let jobs = view.take_new_jobs();
-                    self.jobs.extend(jobs.into_iter().map(UiJob::Watched));
+                // The tab showing that source (the current one first).
+                let active = self.active;
+                let target = std::iter::once(active)
+                    .chain(0..self.tabs.len())
+                    .find(|&i| self.tabs.get(i).and_then(|t| t.view.as_ref()).is_some_and(|v| v.source == shape.source));
+                if let Some(tab) = target.and_then(|i| self.tabs.get_mut(i)) {
+                    if let Some(view) = tab.view.as_mut() {
+                        // Cells picked in the old rows or columns mean nothing in the new ones.
+                        if view.view().with_all_columns() != shape.with_all_columns() || view.view().columns != shape.columns {
+                            tab.selection = None;
+                        }
+                        view.set_view(shape);
+                        let jobs = view.take_new_jobs();
+                        self.jobs.extend(jobs.into_iter().map(UiJob::Watched));
+                    }
                 }
             }
             Command::RunSql(sql) => {
@@ -671,8 +692,10 @@ impl AppState {
         }
         let mut tab = self.tabs.remove(i);
         if let Some(console) = tab.console_mut() {
+            // A query that finishes as it is cancelled still kept its rows: dropped on arrival.
             if let Some((_, job)) = console.running.take() {
                 job.cancel();
+                self.orphan_queries.push(job);
             }
             if let Some(result) = console.result.take() {
                 drop_result_later(&self.workspace, result);

@@ -88,8 +88,8 @@ impl FilterDraft {
 
 /// The open filter window of one column.
 pub struct FilterPopup {
-    /// Index into the source's columns.
-    pub column: usize,
+    /// The column's name.
+    pub column: String,
     pub draft: FilterDraft,
     /// The column's most frequent values, for "one of".
     pub top_values: Option<Promise<Result<Vec<(Option<String>, u64)>>>>,

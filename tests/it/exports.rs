@@ -472,3 +472,33 @@ fn a_cancelled_export_leaves_nothing_in_any_format() {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{name}: left something");
     }
 }
+
+#[test]
+fn a_file_never_replaces_a_folder() {
+    let t = every_type();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("keep");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("precious.txt"), "x").unwrap();
+    let options = ExportOptions { format: Some(ExportFormat::Parquet), overwrite: true, ..Default::default() };
+    let err = export(&t, View::table("every"), &folder, options).unwrap_err();
+    assert!(err.to_string().contains("is a folder"), "{err}");
+    assert!(folder.join("precious.txt").exists());
+}
+
+#[test]
+fn json_reports_stay_off_a_stream_on_standard_output() {
+    let t = every_type();
+    let ws = t.path();
+    let TestWorkspace { dir: _dir, ws: workspace } = t;
+    drop(workspace);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .args(["--workspace", ws.to_str().unwrap(), "--json", "export", "every", "-", "--format", "arrow-stream"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let batches: Vec<_> = arrow::ipc::reader::StreamReader::try_new(&out.stdout[..], None).unwrap().map(|b| b.unwrap()).collect();
+    assert_eq!(concat(&batches).num_rows(), 3);
+    let report: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(report["report"]["rows"], 3);
+}

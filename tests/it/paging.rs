@@ -202,3 +202,31 @@ fn a_sorted_and_filtered_view_pages_and_counts() {
     assert_eq!(view.cell(0, mass), Cell::Text("3950"));
     assert_eq!(t.scalar("SELECT min(body_mass_g) FROM penguins WHERE species = 'Gentoo'"), "3950");
 }
+
+#[test]
+fn a_shaped_view_survives_a_reload_and_a_refused_change() {
+    use dataforge::engine::view::{Condition, Filter};
+    let t = TestWorkspace::new();
+    t.import(generated_csv(50_000), Some("gen")).unwrap();
+    let mut view = TableView::open(t.ws.clone(), "gen", no_waker()).unwrap();
+    settle(&mut view, 0..30, |v| v.has_rows(0..30));
+    let by_id_desc = sorted(&SortKey { column: "id".into(), descending: true });
+    view.set_view(by_id_desc.clone());
+    // While the copy is made, a filter with a value that is not a number is refused and the
+    // sort carries on: deep pages still come.
+    settle(&mut view, 0..30, |v| !v.is_showing_old_rows());
+    let mut bad = by_id_desc.clone();
+    bad.filters.push(Filter { column: "id".into(), condition: Condition::Range { min: Some("abc".into()), max: None } });
+    view.set_view(bad);
+    settle(&mut view, 0..30, |v| v.view_error().is_some());
+    assert_eq!(view.view(), &by_id_desc);
+    settle(&mut view, 30_000..30_030, |v| !v.is_preparing() && v.has_rows(30_000..30_030));
+    assert_eq!(view.cell(30_000, 0), Cell::Text("19999"));
+    // A reload (the table changed) keeps the sort and reads deep pages again.
+    t.ws.connect().unwrap().execute_batch("DELETE FROM gen WHERE id >= 40000").unwrap();
+    view.reload();
+    settle(&mut view, 30_000..30_030, |v| !v.is_preparing() && v.columns().is_some() && v.has_rows(30_000..30_030));
+    assert_eq!(view.total_rows(), 40_000);
+    assert_eq!(view.cell(0, 0), Cell::Text("39999"));
+    assert_eq!(view.cell(30_000, 0), Cell::Text("9999"));
+}

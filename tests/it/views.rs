@@ -334,4 +334,14 @@ fn sql_from_the_command_line() {
     let out = cli(&ws, &["export", "z", dir.path().join("w.csv").to_str().unwrap(), "--where", "q > 0", "--sort", "label:desc", "--columns", "label"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(dir.path().join("w.csv")).unwrap(), "label\nv2\nv1\n");
+    // Statements share one connection: a temporary table lives until the last one, which
+    // may end in a comment.
+    let out = cli(&ws, &["sql", "CREATE TEMP TABLE tmp AS SELECT 41 AS a; SELECT a + 1 AS b FROM tmp -- the answer", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rows"], serde_json::json!([{"b": "42"}]));
+    let tmp_csv = dir.path().join("tmp.csv");
+    let out = cli(&ws, &["sql", "CREATE TEMP TABLE tmp AS SELECT 7 AS a; SELECT * FROM tmp", "--out", tmp_csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&tmp_csv).unwrap(), "a\n7\n");
 }

@@ -413,8 +413,11 @@ impl Job for ExportJob {
         if !dir.is_dir() {
             return Err(EngineError::io(&dir, std::io::Error::new(std::io::ErrorKind::NotFound, "folder does not exist")));
         }
-        if self.path.exists() && !self.options.overwrite {
-            return Err(EngineError::OutputExists(self.path.clone()));
+        if self.path.symlink_metadata().is_ok() {
+            if !self.options.overwrite {
+                return Err(EngineError::OutputExists(self.path.clone()));
+            }
+            check_kind_matches(!self.options.partitioning.is_none(), &self.path)?;
         }
         scratch::sweep_partials(&dir);
         let partial = scratch::partial_path(&self.path);
@@ -615,6 +618,21 @@ fn output_size(path: &Path) -> (u64, u64) {
     (bytes, files as u64)
 }
 
+/// A file replaces only a file, a folder (a partitioned export) only a folder.
+fn check_kind_matches(writes_folder: bool, target: &Path) -> Result<()> {
+    match target.symlink_metadata() {
+        Ok(meta) if meta.is_dir() && !writes_folder => Err(EngineError::InvalidOption(format!(
+            "{} is a folder; name a file to export to (only a partitioned export writes a folder)",
+            target.display()
+        ))),
+        Ok(meta) if !meta.is_dir() && writes_folder => Err(EngineError::InvalidOption(format!(
+            "{} is a file; a partitioned export writes a folder: choose another name",
+            target.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Renames the finished `partial` onto `target`. A file replaces a file in one rename; a
 /// folder replacing a folder (or a file) first moves the old one aside, then removes it.
 fn put_in_place(partial: &Path, target: &Path, overwrite: bool) -> Result<()> {
@@ -622,10 +640,8 @@ fn put_in_place(partial: &Path, target: &Path, overwrite: bool) -> Result<()> {
     if exists && !overwrite {
         return Err(EngineError::OutputExists(target.to_path_buf()));
     }
-    if partial.is_file() && !target.is_dir() {
-        return std::fs::rename(partial, target).map_err(|e| EngineError::io(target, e));
-    }
-    if !exists {
+    check_kind_matches(partial.is_dir(), target)?;
+    if !exists || partial.is_file() {
         return std::fs::rename(partial, target).map_err(|e| EngineError::io(target, e));
     }
     let old = scratch::partial_path(target);

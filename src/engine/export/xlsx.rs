@@ -233,7 +233,7 @@ fn write_cell(sheet: &mut Worksheet, row: u32, col: u16, array: &ArrayRef, i: us
         DataType::Decimal32(_, scale) => decimal(sheet, row, col, i128::from(array.as_primitive::<arrow::datatypes::Decimal32Type>().value(i)), *scale, conv),
         DataType::Date32 => {
             let days = array.as_primitive::<arrow::datatypes::Date32Type>().value(i);
-            let text = || chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163).map_or_else(|| days.to_string(), |d| d.to_string());
+            let text = || days.checked_add(719_163).and_then(chrono::NaiveDate::from_num_days_from_ce_opt).map_or_else(|| days.to_string(), |d| d.to_string());
             serial(sheet, row, col, f64::from(days) + UNIX_EPOCH_SERIAL, &f.date, text, conv)
         }
         DataType::Timestamp(unit, _) => {
