@@ -229,6 +229,14 @@ fn open_table(h: &mut Harness<'_, DataforgeApp>, table: &str, first_value: &str)
     step_until(h, "the first rows", |h| has(h, first_value));
 }
 
+/// Imports the penguins and opens them in the table view.
+fn penguins_open(t: &TestWorkspace) -> Harness<'static, DataforgeApp> {
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    let mut h = harness(t);
+    open_table(&mut h, "penguins", "Torgersen");
+    h
+}
+
 #[test]
 fn columns_open_wide_enough_to_read() {
     let t = TestWorkspace::new();
@@ -278,9 +286,7 @@ fn keys_scroll_the_grid_and_each_table_opens_at_its_top() {
 #[test]
 fn sorting_is_a_job_with_progress_and_cancel() {
     let t = TestWorkspace::new();
-    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
-    let mut h = harness(&t);
-    open_table(&mut h, "penguins", "Torgersen");
+    let mut h = penguins_open(&t);
     h.get_by_label("body_mass_g").click();
     h.step();
     step_until(&mut h, "the sort job", |h| has(h, "Sort penguins by body_mass_g"));
@@ -374,9 +380,7 @@ fn the_import_window_fits_what_was_dropped() {
 #[test]
 fn notices_float_and_fold_instead_of_pushing_the_table_down() {
     let t = TestWorkspace::new();
-    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
-    let mut h = harness(&t);
-    open_table(&mut h, "penguins", "Torgersen");
+    let mut h = penguins_open(&t);
     let row_top = h.query_all_by_label("Torgersen").next().unwrap().rect().top();
     for i in 0..5 {
         h.state_mut().state.info(format!("message {i}"));
@@ -405,10 +409,8 @@ fn the_glyphs_the_window_uses_are_in_its_fonts() {
 #[test]
 fn export_starts_in_the_folder_used_last() {
     let t = TestWorkspace::new();
-    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut h = harness(&t);
-    open_table(&mut h, "penguins", "Torgersen");
+    let mut h = penguins_open(&t);
     let target = out.path().join("first.csv");
     h.state_mut().state.push(dataforge::ui::Command::Export { view: View::table("penguins"), path: target.clone(), options: Default::default() });
     h.step();
@@ -449,9 +451,7 @@ fn focused_text(n: &egui_kittest::kittest::AccessKitNode<'_>) -> bool {
 #[test]
 fn a_column_filter_changes_the_count_and_shows_a_chip() {
     let t = TestWorkspace::new();
-    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
-    let mut h = harness(&t);
-    open_table(&mut h, "penguins", "Torgersen");
+    let mut h = penguins_open(&t);
     assert!(has_text(&h, "344 rows"));
     // The first filter button is the first column's: species.
     h.get_all_by_label(dataforge::ui::table::FILTER_ICON).next().unwrap().click();
@@ -473,9 +473,7 @@ fn a_column_filter_changes_the_count_and_shows_a_chip() {
 #[test]
 fn shift_click_adds_a_second_sort_key() {
     let t = TestWorkspace::new();
-    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
-    let mut h = harness(&t);
-    open_table(&mut h, "penguins", "Torgersen");
+    let mut h = penguins_open(&t);
     h.get_by_label("island").click();
     h.step();
     step_until(&mut h, "the first key", |h| has_text(h, "Sorted by island ⏶"));
