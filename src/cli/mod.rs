@@ -93,6 +93,34 @@ pub enum Command {
         #[command(flatten)]
         options: ExportArgs,
     },
+    /// Profile a table: every column's statistics, distributions, alerts and suggested types
+    /// (stored in the workspace; --json prints the whole report)
+    Profile {
+        table: String,
+        /// Only these columns
+        #[arg(long, value_name = "A,B,...")]
+        columns: Option<String>,
+        /// Only rows where this SQL condition holds
+        #[arg(long = "where", value_name = "EXPR")]
+        where_expr: Option<String>,
+        /// Also write the report as one self-contained HTML file
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+        /// Replace the HTML file if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run quality checks on a table: from a TOML rules file, or those saved with the table
+    /// in the window; exits 1 when a check fails
+    Check {
+        table: String,
+        /// The rules file ([[check]] entries; see the README)
+        #[arg(long, value_name = "rules.toml")]
+        rules: Option<PathBuf>,
+        /// Only rows where this SQL condition holds
+        #[arg(long = "where", value_name = "EXPR")]
+        where_expr: Option<String>,
+    },
     /// Rewrite the workspace file without its free space (dropped tables, failed imports)
     Compact,
     /// Open the window and import these files
@@ -367,6 +395,8 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Compact) => compact(&args),
         Some(Command::Export { table, out, shape, options }) => export(&args, table, out, shape, options),
         Some(Command::Sql { sql: text, out, max_rows, options }) => sql(&args, text, out.as_deref(), *max_rows, options),
+        Some(Command::Check { table, rules, where_expr }) => check(&args, table, rules.as_deref(), where_expr.as_deref()),
+        Some(Command::Profile { table, columns, where_expr, html, force }) => profile(&args, table, columns.as_deref(), where_expr.as_deref(), html.as_deref(), *force),
         Some(Command::SweepWorker(a)) => open_workspace(&args)
             .and_then(|ws| sweep::run(ws, a))
             .map(|()| Outcome { json: Value::Null, text: String::new(), code: EXIT_OK }),
@@ -634,6 +664,60 @@ fn export_view(ws: &Arc<Workspace>, view: View, out: &Path, options: ExportOptio
         json: json!({"ok": true, "command": command, "report": report, "metrics": metrics_json(&snap)}),
         text,
         code: EXIT_OK,
+    })
+}
+
+fn profile(args: &Args, table: &str, columns: Option<&str>, where_expr: Option<&str>, html: Option<&Path>, force: bool) -> anyhow::Result<Outcome> {
+    use crate::engine::profile::{ProfileJob, ProfileOptions, report};
+    if let Some(out) = html.filter(|p| p.exists() && !force) {
+        return Err(EngineError::OutputExists(out.to_path_buf()).into());
+    }
+    let ws = open_workspace(args)?;
+    let mut view = View::table(table);
+    view.where_expr = where_expr.map(WhereExpr::parse).transpose()?;
+    let options = ProfileOptions { columns: columns.map(split_list), ..Default::default() };
+    let (result, snap) = progress::wait(spawn(ProfileJob { workspace: ws, view, options, on_column: None }, no_waker()));
+    let profile = result?;
+    let mut text = report::to_text(&profile);
+    if let Some(out) = html {
+        crate::engine::export::write_file_atomically(out, report::to_html(&profile).as_bytes())?;
+        text.push_str(&format!("report written to {}\n", out.display()));
+    }
+    Ok(Outcome { json: json!({"ok": true, "command": "profile", "profile": profile, "metrics": metrics_json(&snap)}), text, code: EXIT_OK })
+}
+
+fn check(args: &Args, table: &str, rules: Option<&Path>, where_expr: Option<&str>) -> anyhow::Result<Outcome> {
+    use crate::engine::checks::{self, CheckJob};
+    let ws = open_workspace(args)?;
+    let list = match rules {
+        Some(path) => checks::parse_rules(path)?,
+        None => checks::load(&ws.connect()?, table)?,
+    };
+    if list.is_empty() {
+        return Err(EngineError::InvalidOption(format!("{table} has no saved checks; give a rules file with --rules")).into());
+    }
+    let mut view = View::table(table);
+    view.where_expr = where_expr.map(WhereExpr::parse).transpose()?;
+    let (result, snap) = progress::wait(spawn(CheckJob { workspace: ws, view, checks: list }, no_waker()));
+    let results = result?;
+    let failed = results.iter().filter(|r| !r.passed).count();
+    let mut text = String::new();
+    for r in &results {
+        if r.passed {
+            text.push_str(&format!("pass  {}\n", r.description));
+        } else {
+            text.push_str(&format!("FAIL  {}: {} rows ({:.2} %)\n", r.description, group_digits(r.failing), r.failing_pct));
+            for example in &r.examples {
+                let cells: Vec<String> = example.iter().map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL"))).collect();
+                text.push_str(&format!("        {}\n", cells.join(", ")));
+            }
+        }
+    }
+    text.push_str(&format!("{} of {} checks passed\n", results.len() - failed, results.len()));
+    Ok(Outcome {
+        json: json!({"ok": failed == 0, "command": "check", "table": table, "checks": results, "failed": failed, "metrics": metrics_json(&snap)}),
+        text,
+        code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
     })
 }
 

@@ -2,6 +2,7 @@
 //! are two thin front ends over these modules.
 
 pub mod browse;
+pub mod checks;
 pub mod config;
 pub mod console;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod formats;
 pub mod import;
 pub mod job;
 pub mod lexer;
+pub mod profile;
 pub mod monitor;
 pub mod scratch;
 pub mod sql;

@@ -93,6 +93,12 @@ pub enum Condition {
     IsNotNull,
     /// The value, as text, is one of these (or missing, with `include_null`).
     OneOf { values: Vec<String>, include_null: bool },
+    /// The value as text has between `min` and `max` characters.
+    Length { min: Option<u64>, max: Option<u64> },
+    /// The value occurs in more than one row of the source.
+    Repeated,
+    /// A value that is present and does not meet the condition (a failed check).
+    Not(Box<Condition>),
 }
 
 /// A condition on one column.
@@ -124,6 +130,17 @@ impl fmt::Display for Filter {
                 let more = values.len().saturating_sub(3);
                 let more = if more > 0 { format!(" +{more}") } else { String::new() };
                 write!(f, "{column} is one of {}{more}", shown.join(", "))
+            }
+            Condition::Length { min, max } => match (min, max) {
+                (Some(a), Some(b)) => write!(f, "{a} ≤ length of {column} ≤ {b}"),
+                (Some(a), None) => write!(f, "length of {column} ≥ {a}"),
+                (None, Some(b)) => write!(f, "length of {column} ≤ {b}"),
+                (None, None) => write!(f, "{column}: any length"),
+            },
+            Condition::Repeated => write!(f, "{column} is repeated"),
+            Condition::Not(inner) => {
+                let inner = Filter { column: column.clone(), condition: (**inner).clone() };
+                write!(f, "not ({inner})")
             }
         }
     }
@@ -344,7 +361,7 @@ impl View {
         let mut conditions = Vec::new();
         for filter in &self.filters {
             let column = shape.column(&filter.column).ok_or_else(|| missing(&filter.column))?;
-            conditions.push(condition_sql(column, &filter.condition, &mut params)?);
+            conditions.push(condition_sql(column, &filter.condition, &self.source, &mut params)?);
         }
         if let Some(search) = self.search.as_deref().filter(|s| !s.is_empty()) {
             conditions.push(search_sql(&shape.columns, search, &mut params));
@@ -376,7 +393,11 @@ impl View {
     pub fn check_values(&self, conn: &Connection, shape: &SourceShape) -> Result<()> {
         for filter in &self.filters {
             let Some(column) = shape.column(&filter.column) else { continue };
-            match &filter.condition {
+            let condition = match &filter.condition {
+                Condition::Not(inner) => inner.as_ref(),
+                other => other,
+            };
+            match condition {
                 Condition::Range { min, max } => {
                     let ty = SqlType::parse(&column.data_type)?;
                     for value in [min, max].into_iter().flatten() {
@@ -449,9 +470,24 @@ fn as_text(column: &ColumnInfo) -> String {
     }
 }
 
-fn condition_sql(column: &ColumnInfo, condition: &Condition, params: &mut Vec<Value>) -> Result<String> {
+fn condition_sql(column: &ColumnInfo, condition: &Condition, source: &Source, params: &mut Vec<Value>) -> Result<String> {
     let name = quote_ident(&column.name);
     Ok(match condition {
+        Condition::Length { min, max } => {
+            let mut parts = vec![format!("{name} IS NOT NULL")];
+            let len = format!("length({})", as_text(column));
+            if let Some(min) = min {
+                parts.push(format!("{len} >= {min}"));
+            }
+            if let Some(max) = max {
+                parts.push(format!("{len} <= {max}"));
+            }
+            format!("({})", parts.join(" AND "))
+        }
+        Condition::Repeated => {
+            format!("{name} IN (SELECT {name} FROM {} WHERE {name} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)", source.sql())
+        }
+        Condition::Not(inner) => format!("({name} IS NOT NULL AND NOT coalesce({}, false))", condition_sql(column, inner, source, params)?),
         Condition::IsNull => format!("{name} IS NULL"),
         Condition::IsNotNull => format!("{name} IS NOT NULL"),
         Condition::Text { how, value, case_sensitive } => {

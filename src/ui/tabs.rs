@@ -61,6 +61,8 @@ impl FilterDraft {
                 }
                 Self::OneOf { picked }
             }
+            // Conditions of checks; the window edits them as "not empty".
+            Condition::Length { .. } | Condition::Repeated | Condition::Not(_) => Self::IsNotNull,
         }
     }
 

@@ -8,6 +8,7 @@ mod faults;
 mod formats;
 mod loads;
 mod paging;
+mod profile;
 mod sweep;
 mod ui;
 mod views;

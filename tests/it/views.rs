@@ -75,6 +75,13 @@ fn keeps(condition: &Condition, value: Option<&str>, column: usize) -> bool {
             let cmp = |a: &str, b: &str| if column == 1 { a.parse::<i64>().unwrap().cmp(&b.parse::<i64>().unwrap()) } else { a.cmp(b) };
             min.as_deref().is_none_or(|m| cmp(v, m) != Ordering::Less) && max.as_deref().is_none_or(|m| cmp(v, m) != Ordering::Greater)
         }
+        Condition::Length { min, max } => {
+            let Some(v) = value else { return false };
+            let len = v.chars().count() as u64;
+            min.is_none_or(|m| len >= m) && max.is_none_or(|m| len <= m)
+        }
+        Condition::Not(inner) => value.is_some() && !keeps(inner, value, column),
+        Condition::Repeated => unreachable!("checked against SQL in the profile tests"),
         Condition::Text { how, value: needle, case_sensitive } => {
             let Some(v) = value else { return false };
             let (v, needle) = if *case_sensitive || *how == TextMatch::Regex { (v.to_string(), needle.clone()) } else { (lower(v), lower(needle)) };
@@ -107,7 +114,8 @@ fn piece_text() -> impl Strategy<Value = String> {
 
 fn condition(column: usize) -> BoxedStrategy<Condition> {
     let text = (proptest::sample::select(&[TextMatch::Contains, TextMatch::Equals, TextMatch::StartsWith][..]), piece_text(), any::<bool>())
-        .prop_map(|(how, value, case_sensitive)| Condition::Text { how, value, case_sensitive });
+        .prop_map(|(how, value, case_sensitive)| Condition::Text { how, value, case_sensitive })
+        .boxed();
     let regex = (proptest::sample::select(&["^a", "é$", "[xB]", "a.*b", "^$", "日|;"][..]), any::<bool>())
         .prop_map(|(p, case_sensitive)| Condition::Text { how: TextMatch::Regex, value: p.to_string(), case_sensitive });
     let nulls = prop_oneof![Just(Condition::IsNull), Just(Condition::IsNotNull)];
@@ -128,9 +136,11 @@ fn condition(column: usize) -> BoxedStrategy<Condition> {
         ]
         .boxed(),
         _ => prop_oneof![
-            text,
+            text.clone(),
             regex,
             nulls,
+            (proptest::option::of(0u64..4), proptest::option::of(0u64..4)).prop_map(|(min, max)| Condition::Length { min, max }),
+            text.prop_map(|c| Condition::Not(Box::new(c))),
             (proptest::collection::vec(piece_text(), 0..4), any::<bool>()).prop_map(|(values, include_null)| Condition::OneOf { values, include_null }),
         ]
         .boxed(),

@@ -633,6 +633,14 @@ fn check_kind_matches(writes_folder: bool, target: &Path) -> Result<()> {
     }
 }
 
+/// Writes a small file (a report) beside `target` and renames it into place.
+pub fn write_file_atomically(target: &Path, bytes: &[u8]) -> Result<()> {
+    let partial = scratch::partial_path(target);
+    let _cleanup = RemoveOnDrop(partial.clone());
+    std::fs::write(&partial, bytes).map_err(|e| EngineError::io(target, e))?;
+    put_in_place(&partial, target, true)
+}
+
 /// Renames the finished `partial` onto `target`. A file replaces a file in one rename; a
 /// folder replacing a folder (or a file) first moves the old one aside, then removes it.
 fn put_in_place(partial: &Path, target: &Path, overwrite: bool) -> Result<()> {

@@ -269,6 +269,11 @@ impl JobCtx {
         lock(&self.shared.status).progress.rows_total_estimate = Some(rows);
     }
 
+    /// Reports how far along the job is when its work is not counted in bytes (columns profiled).
+    pub fn fraction(&self, fraction: f64) {
+        lock(&self.shared.status).progress.fraction = Some(fraction.clamp(0.0, 1.0));
+    }
+
     /// Reports counters the job tracks itself (rows appended, bytes written).
     pub fn progress(&self, bytes_done: u64, rows_done: u64) {
         let mut status = lock(&self.shared.status);

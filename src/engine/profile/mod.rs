@@ -1,0 +1,1296 @@
+//! Profiles: every column's statistics, distributions, alerts and suggested types, computed
+//! by Polars over Arrow batches that DuckDB streams one column at a time (bounded memory).
+//!
+//! A column is read in chunks of at most [`ProfileOptions::chunk_bytes`]; each chunk's
+//! statistics are computed by Polars expressions and merged (moments, value counts, text
+//! tallies), so a column larger than memory is still profiled. Quantiles, MAD, outliers and
+//! histograms come from the merged value counts (exact); only when a column has more than
+//! [`stats::MAX_MERGED_DISTINCT`] distinct values *and* more than one chunk are they taken
+//! from a spread sample and marked approximate.
+
+mod bridge;
+pub mod report;
+pub mod stats;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef};
+use polars::prelude::{DataFrame, DataType as PlType, IntoLazy, Series, col, spearman_rank_corr};
+use serde::{Deserialize, Serialize};
+
+use self::stats::{Moments, TextTally, polars_error};
+use super::error::{EngineError, Result};
+use super::job::{Job, JobCtx};
+use super::sql::quote_ident;
+use super::view::{CompiledView, SourceShape, View};
+use super::workspace::{ColumnInfo, Workspace, WsConnection};
+
+/// The shape of the JSON report; bumped when a field changes meaning.
+pub const REPORT_FORMAT: u32 = 1;
+const QUANTILES: [f64; 7] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
+const TOP_VALUES: usize = 10;
+const HISTOGRAM_BINS: usize = 30;
+const MISSING_SEGMENTS: usize = 100;
+/// Numeric columns compared pairwise for correlations, at most.
+const MAX_CORRELATED: usize = 40;
+/// Rows ranked for Spearman's correlation; larger tables use a sample of this many.
+const SPEARMAN_ROWS: u64 = 1_000_000;
+
+#[derive(Clone, Debug)]
+pub struct ProfileOptions {
+    /// Only these columns (all when `None`).
+    pub columns: Option<Vec<String>>,
+    /// Arrow bytes of one column read before its statistics are computed and merged.
+    pub chunk_bytes: usize,
+}
+
+impl Default for ProfileOptions {
+    fn default() -> Self {
+        Self { columns: None, chunk_bytes: 256 << 20 }
+    }
+}
+
+/// How a column is handed to Polars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Timestamp,
+    Time,
+    Text,
+}
+
+impl Kind {
+    pub fn of(data_type: &str) -> Self {
+        let t = data_type.to_ascii_uppercase();
+        match t.as_str() {
+            "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "UTINYINT" | "USMALLINT" | "UINTEGER" => Self::Integer,
+            "FLOAT" | "DOUBLE" | "UBIGINT" | "HUGEINT" | "UHUGEINT" => Self::Float,
+            "BOOLEAN" => Self::Boolean,
+            "DATE" => Self::Date,
+            "TIME" => Self::Time,
+            _ if t.starts_with("DECIMAL") => Self::Float,
+            _ if t.starts_with("TIMESTAMP") => Self::Timestamp,
+            _ => Self::Text,
+        }
+    }
+
+    fn select_expr(self, column: &str) -> String {
+        let c = quote_ident(column);
+        match self {
+            Self::Integer => format!("CAST({c} AS BIGINT)"),
+            Self::Float => format!("CAST({c} AS DOUBLE)"),
+            Self::Boolean => c,
+            Self::Date | Self::Timestamp | Self::Time => format!("epoch_us({c})"),
+            Self::Text => format!("CAST({c} AS VARCHAR)"),
+        }
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Self::Integer | Self::Float)
+    }
+
+    fn is_temporal(self) -> bool {
+        matches!(self, Self::Date | Self::Timestamp | Self::Time)
+    }
+}
+
+/// What the values seem to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Meaning {
+    Empty,
+    Constant,
+    Integer,
+    Float,
+    Boolean,
+    DateTime,
+    Categorical,
+    FreeText,
+    Identifier,
+    Email,
+    Url,
+    Phone,
+    NumberAsText,
+    DateAsText,
+}
+
+impl Meaning {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::Constant => "constant",
+            Self::Integer => "integer",
+            Self::Float => "decimal number",
+            Self::Boolean => "boolean",
+            Self::DateTime => "date/time",
+            Self::Categorical => "categorical",
+            Self::FreeText => "free text",
+            Self::Identifier => "identifier",
+            Self::Email => "email",
+            Self::Url => "URL",
+            Self::Phone => "phone number",
+            Self::NumberAsText => "number stored as text",
+            Self::DateAsText => "date stored as text",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Empty,
+    Constant,
+    HighMissing,
+    HighCardinality,
+    Unique,
+    Uniform,
+    Skewed,
+    ManyZeros,
+    MixedTypes,
+    Outliers,
+    InconsistentFormats,
+    Whitespace,
+    DuplicateRows,
+    HighCorrelation,
+}
+
+impl AlertKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::Constant => "constant",
+            Self::HighMissing => "missing",
+            Self::HighCardinality => "high cardinality",
+            Self::Unique => "unique",
+            Self::Uniform => "uniform",
+            Self::Skewed => "skewed",
+            Self::ManyZeros => "zeros",
+            Self::MixedTypes => "mixed types",
+            Self::Outliers => "outliers",
+            Self::InconsistentFormats => "formats",
+            Self::Whitespace => "whitespace",
+            Self::DuplicateRows => "duplicates",
+            Self::HighCorrelation => "correlated",
+        }
+    }
+
+    /// Whether the alert points at something likely wrong (red) or just notable (amber/blue).
+    pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            Self::Empty | Self::HighMissing | Self::MixedTypes | Self::InconsistentFormats | Self::Whitespace | Self::DuplicateRows
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    /// The column it is about; `None` for the table.
+    pub column: Option<String>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueCount {
+    /// The value as text (dates and times formatted), `None` for NULL.
+    pub value: Option<String>,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantile {
+    pub p: f64,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NumericStats {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub variance: Option<f64>,
+    pub sum: f64,
+    pub skewness: Option<f64>,
+    pub kurtosis: Option<f64>,
+    pub quantiles: Vec<Quantile>,
+    pub iqr: Option<f64>,
+    pub mad: Option<f64>,
+    /// Values outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR].
+    pub outliers: Option<u64>,
+    /// Quantiles, IQR, MAD and outliers come from a sample of the column.
+    pub approximate: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextStats {
+    pub length_min: Option<u64>,
+    pub length_mean: Option<f64>,
+    pub length_max: Option<u64>,
+    pub with_letters: u64,
+    pub with_digits: u64,
+    pub with_spaces: u64,
+    pub with_punctuation: u64,
+    pub with_non_ascii: u64,
+    pub leading_whitespace: u64,
+    pub trailing_whitespace: u64,
+    /// Most common shapes (`Aaaa 9999`) with their counts.
+    pub shapes: Vec<ValueCount>,
+    /// Shapes and type detection read a spread sample of this many values, not all.
+    pub sampled_values: u64,
+    /// Values that read as numbers, in that sample.
+    pub numeric_values: u64,
+    /// Date formats seen (`9999-99-99`, `99/99/9999`, …) with their counts in the sample.
+    pub date_formats: Vec<ValueCount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+    /// "17 days", "3 h 20 min".
+    pub length: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemporalStats {
+    pub min: Option<String>,
+    pub max: Option<String>,
+    /// "day", "month" or "year" (or "hour" for times of day).
+    pub period: String,
+    pub by_period: Vec<ValueCount>,
+    pub longest_gap: Option<Gap>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Bin edges: `counts.len() + 1` of them.
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The DuckDB type to store the column as.
+    pub data_type: String,
+    /// Estimated bytes saved in memory and on disk (before compression).
+    pub saves_bytes: u64,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    /// The DuckDB type.
+    pub storage_type: String,
+    pub kind: Kind,
+    pub meaning: Meaning,
+    pub count: u64,
+    pub nulls: u64,
+    pub distinct: u64,
+    pub empty_strings: u64,
+    pub zeros: u64,
+    pub negatives: u64,
+    pub nan: u64,
+    pub infinite: u64,
+    pub numeric: Option<NumericStats>,
+    pub text: Option<TextStats>,
+    pub temporal: Option<TemporalStats>,
+    pub histogram: Option<Histogram>,
+    pub top_values: Vec<ValueCount>,
+    pub suggested: Option<Suggestion>,
+    pub alerts: Vec<Alert>,
+    /// Null share of each of up to 100 equal row segments, in row order (missing-values matrix).
+    pub missing_by_segment: Vec<f32>,
+    /// Seconds spent on this column.
+    pub seconds: f64,
+}
+
+impl ColumnProfile {
+    pub fn null_pct(&self) -> f64 {
+        pct(self.nulls, self.count)
+    }
+
+    pub fn distinct_pct(&self) -> f64 {
+        pct(self.distinct, self.count - self.nulls)
+    }
+
+    /// Share of rows whose value occurs once only, of the non-null rows.
+    pub fn is_unique(&self) -> bool {
+        self.count > self.nulls && self.distinct == self.count - self.nulls
+    }
+}
+
+pub fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Correlations {
+    pub columns: Vec<String>,
+    /// Row-major, `columns.len()` squared; `None` where undefined (a constant column).
+    pub pearson: Vec<Option<f64>>,
+    pub spearman: Vec<Option<f64>>,
+    /// Rows ranked for Spearman; fewer than the table's rows when sampled.
+    pub spearman_rows: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub format: u32,
+    /// The table (or what the view reads) profiled.
+    pub source: String,
+    /// The view's filter in words when only some rows were profiled.
+    pub filtered: Option<String>,
+    pub created: String,
+    pub rows: u64,
+    pub columns: usize,
+    /// Bytes the table takes in the workspace (DuckDB's estimate), when it is a table.
+    pub table_bytes: Option<u64>,
+    pub duplicate_rows: u64,
+    pub missing_cells: u64,
+    pub column_profiles: Vec<ColumnProfile>,
+    pub correlations: Option<Correlations>,
+    /// Table-level alerts (duplicate rows, correlations).
+    pub alerts: Vec<Alert>,
+    /// Rows and column types when profiled: a change marks the stored profile stale.
+    pub fingerprint: String,
+    pub seconds: f64,
+}
+
+impl Profile {
+    pub fn missing_pct(&self) -> f64 {
+        pct(self.missing_cells, self.rows * self.columns as u64)
+    }
+
+    pub fn all_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.iter().chain(self.column_profiles.iter().flat_map(|c| c.alerts.iter()))
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnProfile> {
+        self.column_profiles.iter().find(|c| c.name == name)
+    }
+}
+
+/// A column's identity for staleness: rows and every column's name and type.
+pub fn fingerprint(rows: u64, columns: &[ColumnInfo]) -> String {
+    let mut out = rows.to_string();
+    for c in columns {
+        out.push('|');
+        out.push_str(&c.name);
+        out.push(':');
+        out.push_str(&c.data_type);
+    }
+    out
+}
+
+/// Profiles a view (a table, or the rows a filter leaves) and stores the result with it.
+pub struct ProfileJob {
+    pub workspace: Arc<Workspace>,
+    pub view: View,
+    pub options: ProfileOptions,
+    /// Each column's profile as soon as it is computed (the window shows them as they come).
+    pub on_column: Option<Box<dyn Fn(&ColumnProfile) + Send>>,
+}
+
+impl Job for ProfileJob {
+    type Output = Profile;
+
+    fn title(&self) -> String {
+        format!("Profile {}", self.view.source.title())
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<Profile> {
+        let conn = self.workspace.connect()?;
+        let mut profile = profile_view(&conn, &self.view, &self.options, ctx, self.on_column.as_deref())?;
+        if let Some(table) = self.view.source.table_name().filter(|_| !self.view.has_row_filter()) {
+            profile.table_bytes = self.workspace.table(table).ok().and_then(|t| t.bytes);
+            if self.options.columns.is_none() {
+                store::save(&conn, table, &profile)?;
+            }
+        }
+        Ok(profile)
+    }
+}
+
+/// The profile of `view`'s rows (its sort is ignored; its column choice is kept).
+pub fn profile_view(
+    conn: &WsConnection,
+    view: &View,
+    options: &ProfileOptions,
+    ctx: &JobCtx,
+    on_column: Option<&(dyn Fn(&ColumnProfile) + Send)>,
+) -> Result<Profile> {
+    let started = Instant::now();
+    let shape = SourceShape::of(conn, &view.source)?;
+    let mut unsorted = view.clone();
+    unsorted.sort.clear();
+    if let Some(wanted) = &options.columns {
+        for name in wanted {
+            if !shape.columns.iter().any(|c| &c.name == name) {
+                return Err(EngineError::InvalidOption(format!("{} has no column named {name:?}", view.source.title())));
+            }
+        }
+        unsorted.columns = Some(wanted.clone());
+    }
+    let compiled = unsorted.compile(&shape)?;
+    unsorted.check_values(conn, &shape)?;
+    ctx.phase("Counting rows", None);
+    ctx.watch(conn)?;
+    let rows: i64 = conn.prepare(&compiled.select_columns("count(*)"))?.query_row(compiled.params(), |r| r.get(0))?;
+    let rows = rows as u64;
+    ctx.expect_rows(rows);
+    let columns = compiled.columns.clone();
+    let steps = columns.len() as f64 + 2.0;
+    let mut column_profiles = Vec::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        ctx.checkpoint()?;
+        ctx.phase(format!("Column {} of {}: {}", i + 1, columns.len(), column.name), None);
+        ctx.fraction(i as f64 / steps);
+        let profile = profile_column(conn, &compiled, column, rows, options, ctx)?;
+        if let Some(f) = on_column {
+            f(&profile);
+        }
+        column_profiles.push(profile);
+    }
+    ctx.checkpoint()?;
+    ctx.phase("Duplicate rows", None);
+    ctx.fraction(columns.len() as f64 / steps);
+    let duplicate_rows = if rows < 2 { 0 } else { duplicate_rows(conn, &compiled)? };
+    ctx.checkpoint()?;
+    ctx.phase("Correlations", None);
+    ctx.fraction((columns.len() as f64 + 1.0) / steps);
+    let correlations = correlations(conn, &compiled, &column_profiles, rows, options, ctx)?;
+    ctx.unwatch();
+    let mut alerts = Vec::new();
+    if duplicate_rows > 0 {
+        alerts.push(Alert {
+            kind: AlertKind::DuplicateRows,
+            column: None,
+            message: format!("{} rows ({:.1} %) repeat an earlier row exactly", group(duplicate_rows), pct(duplicate_rows, rows)),
+        });
+    }
+    if let Some(c) = &correlations {
+        let n = c.columns.len();
+        for i in 0..n {
+            for j in i + 1..n {
+                if let Some(r) = c.pearson[i * n + j].filter(|r| r.abs() >= 0.9) {
+                    alerts.push(Alert {
+                        kind: AlertKind::HighCorrelation,
+                        column: None,
+                        message: format!("{} and {} are highly correlated (Pearson r = {r:.3})", c.columns[i], c.columns[j]),
+                    });
+                }
+            }
+        }
+    }
+    ctx.record_output(rows, 0);
+    Ok(Profile {
+        format: REPORT_FORMAT,
+        source: view.source.title(),
+        filtered: view.has_row_filter().then(|| view.filters.iter().map(|f| f.to_string()).chain(view.search.iter().map(|s| format!("search {s:?}"))).collect::<Vec<_>>().join(", ")),
+        created: now_text(conn)?,
+        rows,
+        columns: columns.len(),
+        table_bytes: None,
+        duplicate_rows,
+        missing_cells: column_profiles.iter().map(|c| c.nulls).sum(),
+        column_profiles,
+        correlations,
+        alerts,
+        fingerprint: fingerprint(rows, &shape.columns),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn now_text(conn: &WsConnection) -> Result<String> {
+    Ok(conn.query_row("SELECT strftime(now()::TIMESTAMP, '%Y-%m-%d %H:%M:%S')", [], |r| r.get(0))?)
+}
+
+pub fn group(n: u64) -> String {
+    super::config::group_digits(n)
+}
+
+/// Rows that repeat an earlier row exactly, counted by DuckDB (hash aggregate, spills).
+fn duplicate_rows(conn: &WsConnection, compiled: &CompiledView) -> Result<u64> {
+    let sql = format!(
+        "SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) FROM (SELECT count(*) AS n FROM ({}) GROUP BY {} HAVING count(*) > 1)",
+        compiled.select(),
+        compiled.select_list
+    );
+    let n: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+/// Reads one column of the view as Arrow batches, handing Polars a Series per chunk.
+fn for_each_chunk(conn: &WsConnection, compiled: &CompiledView, expr: &str, chunk_bytes: usize, ctx: &JobCtx, mut f: impl FnMut(Series) -> Result<()>) -> Result<()> {
+    let sql = compiled.select_columns(&format!("{expr} AS v"));
+    let mut stmt = conn.prepare(&sql)?;
+    let stream = stmt.stream_arrow(compiled.params())?;
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let mut bytes = 0;
+    for batch in stream {
+        ctx.checkpoint()?;
+        let batch = batch?;
+        let array = batch.column(0).clone();
+        bytes += array.get_array_memory_size();
+        arrays.push(array);
+        if bytes >= chunk_bytes {
+            f(bridge::series("v", &std::mem::take(&mut arrays))?)?;
+            bytes = 0;
+        }
+    }
+    if !arrays.is_empty() {
+        f(bridge::series("v", &arrays)?)?;
+    }
+    Ok(())
+}
+
+/// What the chunks of a column add up to.
+#[derive(Default)]
+struct ColumnState {
+    rows: u64,
+    nulls: u64,
+    moments: Moments,
+    counts: Option<DataFrame>,
+    counts_dropped: bool,
+    text: TextTally,
+    sample: Vec<Series>,
+    missing: Vec<u64>,
+    chunks: usize,
+}
+
+fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnInfo, rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<ColumnProfile> {
+    let started = Instant::now();
+    let kind = Kind::of(&column.data_type);
+    let segments = MISSING_SEGMENTS.min(rows.max(1) as usize);
+    let segment_rows = rows.div_ceil(segments as u64).max(1);
+    let mut st = ColumnState { missing: vec![0; segments], ..Default::default() };
+    for_each_chunk(conn, compiled, &kind.select_expr(&column.name), options.chunk_bytes, ctx, |s| {
+        let offset = st.rows;
+        st.rows += s.len() as u64;
+        st.nulls += s.null_count() as u64;
+        st.chunks += 1;
+        if s.null_count() > 0 {
+            for (i, valid) in s.is_not_null().iter().enumerate() {
+                if valid == Some(false) {
+                    st.missing[((offset + i as u64) / segment_rows) as usize] += 1;
+                }
+            }
+        }
+        if kind.is_numeric() || kind.is_temporal() {
+            st.moments.merge(&stats::moments(&s)?);
+        }
+        let counts = stats::value_counts(&s)?;
+        if kind == Kind::Text {
+            st.text.merge(&TextTally::of_counts(&counts)?);
+        }
+        st.sample.push(stats::spread_sample(&s, stats::SAMPLE_VALUES)?);
+        if !st.counts_dropped {
+            let merged = match st.counts.take() {
+                Some(so_far) => stats::merge_counts(so_far, counts)?,
+                None => counts,
+            };
+            if st.chunks > 1 && merged.height() > stats::MAX_MERGED_DISTINCT {
+                st.counts_dropped = true;
+            } else {
+                st.counts = Some(merged);
+            }
+        }
+        ctx.progress(0, st.rows);
+        Ok(())
+    })?;
+    let sample = thin_sample(std::mem::take(&mut st.sample))?;
+    let non_null = st.rows - st.nulls;
+    let (distinct, top_values) = match &st.counts {
+        Some(counts) => (counts.height() as u64, top_values(&stats::top(counts, TOP_VALUES)?, kind)?),
+        None => duckdb_distinct_and_top(conn, compiled, kind, &column.name)?,
+    };
+    let sorted = match (&st.counts, kind.is_numeric() || kind.is_temporal()) {
+        (Some(counts), true) => Some(stats::sorted_numeric(counts)?),
+        (None, true) => Some(stats::sorted_numeric(&stats::value_counts(&sample)?)?),
+        _ => None,
+    };
+    let approximate = st.counts.is_none();
+    let mut profile = ColumnProfile {
+        name: column.name.clone(),
+        storage_type: column.data_type.clone(),
+        kind,
+        meaning: Meaning::Empty,
+        count: st.rows,
+        nulls: st.nulls,
+        distinct,
+        empty_strings: st.text.empty,
+        zeros: st.moments.zeros,
+        negatives: st.moments.negatives,
+        nan: st.moments.nan,
+        infinite: st.moments.infinite,
+        numeric: None,
+        text: None,
+        temporal: None,
+        histogram: None,
+        top_values,
+        suggested: None,
+        alerts: Vec::new(),
+        missing_by_segment: st.missing.iter().enumerate().map(|(i, &n)| n as f32 / segment_len(i, segment_rows, rows) as f32).collect(),
+        seconds: 0.0,
+    };
+    if let Some(sorted) = &sorted {
+        let numeric = numeric_stats(&st.moments, sorted, approximate);
+        profile.histogram = if kind.is_temporal() { None } else { stats::histogram(sorted, HISTOGRAM_BINS).map(|(edges, counts)| Histogram { edges, counts }) };
+        if kind.is_temporal() {
+            profile.temporal = Some(temporal_stats(kind, &numeric, sorted));
+            profile.histogram = profile.temporal.as_ref().map(|t| Histogram {
+                edges: (0..=t.by_period.len()).map(|i| i as f64).collect(),
+                counts: t.by_period.iter().map(|v| v.count).collect(),
+            });
+        }
+        profile.numeric = Some(numeric);
+    }
+    if kind == Kind::Text {
+        profile.text = Some(text_stats(&st.text, &sample)?);
+    }
+    if kind == Kind::Boolean {
+        profile.histogram = None;
+    }
+    profile.meaning = meaning(&profile, non_null);
+    profile.suggested = suggestion(conn, compiled, &profile, sorted.as_deref())?;
+    profile.alerts = alerts(&profile);
+    profile.seconds = started.elapsed().as_secs_f64();
+    Ok(profile)
+}
+
+fn segment_len(i: usize, segment_rows: u64, rows: u64) -> u64 {
+    let start = i as u64 * segment_rows;
+    rows.saturating_sub(start).min(segment_rows).max(1)
+}
+
+/// At most [`stats::SAMPLE_VALUES`] values, spread over all chunks.
+fn thin_sample(parts: Vec<Series>) -> Result<Series> {
+    let mut iter = parts.into_iter();
+    let Some(mut all) = iter.next() else {
+        return Ok(Series::new_empty("v".into(), &PlType::Null));
+    };
+    for part in iter {
+        all.append(&part).map_err(polars_error)?;
+    }
+    stats::spread_sample(&all, stats::SAMPLE_VALUES)
+}
+
+fn top_values(top: &DataFrame, kind: Kind) -> Result<Vec<ValueCount>> {
+    let v = top.column("v").map_err(polars_error)?.as_materialized_series().clone();
+    let n = top.column("n").map_err(polars_error)?.u64().map_err(polars_error)?.clone();
+    let texts = display_values(&v, kind)?;
+    Ok(texts.into_iter().zip(n.into_no_null_iter()).map(|(value, count)| ValueCount { value, count }).collect())
+}
+
+/// Values as a person reads them: temporal values formatted, the rest as text.
+fn display_values(v: &Series, kind: Kind) -> Result<Vec<Option<String>>> {
+    if kind.is_temporal() {
+        let micros = v.i64().map_err(polars_error)?;
+        return Ok(micros.iter().map(|m| m.map(|m| format_temporal(kind, m as f64))).collect());
+    }
+    let text = v.cast(&PlType::String).map_err(polars_error)?;
+    Ok(text.str().map_err(polars_error)?.iter().map(|s| s.map(str::to_string)).collect())
+}
+
+/// Distinct count and top values of a column with too many values to merge, asked of DuckDB.
+fn duckdb_distinct_and_top(conn: &WsConnection, compiled: &CompiledView, kind: Kind, column: &str) -> Result<(u64, Vec<ValueCount>)> {
+    let expr = kind.select_expr(column);
+    let sql = format!("SELECT count(DISTINCT v) FROM ({})", compiled.select_columns(&format!("{expr} AS v")));
+    let distinct: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
+    let sql = format!(
+        "SELECT v::VARCHAR, count(*) AS n FROM ({}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT {TOP_VALUES}",
+        compiled.select_columns(&format!("{expr} AS v"))
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let top = stmt
+        .query_map(compiled.params(), |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect::<duckdb::Result<Vec<_>>>()?
+        .into_iter()
+        .map(|(value, count)| ValueCount {
+            value: value.map(|v| if kind.is_temporal() { v.parse::<f64>().map(|m| format_temporal(kind, m)).unwrap_or(v) } else { v }),
+            count,
+        })
+        .collect();
+    Ok((distinct as u64, top))
+}
+
+fn numeric_stats(m: &Moments, sorted: &[(f64, u64)], approximate: bool) -> NumericStats {
+    let quantiles: Vec<Quantile> = QUANTILES.iter().filter_map(|&p| stats::weighted_quantile(sorted, p).map(|value| Quantile { p, value })).collect();
+    let q = |p: f64| quantiles.iter().find(|q| q.p == p).map(|q| q.value);
+    let iqr = q(0.75).zip(q(0.25)).map(|(a, b)| a - b);
+    let outliers = q(0.25).zip(iqr).map(|(q1, iqr)| {
+        let (lo, hi) = (q1 - 1.5 * iqr, q(0.75).unwrap_or(q1) + 1.5 * iqr);
+        let seen: u64 = sorted.iter().filter(|(v, _)| *v < lo || *v > hi).map(|(_, n)| n).sum();
+        if approximate {
+            // Scale a sample's count to the column.
+            let sampled: u64 = sorted.iter().map(|(_, n)| n).sum();
+            (seen as f64 * m.n / sampled.max(1) as f64).round() as u64
+        } else {
+            seen
+        }
+    });
+    let variance = m.variance();
+    NumericStats {
+        min: m.min,
+        max: m.max,
+        mean: (m.n > 0.0).then_some(m.mean),
+        std: variance.map(f64::sqrt),
+        variance,
+        sum: m.sum,
+        skewness: m.skewness(),
+        kurtosis: m.kurtosis(),
+        mad: q(0.5).and_then(|median| stats::mad(sorted, median)),
+        quantiles,
+        iqr,
+        outliers,
+        approximate,
+    }
+}
+
+pub fn format_temporal(kind: Kind, micros: f64) -> String {
+    let micros = micros.round() as i64;
+    match kind {
+        Kind::Date => chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d").to_string()),
+        Kind::Time => {
+            let secs = micros.div_euclid(1_000_000);
+            let frac = micros.rem_euclid(1_000_000);
+            Some(if frac == 0 {
+                format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+            } else {
+                format!("{:02}:{:02}:{:02}.{frac:06}", secs / 3600, secs / 60 % 60, secs % 60)
+            })
+        }
+        _ => chrono::DateTime::from_timestamp_micros(micros).map(|t| {
+            if micros % 1_000_000 == 0 { t.format("%Y-%m-%d %H:%M:%S").to_string() } else { t.format("%Y-%m-%d %H:%M:%S%.6f").to_string() }
+        }),
+    }
+    .unwrap_or_else(|| micros.to_string())
+}
+
+fn duration_words(micros: f64) -> String {
+    let secs = micros / 1e6;
+    let days = secs / 86_400.0;
+    if days >= 2.0 {
+        format!("{} days", days.round() as u64)
+    } else if secs >= 3600.0 {
+        format!("{} h {} min", (secs / 3600.0) as u64, (secs % 3600.0 / 60.0) as u64)
+    } else if secs >= 60.0 {
+        format!("{} min {} s", (secs / 60.0) as u64, (secs % 60.0) as u64)
+    } else {
+        format!("{secs:.3} s")
+    }
+}
+
+fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: &[(f64, u64)]) -> TemporalStats {
+    use chrono::Datelike;
+    let span_days = numeric.max.zip(numeric.min).map_or(0.0, |(a, b)| (a - b) / 86_400e6);
+    let period = match kind {
+        Kind::Time => "hour",
+        _ if span_days <= 62.0 => "day",
+        _ if span_days <= 366.0 * 6.0 => "month",
+        _ => "year",
+    };
+    let mut by_period: Vec<ValueCount> = Vec::new();
+    for &(v, n) in sorted {
+        let label = match (kind, period) {
+            (Kind::Time, _) => format!("{:02}:00", (v / 3_600e6).floor() as i64),
+            (_, p) => match chrono::DateTime::from_timestamp_micros(v as i64) {
+                Some(t) if p == "day" => t.format("%Y-%m-%d").to_string(),
+                Some(t) if p == "month" => format!("{}-{:02}", t.year(), t.month()),
+                Some(t) => t.year().to_string(),
+                None => continue,
+            },
+        };
+        match by_period.last_mut() {
+            Some(last) if last.value.as_deref() == Some(label.as_str()) => last.count += n,
+            _ => by_period.push(ValueCount { value: Some(label), count: n }),
+        }
+    }
+    let longest_gap = sorted.windows(2).max_by(|a, b| (a[1].0 - a[0].0).total_cmp(&(b[1].0 - b[0].0))).map(|w| Gap {
+        from: format_temporal(kind, w[0].0),
+        to: format_temporal(kind, w[1].0),
+        length: duration_words(w[1].0 - w[0].0),
+    });
+    TemporalStats {
+        min: numeric.min.map(|m| format_temporal(kind, m)),
+        max: numeric.max.map(|m| format_temporal(kind, m)),
+        period: period.to_string(),
+        by_period,
+        longest_gap,
+    }
+}
+
+/// Shapes a date is commonly written in.
+const DATE_SHAPES: [&str; 6] = ["9999-99-99", "99/99/9999", "9/99/9999", "99.99.9999", "9999/99/99", "99-99-9999"];
+
+fn text_stats(t: &TextTally, sample: &Series) -> Result<TextStats> {
+    let mut shapes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut numeric = 0;
+    let mut sampled = 0;
+    if let Ok(values) = sample.str() {
+        for v in values.iter().flatten() {
+            sampled += 1;
+            *shapes.entry(stats::shape(v)).or_default() += 1;
+            if v.trim().parse::<f64>().is_ok() {
+                numeric += 1;
+            }
+        }
+    }
+    let mut shapes: Vec<ValueCount> = shapes.into_iter().map(|(s, count)| ValueCount { value: Some(s), count }).collect();
+    shapes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    let date_formats = shapes
+        .iter()
+        .filter(|s| s.value.as_deref().is_some_and(|v| DATE_SHAPES.iter().any(|d| v.starts_with(d) && (v.len() == d.len() || v[d.len()..].starts_with([' ', 'T'])))))
+        .cloned()
+        .collect();
+    shapes.truncate(TOP_VALUES);
+    Ok(TextStats {
+        length_min: t.len_min,
+        length_mean: (t.values > 0).then(|| t.len_sum as f64 / t.values as f64),
+        length_max: t.len_max,
+        with_letters: t.with_letters,
+        with_digits: t.with_digits,
+        with_spaces: t.with_spaces,
+        with_punctuation: t.with_punctuation,
+        with_non_ascii: t.with_non_ascii,
+        leading_whitespace: t.leading_space,
+        trailing_whitespace: t.trailing_space,
+        shapes,
+        sampled_values: sampled,
+        numeric_values: numeric,
+        date_formats,
+    })
+}
+
+fn meaning(p: &ColumnProfile, non_null: u64) -> Meaning {
+    if non_null == 0 {
+        return Meaning::Empty;
+    }
+    if p.distinct == 1 {
+        return Meaning::Constant;
+    }
+    match p.kind {
+        Kind::Integer if p.is_unique() && non_null > 1 => Meaning::Identifier,
+        Kind::Integer => Meaning::Integer,
+        Kind::Float => Meaning::Float,
+        Kind::Boolean => Meaning::Boolean,
+        Kind::Date | Kind::Timestamp | Kind::Time => Meaning::DateTime,
+        Kind::Text => {
+            let Some(t) = &p.text else { return Meaning::FreeText };
+            let share = |n: u64| if t.sampled_values == 0 { 0.0 } else { n as f64 / t.sampled_values as f64 };
+            let dates: u64 = t.date_formats.iter().map(|d| d.count).sum();
+            if share(t.numeric_values) >= 0.99 {
+                Meaning::NumberAsText
+            } else if share(dates) >= 0.99 {
+                Meaning::DateAsText
+            } else if let Some(m) = pattern_meaning(p) {
+                m
+            } else if p.is_unique() && non_null > 50 {
+                Meaning::Identifier
+            } else if p.distinct <= 50 || (p.distinct as f64) < 0.05 * non_null as f64 {
+                Meaning::Categorical
+            } else {
+                Meaning::FreeText
+            }
+        }
+    }
+}
+
+/// Email, URL or phone when nearly all of the most common values look like one.
+fn pattern_meaning(p: &ColumnProfile) -> Option<Meaning> {
+    p.text.as_ref()?;
+    let checks: [(Meaning, fn(&str) -> bool); 3] = [(Meaning::Email, looks_like_email), (Meaning::Url, looks_like_url), (Meaning::Phone, looks_like_phone)];
+    let values: Vec<&str> = p.top_values.iter().filter_map(|v| v.value.as_deref()).collect();
+    if values.is_empty() {
+        return None;
+    }
+    checks.into_iter().find(|(_, f)| values.iter().filter(|v| f(v)).count() * 10 >= values.len() * 9).map(|(m, _)| m)
+}
+
+fn looks_like_email(v: &str) -> bool {
+    let v = v.trim();
+    match v.split_once('@') {
+        Some((user, host)) => !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.') && !v.contains(char::is_whitespace),
+        None => false,
+    }
+}
+
+fn looks_like_url(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    (v.starts_with("http://") || v.starts_with("https://") || v.starts_with("www.")) && !v.contains(' ')
+}
+
+fn looks_like_phone(v: &str) -> bool {
+    let v = v.trim();
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits) && v.chars().all(|c| c.is_ascii_digit() || " +-()./".contains(c)) && (v.starts_with('+') || v.contains([' ', '-', '(', '.']))
+}
+
+/// Bytes a value of a DuckDB type takes uncompressed.
+fn type_width(data_type: &str, mean_text: f64) -> f64 {
+    match data_type {
+        "BOOLEAN" | "TINYINT" | "UTINYINT" => 1.0,
+        "SMALLINT" | "USMALLINT" => 2.0,
+        "INTEGER" | "UINTEGER" | "DATE" | "FLOAT" => 4.0,
+        "HUGEINT" | "UHUGEINT" | "UUID" | "INTERVAL" => 16.0,
+        "VARCHAR" => 16.0 + if mean_text > 12.0 { mean_text } else { 0.0 },
+        t if t.starts_with("ENUM") => 1.0,
+        _ => 8.0,
+    }
+}
+
+fn narrowest_integer(min: f64, max: f64) -> &'static str {
+    if min >= i8::MIN as f64 && max <= i8::MAX as f64 {
+        "TINYINT"
+    } else if min >= i16::MIN as f64 && max <= i16::MAX as f64 {
+        "SMALLINT"
+    } else if min >= i32::MIN as f64 && max <= i32::MAX as f64 {
+        "INTEGER"
+    } else {
+        "BIGINT"
+    }
+}
+
+/// The narrowest type that holds every value of the column, when narrower than its own.
+fn suggestion(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile, sorted: Option<&[(f64, u64)]>) -> Result<Option<Suggestion>> {
+    let non_null = p.count - p.nulls;
+    if non_null == 0 {
+        return Ok(None);
+    }
+    let current = p.storage_type.to_ascii_uppercase();
+    let mean_text = p.text.as_ref().and_then(|t| t.length_mean).unwrap_or(0.0);
+    let candidate: Option<(String, String)> = match p.kind {
+        Kind::Integer => p.numeric.as_ref().and_then(|n| n.min.zip(n.max)).map(|(min, max)| {
+            (narrowest_integer(min, max).to_string(), format!("every value lies between {} and {}", min as i64, max as i64))
+        }),
+        Kind::Float if !current.starts_with("DECIMAL") && p.nan == 0 && p.infinite == 0 => sorted.filter(|s| s.iter().all(|(v, _)| v.fract() == 0.0)).and_then(|_| {
+            let n = p.numeric.as_ref()?;
+            let (min, max) = (n.min?, n.max?);
+            (min >= -9.0e15 && max <= 9.0e15 && !n.approximate).then(|| (narrowest_integer(min, max).to_string(), "every value is a whole number".to_string()))
+        }),
+        Kind::Text if current == "VARCHAR" => text_candidate(conn, compiled, p)?,
+        _ => None,
+    };
+    Ok(candidate.and_then(|(data_type, reason)| {
+        let (old, new) = (type_width(&current, mean_text), type_width(&data_type, mean_text));
+        (data_type != current && new < old).then(|| Suggestion { saves_bytes: ((old - new) * non_null as f64) as u64, data_type, reason })
+    }))
+}
+
+/// For text: a number, date, timestamp or boolean type when DuckDB casts every value, else an
+/// ENUM for few distinct values.
+fn text_candidate(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile) -> Result<Option<(String, String)>> {
+    let t = p.text.as_ref().expect("text stats");
+    let non_null = p.count - p.nulls;
+    let c = quote_ident(&p.name);
+    let all_cast = |target: &str| -> Result<bool> {
+        let sql = format!("SELECT count(*) FROM ({}) WHERE v IS NOT NULL AND TRY_CAST(v AS {target}) IS NULL", compiled.select_columns(&format!("{c} AS v")));
+        let failed: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
+        Ok(failed == 0)
+    };
+    if t.numeric_values == t.sampled_values && t.sampled_values > 0 {
+        if all_cast("BIGINT")? {
+            let sql = format!("SELECT min(TRY_CAST(v AS BIGINT)), max(TRY_CAST(v AS BIGINT)) FROM ({})", compiled.select_columns(&format!("{c} AS v")));
+            let (min, max): (i64, i64) = conn.prepare(&sql)?.query_row(compiled.params(), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            return Ok(Some((narrowest_integer(min as f64, max as f64).to_string(), "every value is a whole number".into())));
+        }
+        if all_cast("DOUBLE")? {
+            return Ok(Some(("DOUBLE".into(), "every value is a number".into())));
+        }
+    }
+    let iso_dates = t.date_formats.iter().filter(|d| d.value.as_deref().is_some_and(|v| v.starts_with("9999-99-99"))).map(|d| d.count).sum::<u64>();
+    if iso_dates == t.sampled_values && t.sampled_values > 0 {
+        if all_cast("DATE")? && t.length_max == Some(10) {
+            return Ok(Some(("DATE".into(), "every value is a date".into())));
+        }
+        if all_cast("TIMESTAMP")? {
+            return Ok(Some(("TIMESTAMP".into(), "every value is a date and time".into())));
+        }
+    }
+    if p.distinct <= 2 && p.top_values.iter().all(|v| v.value.as_deref().is_some_and(|v| ["true", "false"].contains(&v.to_ascii_lowercase().as_str()))) {
+        return Ok(Some(("BOOLEAN".into(), "every value is true or false".into())));
+    }
+    if p.distinct <= 255 && non_null >= 4 * p.distinct && t.numeric_values < t.sampled_values {
+        return Ok(Some((format!("ENUM ({} values)", p.distinct), format!("only {} distinct values", p.distinct))));
+    }
+    Ok(None)
+}
+
+fn alerts(p: &ColumnProfile) -> Vec<Alert> {
+    let mut out = Vec::new();
+    let mut add = |kind: AlertKind, message: String| out.push(Alert { kind, column: Some(p.name.clone()), message });
+    let non_null = p.count - p.nulls;
+    if p.count > 0 && non_null == 0 {
+        add(AlertKind::Empty, "every value is missing".into());
+        return out;
+    }
+    if p.distinct == 1 {
+        add(AlertKind::Constant, format!("every value is {}", p.top_values.first().and_then(|v| v.value.clone()).unwrap_or_default()));
+    }
+    if p.null_pct() >= 20.0 {
+        add(AlertKind::HighMissing, format!("{} missing ({:.1} %)", group(p.nulls), p.null_pct()));
+    }
+    if p.is_unique() && non_null > 1 {
+        add(AlertKind::Unique, "every value is different".into());
+    } else if p.kind == Kind::Text && p.distinct > 50 && p.distinct_pct() > 50.0 {
+        add(AlertKind::HighCardinality, format!("{} distinct values ({:.1} %)", group(p.distinct), p.distinct_pct()));
+    }
+    if let Some(n) = &p.numeric {
+        if p.kind.is_numeric() {
+            if n.skewness.is_some_and(|s| s.abs() > 20.0) {
+                add(AlertKind::Skewed, format!("highly skewed (skewness {:.1})", n.skewness.unwrap_or_default()));
+            }
+            if p.zeros as f64 >= 0.1 * non_null as f64 && p.distinct > 1 {
+                add(AlertKind::ManyZeros, format!("{} zeros ({:.1} %)", group(p.zeros), pct(p.zeros, non_null)));
+            }
+            if let Some(o) = n.outliers.filter(|&o| o > 0) {
+                let approx = if n.approximate { "about " } else { "" };
+                add(AlertKind::Outliers, format!("{approx}{} values ({:.2} %) lie outside 1.5 IQR of the quartiles", group(o), pct(o, non_null)));
+            }
+            if !p.is_unique()
+                && let Some(h) = &p.histogram
+                && is_uniform(&h.counts)
+            {
+                add(AlertKind::Uniform, "values are spread evenly (uniform)".into());
+            }
+        }
+    }
+    if let Some(t) = &p.text {
+        let numeric = pct(t.numeric_values, t.sampled_values);
+        if (5.0..95.0).contains(&numeric) {
+            add(AlertKind::MixedTypes, format!("{numeric:.0} % of the values are numbers, the rest text"));
+        }
+        if t.date_formats.len() > 1 {
+            let formats: Vec<&str> = t.date_formats.iter().filter_map(|d| d.value.as_deref()).collect();
+            add(AlertKind::InconsistentFormats, format!("dates written in {} ways: {}", formats.len(), formats.join(", ")));
+        }
+        let spaced = t.leading_whitespace.max(t.trailing_whitespace);
+        if spaced > 0 {
+            add(
+                AlertKind::Whitespace,
+                format!("{} values start and {} end with whitespace", group(t.leading_whitespace), group(t.trailing_whitespace)),
+            );
+        }
+    }
+    out
+}
+
+/// A chi-squared test of equal bin counts, as ydata-profiling's uniformity alert (p > 0.999).
+fn is_uniform(counts: &[u64]) -> bool {
+    let k = counts.len();
+    let total: u64 = counts.iter().sum();
+    if k < 3 || (total as f64) < 5.0 * k as f64 {
+        return false;
+    }
+    let expected = total as f64 / k as f64;
+    let chi2: f64 = counts.iter().map(|&o| (o as f64 - expected).powi(2) / expected).sum();
+    let df = (k - 1) as f64;
+    // Wilson–Hilferty: chi2/df to a standard normal.
+    let z = ((chi2 / df).cbrt() - (1.0 - 2.0 / (9.0 * df))) / (2.0 / (9.0 * df)).sqrt();
+    let p_value = 0.5 * erfc(z / std::f64::consts::SQRT_2);
+    p_value > 0.999
+}
+
+/// Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * (-z * z - 1.26551223
+        + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+        .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Pearson (exact, merged across chunks of rows) and Spearman (ranks of up to
+/// [`SPEARMAN_ROWS`] rows, a DuckDB reservoir sample beyond) between numeric columns.
+fn correlations(conn: &WsConnection, compiled: &CompiledView, profiles: &[ColumnProfile], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
+    let columns: Vec<&ColumnProfile> = profiles.iter().filter(|p| p.kind.is_numeric() && p.distinct > 1).take(MAX_CORRELATED).collect();
+    if columns.len() < 2 || rows < 3 {
+        return Ok(None);
+    }
+    let n = columns.len();
+    let select: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("CAST({} AS DOUBLE) AS c{i}", quote_ident(&c.name))).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    // Pairwise co-moments over complete pairs, merged chunk by chunk.
+    let mut pairs = vec![CoMoments::default(); n * n];
+    let sql = compiled.select_columns(&select.join(", "));
+    let mut stmt = conn.prepare(&sql)?;
+    let stream = stmt.stream_arrow(compiled.params())?;
+    let mut batches: Vec<arrow::record_batch::RecordBatch> = Vec::new();
+    let mut bytes = 0;
+    let mut flush = |batches: &mut Vec<arrow::record_batch::RecordBatch>| -> Result<()> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let series = (0..n)
+            .map(|i| bridge::series(&names[i], &batches.iter().map(|b| b.column(i).clone()).collect::<Vec<_>>()))
+            .collect::<Result<Vec<_>>>()?;
+        batches.clear();
+        let df = DataFrame::new_infer_height(series.into_iter().map(Into::into).collect()).map_err(polars_error)?;
+        for i in 0..n {
+            for j in i + 1..n {
+                pairs[i * n + j].merge(&CoMoments::of(&df, &names[i], &names[j])?);
+            }
+        }
+        Ok(())
+    };
+    for batch in stream {
+        ctx.checkpoint()?;
+        let batch = batch?;
+        bytes += batch.get_array_memory_size();
+        batches.push(batch);
+        if bytes >= options.chunk_bytes {
+            flush(&mut batches)?;
+            bytes = 0;
+        }
+    }
+    flush(&mut batches)?;
+    let mut pearson = vec![None; n * n];
+    for i in 0..n {
+        pearson[i * n + i] = Some(1.0);
+        for j in i + 1..n {
+            let r = pairs[i * n + j].pearson();
+            pearson[i * n + j] = r;
+            pearson[j * n + i] = r;
+        }
+    }
+    // Spearman on all rows, or a reservoir sample of them.
+    ctx.checkpoint()?;
+    let sampled = rows > SPEARMAN_ROWS;
+    let mut sql = format!("SELECT {} FROM ({})", names.join(", "), compiled.select_columns(&select.join(", ")));
+    if sampled {
+        sql.push_str(&format!(" USING SAMPLE reservoir({SPEARMAN_ROWS} ROWS) REPEATABLE (42)"));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let batches: Vec<arrow::record_batch::RecordBatch> = stmt.stream_arrow(compiled.params())?.collect::<std::result::Result<_, _>>()?;
+    let spearman_rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let series = (0..n)
+        .map(|i| bridge::series(&names[i], &batches.iter().map(|b| b.column(i).clone()).collect::<Vec<_>>()))
+        .collect::<Result<Vec<_>>>()?;
+    drop(batches);
+    let df = DataFrame::new_infer_height(series.into_iter().map(Into::into).collect()).map_err(polars_error)?;
+    let mut spearman = vec![None; n * n];
+    for i in 0..n {
+        spearman[i * n + i] = Some(1.0);
+        for j in i + 1..n {
+            let both = col(names[i].as_str()).is_not_null().and(col(names[j].as_str()).is_not_null());
+            let out = df
+                .clone()
+                .lazy()
+                .filter(both)
+                .select([spearman_rank_corr(col(names[i].as_str()), col(names[j].as_str()), false).alias("r")])
+                .collect()
+                .map_err(polars_error)?;
+            let r = out.column("r").map_err(polars_error)?.cast(&PlType::Float64).map_err(polars_error)?.f64().map_err(polars_error)?.get(0).filter(|r| r.is_finite());
+            spearman[i * n + j] = r;
+            spearman[j * n + i] = r;
+        }
+    }
+    Ok(Some(Correlations { columns: columns.iter().map(|c| c.name.clone()).collect(), pearson, spearman, spearman_rows }))
+}
+
+/// Count, means, co-moment and second moments of a pair over rows where both are finite.
+#[derive(Clone, Copy, Debug, Default)]
+struct CoMoments {
+    n: f64,
+    mean_a: f64,
+    mean_b: f64,
+    c: f64,
+    m2a: f64,
+    m2b: f64,
+}
+
+impl CoMoments {
+    fn of(df: &DataFrame, a: &str, b: &str) -> Result<Self> {
+        let both = col(a).is_finite().and(col(b).is_finite());
+        let x = || col(a).filter(both.clone());
+        let y = || col(b).filter(both.clone());
+        let dx = || x() - x().mean();
+        let dy = || y() - y().mean();
+        let out = df
+            .clone()
+            .lazy()
+            .select([
+                x().count().cast(PlType::Float64).alias("n"),
+                x().mean().alias("ma"),
+                y().mean().alias("mb"),
+                (dx() * dy()).sum().alias("c"),
+                (dx() * dx()).sum().alias("m2a"),
+                (dy() * dy()).sum().alias("m2b"),
+            ])
+            .collect()
+            .map_err(polars_error)?;
+        let get = |name: &str| -> Result<f64> {
+            Ok(out.column(name).map_err(polars_error)?.cast(&PlType::Float64).map_err(polars_error)?.f64().map_err(polars_error)?.get(0).unwrap_or(0.0))
+        };
+        Ok(Self { n: get("n")?, mean_a: get("ma")?, mean_b: get("mb")?, c: get("c")?, m2a: get("m2a")?, m2b: get("m2b")? })
+    }
+
+    fn merge(&mut self, o: &Self) {
+        if o.n == 0.0 {
+            return;
+        }
+        if self.n == 0.0 {
+            *self = *o;
+            return;
+        }
+        let n = self.n + o.n;
+        let (da, db) = (o.mean_a - self.mean_a, o.mean_b - self.mean_b);
+        let f = self.n * o.n / n;
+        self.c += o.c + da * db * f;
+        self.m2a += o.m2a + da * da * f;
+        self.m2b += o.m2b + db * db * f;
+        self.mean_a += da * o.n / n;
+        self.mean_b += db * o.n / n;
+        self.n = n;
+    }
+
+    fn pearson(&self) -> Option<f64> {
+        let d = (self.m2a * self.m2b).sqrt();
+        (self.n > 1.0 && d > 0.0).then(|| (self.c / d).clamp(-1.0, 1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_read_as_polars_can_take_them() {
+        assert_eq!(Kind::of("INTEGER"), Kind::Integer);
+        assert_eq!(Kind::of("DECIMAL(38,10)"), Kind::Float);
+        assert_eq!(Kind::of("TIMESTAMP WITH TIME ZONE"), Kind::Timestamp);
+        assert_eq!(Kind::of("STRUCT(a INTEGER)"), Kind::Text);
+        assert_eq!(Kind::of("INTEGER[]"), Kind::Text);
+    }
+
+    #[test]
+    fn values_are_recognised() {
+        assert!(looks_like_email("ann@example.com") && !looks_like_email("ann@"));
+        assert!(looks_like_url("https://x.org/a") && !looks_like_url("x.org"));
+        assert!(looks_like_phone("+49 30 1234567") && !looks_like_phone("2024"));
+    }
+
+    #[test]
+    fn even_bins_are_uniform_and_a_peak_is_not() {
+        assert!(is_uniform(&[1000, 1003, 998, 1001, 999, 1000, 1002, 997]));
+        assert!(!is_uniform(&[10, 100, 1000, 5000, 1000, 100, 10, 1]));
+        assert!((erfc(0.0) - 1.0).abs() < 1e-6 && (erfc(1.0) - 0.157_299_2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn temporal_values_read_as_dates_and_times() {
+        assert_eq!(format_temporal(Kind::Date, 1_704_153_600_000_000.0), "2024-01-02");
+        assert_eq!(format_temporal(Kind::Time, 3_600_000_000.0), "01:00:00");
+        assert_eq!(format_temporal(Kind::Timestamp, 1_704_067_200_123_457.0), "2024-01-01 00:00:00.123457");
+    }
+}
