@@ -2,11 +2,12 @@
 //! by Polars over Arrow batches that DuckDB streams one column at a time (bounded memory).
 //!
 //! A column is read in chunks of at most [`ProfileOptions::chunk_bytes`]; each chunk's
-//! statistics are computed by Polars expressions and merged (moments, value counts, text
-//! tallies), so a column larger than memory is still profiled. Quantiles, MAD, outliers and
-//! histograms come from the merged value counts (exact); only when a column has more than
-//! [`stats::MAX_MERGED_DISTINCT`] distinct values *and* more than one chunk are they taken
-//! from a spread sample and marked approximate.
+//! statistics are computed by Polars and merged: moments (Pébay's formulas), sorted value runs
+//! of numbers and dates (Polars sorts each chunk; runs merge in one pass), value counts and
+//! text tallies. Quantiles, MAD, outliers and histograms come from the merged runs, so they
+//! are exact; only a numeric column with more than [`stats::MAX_MERGED_RUNS`] distinct values
+//! takes them from a spread sample, marked approximate. Distinct counts and top values are
+//! always exact: values too many to merge are counted again in hash partitions.
 
 mod bridge;
 pub mod report;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef};
-use polars::prelude::{DataFrame, DataType as PlType, IntoLazy, Series, col, spearman_rank_corr};
+use polars::prelude::{ChunkAgg, ChunkFilter, DataFrame, DataType as PlType, Float64Chunked, IntoLazy, IntoSeries, Series, col};
 use serde::{Deserialize, Serialize};
 
 use self::stats::{Moments, TextTally, polars_error};
@@ -48,7 +49,7 @@ pub struct ProfileOptions {
 
 impl Default for ProfileOptions {
     fn default() -> Self {
-        Self { columns: None, chunk_bytes: 256 << 20 }
+        Self { columns: None, chunk_bytes: 64 << 20 }
     }
 }
 
@@ -520,10 +521,17 @@ pub fn group(n: u64) -> String {
 
 /// Rows that repeat an earlier row exactly, counted by DuckDB (hash aggregate, spills).
 fn duplicate_rows(conn: &WsConnection, compiled: &CompiledView) -> Result<u64> {
+    // Rows are grouped by a 64-bit hash first (small keys, little memory); only rows whose hash
+    // repeats are then grouped by their values, so the count is exact.
+    let columns = &compiled.select_list;
+    let hash = format!("hash({columns})");
+    let rows = compiled.select_columns(&format!("{columns}, {hash} AS \"__dataforge_hash\""));
+    let hashes = compiled.select_columns(&format!("{hash} AS h"));
     let sql = format!(
-        "SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) FROM (SELECT count(*) AS n FROM ({}) GROUP BY {} HAVING count(*) > 1)",
-        compiled.select(),
-        compiled.select_list
+        "SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) FROM (
+             SELECT count(*) AS n FROM ({rows}) AS v
+             WHERE \"__dataforge_hash\" IN (SELECT h FROM ({hashes}) GROUP BY h HAVING count(*) > 1)
+             GROUP BY {columns} HAVING count(*) > 1)"
     );
     let n: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
     Ok(n as u64)
@@ -535,16 +543,18 @@ fn for_each_chunk(conn: &WsConnection, compiled: &CompiledView, expr: &str, chun
     let mut stmt = conn.prepare(&sql)?;
     let stream = stmt.stream_arrow(compiled.params())?;
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    let mut bytes = 0;
+    let (mut bytes, mut rows) = (0, 0);
     for batch in stream {
         ctx.checkpoint()?;
         let batch = batch?;
         let array = batch.column(0).clone();
         bytes += array.get_array_memory_size();
+        rows += array.len();
         arrays.push(array);
-        if bytes >= chunk_bytes {
+        // Polars holds text as 16-byte views: rows count as much as bytes.
+        if bytes >= chunk_bytes || rows * 16 >= chunk_bytes {
             f(bridge::series("v", &std::mem::take(&mut arrays))?)?;
-            bytes = 0;
+            (bytes, rows) = (0, 0);
         }
     }
     if !arrays.is_empty() {
@@ -559,8 +569,12 @@ struct ColumnState {
     rows: u64,
     nulls: u64,
     moments: Moments,
+    /// Value counts of text and boolean columns.
     counts: Option<DataFrame>,
-    counts_dropped: bool,
+    /// Sorted value runs of numeric and temporal columns.
+    runs: Option<stats::Runs>,
+    /// Too many distinct values to merge across chunks.
+    dropped: bool,
     text: TextTally,
     sample: Vec<Series>,
     missing: Vec<u64>,
@@ -570,10 +584,12 @@ struct ColumnState {
 fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnInfo, rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<ColumnProfile> {
     let started = Instant::now();
     let kind = Kind::of(&column.data_type);
+    let numeric = kind.is_numeric() || kind.is_temporal();
     let segments = MISSING_SEGMENTS.min(rows.max(1) as usize);
     let segment_rows = rows.div_ceil(segments as u64).max(1);
     let mut st = ColumnState { missing: vec![0; segments], ..Default::default() };
     for_each_chunk(conn, compiled, &kind.select_expr(&column.name), options.chunk_bytes, ctx, |s| {
+        let s = s.rechunk();
         let offset = st.rows;
         st.rows += s.len() as u64;
         st.nulls += s.null_count() as u64;
@@ -585,23 +601,35 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
                 }
             }
         }
-        if kind.is_numeric() || kind.is_temporal() {
-            st.moments.merge(&stats::moments(&s)?);
-        }
-        let counts = stats::value_counts(&s)?;
-        if kind == Kind::Text {
-            st.text.merge(&TextTally::of_counts(&counts)?);
-        }
         st.sample.push(stats::spread_sample(&s, stats::SAMPLE_VALUES)?);
-        if !st.counts_dropped {
-            let merged = match st.counts.take() {
-                Some(so_far) => stats::merge_counts(so_far, counts)?,
-                None => counts,
-            };
-            if st.chunks > 1 && merged.height() > stats::MAX_MERGED_DISTINCT {
-                st.counts_dropped = true;
-            } else {
-                st.counts = Some(merged);
+        if numeric {
+            st.moments.merge(&stats::moments(&s)?);
+            if !st.dropped {
+                let runs = stats::Runs::of_chunk(&s)?;
+                let merged = match st.runs.take() {
+                    Some(so_far) => so_far.merge(runs),
+                    None => runs,
+                };
+                st.dropped = too_many(merged.len(), stats::MAX_MERGED_RUNS, st.rows, rows);
+                st.runs = (!st.dropped).then_some(merged);
+            }
+        } else if st.dropped {
+            // Distinct values are counted later, in partitions: only the text tally is needed.
+            if kind == Kind::Text {
+                st.text.merge(&TextTally::of_series(&s)?);
+            }
+        } else {
+            let counts = stats::value_counts(&s)?;
+            if kind == Kind::Text {
+                st.text.merge(&TextTally::of_counts(&counts)?);
+            }
+            {
+                let merged = match st.counts.take() {
+                    Some(so_far) => stats::merge_counts(so_far, counts)?,
+                    None => counts,
+                };
+                st.dropped = too_many(merged.height(), stats::MAX_MERGED_DISTINCT, st.rows, rows);
+                st.counts = (!st.dropped).then_some(merged);
             }
         }
         ctx.progress(0, st.rows);
@@ -609,16 +637,35 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
     })?;
     let sample = thin_sample(std::mem::take(&mut st.sample))?;
     let non_null = st.rows - st.nulls;
-    let (distinct, top_values) = match &st.counts {
-        Some(counts) => (counts.height() as u64, top_values(&stats::top(counts, TOP_VALUES)?, kind)?),
-        None => duckdb_distinct_and_top(conn, compiled, kind, &column.name)?,
-    };
-    let sorted = match (&st.counts, kind.is_numeric() || kind.is_temporal()) {
-        (Some(counts), true) => Some(stats::sorted_numeric(counts)?),
-        (None, true) => Some(stats::sorted_numeric(&stats::value_counts(&sample)?)?),
+    let sample_runs;
+    let sorted = match (&st.runs, numeric) {
+        (Some(runs), true) => Some(stats::Sorted::of(runs)),
+        (None, true) => {
+            sample_runs = if sample.is_empty() { stats::Runs::default() } else { stats::Runs::of_chunk(&sample)? };
+            Some(stats::Sorted::of(&sample_runs))
+        }
         _ => None,
     };
-    let approximate = st.counts.is_none();
+    let (distinct, top_values) = match (&st.counts, &st.runs) {
+        (_, Some(runs)) => {
+            let text = |i: usize| match runs.ints.as_ref().and_then(|ints| ints.get(i)) {
+                Some(exact) if kind == Kind::Integer => exact.to_string(),
+                _ => numeric_text(kind, stats::Sorted::of(runs).value(i)),
+            };
+            let mut top: Vec<ValueCount> = stats::top_sorted(&runs.counts, TOP_VALUES).into_iter().map(|i| ValueCount { value: Some(text(i)), count: runs.counts[i] }).collect();
+            // NaN sorts last, as DuckDB orders it.
+            if st.moments.nan > 0 {
+                let at = top.iter().position(|v| v.count < st.moments.nan).unwrap_or(top.len());
+                top.insert(at, ValueCount { value: Some("NaN".into()), count: st.moments.nan });
+                top.truncate(TOP_VALUES);
+            }
+            (runs.len() as u64 + u64::from(st.moments.nan > 0), top)
+        }
+        (Some(counts), _) => (counts.height() as u64, top_values(&stats::top(counts, TOP_VALUES)?, kind)?),
+        _ if non_null == 0 => (0, Vec::new()),
+        _ => partitioned_distinct_and_top(conn, compiled, kind, &column.name, options, ctx)?,
+    };
+    let approximate = st.dropped;
     let mut profile = ColumnProfile {
         name: column.name.clone(),
         storage_type: column.data_type.clone(),
@@ -642,7 +689,7 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
         missing_by_segment: st.missing.iter().enumerate().map(|(i, &n)| n as f32 / segment_len(i, segment_rows, rows) as f32).collect(),
         seconds: 0.0,
     };
-    if let Some(sorted) = &sorted {
+    if let Some(sorted) = sorted {
         let numeric = numeric_stats(&st.moments, sorted, approximate);
         profile.histogram = if kind.is_temporal() { None } else { stats::histogram(sorted, HISTOGRAM_BINS).map(|(edges, counts)| Histogram { edges, counts }) };
         if kind.is_temporal() {
@@ -661,10 +708,16 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
         profile.histogram = None;
     }
     profile.meaning = meaning(&profile, non_null);
-    profile.suggested = suggestion(conn, compiled, &profile, sorted.as_deref())?;
+    profile.suggested = suggestion(conn, compiled, &profile, sorted)?;
     profile.alerts = alerts(&profile);
     profile.seconds = started.elapsed().as_secs_f64();
     Ok(profile)
+}
+
+/// Whether merged distinct values will pass `cap` once every row is read (`distinct` of the
+/// first `read` rows, projected to `total`). A column read in one chunk is never dropped.
+fn too_many(distinct: usize, cap: usize, read: u64, total: u64) -> bool {
+    read < total && distinct as f64 * total as f64 / read.max(1) as f64 > cap as f64
 }
 
 fn segment_len(i: usize, segment_rows: u64, rows: u64) -> u64 {
@@ -684,6 +737,17 @@ fn thin_sample(parts: Vec<Series>) -> Result<Series> {
     stats::spread_sample(&all, stats::SAMPLE_VALUES)
 }
 
+/// A number (or temporal value held as microseconds) as text.
+fn numeric_text(kind: Kind, v: f64) -> String {
+    match kind {
+        _ if kind.is_temporal() => format_temporal(kind, v),
+        Kind::Integer if v.is_finite() => format!("{}", v as i64),
+        _ if v.is_nan() => "NaN".into(),
+        _ if v.is_infinite() => if v > 0.0 { "inf".into() } else { "-inf".into() },
+        _ => format!("{v:?}"),
+    }
+}
+
 fn top_values(top: &DataFrame, kind: Kind) -> Result<Vec<ValueCount>> {
     let v = top.column("v").map_err(polars_error)?.as_materialized_series().clone();
     let n = top.column("n").map_err(polars_error)?.u64().map_err(polars_error)?.clone();
@@ -701,30 +765,57 @@ fn display_values(v: &Series, kind: Kind) -> Result<Vec<Option<String>>> {
     Ok(text.str().map_err(polars_error)?.iter().map(|s| s.map(str::to_string)).collect())
 }
 
-/// Distinct count and top values of a column with too many values to merge, asked of DuckDB.
-fn duckdb_distinct_and_top(conn: &WsConnection, compiled: &CompiledView, kind: Kind, column: &str) -> Result<(u64, Vec<ValueCount>)> {
+/// Distinct values one pass of [`partitioned_distinct_and_top`] aims to hold.
+const PARTITION_DISTINCT: f64 = 2_500_000.0;
+
+/// Distinct count and top values of a column with too many values to merge at once: the
+/// values are split by hash into parts small enough for memory (DuckDB filters each part as
+/// it scans), each part counted by Polars. Parts share no value, so the sums are exact.
+fn partitioned_distinct_and_top(conn: &WsConnection, compiled: &CompiledView, kind: Kind, column: &str, options: &ProfileOptions, ctx: &JobCtx) -> Result<(u64, Vec<ValueCount>)> {
     let expr = kind.select_expr(column);
-    let sql = format!("SELECT count(DISTINCT v) FROM ({})", compiled.select_columns(&format!("{expr} AS v")));
-    let distinct: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
-    let sql = format!(
-        "SELECT v::VARCHAR, count(*) AS n FROM ({}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT {TOP_VALUES}",
-        compiled.select_columns(&format!("{expr} AS v"))
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let top = stmt
-        .query_map(compiled.params(), |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)? as u64)))?
-        .collect::<duckdb::Result<Vec<_>>>()?
-        .into_iter()
-        .map(|(value, count)| ValueCount {
-            value: value.map(|v| if kind.is_temporal() { v.parse::<f64>().map(|m| format_temporal(kind, m)).unwrap_or(v) } else { v }),
-            count,
-        })
-        .collect();
-    Ok((distinct as u64, top))
+    let values = compiled.select_columns(&format!("{expr} AS v"));
+    let estimate: i64 = conn.prepare(&format!("SELECT approx_count_distinct(v) FROM ({values})"))?.query_row(compiled.params(), |r| r.get(0))?;
+    let parts = ((estimate as f64 * 1.2 / PARTITION_DISTINCT).ceil() as u64).max(1);
+    let mut distinct = 0u64;
+    let mut candidates: Option<DataFrame> = None;
+    for part in 0..parts {
+        ctx.checkpoint()?;
+        let part_sql = CompiledView {
+            from: format!("({values}) AS \"part\""),
+            select_list: "v".into(),
+            columns: Vec::new(),
+            where_clause: format!("WHERE v IS NOT NULL AND hash(v) % {parts} = {part}"),
+            order_by: String::new(),
+            params: compiled.params.clone(),
+        };
+        let mut counts: Option<DataFrame> = None;
+        for_each_chunk(conn, &part_sql, "v", options.chunk_bytes, ctx, |s| {
+            let chunk = stats::value_counts(&s)?;
+            counts = Some(match counts.take() {
+                Some(so_far) => stats::merge_counts(so_far, chunk)?,
+                None => chunk,
+            });
+            Ok(())
+        })?;
+        if let Some(counts) = counts {
+            distinct += counts.height() as u64;
+            let top = stats::detached(stats::top(&counts, TOP_VALUES)?)?;
+            candidates = Some(match candidates.take() {
+                Some(so_far) => so_far.vstack(&top).map_err(polars_error)?,
+                None => top,
+            });
+        }
+    }
+    let top = match candidates {
+        Some(c) => top_values(&stats::top(&c, TOP_VALUES)?, kind)?,
+        None => Vec::new(),
+    };
+    Ok((distinct, top))
 }
 
-fn numeric_stats(m: &Moments, sorted: &[(f64, u64)], approximate: bool) -> NumericStats {
-    let quantiles: Vec<Quantile> = QUANTILES.iter().filter_map(|&p| stats::weighted_quantile(sorted, p).map(|value| Quantile { p, value })).collect();
+fn numeric_stats(m: &Moments, sorted: stats::Sorted<'_>, approximate: bool) -> NumericStats {
+    let quantiles: Vec<Quantile> =
+        QUANTILES.iter().zip(sorted.quantiles(&QUANTILES)).filter_map(|(&p, value)| value.map(|value| Quantile { p, value })).collect();
     let q = |p: f64| quantiles.iter().find(|q| q.p == p).map(|q| q.value);
     let iqr = q(0.75).zip(q(0.25)).map(|(a, b)| a - b);
     let outliers = q(0.25).zip(iqr).map(|(q1, iqr)| {
@@ -732,8 +823,7 @@ fn numeric_stats(m: &Moments, sorted: &[(f64, u64)], approximate: bool) -> Numer
         let seen: u64 = sorted.iter().filter(|(v, _)| *v < lo || *v > hi).map(|(_, n)| n).sum();
         if approximate {
             // Scale a sample's count to the column.
-            let sampled: u64 = sorted.iter().map(|(_, n)| n).sum();
-            (seen as f64 * m.n / sampled.max(1) as f64).round() as u64
+            (seen as f64 * m.n / sorted.total().max(1) as f64).round() as u64
         } else {
             seen
         }
@@ -748,7 +838,7 @@ fn numeric_stats(m: &Moments, sorted: &[(f64, u64)], approximate: bool) -> Numer
         sum: m.sum,
         skewness: m.skewness(),
         kurtosis: m.kurtosis(),
-        mad: q(0.5).and_then(|median| stats::mad(sorted, median)),
+        mad: q(0.5).and_then(|median| sorted.mad(median)),
         quantiles,
         iqr,
         outliers,
@@ -790,7 +880,7 @@ fn duration_words(micros: f64) -> String {
     }
 }
 
-fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: &[(f64, u64)]) -> TemporalStats {
+fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: stats::Sorted<'_>) -> TemporalStats {
     use chrono::Datelike;
     let span_days = numeric.max.zip(numeric.min).map_or(0.0, |(a, b)| (a - b) / 86_400e6);
     let period = match kind {
@@ -800,25 +890,44 @@ fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: &[(f64, u64)]) -> 
         _ => "year",
     };
     let mut by_period: Vec<ValueCount> = Vec::new();
-    for &(v, n) in sorted {
-        let label = match (kind, period) {
-            (Kind::Time, _) => format!("{:02}:00", (v / 3_600e6).floor() as i64),
-            (_, p) => match chrono::DateTime::from_timestamp_micros(v as i64) {
-                Some(t) if p == "day" => t.format("%Y-%m-%d").to_string(),
-                Some(t) if p == "month" => format!("{}-{:02}", t.year(), t.month()),
-                Some(t) => t.year().to_string(),
-                None => continue,
-            },
-        };
-        match by_period.last_mut() {
-            Some(last) if last.value.as_deref() == Some(label.as_str()) => last.count += n,
-            _ => by_period.push(ValueCount { value: Some(label), count: n }),
+    // Values are sorted: a period's label is made once, when the period changes.
+    let (mut period_start, mut period_end) = (f64::NAN, f64::NAN);
+    for (v, n) in sorted.iter() {
+        if v >= period_start && v < period_end {
+            if let Some(last) = by_period.last_mut() {
+                last.count += n;
+            }
+            continue;
         }
+        let (label, start, end) = match kind {
+            Kind::Time => {
+                let hour = (v / 3_600e6).floor();
+                (format!("{:02}:00", hour as i64), hour * 3_600e6, (hour + 1.0) * 3_600e6)
+            }
+            _ => {
+                let Some(t) = chrono::DateTime::from_timestamp_micros(v as i64) else { continue };
+                let day = t.date_naive();
+                let (first, next, label) = match period {
+                    "day" => (day, day.succ_opt(), day.format("%Y-%m-%d").to_string()),
+                    "month" => {
+                        let first = day.with_day(1).unwrap_or(day);
+                        (first, first.checked_add_months(chrono::Months::new(1)), format!("{}-{:02}", t.year(), t.month()))
+                    }
+                    _ => {
+                        let first = chrono::NaiveDate::from_ymd_opt(t.year(), 1, 1).unwrap_or(day);
+                        (first, chrono::NaiveDate::from_ymd_opt(t.year() + 1, 1, 1), t.year().to_string())
+                    }
+                };
+                let micros = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map_or(f64::NAN, |t| t.and_utc().timestamp_micros() as f64);
+                (label, micros(first), next.map_or(f64::INFINITY, micros))
+            }
+        };
+        (period_start, period_end) = (start, end);
+        by_period.push(ValueCount { value: Some(label), count: n });
     }
-    let longest_gap = sorted.windows(2).max_by(|a, b| (a[1].0 - a[0].0).total_cmp(&(b[1].0 - b[0].0))).map(|w| Gap {
-        from: format_temporal(kind, w[0].0),
-        to: format_temporal(kind, w[1].0),
-        length: duration_words(w[1].0 - w[0].0),
+    let longest_gap = (1..sorted.len()).max_by(|&a, &b| (sorted.value(a) - sorted.value(a - 1)).total_cmp(&(sorted.value(b) - sorted.value(b - 1)))).map(|i| {
+        let (from, to) = (sorted.value(i - 1), sorted.value(i));
+        Gap { from: format_temporal(kind, from), to: format_temporal(kind, to), length: duration_words(to - from) }
     });
     TemporalStats {
         min: numeric.min.map(|m| format_temporal(kind, m)),
@@ -961,7 +1070,7 @@ fn narrowest_integer(min: f64, max: f64) -> &'static str {
 }
 
 /// The narrowest type that holds every value of the column, when narrower than its own.
-fn suggestion(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile, sorted: Option<&[(f64, u64)]>) -> Result<Option<Suggestion>> {
+fn suggestion(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile, sorted: Option<stats::Sorted<'_>>) -> Result<Option<Suggestion>> {
     let non_null = p.count - p.nulls;
     if non_null == 0 {
         return Ok(None);
@@ -1111,7 +1220,7 @@ fn erfc(x: f64) -> f64 {
 }
 
 /// Pearson (exact, merged across chunks of rows) and Spearman (ranks of up to
-/// [`SPEARMAN_ROWS`] rows, a DuckDB reservoir sample beyond) between numeric columns.
+/// [`SPEARMAN_ROWS`] rows, a DuckDB Bernoulli sample of about as many beyond) between numeric columns.
 fn correlations(conn: &WsConnection, compiled: &CompiledView, profiles: &[ColumnProfile], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
     let columns: Vec<&ColumnProfile> = profiles.iter().filter(|p| p.kind.is_numeric() && p.distinct > 1).take(MAX_CORRELATED).collect();
     if columns.len() < 2 || rows < 3 {
@@ -1119,31 +1228,23 @@ fn correlations(conn: &WsConnection, compiled: &CompiledView, profiles: &[Column
     }
     let n = columns.len();
     let select: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("CAST({} AS DOUBLE) AS c{i}", quote_ident(&c.name))).collect();
-    let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
     // Pairwise co-moments over complete pairs, merged chunk by chunk.
     let mut pairs = vec![CoMoments::default(); n * n];
-    let sql = compiled.select_columns(&select.join(", "));
-    let mut stmt = conn.prepare(&sql)?;
-    let stream = stmt.stream_arrow(compiled.params())?;
     let mut batches: Vec<arrow::record_batch::RecordBatch> = Vec::new();
     let mut bytes = 0;
     let mut flush = |batches: &mut Vec<arrow::record_batch::RecordBatch>| -> Result<()> {
         if batches.is_empty() {
             return Ok(());
         }
-        let series = (0..n)
-            .map(|i| bridge::series(&names[i], &batches.iter().map(|b| b.column(i).clone()).collect::<Vec<_>>()))
-            .collect::<Result<Vec<_>>>()?;
+        let chunk = float_columns(batches, n)?;
         batches.clear();
-        let df = DataFrame::new_infer_height(series.into_iter().map(Into::into).collect()).map_err(polars_error)?;
-        for i in 0..n {
-            for j in i + 1..n {
-                pairs[i * n + j].merge(&CoMoments::of(&df, &names[i], &names[j])?);
-            }
+        for (i, j, co) in CoMoments::of_all(&chunk)? {
+            pairs[i * n + j].merge(&co);
         }
         Ok(())
     };
-    for batch in stream {
+    let mut stmt = conn.prepare(&compiled.select_columns(&select.join(", ")))?;
+    for batch in stmt.stream_arrow(compiled.params())? {
         ctx.checkpoint()?;
         let batch = batch?;
         bytes += batch.get_array_memory_size();
@@ -1154,48 +1255,76 @@ fn correlations(conn: &WsConnection, compiled: &CompiledView, profiles: &[Column
         }
     }
     flush(&mut batches)?;
-    let mut pearson = vec![None; n * n];
-    for i in 0..n {
-        pearson[i * n + i] = Some(1.0);
-        for j in i + 1..n {
-            let r = pairs[i * n + j].pearson();
-            pearson[i * n + j] = r;
-            pearson[j * n + i] = r;
-        }
-    }
-    // Spearman on all rows, or a reservoir sample of them.
+    let pearson = symmetric(n, |i, j| pairs[i * n + j].pearson());
+    // Spearman: Pearson of average ranks, over all rows or a reservoir sample of them.
     ctx.checkpoint()?;
-    let sampled = rows > SPEARMAN_ROWS;
-    let mut sql = format!("SELECT {} FROM ({})", names.join(", "), compiled.select_columns(&select.join(", ")));
-    if sampled {
-        sql.push_str(&format!(" USING SAMPLE reservoir({SPEARMAN_ROWS} ROWS) REPEATABLE (42)"));
+    let mut sql = format!("SELECT * FROM ({})", compiled.select_columns(&select.join(", ")));
+    if rows > SPEARMAN_ROWS {
+        let percent = SPEARMAN_ROWS as f64 * 100.0 / rows as f64;
+        sql.push_str(&format!(" USING SAMPLE bernoulli({percent:.6} PERCENT) REPEATABLE (42)"));
     }
     let mut stmt = conn.prepare(&sql)?;
     let batches: Vec<arrow::record_batch::RecordBatch> = stmt.stream_arrow(compiled.params())?.collect::<std::result::Result<_, _>>()?;
-    let spearman_rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let series = (0..n)
-        .map(|i| bridge::series(&names[i], &batches.iter().map(|b| b.column(i).clone()).collect::<Vec<_>>()))
-        .collect::<Result<Vec<_>>>()?;
+    let sample = float_columns(&batches, n)?;
     drop(batches);
-    let df = DataFrame::new_infer_height(series.into_iter().map(Into::into).collect()).map_err(polars_error)?;
+    let spearman_rows = sample.first().map_or(0, |c| c.len() as u64);
+    let ranked_all = rank_columns(&sample, None)?;
+    let complete: Vec<bool> = sample.iter().map(|c| c.is_finite().all()).collect();
+    let ranked_pairs = CoMoments::of_all(&ranked_all)?;
     let mut spearman = vec![None; n * n];
+    for (i, j, co) in ranked_pairs {
+        let r = if complete[i] && complete[j] {
+            co.pearson()
+        } else {
+            // Rank again over the rows where both are present.
+            let both = sample[i].is_finite() & sample[j].is_finite();
+            let pair = [sample[i].filter(&both).map_err(polars_error)?, sample[j].filter(&both).map_err(polars_error)?];
+            let ranked = rank_columns(&pair, None)?;
+            CoMoments::of_all(&ranked)?.first().and_then(|(_, _, co)| co.pearson())
+        };
+        spearman[i * n + j] = r;
+        spearman[j * n + i] = r;
+    }
     for i in 0..n {
         spearman[i * n + i] = Some(1.0);
-        for j in i + 1..n {
-            let both = col(names[i].as_str()).is_not_null().and(col(names[j].as_str()).is_not_null());
-            let out = df
-                .clone()
-                .lazy()
-                .filter(both)
-                .select([spearman_rank_corr(col(names[i].as_str()), col(names[j].as_str()), false).alias("r")])
-                .collect()
-                .map_err(polars_error)?;
-            let r = out.column("r").map_err(polars_error)?.cast(&PlType::Float64).map_err(polars_error)?.f64().map_err(polars_error)?.get(0).filter(|r| r.is_finite());
-            spearman[i * n + j] = r;
-            spearman[j * n + i] = r;
-        }
     }
     Ok(Some(Correlations { columns: columns.iter().map(|c| c.name.clone()).collect(), pearson, spearman, spearman_rows }))
+}
+
+fn symmetric(n: usize, f: impl Fn(usize, usize) -> Option<f64>) -> Vec<Option<f64>> {
+    let mut out = vec![None; n * n];
+    for i in 0..n {
+        out[i * n + i] = Some(1.0);
+        for j in i + 1..n {
+            let r = f(i, j);
+            out[i * n + j] = r;
+            out[j * n + i] = r;
+        }
+    }
+    out
+}
+
+/// The batches' first `n` columns (all DOUBLE) as Polars arrays, one chunk each.
+fn float_columns(batches: &[arrow::record_batch::RecordBatch], n: usize) -> Result<Vec<Float64Chunked>> {
+    (0..n)
+        .map(|i| {
+            let series = bridge::series("v", &batches.iter().map(|b| b.column(i).clone()).collect::<Vec<_>>())?;
+            Ok(series.f64().map_err(polars_error)?.rechunk().into_owned())
+        })
+        .collect()
+}
+
+/// Average ranks (ties share their mean rank), by Polars; missing values stay missing.
+fn rank_columns(columns: &[Float64Chunked], _: Option<()>) -> Result<Vec<Float64Chunked>> {
+    use polars::prelude::{RankMethod, RankOptions};
+    columns
+        .iter()
+        .map(|c| {
+            let ranked = c.clone().into_series().into_frame().lazy().select([col("v").rank(RankOptions { method: RankMethod::Average, descending: false }, None)]).collect().map_err(polars_error)?;
+            let ranked = ranked.column("v").map_err(polars_error)?.cast(&PlType::Float64).map_err(polars_error)?;
+            Ok(ranked.f64().map_err(polars_error)?.rechunk().into_owned())
+        })
+        .collect()
 }
 
 /// Count, means, co-moment and second moments of a pair over rows where both are finite.
@@ -1210,29 +1339,53 @@ struct CoMoments {
 }
 
 impl CoMoments {
-    fn of(df: &DataFrame, a: &str, b: &str) -> Result<Self> {
-        let both = col(a).is_finite().and(col(b).is_finite());
-        let x = || col(a).filter(both.clone());
-        let y = || col(b).filter(both.clone());
-        let dx = || x() - x().mean();
-        let dy = || y() - y().mean();
-        let out = df
-            .clone()
-            .lazy()
-            .select([
-                x().count().cast(PlType::Float64).alias("n"),
-                x().mean().alias("ma"),
-                y().mean().alias("mb"),
-                (dx() * dy()).sum().alias("c"),
-                (dx() * dx()).sum().alias("m2a"),
-                (dy() * dy()).sum().alias("m2b"),
-            ])
-            .collect()
-            .map_err(polars_error)?;
-        let get = |name: &str| -> Result<f64> {
-            Ok(out.column(name).map_err(polars_error)?.cast(&PlType::Float64).map_err(polars_error)?.f64().map_err(polars_error)?.get(0).unwrap_or(0.0))
-        };
-        Ok(Self { n: get("n")?, mean_a: get("ma")?, mean_b: get("mb")?, c: get("c")?, m2a: get("m2a")?, m2b: get("m2b")? })
+    /// Every pair (i < j) of a chunk's columns, by Polars array arithmetic: deviations of a
+    /// column are computed once when it has no missing or infinite value.
+    fn of_all(columns: &[Float64Chunked]) -> Result<Vec<(usize, usize, Self)>> {
+        let complete: Vec<bool> = columns.iter().map(|c| c.is_finite().all()).collect();
+        let deviations: Vec<Option<(Float64Chunked, f64)>> = columns
+            .iter()
+            .zip(&complete)
+            .map(|(c, &ok)| {
+                ok.then(|| {
+                    let d = c - c.mean().unwrap_or(0.0);
+                    let m2 = (&d * &d).sum().unwrap_or(0.0);
+                    (d, m2)
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for i in 0..columns.len() {
+            for j in i + 1..columns.len() {
+                let co = match (&deviations[i], &deviations[j]) {
+                    (Some((da, m2a)), Some((db, m2b))) => Self {
+                        n: columns[i].len() as f64,
+                        mean_a: columns[i].mean().unwrap_or(0.0),
+                        mean_b: columns[j].mean().unwrap_or(0.0),
+                        c: (da * db).sum().unwrap_or(0.0),
+                        m2a: *m2a,
+                        m2b: *m2b,
+                    },
+                    _ => {
+                        let both = columns[i].is_finite() & columns[j].is_finite();
+                        let a = columns[i].filter(&both).map_err(polars_error)?;
+                        let b = columns[j].filter(&both).map_err(polars_error)?;
+                        let (mean_a, mean_b) = (a.mean().unwrap_or(0.0), b.mean().unwrap_or(0.0));
+                        let (da, db) = (&a - mean_a, &b - mean_b);
+                        Self {
+                            n: a.len() as f64,
+                            mean_a,
+                            mean_b,
+                            c: (&da * &db).sum().unwrap_or(0.0),
+                            m2a: (&da * &da).sum().unwrap_or(0.0),
+                            m2b: (&db * &db).sum().unwrap_or(0.0),
+                        }
+                    }
+                };
+                out.push((i, j, co));
+            }
+        }
+        Ok(out)
     }
 
     fn merge(&mut self, o: &Self) {

@@ -10,9 +10,12 @@ pub(super) fn polars_error(e: PolarsError) -> EngineError {
     EngineError::Database(format!("Polars: {e}"))
 }
 
-/// Distinct values kept while merging chunks; past this a column's value counts are dropped
-/// and its distinct count and top values are asked of DuckDB instead.
-pub const MAX_MERGED_DISTINCT: usize = 4_000_000;
+/// Distinct text values kept while merging chunks (about 100 MB); past this a column's
+/// distinct count and top values are counted again in hash partitions.
+pub const MAX_MERGED_DISTINCT: usize = 2_000_000;
+/// Distinct numbers kept while merging chunks (24 bytes each); past this quantiles come from
+/// a sample.
+pub const MAX_MERGED_RUNS: usize = 12_000_000;
 /// Values kept (spread over the column) for approximate quantiles and text shapes.
 pub const SAMPLE_VALUES: usize = 100_000;
 
@@ -91,53 +94,34 @@ fn opt_fold(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f6
     }
 }
 
-fn scalar(df: &DataFrame, name: &str) -> Result<Option<f64>> {
-    let column = df.column(name).map_err(polars_error)?.cast(&DataType::Float64).map_err(polars_error)?;
-    Ok(column.f64().map_err(polars_error)?.get(0))
-}
-
 /// The moments of a numeric chunk (Int64 or Float64), NaN and infinities counted apart.
 pub fn moments(values: &Series) -> Result<Moments> {
-    let v = || col("v").cast(DataType::Float64);
-    let finite = || v().filter(v().is_finite());
-    let d = || finite() - finite().mean();
-    let out = values
-        .clone()
-        .with_name("v".into())
-        .into_frame()
-        .lazy()
-        .select([
-            finite().count().alias("n"),
-            finite().mean().alias("mean"),
-            (d() * d()).sum().alias("m2"),
-            (d() * d() * d()).sum().alias("m3"),
-            (d() * d() * d() * d()).sum().alias("m4"),
-            finite().min().alias("min"),
-            finite().max().alias("max"),
-            finite().sum().alias("sum"),
-            v().eq(lit(0.0)).sum().alias("zeros"),
-            v().lt(lit(0.0)).sum().alias("negatives"),
-            v().is_nan().sum().alias("nan"),
-            (v().is_not_nan().and(v().is_finite().not())).sum().alias("infinite"),
-        ])
-        .collect()
-        .map_err(polars_error)?;
-    let get = |name| scalar(&out, name).map(|v| v.unwrap_or(0.0));
-    let n = get("n")?;
-    Ok(Moments {
+    let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
+    let all = floats.f64().map_err(polars_error)?;
+    let count = |mask: BooleanChunked| mask.sum().unwrap_or(0) as u64;
+    let finite = all.filter(&all.is_finite()).map_err(polars_error)?;
+    let n = (finite.len() - finite.null_count()) as f64;
+    let mut m = Moments {
         n,
-        mean: if n > 0.0 { get("mean")? } else { 0.0 },
-        m2: get("m2")?,
-        m3: get("m3")?,
-        m4: get("m4")?,
-        min: scalar(&out, "min")?.filter(|_| n > 0.0),
-        max: scalar(&out, "max")?.filter(|_| n > 0.0),
-        sum: get("sum")?,
-        zeros: get("zeros")? as u64,
-        negatives: get("negatives")? as u64,
-        nan: get("nan")? as u64,
-        infinite: get("infinite")? as u64,
-    })
+        zeros: count(all.equal(0.0)),
+        negatives: count(all.lt(0.0)),
+        nan: count(all.is_nan()),
+        infinite: count(all.is_infinite()),
+        ..Default::default()
+    };
+    if n == 0.0 {
+        return Ok(m);
+    }
+    m.mean = finite.mean().unwrap_or(0.0);
+    m.min = finite.min();
+    m.max = finite.max();
+    m.sum = finite.sum().unwrap_or(0.0);
+    let d = &finite - m.mean;
+    let d2 = &d * &d;
+    m.m2 = d2.sum().unwrap_or(0.0);
+    m.m3 = (&d2 * &d).sum().unwrap_or(0.0);
+    m.m4 = (&d2 * &d2).sum().unwrap_or(0.0);
+    Ok(m)
 }
 
 /// Non-null values of a chunk with how often each occurs: columns `v` and `n` (UInt64).
@@ -167,15 +151,54 @@ pub fn merge_counts(a: DataFrame, b: DataFrame) -> Result<DataFrame> {
         .map_err(polars_error)
 }
 
-/// The `k` most frequent values, ties by value.
+/// The `k` most frequent values, ties by value. Only counts at or above the k-th largest
+/// are sorted.
 pub fn top(counts: &DataFrame, k: usize) -> Result<DataFrame> {
+    let n = counts.column("n").map_err(polars_error)?.u64().map_err(polars_error)?;
+    let mut all: Vec<u64> = n.no_null_iter().collect();
+    let threshold = if all.len() > k {
+        let (_, kth, _) = all.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+        *kth
+    } else {
+        0
+    };
+    drop(all);
     counts
         .clone()
         .lazy()
+        .filter(col("n").gt_eq(lit(threshold)))
         .sort(["n", "v"], SortMultipleOptions::default().with_order_descending_multi([true, false]).with_nulls_last(true))
         .limit(k as IdxSize)
         .collect()
         .map_err(polars_error)
+}
+
+/// A few rows of counts with their text copied out of the buffers they share with a larger
+/// frame, so that frame's memory can go.
+pub fn detached(counts: DataFrame) -> Result<DataFrame> {
+    let v = counts.column("v").map_err(polars_error)?;
+    let Ok(text) = v.str() else { return Ok(counts) };
+    let copied = text.iter().collect::<StringChunked>().with_name("v".into()).into_series();
+    let mut counts = counts.clone();
+    counts.with_column(copied.into()).map_err(polars_error)?;
+    Ok(counts)
+}
+
+/// The `k` largest counts of value-sorted runs, ties by value: indices into `counts`.
+pub fn top_sorted(counts: &[u64], k: usize) -> Vec<usize> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // A min-heap on (count, -index): the weakest of the best k on top.
+    let mut heap: BinaryHeap<Reverse<(u64, Reverse<usize>)>> = BinaryHeap::with_capacity(k + 1);
+    for (i, &n) in counts.iter().enumerate() {
+        heap.push(Reverse((n, Reverse(i))));
+        if heap.len() > k {
+            heap.pop();
+        }
+    }
+    let mut best: Vec<(u64, usize)> = heap.into_iter().map(|Reverse((n, Reverse(i)))| (n, i)).collect();
+    best.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    best.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Numeric value counts as (value, count) pairs sorted by value, NaN left out.
@@ -201,52 +224,155 @@ pub fn spread_sample(values: &Series, max: usize) -> Result<Series> {
     }
     let step = non_null.len().div_ceil(max);
     let idx: Vec<IdxSize> = (0..non_null.len()).step_by(step).map(|i| i as IdxSize).collect();
-    non_null.take_slice(&idx).map_err(polars_error)
+    let taken = non_null.take_slice(&idx).map_err(polars_error)?;
+    // Taken text still points into the chunk's buffers: copy it so the chunk can go.
+    match taken.str() {
+        Ok(text) => Ok(text.iter().collect::<StringChunked>().with_name("v".into()).into_series()),
+        Err(_) => Ok(taken),
+    }
 }
 
-/// Linear-interpolated quantile of sorted (value, count) pairs, as DuckDB's `quantile_cont`.
-pub fn weighted_quantile(sorted: &[(f64, u64)], q: f64) -> Option<f64> {
-    let total: u64 = sorted.iter().map(|(_, n)| n).sum();
-    if total == 0 {
-        return None;
-    }
-    let h = (total - 1) as f64 * q;
-    let (lo, hi) = (h.floor() as u64, h.ceil() as u64);
-    let (vlo, vhi) = (value_at(sorted, lo)?, value_at(sorted, hi)?);
-    // Equal ends (also two infinities) need no interpolation.
-    if vlo == vhi || h == lo as f64 || vlo.is_infinite() {
-        return Some(vlo);
-    }
-    if vhi.is_infinite() {
-        return Some(vhi);
-    }
-    Some(vlo + (vhi - vlo) * (h - lo as f64))
+/// A numeric column's distinct values in ascending order with their counts (borrowed from
+/// [`Runs`], never copied: a column can have tens of millions of them).
+#[derive(Clone, Copy)]
+pub struct Sorted<'a> {
+    /// Exact integers (integer and temporal columns), else `values`.
+    pub ints: Option<&'a [i64]>,
+    pub values: &'a [f64],
+    pub counts: &'a [u64],
 }
 
-fn value_at(sorted: &[(f64, u64)], index: u64) -> Option<f64> {
-    let mut seen = 0;
-    for &(v, n) in sorted {
-        seen += n;
-        if index < seen {
-            return Some(v);
+impl<'a> Sorted<'a> {
+    pub fn of(runs: &'a Runs) -> Self {
+        Self { ints: runs.ints.as_deref(), values: &runs.values, counts: &runs.counts }
+    }
+
+    pub fn len(self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn value(self, i: usize) -> f64 {
+        match self.ints {
+            Some(ints) => ints[i] as f64,
+            None => self.values[i],
         }
     }
-    None
+
+    pub fn iter(self) -> impl Iterator<Item = (f64, u64)> + 'a {
+        (0..self.len()).map(move |i| (self.value(i), self.counts[i]))
+    }
+
+    pub fn total(self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Linear-interpolated quantiles, as DuckDB's `quantile_cont`, in one pass.
+    pub fn quantiles(self, qs: &[f64]) -> Vec<Option<f64>> {
+        let total = self.total();
+        if total == 0 {
+            return vec![None; qs.len()];
+        }
+        let mut wanted: Vec<u64> = qs.iter().flat_map(|q| {
+            let h = (total - 1) as f64 * q;
+            [h.floor() as u64, h.ceil() as u64]
+        }).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let found = values_at(self.iter(), &wanted);
+        qs.iter()
+            .map(|q| {
+                let h = (total - 1) as f64 * q;
+                let at = |i: u64| wanted.binary_search(&i).ok().and_then(|k| found[k]);
+                interpolate(at(h.floor() as u64)?, at(h.ceil() as u64)?, h - h.floor())
+            })
+            .collect()
+    }
+
+    /// Median absolute deviation from the median, as DuckDB's `mad`: the deviations fall below
+    /// the median and rise above it, so walking both sides outwards visits them in order.
+    pub fn mad(self, median: f64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.value(mid) < median { lo = mid + 1 } else { hi = mid }
+        }
+        let (mut below, mut above) = (lo, lo);
+        let walk = std::iter::from_fn(|| {
+            let left = (below > 0).then(|| median - self.value(below - 1));
+            let right = (above < self.len()).then(|| self.value(above) - median);
+            match (left, right) {
+                (Some(l), Some(r)) if l <= r => {
+                    below -= 1;
+                    Some((l, self.counts[below]))
+                }
+                (_, Some(r)) => {
+                    above += 1;
+                    Some((r, self.counts[above - 1]))
+                }
+                (Some(l), None) => {
+                    below -= 1;
+                    Some((l, self.counts[below]))
+                }
+                (None, None) => None,
+            }
+        });
+        let h = (total - 1) as f64 * 0.5;
+        let found = values_at(walk, &[h.floor() as u64, h.ceil() as u64]);
+        interpolate(found[0]?, found.get(1).copied().flatten().or(found[0])?, h - h.floor())
+    }
 }
 
-/// Median absolute deviation from the median, as DuckDB's `mad`.
+/// The values at sorted, distinct positions of a (value, count) sequence.
+fn values_at(pairs: impl Iterator<Item = (f64, u64)>, positions: &[u64]) -> Vec<Option<f64>> {
+    let mut found = vec![None; positions.len()];
+    let (mut seen, mut k) = (0u64, 0);
+    for (v, n) in pairs {
+        seen += n;
+        while k < positions.len() && positions[k] < seen {
+            found[k] = Some(v);
+            k += 1;
+        }
+        if k == positions.len() {
+            break;
+        }
+    }
+    found
+}
+
+fn interpolate(lo: f64, hi: f64, fraction: f64) -> Option<f64> {
+    // Equal ends (also two infinities) need no interpolation.
+    if lo == hi || fraction == 0.0 || lo.is_infinite() {
+        return Some(lo);
+    }
+    if hi.is_infinite() {
+        return Some(hi);
+    }
+    Some(lo + (hi - lo) * fraction)
+}
+
+/// Linear-interpolated quantile of sorted (value, count) pairs (tests and small inputs).
+pub fn weighted_quantile(sorted: &[(f64, u64)], q: f64) -> Option<f64> {
+    let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
+    Sorted { ints: None, values: &values, counts: &counts }.quantiles(&[q])[0]
+}
+
+/// Median absolute deviation of sorted (value, count) pairs (tests and small inputs).
 pub fn mad(sorted: &[(f64, u64)], median: f64) -> Option<f64> {
-    let mut deviations: Vec<(f64, u64)> = sorted.iter().map(|&(v, n)| ((v - median).abs(), n)).collect();
-    deviations.sort_by(|a, b| a.0.total_cmp(&b.0));
-    weighted_quantile(&deviations, 0.5)
+    let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
+    Sorted { ints: None, values: &values, counts: &counts }.mad(median)
 }
 
-/// Equal-width bins between the smallest and largest value (one per integer when the values
-/// are whole numbers spanning fewer integers than bins).
-pub fn histogram(sorted: &[(f64, u64)], bins: usize) -> Option<(Vec<f64>, Vec<u64>)> {
-    let finite: Vec<(f64, u64)> = sorted.iter().copied().filter(|(v, _)| v.is_finite()).collect();
-    let (min, max) = (finite.first()?.0, finite.last()?.0);
-    let whole = finite.iter().all(|(v, _)| v.fract() == 0.0);
+/// Equal-width bins between the smallest and largest finite value (one per integer when the
+/// values are whole numbers spanning fewer integers than bins).
+pub fn histogram(sorted: Sorted<'_>, bins: usize) -> Option<(Vec<f64>, Vec<u64>)> {
+    let finite = || sorted.iter().filter(|(v, _)| v.is_finite());
+    let min = finite().next()?.0;
+    let max = finite().last()?.0;
+    let whole = finite().all(|(v, _)| v.fract() == 0.0);
     let span = max - min;
     let (bins, width) = if whole && span < bins as f64 {
         (span as usize + 1, 1.0)
@@ -258,7 +384,7 @@ pub fn histogram(sorted: &[(f64, u64)], bins: usize) -> Option<(Vec<f64>, Vec<u6
     let start = if whole && width == 1.0 { min - 0.5 } else { min };
     let edges: Vec<f64> = (0..=bins).map(|i| start + width * i as f64).collect();
     let mut counts = vec![0u64; bins];
-    for (v, n) in finite {
+    for (v, n) in finite() {
         let i = (((v - start) / width).floor() as usize).min(bins - 1);
         counts[i] += n;
     }
@@ -283,26 +409,64 @@ pub struct TextTally {
 }
 
 impl TextTally {
-    /// Tallies a chunk's distinct text values, each weighted by its count.
+    /// Tallies a chunk's distinct text values, each weighted by its count (two halves at once).
     pub fn of_counts(counts: &DataFrame) -> Result<Self> {
         let v = counts.column("v").map_err(polars_error)?.str().map_err(polars_error)?.clone();
         let n = counts.column("n").map_err(polars_error)?.u64().map_err(polars_error)?.clone();
+        let half = v.len() / 2;
+        let (first, second) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| Self::of_values(&v.slice(0, half), &n.slice(0, half)));
+            let b = Self::of_values(&v.slice(half as i64, v.len() - half), &n.slice(half as i64, v.len() - half));
+            (a.join().expect("text tally"), b)
+        });
+        let mut t = first;
+        t.merge(&second);
+        Ok(t)
+    }
+
+    /// Tallies a chunk's text values one by one (when most are distinct anyway).
+    pub fn of_series(values: &Series) -> Result<Self> {
+        let v = values.str().map_err(polars_error)?;
+        let ones = UInt64Chunked::full("n".into(), 1, v.len());
+        let half = v.len() / 2;
+        let (first, second) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| Self::of_values(&v.slice(0, half), &ones.slice(0, half)));
+            let b = Self::of_values(&v.slice(half as i64, v.len() - half), &ones.slice(half as i64, v.len() - half));
+            (a.join().expect("text tally"), b)
+        });
+        let mut t = first;
+        t.merge(&second);
+        Ok(t)
+    }
+
+    fn of_values(v: &StringChunked, n: &UInt64Chunked) -> Self {
         let mut t = Self::default();
-        for (value, count) in v.iter().zip(n.into_no_null_iter()) {
-            let Some(value) = value else { continue };
-            let len = value.chars().count() as u64;
+        for (value, count) in v.iter().zip(n.iter()) {
+            let (Some(value), Some(count)) = (value, count) else { continue };
+            let (len, letters, digits, spaces, punctuation, non_ascii) = if value.is_ascii() {
+                let b = value.as_bytes();
+                (
+                    b.len() as u64,
+                    b.iter().any(u8::is_ascii_alphabetic),
+                    b.iter().any(u8::is_ascii_digit),
+                    b.iter().any(u8::is_ascii_whitespace),
+                    b.iter().any(u8::is_ascii_punctuation),
+                    false,
+                )
+            } else {
+                let (mut letters, mut digits, mut spaces, mut punctuation) = (false, false, false, false);
+                for c in value.chars() {
+                    letters |= c.is_alphabetic();
+                    digits |= c.is_numeric();
+                    spaces |= c.is_whitespace();
+                    punctuation |= c.is_ascii_punctuation() || (!c.is_alphanumeric() && !c.is_whitespace() && !c.is_ascii());
+                }
+                (value.chars().count() as u64, letters, digits, spaces, punctuation, true)
+            };
             t.values += count;
             t.len_sum += len * count;
             t.len_min = Some(t.len_min.map_or(len, |m| m.min(len)));
             t.len_max = Some(t.len_max.map_or(len, |m| m.max(len)));
-            let (mut letters, mut digits, mut spaces, mut punctuation, mut non_ascii) = (false, false, false, false, false);
-            for c in value.chars() {
-                letters |= c.is_alphabetic();
-                digits |= c.is_numeric();
-                spaces |= c.is_whitespace();
-                punctuation |= c.is_ascii_punctuation() || (!c.is_alphanumeric() && !c.is_whitespace() && !c.is_ascii());
-                non_ascii |= !c.is_ascii();
-            }
             let add = |flag: bool, to: &mut u64| *to += if flag { count } else { 0 };
             add(value.is_empty(), &mut t.empty);
             add(letters, &mut t.with_letters);
@@ -313,7 +477,7 @@ impl TextTally {
             add(value.starts_with(char::is_whitespace), &mut t.leading_space);
             add(value.ends_with(char::is_whitespace), &mut t.trailing_space);
         }
-        Ok(t)
+        t
     }
 
     pub fn merge(&mut self, b: &TextTally) {
@@ -381,6 +545,15 @@ mod tests {
     }
 
     #[test]
+    fn the_most_frequent_come_first_ties_by_value() {
+        let counts = [2, 5, 2, 5, 1];
+        assert_eq!(top_sorted(&counts, 3), vec![1, 3, 0]);
+        assert_eq!(top_sorted(&counts, 10), vec![1, 3, 0, 2, 4]);
+        assert_eq!(mad(&[(1.0, 1), (2.0, 1), (3.0, 1), (4.0, 1), (8.0, 1)], 3.0), Some(1.0));
+        assert_eq!(mad(&[(-5.0, 2), (0.0, 1), (1.0, 3)], 0.5), Some(0.5));
+    }
+
+    #[test]
     fn quantiles_interpolate_like_duckdb() {
         let sorted = [(1.0, 1), (2.0, 1), (3.0, 1), (4.0, 1), (8.0, 1)];
         assert_eq!(weighted_quantile(&sorted, 0.5), Some(3.0));
@@ -392,10 +565,10 @@ mod tests {
 
     #[test]
     fn histograms_cover_every_value() {
-        let (edges, counts) = histogram(&[(0.0, 3), (2.0, 1), (4.0, 2)], 20).unwrap();
+        let (edges, counts) = histogram(Sorted { ints: None, values: &[0.0, 2.0, 4.0], counts: &[3, 1, 2] }, 20).unwrap();
         assert_eq!(counts, vec![3, 0, 1, 0, 2]);
         assert_eq!(edges.len(), 6);
-        let (_, counts) = histogram(&[(0.5, 1), (1.0, 1), (10.25, 5)], 4).unwrap();
+        let (_, counts) = histogram(Sorted { ints: None, values: &[f64::NEG_INFINITY, 0.5, 1.0, 10.25], counts: &[9, 1, 1, 5] }, 4).unwrap();
         assert_eq!(counts.iter().sum::<u64>(), 7);
         assert_eq!(counts[3], 5);
     }
@@ -405,5 +578,123 @@ mod tests {
         assert_eq!(shape("Ann Smith 2024"), "Aaa Aaaaa 9999");
         assert_eq!(shape("2024-01-31"), "9999-99-99");
         assert_eq!(shape("ü@x.de"), "a@a.aa");
+    }
+}
+
+/// A numeric column's distinct values in order with their counts (NaN left out): what Polars'
+/// sort of a chunk gives after run-length counting, merged across chunks in one pass.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Runs {
+    /// Exact values of integer columns (so identifiers beyond 2^53 stay apart).
+    pub ints: Option<Vec<i64>>,
+    /// Values of other numeric columns (empty when `ints` holds them).
+    pub values: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+impl Runs {
+    /// Sorts a chunk (Int64 or Float64) with Polars and counts each value's run.
+    pub fn of_chunk(values: &Series) -> Result<Self> {
+        let mut runs = Self::default();
+        match values.dtype() {
+            DataType::Int64 => {
+                let sorted = values.i64().map_err(polars_error)?.drop_nulls().sort(false).rechunk().into_owned();
+                let mut ints = Vec::new();
+                for v in sorted.cont_slice().map_err(polars_error)? {
+                    if ints.last() == Some(v) {
+                        *runs.counts.last_mut().expect("a run") += 1;
+                    } else {
+                        ints.push(*v);
+                        runs.counts.push(1);
+                    }
+                }
+                runs.ints = Some(ints);
+            }
+            _ => {
+                let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
+                let floats = floats.f64().map_err(polars_error)?;
+                let sorted = floats.filter(&floats.is_not_nan()).map_err(polars_error)?.drop_nulls().sort(false).rechunk().into_owned();
+                for v in sorted.cont_slice().map_err(polars_error)? {
+                    if runs.values.last() == Some(v) {
+                        *runs.counts.last_mut().expect("a run") += 1;
+                    } else {
+                        runs.values.push(*v);
+                        runs.counts.push(1);
+                    }
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Both chunks' runs in one order, equal values counted together.
+    pub fn merge(self, other: Self) -> Self {
+        if self.is_empty() {
+            return other;
+        }
+        if other.is_empty() {
+            return self;
+        }
+        let mut out = Self { ints: self.ints.as_ref().map(|_| Vec::new()), ..Default::default() };
+        let (mut i, mut j) = (0, 0);
+        let order = |a: &Self, i: usize, b: &Self, j: usize| match (&a.ints, &b.ints) {
+            (Some(x), Some(y)) => x[i].cmp(&y[j]),
+            _ => a.values[i].total_cmp(&b.values[j]),
+        };
+        while i < self.len() || j < other.len() {
+            let take = match (i < self.len(), j < other.len()) {
+                (true, true) => order(&self, i, &other, j),
+                (true, false) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (source, k, count) = match take {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (&self, i - 1, self.counts[i - 1])
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (&other, j - 1, other.counts[j - 1])
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    (&self, i - 1, self.counts[i - 1] + other.counts[j - 1])
+                }
+            };
+            match (out.ints.as_mut(), source.ints.as_ref()) {
+                (Some(ints), Some(from)) => ints.push(from[k]),
+                _ => out.values.push(source.values[k]),
+            }
+            out.counts.push(count);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+
+    #[test]
+    fn runs_of_chunks_merge_into_the_runs_of_the_whole() {
+        let a = Series::new("v".into(), &[Some(3i64), None, Some(1), Some(3), Some(i64::MAX)]);
+        let b = Series::new("v".into(), &[Some(2i64), Some(3), Some(i64::MAX - 1)]);
+        let whole = Series::new("v".into(), &[Some(3i64), None, Some(1), Some(3), Some(i64::MAX), Some(2), Some(3), Some(i64::MAX - 1)]);
+        let merged = Runs::of_chunk(&a).unwrap().merge(Runs::of_chunk(&b).unwrap());
+        assert_eq!(merged, Runs::of_chunk(&whole).unwrap());
+        assert_eq!(merged.ints.as_deref(), Some(&[1, 2, 3, i64::MAX - 1, i64::MAX][..]));
+        assert_eq!(merged.counts, vec![1, 1, 3, 1, 1]);
+        let f = Series::new("v".into(), &[Some(f64::NAN), Some(0.5), Some(f64::NEG_INFINITY), Some(0.5), None]);
+        let runs = Runs::of_chunk(&f).unwrap();
+        assert_eq!((runs.values, runs.counts), (vec![f64::NEG_INFINITY, 0.5], vec![1, 2]));
     }
 }
