@@ -45,11 +45,15 @@ pub struct ProfileOptions {
     pub columns: Option<Vec<String>>,
     /// Arrow bytes of one column read before its statistics are computed and merged.
     pub chunk_bytes: usize,
+    /// Distinct text values merged across chunks before they are counted in partitions.
+    pub max_merged_distinct: usize,
+    /// Distinct numbers merged across chunks before quantiles come from a sample.
+    pub max_merged_runs: usize,
 }
 
 impl Default for ProfileOptions {
     fn default() -> Self {
-        Self { columns: None, chunk_bytes: 64 << 20 }
+        Self { columns: None, chunk_bytes: 64 << 20, max_merged_distinct: stats::MAX_MERGED_DISTINCT, max_merged_runs: stats::MAX_MERGED_RUNS }
     }
 }
 
@@ -610,7 +614,7 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
                     Some(so_far) => so_far.merge(runs),
                     None => runs,
                 };
-                st.dropped = too_many(merged.len(), stats::MAX_MERGED_RUNS, st.rows, rows);
+                st.dropped = too_many(merged.len(), options.max_merged_runs, st.rows, rows);
                 st.runs = (!st.dropped).then_some(merged);
             }
         } else if st.dropped {
@@ -628,7 +632,7 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
                     Some(so_far) => stats::merge_counts(so_far, counts)?,
                     None => counts,
                 };
-                st.dropped = too_many(merged.height(), stats::MAX_MERGED_DISTINCT, st.rows, rows);
+                st.dropped = too_many(merged.height(), options.max_merged_distinct, st.rows, rows);
                 st.counts = (!st.dropped).then_some(merged);
             }
         }
@@ -692,8 +696,17 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
     if let Some(sorted) = sorted {
         let numeric = numeric_stats(&st.moments, sorted, approximate);
         profile.histogram = if kind.is_temporal() { None } else { stats::histogram(sorted, HISTOGRAM_BINS).map(|(edges, counts)| Histogram { edges, counts }) };
+        if approximate && !kind.is_temporal() {
+            // The sample gave the quantiles; the bars are counted over every value.
+            profile.histogram = exact_histogram(conn, compiled, kind, &column.name, &st.moments, options, ctx)?;
+        }
         if kind.is_temporal() {
-            profile.temporal = Some(temporal_stats(kind, &numeric, sorted));
+            let mut temporal = temporal_stats(kind, &numeric, sorted);
+            if approximate {
+                let scale = st.moments.n / sorted.total().max(1) as f64;
+                temporal.by_period.iter_mut().for_each(|p| p.count = (p.count as f64 * scale).round() as u64);
+            }
+            profile.temporal = Some(temporal);
             profile.histogram = profile.temporal.as_ref().map(|t| Histogram {
                 edges: (0..=t.by_period.len()).map(|i| i as f64).collect(),
                 counts: t.by_period.iter().map(|v| v.count).collect(),
@@ -718,6 +731,25 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
 /// first `read` rows, projected to `total`). A column read in one chunk is never dropped.
 fn too_many(distinct: usize, cap: usize, read: u64, total: u64) -> bool {
     read < total && distinct as f64 * total as f64 / read.max(1) as f64 > cap as f64
+}
+
+/// Histogram bars of every finite value in a second pass, the bins set by the exact min and max.
+fn exact_histogram(conn: &WsConnection, compiled: &CompiledView, kind: Kind, column: &str, m: &Moments, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Histogram>> {
+    let (Some(min), Some(max)) = (m.min, m.max) else { return Ok(None) };
+    let bins = if max > min { HISTOGRAM_BINS } else { 1 };
+    let width = if max > min { (max - min) / bins as f64 } else { 1.0 };
+    let mut counts = vec![0u64; bins];
+    for_each_chunk(conn, compiled, &kind.select_expr(column), options.chunk_bytes, ctx, |s| {
+        let floats = s.cast(&PlType::Float64).map_err(polars_error)?;
+        let floats = floats.f64().map_err(polars_error)?;
+        let finite = floats.filter(&floats.is_finite()).map_err(polars_error)?;
+        let bin = ((&finite - min) / width).rechunk().into_owned();
+        for b in bin.cont_slice().map_err(polars_error)? {
+            counts[(b.floor().max(0.0) as usize).min(bins - 1)] += 1;
+        }
+        Ok(())
+    })?;
+    Ok(Some(Histogram { edges: (0..=bins).map(|i| min + width * i as f64).collect(), counts }))
 }
 
 fn segment_len(i: usize, segment_rows: u64, rows: u64) -> u64 {
@@ -775,7 +807,8 @@ fn partitioned_distinct_and_top(conn: &WsConnection, compiled: &CompiledView, ki
     let expr = kind.select_expr(column);
     let values = compiled.select_columns(&format!("{expr} AS v"));
     let estimate: i64 = conn.prepare(&format!("SELECT approx_count_distinct(v) FROM ({values})"))?.query_row(compiled.params(), |r| r.get(0))?;
-    let parts = ((estimate as f64 * 1.2 / PARTITION_DISTINCT).ceil() as u64).max(1);
+    let per_part = PARTITION_DISTINCT.min(options.max_merged_distinct as f64);
+    let parts = ((estimate as f64 * 1.2 / per_part).ceil() as u64).max(1);
     let mut distinct = 0u64;
     let mut candidates: Option<DataFrame> = None;
     for part in 0..parts {
