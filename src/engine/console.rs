@@ -353,6 +353,10 @@ impl Job for RunSql {
                 record_history(&self.workspace, sql, outcome.is_ok(), started.elapsed().as_secs_f64());
             }
             let mut outcome = outcome?;
+            if outcome.changes_tables {
+                // An UPDATE keeps rows and columns: stored profiles are told instead.
+                let _ = super::profile::store::mark_changed(&conn, None);
+            }
             changes_tables |= outcome.changes_tables;
             if i < last {
                 if let Some(result) = outcome.result.take() {

@@ -177,7 +177,9 @@ fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.horizontal_wrapped(|ui| {
         for (i, tab) in state.tabs.iter().enumerate() {
             let is_active = i == state.active;
-            let busy = tab.console().is_some_and(|c| c.is_running()) || tab.view.as_ref().is_some_and(|v| v.is_preparing());
+            let busy = tab.console().is_some_and(|c| c.is_running())
+                || tab.profile().is_some_and(|p| p.is_running())
+                || tab.view.as_ref().is_some_and(|v| v.is_preparing());
             let title = if busy { format!("{} …", tab.title()) } else { tab.title() };
             let text = if tab.console().is_some() { egui::RichText::new(title).italics() } else { egui::RichText::new(title) };
             let response = ui.selectable_label(is_active, text);
@@ -198,6 +200,10 @@ fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
     if let Some(tab) = state.tabs.get_mut(active) {
         // Keyed by what the tab shows, so its scroll position survives closing other tabs.
         ui.push_id(("tab", tab.console().is_some(), tab.title()), |ui| {
+            if let Some(profile) = tab.profile_mut() {
+                super::profile::profile_ui(ui, profile, &mut commands);
+                return;
+            }
             if tab.console().is_some() {
                 console::console_ui(ui, tab, &mut commands);
             }

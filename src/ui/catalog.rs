@@ -49,6 +49,9 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 commands.push(Command::OpenTable(table.name.clone()));
             }
             response.context_menu(|ui| {
+                if ui.button("Profile").clicked() {
+                    commands.push(Command::ProfileTable(table.name.clone()));
+                }
                 if ui.button("Export…").clicked() {
                     commands.push(Command::ShowExportDialog(crate::engine::view::View::table(table.name.clone())));
                 }

@@ -10,6 +10,7 @@ pub mod filters;
 pub mod import_dialog;
 pub mod jobs;
 pub mod memory;
+pub mod profile;
 pub mod state;
 pub mod table;
 pub mod tabs;

@@ -89,6 +89,8 @@ pub enum Command {
     /// Opens a table in a tab, or shows its tab.
     OpenTable(String),
     OpenConsole,
+    /// Shows the profile of a table in its own tab (the stored one, or a new one).
+    ProfileTable(String),
     SelectTab(usize),
     CloseTab(usize),
     /// Sets the filters, sort and columns of the current tab.
@@ -387,6 +389,7 @@ impl AppState {
         }
         let mut counted = false;
         let mut tables_changed = false;
+        let mut save_checks = Vec::new();
         for tab in &mut self.tabs {
             if let Some(view) = &mut tab.view {
                 let was_estimate = view.is_row_count_estimate();
@@ -396,6 +399,21 @@ impl AppState {
                 counted |= was_estimate && !view.is_row_count_estimate();
             }
             super::table::poll_tab(tab);
+            if let TabKind::Profile(profile) = &mut tab.kind {
+                profile.poll();
+                if profile.wants_profile && profile.job.is_none() {
+                    self.jobs.push(UiJob::Watched(profile.start_profile(self.workspace.clone(), self.wake.clone())));
+                }
+                if profile.wants_checks && profile.check_job.is_none() {
+                    if let Some(watch) = profile.start_checks(self.workspace.clone(), self.wake.clone()) {
+                        self.jobs.push(UiJob::Watched(watch));
+                    }
+                }
+                if std::mem::take(&mut profile.checks_changed) {
+                    let (workspace, table, checks) = (self.workspace.clone(), profile.table.clone(), profile.checks.clone());
+                    save_checks.push((workspace, table, checks));
+                }
+            }
             if let TabKind::Console(console) = &mut tab.kind {
                 if let Some(outcome) = poll_console(console) {
                     tables_changed |= outcome.changes_tables;
@@ -415,6 +433,12 @@ impl AppState {
                     }
                 }
             }
+        }
+        for (workspace, table, checks) in save_checks {
+            self.in_background("Save checks", move || {
+                crate::engine::checks::save(&workspace.connect()?, &table, &checks)?;
+                Ok(String::new())
+            });
         }
         for mut job in std::mem::take(&mut self.orphan_queries) {
             match job.take_result() {
@@ -445,7 +469,9 @@ impl AppState {
             match p.try_take() {
                 Ok(Ok(msg)) => {
                     finished_any = true;
-                    self.info(msg);
+                    if !msg.is_empty() {
+                        self.info(msg);
+                    }
                 }
                 Ok(Err(e)) => {
                     finished_any = true;
@@ -513,6 +539,17 @@ impl AppState {
                 self.next_console += 1;
                 self.tabs.push(Tab::new(TabKind::Console(Box::new(console)), None));
                 self.active = self.tabs.len() - 1;
+            }
+            Command::ProfileTable(name) => {
+                match self.tabs.iter().position(|t| t.profile().is_some_and(|p| p.table == name)) {
+                    Some(i) => self.active = i,
+                    None => {
+                        let dir = self.last_export_dir.clone().filter(|d| d.is_dir()).unwrap_or_else(home_dir);
+                        let profile = crate::ui::profile::ProfileState::open(&self.workspace, name, dir);
+                        self.tabs.push(Tab::new(TabKind::Profile(Box::new(profile)), None));
+                        self.active = self.tabs.len() - 1;
+                    }
+                }
             }
             Command::SelectTab(i) => {
                 if i < self.tabs.len() {
@@ -691,6 +728,11 @@ impl AppState {
             return;
         }
         let mut tab = self.tabs.remove(i);
+        if let Some(profile) = tab.profile() {
+            for job in [profile.job.as_ref().map(|j| j.watch()), profile.check_job.as_ref().map(|j| j.watch())].into_iter().flatten() {
+                job.cancel();
+            }
+        }
         if let Some(console) = tab.console_mut() {
             // A query that finishes as it is cancelled still kept its rows: dropped on arrival.
             if let Some((_, job)) = console.running.take() {

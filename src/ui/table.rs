@@ -303,6 +303,11 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
             if ui.button("Export…").on_hover_text("Export the rows shown: filters, sort and columns as they are").clicked() {
                 commands.push(Command::ShowExportDialog(view.view().clone()));
             }
+            if let Some(table) = view.source.table_name() {
+                if ui.button("Profile").on_hover_text("Statistics, distributions, alerts and quality checks of every column").clicked() {
+                    commands.push(Command::ProfileTable(table.to_string()));
+                }
+            }
             columns_menu_ui(ui, view, commands);
             let search_id = ui.scope_id().with("search");
             if ui.input_mut(|i| i.consume_shortcut(&egui::KeyboardShortcut::new(Modifiers::COMMAND, Key::F))) {

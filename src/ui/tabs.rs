@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use poll_promise::Promise;
 
 use super::console::ConsoleState;
+use super::profile::ProfileState;
 use super::table::GridState;
 use crate::engine::Result;
 use crate::engine::browse::TableView;
@@ -14,6 +15,7 @@ use crate::engine::view::{Condition, TextMatch};
 pub enum TabKind {
     Table(String),
     Console(Box<ConsoleState>),
+    Profile(Box<ProfileState>),
 }
 
 /// A block of selected cells: rows and shown-column positions, both inclusive.
@@ -123,27 +125,42 @@ impl Tab {
         match &self.kind {
             TabKind::Table(name) => name.clone(),
             TabKind::Console(console) => console.title(),
+            TabKind::Profile(profile) => profile.title(),
         }
     }
 
     pub fn table(&self) -> Option<&str> {
         match &self.kind {
             TabKind::Table(name) => Some(name),
-            TabKind::Console(_) => None,
+            TabKind::Console(_) | TabKind::Profile(_) => None,
         }
     }
 
     pub fn console(&self) -> Option<&ConsoleState> {
         match &self.kind {
             TabKind::Console(c) => Some(c),
-            TabKind::Table(_) => None,
+            TabKind::Table(_) | TabKind::Profile(_) => None,
         }
     }
 
     pub fn console_mut(&mut self) -> Option<&mut ConsoleState> {
         match &mut self.kind {
             TabKind::Console(c) => Some(c),
-            TabKind::Table(_) => None,
+            TabKind::Table(_) | TabKind::Profile(_) => None,
+        }
+    }
+
+    pub fn profile(&self) -> Option<&ProfileState> {
+        match &self.kind {
+            TabKind::Profile(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn profile_mut(&mut self) -> Option<&mut ProfileState> {
+        match &mut self.kind {
+            TabKind::Profile(p) => Some(p),
+            _ => None,
         }
     }
 }

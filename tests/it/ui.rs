@@ -542,3 +542,65 @@ fn a_console_error_names_its_line() {
     // Said in the editor's own lines: the statement starts on line 2.
     step_until(&mut h, "the error", |h| has_text(h, "line 3, column 6: Catalog Error: Table with name nowhere does not exist"));
 }
+
+/// The current tab is a finished profile, drawn.
+fn profiled(h: &Harness<'_, DataforgeApp>) -> bool {
+    h.state().state.active_tab().and_then(|t| t.profile()).is_some_and(|p| p.profile.is_some() && p.job.is_none()) && has_text(h, "duplicate rows ·")
+}
+
+#[test]
+fn a_profile_opens_sorts_and_leads_to_the_rows_behind_a_value() {
+    let t = TestWorkspace::new();
+    let mut h = penguins_open(&t);
+    h.get_by_label("Profile").click();
+    h.step();
+    step_until(&mut h, "the profile", profiled);
+    let profile = |h: &Harness<'_, DataforgeApp>| h.state().state.active_tab().and_then(|t| t.profile()).map(|p| (p.sort, p.page));
+    // Sort the overview by missing values, most first.
+    h.get_by_label("Missing").click();
+    h.step();
+    h.step();
+    assert_eq!(profile(&h).map(|p| p.0), Some((dataforge::ui::profile::SortBy::Missing, true)));
+    // Open a column, then the rows behind one of its values.
+    h.get_by_label("island").click();
+    h.step();
+    h.step();
+    step_until(&mut h, "the column page", |h| profile(h).is_some_and(|p| p.1 == dataforge::ui::profile::Page::Column) && has(h, "Biscoe"));
+    h.get_by_label("Dream").click();
+    h.step();
+    step_until(&mut h, "the filtered table", |h| has_text(h, "124 of 344 rows"));
+    let view = h.state().state.view().unwrap().view().clone();
+    assert_eq!(view.filters[0].to_string(), "island is one of \"Dream\"");
+    // The profile was stored: opening it again shows it at once.
+    let stored = dataforge::engine::profile::store::load(&t.ws.connect().unwrap(), "penguins").unwrap();
+    assert!(stored.is_some_and(|s| !s.stale));
+}
+
+#[test]
+fn a_failing_check_opens_its_failing_rows() {
+    let t = TestWorkspace::new();
+    let mut h = penguins_open(&t);
+    h.get_by_label("Profile").click();
+    h.step();
+    step_until(&mut h, "the profile", profiled);
+    h.get_by_label("Checks").click();
+    h.step();
+    // The first column (species) and the first rule (not null) are chosen: pick body_mass_g.
+    {
+        let state = &mut h.state_mut().state;
+        let profile = state.active_tab_mut().and_then(|t| t.profile_mut()).unwrap();
+        profile.draft.column = "body_mass_g".into();
+    }
+    h.get_by_label("Add check").click();
+    h.step();
+    step_until(&mut h, "the check", |h| has(h, "body_mass_g is not null"));
+    h.get_by_label("Run checks").click();
+    h.step();
+    step_until(&mut h, "the result", |h| has_text(h, "fail: 2 rows"));
+    h.step();
+    h.get_by_label("Show failing rows").click();
+    h.step();
+    step_until(&mut h, "the failing rows", |h| has_text(h, "2 of 344 rows"));
+    // The check was saved with the table.
+    step_until(&mut h, "the saved check", |_| dataforge::engine::checks::load(&t.ws.connect().unwrap(), "penguins").unwrap().len() == 1);
+}

@@ -1,0 +1,846 @@
+//! The profile tab of a table: an overview of every column (sortable, with distribution
+//! sparklines and alert badges), a column's details with its chart and top values (a click
+//! opens the rows behind them), correlations, missing values, and quality checks whose
+//! failing rows are one click away. Results appear column by column while the job runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use egui::{Color32, RichText, Sense, Stroke, vec2};
+use egui_extras::{Column, TableBuilder};
+use egui_plot::{Bar, BarChart, Plot};
+
+use super::state::Command;
+use crate::engine::EngineError;
+use crate::engine::checks::{self, Check, CheckJob, CheckResult, Rule};
+use crate::engine::config::group_digits;
+use crate::engine::job::{JobHandle, JobWatch, Waker, spawn};
+use crate::engine::profile::report::{min_max, number};
+use crate::engine::profile::{ColumnProfile, Kind, Profile, ProfileJob, ProfileOptions, store};
+use crate::engine::view::{Condition, Filter, View};
+use crate::engine::workspace::Workspace;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Overview,
+    Column,
+    Correlations,
+    Missing,
+    Checks,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    Position,
+    Name,
+    Missing,
+    Distinct,
+    Alerts,
+}
+
+/// The rule being written in the checks page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckDraft {
+    pub column: String,
+    pub rule: usize,
+    pub first: String,
+    pub second: String,
+}
+
+const RULES: [&str; 7] = ["not null", "unique", "between", "matches regex", "one of", "length between", "SQL condition"];
+
+pub struct ProfileState {
+    pub table: String,
+    pub profile: Option<Profile>,
+    /// Columns computed so far by the running job.
+    pub arrived: Vec<ColumnProfile>,
+    pub stale: bool,
+    pub job: Option<JobHandle<Profile>>,
+    arriving: Option<Receiver<ColumnProfile>>,
+    pub page: Page,
+    pub sort: (SortBy, bool),
+    pub selected: usize,
+    pub spearman: bool,
+    pub error: Option<String>,
+    pub message: Option<String>,
+    pub checks: Vec<Check>,
+    pub check_results: Vec<CheckResult>,
+    pub check_job: Option<JobHandle<Vec<CheckResult>>>,
+    pub draft: CheckDraft,
+    pub report_path: String,
+    /// Set by the page; the app starts the job (it holds the workspace and the waker).
+    pub wants_profile: bool,
+    pub wants_checks: bool,
+    pub checks_changed: bool,
+    fresh_results: bool,
+}
+
+impl ProfileState {
+    /// The stored profile of `table` when there is one; otherwise a profile is asked for.
+    pub fn open(workspace: &Workspace, table: String, report_dir: PathBuf) -> Self {
+        let mut state = Self {
+            report_path: report_dir.join(format!("{table}-profile.html")).to_string_lossy().into_owned(),
+            draft: CheckDraft { column: String::new(), rule: 0, first: String::new(), second: String::new() },
+            table,
+            profile: None,
+            arrived: Vec::new(),
+            stale: false,
+            job: None,
+            arriving: None,
+            page: Page::Overview,
+            sort: (SortBy::Position, false),
+            selected: 0,
+            spearman: false,
+            error: None,
+            message: None,
+            checks: Vec::new(),
+            check_results: Vec::new(),
+            check_job: None,
+            wants_profile: false,
+            wants_checks: false,
+            checks_changed: false,
+            fresh_results: false,
+        };
+        match workspace.connect().and_then(|conn| Ok((store::load(&conn, &state.table)?, checks::load(&conn, &state.table)?))) {
+            Ok((stored, saved_checks)) => {
+                state.checks = saved_checks;
+                match stored {
+                    Some(stored) => {
+                        state.stale = stored.stale;
+                        state.profile = Some(stored.profile);
+                    }
+                    None => state.wants_profile = true,
+                }
+            }
+            Err(e) => state.error = Some(e.to_string()),
+        }
+        state
+    }
+
+    pub fn title(&self) -> String {
+        format!("Profile: {}", self.table)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.job.is_some() || self.check_job.is_some()
+    }
+
+    /// Starts profiling the table; the job's watch goes to the jobs panel.
+    pub fn start_profile(&mut self, workspace: Arc<Workspace>, wake: Waker) -> JobWatch {
+        let (tx, rx) = channel();
+        let wake_on_column = wake.clone();
+        let on_column: Box<dyn Fn(&ColumnProfile) + Send> = Box::new(move |c| {
+            let _ = tx.send(c.clone());
+            wake_on_column();
+        });
+        let job = ProfileJob { workspace, view: View::table(self.table.clone()), options: ProfileOptions::default(), on_column: Some(on_column) };
+        let handle = spawn(job, wake);
+        let watch = handle.watch();
+        self.arrived.clear();
+        self.arriving = Some(rx);
+        self.job = Some(handle);
+        self.error = None;
+        self.wants_profile = false;
+        watch
+    }
+
+    pub fn start_checks(&mut self, workspace: Arc<Workspace>, wake: Waker) -> Option<JobWatch> {
+        self.wants_checks = false;
+        if self.checks.is_empty() {
+            return None;
+        }
+        let handle = spawn(CheckJob { workspace, view: View::table(self.table.clone()), checks: self.checks.clone() }, wake);
+        let watch = handle.watch();
+        self.check_job = Some(handle);
+        Some(watch)
+    }
+
+    /// Takes columns as they arrive and the finished job's result.
+    pub fn poll(&mut self) {
+        if let Some(rx) = &self.arriving {
+            self.arrived.extend(rx.try_iter());
+        }
+        if let Some(job) = &mut self.job {
+            match job.take_result() {
+                None => {}
+                Some(result) => {
+                    self.job = None;
+                    self.arriving = None;
+                    match result {
+                        Ok(profile) => {
+                            self.profile = Some(profile);
+                            self.stale = false;
+                            self.arrived.clear();
+                        }
+                        Err(EngineError::Cancelled) => self.message = Some("Profiling cancelled".into()),
+                        Err(e) => self.error = Some(e.to_string()),
+                    }
+                }
+            }
+        }
+        if let Some(job) = &mut self.check_job {
+            if let Some(result) = job.take_result() {
+                self.check_job = None;
+                match result {
+                    Ok(results) => {
+                        self.check_results = results;
+                        // The grid of results settles its column widths on a second frame.
+                        self.fresh_results = true;
+                    }
+                    Err(EngineError::Cancelled) => {}
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// The columns to show: the finished profile's, or those computed so far.
+    fn columns(&self) -> &[ColumnProfile] {
+        if self.job.is_some() || self.profile.is_none() { &self.arrived } else { &self.profile.as_ref().map(|p| p.column_profiles.as_slice()).unwrap_or(&[]) }
+    }
+}
+
+fn alert_color(ui: &egui::Ui, warning: bool) -> (Color32, Color32) {
+    let dark = ui.visuals().dark_mode;
+    match (warning, dark) {
+        (true, false) => (Color32::from_rgb(253, 226, 225), Color32::from_rgb(155, 28, 28)),
+        (true, true) => (Color32::from_rgb(110, 30, 30), Color32::from_rgb(255, 200, 200)),
+        (false, false) => (Color32::from_rgb(227, 236, 250), Color32::from_rgb(30, 66, 159)),
+        (false, true) => (Color32::from_rgb(30, 50, 95), Color32::from_rgb(200, 220, 255)),
+    }
+}
+
+fn badges(ui: &mut egui::Ui, c: &ColumnProfile) {
+    for a in &c.alerts {
+        let (fill, text) = alert_color(ui, a.kind.is_warning());
+        egui::Frame::new().fill(fill).corner_radius(6.0).inner_margin(egui::Margin::symmetric(5, 0)).show(ui, |ui| {
+            ui.label(RichText::new(a.kind.label()).color(text).small());
+        })
+        .response
+        .on_hover_text(&a.message);
+    }
+}
+
+/// A small bar chart painted in place: the histogram, or the top values' counts.
+fn sparkline(ui: &mut egui::Ui, c: &ColumnProfile, size: egui::Vec2) {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+    let counts: Vec<u64> = match &c.histogram {
+        Some(h) => h.counts.clone(),
+        None => c.top_values.iter().map(|v| v.count).collect(),
+    };
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let w = rect.width() / counts.len().max(1) as f32;
+    let color = ui.visuals().selection.bg_fill;
+    for (i, &n) in counts.iter().enumerate() {
+        let h = (n as f32 / max * rect.height()).max(if n > 0 { 1.0 } else { 0.0 });
+        let bar = egui::Rect::from_min_size(egui::pos2(rect.left() + i as f32 * w, rect.bottom() - h), vec2((w - 1.0).max(1.0), h));
+        ui.painter().rect_filled(bar, 0.0, color);
+    }
+    response.on_hover_text(if c.histogram.is_some() { "Distribution of the values" } else { "Counts of the most frequent values" });
+}
+
+pub fn profile_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Profile of {}", state.table));
+        if let Some(p) = state.profile.as_ref().filter(|_| state.job.is_none()) {
+            ui.label(format!(
+                "{} rows · {} columns · {} duplicate rows · {:.1} % cells missing · made {} in {:.1} s",
+                group_digits(p.rows),
+                p.columns,
+                group_digits(p.duplicate_rows),
+                p.missing_pct(),
+                p.created,
+                p.seconds
+            ));
+        }
+        if state.stale && state.job.is_none() {
+            ui.colored_label(ui.visuals().warn_fg_color, "stale: the table changed since");
+        }
+    });
+    ui.horizontal(|ui| {
+        for (page, label) in [(Page::Overview, "Overview"), (Page::Column, "Column"), (Page::Correlations, "Correlations"), (Page::Missing, "Missing values"), (Page::Checks, "Checks")] {
+            ui.selectable_value(&mut state.page, page, label);
+        }
+        ui.separator();
+        if state.job.is_some() {
+            ui.spinner();
+            ui.label(format!("Profiling… {} columns so far", state.arrived.len()));
+            if ui.button("Cancel").clicked() {
+                if let Some(job) = &state.job {
+                    job.cancel();
+                }
+            }
+        } else if ui.button("Profile again").on_hover_text("Compute every statistic anew").clicked() {
+            state.wants_profile = true;
+        }
+        if ui.button("Open table").clicked() {
+            commands.push(Command::OpenTable(state.table.clone()));
+        }
+    });
+    if let Some(e) = &state.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if let Some(m) = &state.message {
+        ui.label(m);
+    }
+    ui.separator();
+    match state.page {
+        Page::Overview => overview_ui(ui, state),
+        Page::Column => column_ui(ui, state, commands),
+        Page::Correlations => correlations_ui(ui, state),
+        Page::Missing => missing_ui(ui, state),
+        Page::Checks => checks_ui(ui, state, commands),
+    }
+}
+
+fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
+    report_bar_ui(ui, state);
+    let columns = state.columns();
+    if columns.is_empty() {
+        ui.label(if state.job.is_some() { "The first column is being profiled…" } else { "No profile yet." });
+        return;
+    }
+    let mut order: Vec<usize> = (0..columns.len()).collect();
+    let (by, descending) = state.sort;
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&columns[a], &columns[b]);
+        let o = match by {
+            SortBy::Position => a.cmp(&b),
+            SortBy::Name => x.name.to_lowercase().cmp(&y.name.to_lowercase()),
+            SortBy::Missing => x.nulls.cmp(&y.nulls),
+            SortBy::Distinct => x.distinct.cmp(&y.distinct),
+            SortBy::Alerts => x.alerts.len().cmp(&y.alerts.len()),
+        };
+        if descending { o.reverse() } else { o }
+    });
+    let mut clicked_sort = None;
+    let mut open_column = None;
+    let header = |ui: &mut egui::Ui, label: &str, key: SortBy, clicked: &mut Option<SortBy>| {
+        let arrow = if by == key { if descending { " ⏷" } else { " ⏶" } } else { "" };
+        if ui.button(RichText::new(format!("{label}{arrow}")).strong()).on_hover_text("Sort by this").clicked() {
+            *clicked = Some(key);
+        }
+    };
+    TableBuilder::new(ui)
+        .striped(true)
+        .resizable(true)
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::initial(180.0).clip(true))
+        .column(Column::initial(100.0).clip(true))
+        .column(Column::initial(120.0).clip(true))
+        .column(Column::initial(80.0))
+        .column(Column::initial(100.0))
+        .column(Column::initial(150.0).clip(true))
+        .column(Column::initial(150.0).clip(true))
+        .column(Column::initial(130.0))
+        .column(Column::remainder().clip(true))
+        .header(24.0, |mut row| {
+            row.col(|ui| header(ui, "Column", SortBy::Name, &mut clicked_sort));
+            row.col(|ui| {
+                ui.strong("Type");
+            });
+            row.col(|ui| {
+                ui.strong("Meaning");
+            });
+            row.col(|ui| header(ui, "Missing", SortBy::Missing, &mut clicked_sort));
+            row.col(|ui| header(ui, "Distinct", SortBy::Distinct, &mut clicked_sort));
+            row.col(|ui| {
+                ui.strong("Min");
+            });
+            row.col(|ui| {
+                ui.strong("Max");
+            });
+            row.col(|ui| {
+                ui.strong("Distribution");
+            });
+            row.col(|ui| header(ui, "Alerts", SortBy::Alerts, &mut clicked_sort));
+        })
+        .body(|body| {
+            body.rows(24.0, order.len(), |mut row| {
+                let i = order[row.index()];
+                let c = &columns[i];
+                let (min, max) = min_max(c);
+                row.col(|ui| {
+                    if ui.link(&c.name).on_hover_text("Show this column's details").clicked() {
+                        open_column = Some(i);
+                    }
+                });
+                row.col(|ui| {
+                    ui.label(&c.storage_type);
+                });
+                row.col(|ui| {
+                    ui.label(c.meaning.label());
+                });
+                row.col(|ui| {
+                    ui.label(format!("{:.1} %", c.null_pct()));
+                });
+                row.col(|ui| {
+                    ui.label(group_digits(c.distinct));
+                });
+                row.col(|ui| {
+                    ui.label(min);
+                });
+                row.col(|ui| {
+                    ui.label(max);
+                });
+                row.col(|ui| sparkline(ui, c, vec2(120.0, 18.0)));
+                row.col(|ui| {
+                    ui.horizontal(|ui| badges(ui, c));
+                });
+            });
+        });
+    if clicked_sort.is_some() || open_column.is_some() {
+        ui.ctx().request_repaint();
+    }
+    if let Some(key) = clicked_sort {
+        state.sort = if state.sort.0 == key { (key, !state.sort.1) } else { (key, key != SortBy::Name) };
+    }
+    if let Some(i) = open_column {
+        state.selected = i;
+        state.page = Page::Column;
+    }
+}
+
+/// Where the report is saved, and the buttons that save it.
+fn report_bar_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
+    let Some(profile) = state.profile.as_ref().filter(|_| state.job.is_none()) else { return };
+    ui.horizontal(|ui| {
+        ui.label("Report file");
+        ui.add(egui::TextEdit::singleline(&mut state.report_path).desired_width(360.0));
+        let path = PathBuf::from(state.report_path.trim());
+        let html = ui.button("Save HTML").on_hover_text("One self-contained page: charts inline, nothing from the network").clicked();
+        let json = ui.button("Save JSON").clicked();
+        if html || json {
+            let path = if json { path.with_extension("json") } else { path.with_extension("html") };
+            let text = if json { crate::engine::profile::report::to_json(profile) } else { Ok(crate::engine::profile::report::to_html(profile)) };
+            state.message = Some(match text.and_then(|t| crate::engine::export::write_file_atomically(&path, t.as_bytes())) {
+                Ok(()) => format!("Report saved to {}", path.display()),
+                Err(e) => format!("Could not save the report: {e}"),
+            });
+        }
+    });
+}
+
+/// The rows of the table behind a value of column `c` (what a click on it opens).
+fn value_filter(value: Option<&str>) -> Condition {
+    match value {
+        None => Condition::IsNull,
+        Some(v) => Condition::OneOf { values: vec![v.to_string()], include_null: false },
+    }
+}
+
+/// The rows behind histogram bar `i`.
+fn bar_filter(c: &ColumnProfile, i: usize) -> Option<Condition> {
+    let h = c.histogram.as_ref()?;
+    if let Some(t) = &c.temporal {
+        let label = t.by_period.get(i)?.value.clone()?;
+        let (start, end) = period_bounds(&t.period, &label)?;
+        let (min, max) = match c.kind {
+            Kind::Date => (start, end),
+            Kind::Time => (start, end),
+            _ => (format!("{start} 00:00:00"), format!("{end} 23:59:59.999999")),
+        };
+        return Some(Condition::Range { min: Some(min), max: Some(max) });
+    }
+    let (lo, hi) = (h.edges[i], h.edges[i + 1]);
+    let last = i + 1 == h.counts.len();
+    Some(match c.kind {
+        Kind::Integer => {
+            let min = lo.ceil() as i64;
+            let max = if last { hi.floor() as i64 } else { hi.ceil() as i64 - 1 };
+            Condition::Range { min: Some(min.to_string()), max: Some(max.to_string()) }
+        }
+        _ => Condition::Range { min: Some(format!("{lo:?}")), max: Some(format!("{hi:?}")) },
+    })
+}
+
+/// First and last day (or time) of a period label: `2024-03-05`, `2024-03`, `2024`, `13:00`.
+fn period_bounds(period: &str, label: &str) -> Option<(String, String)> {
+    use chrono::{Datelike, NaiveDate};
+    match period {
+        "day" => Some((label.to_string(), label.to_string())),
+        "month" => {
+            let first = NaiveDate::parse_from_str(&format!("{label}-01"), "%Y-%m-%d").ok()?;
+            let last = first.checked_add_months(chrono::Months::new(1))?.pred_opt()?;
+            Some((first.to_string(), last.to_string()))
+        }
+        "year" => {
+            let year: i32 = label.parse().ok()?;
+            let first = NaiveDate::from_ymd_opt(year, 1, 1)?;
+            Some((first.to_string(), NaiveDate::from_ymd_opt(year, 12, 31).map(|d| d.to_string()).unwrap_or_default())).filter(|_| first.year() == year)
+        }
+        "hour" => {
+            let hour = label.get(..2)?;
+            Some((format!("{hour}:00:00"), format!("{hour}:59:59.999999")))
+        }
+        _ => None,
+    }
+}
+
+fn open_rows(table: &str, column: &str, condition: Condition, commands: &mut Vec<Command>) {
+    let mut view = View::table(table.to_string());
+    view.filters.push(Filter { column: column.to_string(), condition });
+    commands.push(Command::OpenTable(table.to_string()));
+    commands.push(Command::SetView(view));
+}
+
+fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
+    let table = state.table.clone();
+    let columns = state.columns();
+    if columns.is_empty() {
+        ui.label("No columns profiled yet.");
+        return;
+    }
+    let mut selected = state.selected.min(columns.len() - 1);
+    egui::ComboBox::from_label("Column").selected_text(&columns[selected].name).height(400.0).show_ui(ui, |ui| {
+        for (i, c) in columns.iter().enumerate() {
+            ui.selectable_value(&mut selected, i, &c.name);
+        }
+    });
+    let c = columns[selected].clone();
+    state.selected = selected;
+    ui.horizontal(|ui| {
+        ui.heading(&c.name);
+        ui.label(format!("{} · {}", c.storage_type, c.meaning.label()));
+        badges(ui, &c);
+    });
+    egui::ScrollArea::vertical().id_salt("column-detail").show(ui, |ui| {
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(340.0);
+                egui::Grid::new("column-stats").striped(true).num_columns(2).show(ui, |ui| {
+                    for (k, v) in column_figures(&c) {
+                        ui.label(k);
+                        ui.label(v);
+                        ui.end_row();
+                    }
+                });
+                for a in &c.alerts {
+                    let (_, text) = alert_color(ui, a.kind.is_warning());
+                    ui.label(RichText::new(format!("{}: {}", a.kind.label(), a.message)).color(text));
+                }
+            });
+            ui.vertical(|ui| {
+                if let Some(h) = &c.histogram {
+                    let labels: Option<Vec<String>> = c.temporal.as_ref().map(|t| t.by_period.iter().map(|v| v.value.clone().unwrap_or_default()).collect());
+                    let bars: Vec<Bar> = h
+                        .counts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &n)| {
+                            let name = match &labels {
+                                Some(l) => l.get(i).cloned().unwrap_or_default(),
+                                None => format!("{} – {}", number(h.edges[i]), number(h.edges[i + 1])),
+                            };
+                            Bar::new(i as f64, n as f64).width(0.9).name(name)
+                        })
+                        .collect();
+                    ui.label("Click a bar to open its rows");
+                    let response = Plot::new(("histogram", &c.name))
+                        .height(240.0)
+                        .width(560.0)
+                        .allow_drag(false)
+                        .allow_zoom(false)
+                        .allow_scroll(false)
+                        .show_axes([false, true])
+                        .show(ui, |plot| {
+                            plot.bar_chart(BarChart::new("count", bars).element_formatter(Box::new(|bar, _| format!("{}\n{}", bar.name, group_digits(bar.value as u64)))));
+                            plot.pointer_coordinate()
+                        });
+                    if response.response.clicked() {
+                        if let Some(at) = response.inner {
+                            let i = at.x.round();
+                            if i >= 0.0 && (i as usize) < h.counts.len() {
+                                if let Some(condition) = bar_filter(&c, i as usize) {
+                                    open_rows(&table, &c.name, condition, commands);
+                                }
+                            }
+                        }
+                    }
+                }
+                ui.add_space(8.0);
+                ui.strong("Most frequent values (click to open their rows)");
+                egui::Grid::new("top-values").striped(true).num_columns(2).show(ui, |ui| {
+                    for v in &c.top_values {
+                        let shown = v.value.as_deref().unwrap_or("NULL");
+                        if ui.link(shown).clicked() {
+                            open_rows(&table, &c.name, value_filter(v.value.as_deref()), commands);
+                        }
+                        ui.label(group_digits(v.count));
+                        ui.end_row();
+                    }
+                    if c.nulls > 0 {
+                        if ui.link(RichText::new("(missing)").italics()).clicked() {
+                            open_rows(&table, &c.name, Condition::IsNull, commands);
+                        }
+                        ui.label(group_digits(c.nulls));
+                        ui.end_row();
+                    }
+                });
+                if let Some(t) = c.text.as_ref().filter(|t| !t.shapes.is_empty()) {
+                    ui.add_space(8.0);
+                    ui.strong(format!("Shapes (of {} sampled values)", group_digits(t.sampled_values)));
+                    egui::Grid::new("shapes").striped(true).num_columns(2).show(ui, |ui| {
+                        for s in &t.shapes {
+                            ui.monospace(s.value.as_deref().unwrap_or(""));
+                            ui.label(group_digits(s.count));
+                            ui.end_row();
+                        }
+                    });
+                }
+            });
+        });
+    });
+}
+
+/// A column's statistics as (name, value) lines.
+fn column_figures(c: &ColumnProfile) -> Vec<(String, String)> {
+    let opt = |v: Option<f64>| v.map(number).unwrap_or_else(|| "–".into());
+    let mut out = vec![
+        ("Rows".to_string(), group_digits(c.count)),
+        ("Missing".into(), format!("{} ({:.2} %)", group_digits(c.nulls), c.null_pct())),
+        ("Distinct".into(), format!("{} ({:.2} %)", group_digits(c.distinct), c.distinct_pct())),
+    ];
+    if let Some(s) = &c.suggested {
+        out.push(("Suggested type".into(), format!("{} (saves {}; {})", s.data_type, crate::engine::config::format_bytes(s.saves_bytes), s.reason)));
+    }
+    if let Some(n) = c.numeric.as_ref().filter(|_| c.kind.is_numeric()) {
+        out.push(("Zeros / negatives".into(), format!("{} / {}", group_digits(c.zeros), group_digits(c.negatives))));
+        if c.kind == Kind::Float {
+            out.push(("NaN / infinite".into(), format!("{} / {}", group_digits(c.nan), group_digits(c.infinite))));
+        }
+        for (k, v) in [("Min", n.min), ("Max", n.max), ("Mean", n.mean), ("Std deviation", n.std), ("Variance", n.variance), ("Sum", Some(n.sum)), ("Skewness", n.skewness), ("Kurtosis", n.kurtosis)] {
+            out.push((k.into(), opt(v)));
+        }
+        let approx = if n.approximate { " ≈" } else { "" };
+        for q in &n.quantiles {
+            out.push((format!("{} %{approx}", q.p * 100.0), number(q.value)));
+        }
+        out.push((format!("IQR{approx}"), opt(n.iqr)));
+        out.push((format!("MAD{approx}"), opt(n.mad)));
+        out.push((format!("Outliers (1.5 IQR){approx}"), n.outliers.map(group_digits).unwrap_or_default()));
+    }
+    if let Some(t) = &c.temporal {
+        out.push(("From".into(), t.min.clone().unwrap_or_default()));
+        out.push(("To".into(), t.max.clone().unwrap_or_default()));
+        if let Some(g) = &t.longest_gap {
+            out.push(("Longest gap".into(), format!("{} ({} → {})", g.length, g.from, g.to)));
+        }
+        out.push(("Bars by".into(), t.period.clone()));
+    }
+    if let Some(t) = &c.text {
+        out.push(("Empty strings".into(), group_digits(c.empty_strings)));
+        out.push(("Length min / mean / max".into(), format!("{} / {} / {}", t.length_min.unwrap_or(0), opt(t.length_mean), t.length_max.unwrap_or(0))));
+        out.push(("With letters".into(), group_digits(t.with_letters)));
+        out.push(("With digits".into(), group_digits(t.with_digits)));
+        out.push(("With spaces".into(), group_digits(t.with_spaces)));
+        out.push(("With punctuation".into(), group_digits(t.with_punctuation)));
+        out.push(("With non-ASCII".into(), group_digits(t.with_non_ascii)));
+        out.push(("Leading / trailing space".into(), format!("{} / {}", group_digits(t.leading_whitespace), group_digits(t.trailing_whitespace))));
+    }
+    out
+}
+
+fn correlations_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
+    let Some(corr) = state.profile.as_ref().and_then(|p| p.correlations.clone()) else {
+        ui.label("Correlations need two or more numeric columns (and a finished profile).");
+        return;
+    };
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut state.spearman, false, "Pearson");
+        ui.selectable_value(&mut state.spearman, true, "Spearman");
+        if state.spearman && state.profile.as_ref().is_some_and(|p| corr.spearman_rows < p.rows) {
+            ui.weak(format!("ranks of a sample of {} rows", group_digits(corr.spearman_rows)));
+        }
+    });
+    let values = if state.spearman { &corr.spearman } else { &corr.pearson };
+    let n = corr.columns.len();
+    let cell = 28.0_f32.min(600.0 / n.max(1) as f32).max(10.0);
+    let label_w = 150.0;
+    egui::ScrollArea::both().show(ui, |ui| {
+        let (rect, response) = ui.allocate_exact_size(vec2(label_w + cell * n as f32, label_w + cell * n as f32), Sense::hover());
+        let painter = ui.painter_at(rect);
+        let text_color = ui.visuals().text_color();
+        let font = egui::FontId::proportional(11.0);
+        for (i, name) in corr.columns.iter().enumerate() {
+            let short: String = name.chars().take(22).collect();
+            painter.text(egui::pos2(rect.left() + label_w - 4.0, rect.top() + label_w + cell * (i as f32 + 0.5)), egui::Align2::RIGHT_CENTER, &short, font.clone(), text_color);
+            let pos = egui::pos2(rect.left() + label_w + cell * (i as f32 + 0.5), rect.top() + label_w - 4.0);
+            painter.add(egui::epaint::TextShape::new(pos, painter.layout_no_wrap(short, font.clone(), text_color), text_color).with_angle(-std::f32::consts::FRAC_PI_2));
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let r = values[i * n + j];
+                let color = match r {
+                    Some(r) if r >= 0.0 => Color32::from_rgb((255.0 * (1.0 - r)) as u8, (255.0 * (1.0 - r)) as u8, 255),
+                    Some(r) => Color32::from_rgb(255, (255.0 * (1.0 + r)) as u8, (255.0 * (1.0 + r)) as u8),
+                    None => Color32::GRAY,
+                };
+                let cell_rect = egui::Rect::from_min_size(egui::pos2(rect.left() + label_w + cell * j as f32, rect.top() + label_w + cell * i as f32), vec2(cell - 1.0, cell - 1.0));
+                painter.rect_filled(cell_rect, 0.0, color);
+            }
+        }
+        if let Some(pos) = response.hover_pos() {
+            let (x, y) = ((pos.x - rect.left() - label_w) / cell, (pos.y - rect.top() - label_w) / cell);
+            if x >= 0.0 && y >= 0.0 && (x as usize) < n && (y as usize) < n {
+                let (i, j) = (y as usize, x as usize);
+                let r = values[i * n + j].map_or("undefined".to_string(), |r| format!("{r:.3}"));
+                response.on_hover_text(format!("{} × {}: r = {r}", corr.columns[i], corr.columns[j]));
+            }
+        }
+    });
+}
+
+fn missing_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
+    let columns = state.columns();
+    if columns.is_empty() {
+        return;
+    }
+    ui.label("Each row is a column; darker cells hold more missing values, from the first rows (left) to the last (right).");
+    let label_w = 180.0;
+    let row_h = 16.0;
+    let width = (ui.available_width() - label_w - 80.0).max(200.0);
+    egui::ScrollArea::vertical().show_rows(ui, row_h, columns.len(), |ui, range| {
+        for c in &columns[range] {
+            ui.horizontal(|ui| {
+                ui.add_sized(vec2(label_w, row_h), egui::Label::new(RichText::new(&c.name).small()).truncate());
+                let (rect, response) = ui.allocate_exact_size(vec2(width, row_h - 2.0), Sense::hover());
+                let segments = c.missing_by_segment.len().max(1);
+                let w = rect.width() / segments as f32;
+                let base = if ui.visuals().dark_mode { 40.0 } else { 235.0 };
+                for (i, &share) in c.missing_by_segment.iter().enumerate() {
+                    let shade = if ui.visuals().dark_mode { base + 200.0 * share } else { base - 200.0 * share };
+                    let color = Color32::from_rgb(shade as u8, shade as u8, (shade + 15.0).min(255.0) as u8);
+                    ui.painter().rect_filled(egui::Rect::from_min_size(egui::pos2(rect.left() + w * i as f32, rect.top()), vec2(w + 0.5, rect.height())), 0.0, color);
+                }
+                ui.painter().rect_stroke(rect, 0.0, Stroke::new(0.5, ui.visuals().weak_text_color()), egui::StrokeKind::Inside);
+                response.on_hover_text(format!("{}: {} missing ({:.2} %)", c.name, group_digits(c.nulls), c.null_pct()));
+                ui.label(format!("{:.1} %", c.null_pct()));
+            });
+        }
+    });
+}
+
+fn checks_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
+    let column_names: Vec<String> = state.columns().iter().map(|c| c.name.clone()).collect();
+    ui.label("Checks are saved with the table and run on all its rows. Missing values pass every check but \"not null\".");
+    if std::mem::take(&mut state.fresh_results) {
+        ui.ctx().request_repaint();
+    }
+    let mut remove = None;
+    egui::Grid::new("checks").striped(true).num_columns(4).show(ui, |ui| {
+        for (i, check) in state.checks.iter().enumerate() {
+            let result = state.check_results.iter().find(|r| &r.check == check);
+            ui.label(check.describe());
+            match result {
+                Some(r) if r.passed => {
+                    ui.colored_label(Color32::from_rgb(40, 150, 60), "pass");
+                }
+                Some(r) => {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("fail: {} rows ({:.2} %)", group_digits(r.failing), r.failing_pct));
+                }
+                None => {
+                    ui.weak("not run");
+                }
+            }
+            let show = result.is_some_and(|r| !r.passed).then(|| ui.button("Show failing rows"));
+            if show.is_some_and(|r| r.clicked()) {
+                match check.failing_rows(&View::table(state.table.clone())) {
+                    Ok(view) => {
+                        commands.push(Command::OpenTable(state.table.clone()));
+                        commands.push(Command::SetView(view));
+                    }
+                    Err(e) => state.error = Some(e.to_string()),
+                }
+            } else if result.is_none_or(|r| r.passed) {
+                ui.label("");
+            }
+            if ui.small_button("✖").on_hover_text("Remove this check").clicked() {
+                remove = Some(i);
+            }
+            ui.end_row();
+        }
+    });
+    if let Some(i) = remove {
+        state.checks.remove(i);
+        state.checks_changed = true;
+    }
+    ui.separator();
+    ui.horizontal(|ui| {
+        let d = &mut state.draft;
+        if d.column.is_empty() {
+            d.column = column_names.first().cloned().unwrap_or_default();
+        }
+        if d.rule != 6 {
+            egui::ComboBox::from_id_salt("check-column").selected_text(&d.column).show_ui(ui, |ui| {
+                for name in &column_names {
+                    ui.selectable_value(&mut d.column, name.clone(), name);
+                }
+            });
+        }
+        egui::ComboBox::from_id_salt("check-rule").selected_text(RULES[d.rule]).show_ui(ui, |ui| {
+            for (i, r) in RULES.iter().enumerate() {
+                ui.selectable_value(&mut d.rule, i, *r);
+            }
+        });
+        match d.rule {
+            2 | 5 => {
+                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("min").desired_width(90.0));
+                ui.add(egui::TextEdit::singleline(&mut d.second).hint_text("max").desired_width(90.0));
+            }
+            3 => {
+                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("regular expression").desired_width(200.0));
+            }
+            4 => {
+                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("values, comma-separated").desired_width(240.0));
+            }
+            6 => {
+                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("e.g. price >= 0 OR qty = 0").desired_width(320.0));
+            }
+            _ => {}
+        }
+        if ui.button("Add check").clicked() {
+            match draft_check(d) {
+                Ok(check) => {
+                    state.checks.push(check);
+                    state.checks_changed = true;
+                    state.draft.first.clear();
+                    state.draft.second.clear();
+                }
+                Err(e) => state.error = Some(e),
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        if state.check_job.is_some() {
+            ui.spinner();
+            ui.label("Checking…");
+        } else if ui.add_enabled(!state.checks.is_empty(), egui::Button::new("Run checks")).clicked() {
+            state.wants_checks = true;
+        }
+    });
+}
+
+fn draft_check(d: &CheckDraft) -> Result<Check, String> {
+    let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let number = |s: &str| -> Result<Option<u64>, String> { text(s).map(|t| t.parse::<u64>().map_err(|_| format!("\"{t}\" is not a length"))).transpose() };
+    let rule = match d.rule {
+        0 => Rule::NotNull,
+        1 => Rule::Unique,
+        2 if text(&d.first).is_none() && text(&d.second).is_none() => return Err("give a min, a max or both".into()),
+        2 => Rule::Between { min: text(&d.first), max: text(&d.second) },
+        3 => Rule::Matches { pattern: text(&d.first).ok_or("give a regular expression")? },
+        4 => Rule::InSet { values: d.first.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect() },
+        5 => Rule::Length { min: number(&d.first)?, max: number(&d.second)? },
+        _ => {
+            let predicate = text(&d.first).ok_or("write a SQL condition")?;
+            crate::engine::view::WhereExpr::parse(&predicate).map_err(|e| e.to_string())?;
+            Rule::Sql { predicate }
+        }
+    };
+    if matches!(&rule, Rule::InSet { values } if values.is_empty()) {
+        return Err("give one or more values".into());
+    }
+    Ok(Check { column: (d.rule != 6).then(|| d.column.clone()), rule })
+}
