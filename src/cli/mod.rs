@@ -128,7 +128,7 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Time import, scan, sorted paging and export on a generated CSV
+    /// Time import, scan, sorted paging, export and profiling on a generated CSV
     Bench(bench::BenchArgs),
     /// Import every file of a list, one JSON line each (used by the corpus sweep)
     #[command(hide = true)]

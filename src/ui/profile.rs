@@ -27,6 +27,7 @@ pub enum Page {
     Column,
     Correlations,
     Missing,
+    Types,
     Checks,
 }
 
@@ -74,6 +75,10 @@ pub struct ProfileState {
     pub wants_checks: bool,
     pub checks_changed: bool,
     fresh_results: bool,
+    /// Suggested types left out of "Optimize types".
+    pub types_left_out: std::collections::HashSet<String>,
+    pub optimize_name: String,
+    pub confirm_replace: bool,
 }
 
 impl ProfileState {
@@ -101,7 +106,11 @@ impl ProfileState {
             wants_checks: false,
             checks_changed: false,
             fresh_results: false,
+            types_left_out: Default::default(),
+            optimize_name: String::new(),
+            confirm_replace: false,
         };
+        state.optimize_name = format!("{}_optimized", state.table);
         match workspace.connect().and_then(|conn| Ok((store::load(&conn, &state.table)?, checks::load(&conn, &state.table)?))) {
             Ok((stored, saved_checks)) => {
                 state.checks = saved_checks;
@@ -259,7 +268,7 @@ pub fn profile_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Ve
         }
     });
     ui.horizontal(|ui| {
-        for (page, label) in [(Page::Overview, "Overview"), (Page::Column, "Column"), (Page::Correlations, "Correlations"), (Page::Missing, "Missing values"), (Page::Checks, "Checks")] {
+        for (page, label) in [(Page::Overview, "Overview"), (Page::Column, "Column"), (Page::Correlations, "Correlations"), (Page::Missing, "Missing values"), (Page::Types, "Types"), (Page::Checks, "Checks")] {
             ui.selectable_value(&mut state.page, page, label);
         }
         ui.separator();
@@ -290,6 +299,7 @@ pub fn profile_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Ve
         Page::Column => column_ui(ui, state, commands),
         Page::Correlations => correlations_ui(ui, state),
         Page::Missing => missing_ui(ui, state),
+        Page::Types => types_ui(ui, state, commands),
         Page::Checks => checks_ui(ui, state, commands),
     }
 }
@@ -717,6 +727,73 @@ fn missing_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
                 ui.painter().rect_stroke(rect, 0.0, Stroke::new(0.5, ui.visuals().weak_text_color()), egui::StrokeKind::Inside);
                 response.on_hover_text(format!("{}: {} missing ({:.2} %)", c.name, group_digits(c.nulls), c.null_pct()));
                 ui.label(format!("{:.1} %", c.null_pct()));
+            });
+        }
+    });
+}
+
+/// Suggested types, chosen with checkboxes, applied to a new table or in place.
+fn types_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
+    use crate::engine::profile::optimize::{OptimizeTarget, TypeChange};
+    let Some(profile) = state.profile.as_ref().filter(|_| state.job.is_none()) else {
+        ui.label("Suggestions appear when the profile is complete.");
+        return;
+    };
+    let suggested: Vec<&ColumnProfile> = profile.column_profiles.iter().filter(|c| c.suggested.is_some()).collect();
+    if suggested.is_empty() {
+        ui.label("Every column already has the narrowest type that holds its values.");
+        return;
+    }
+    ui.label("Each suggestion is the narrowest type that holds every value of the column exactly.");
+    egui::Grid::new("types").striped(true).num_columns(4).show(ui, |ui| {
+        ui.strong("");
+        ui.strong("Column");
+        ui.strong("Now → suggested");
+        ui.strong("Saves (before compression)");
+        ui.end_row();
+        for c in &suggested {
+            let s = c.suggested.as_ref().expect("suggested");
+            let mut chosen = !state.types_left_out.contains(&c.name);
+            if ui.checkbox(&mut chosen, "").changed() {
+                if chosen {
+                    state.types_left_out.remove(&c.name);
+                } else {
+                    state.types_left_out.insert(c.name.clone());
+                }
+            }
+            ui.label(&c.name);
+            ui.label(format!("{} → {}", c.storage_type, s.data_type)).on_hover_text(&s.reason);
+            ui.label(crate::engine::config::format_bytes(s.saves_bytes));
+            ui.end_row();
+        }
+    });
+    let changes: Vec<TypeChange> = suggested
+        .iter()
+        .filter(|c| !state.types_left_out.contains(&c.name))
+        .map(|c| TypeChange { column: c.name.clone(), data_type: c.suggested.as_ref().map(|s| s.data_type.clone()).unwrap_or_default() })
+        .collect();
+    let saves: u64 = suggested.iter().filter(|c| !state.types_left_out.contains(&c.name)).filter_map(|c| c.suggested.as_ref()).map(|s| s.saves_bytes).sum();
+    ui.label(format!("{} columns chosen, saving about {}", changes.len(), crate::engine::config::format_bytes(saves)));
+    ui.add_enabled_ui(!changes.is_empty(), |ui| {
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut state.optimize_name).desired_width(220.0));
+            if ui.button("Create new table").clicked() {
+                commands.push(Command::OptimizeTypes { table: state.table.clone(), changes: changes.clone(), target: OptimizeTarget::NewTable(state.optimize_name.trim().to_string()) });
+            }
+            if ui.button("Replace table…").clicked() {
+                state.confirm_replace = true;
+            }
+        });
+        if state.confirm_replace {
+            ui.horizontal(|ui| {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("Rewrite {} with the new types? Its rows stay the same.", state.table));
+                if ui.button("Replace").clicked() {
+                    commands.push(Command::OptimizeTypes { table: state.table.clone(), changes: changes.clone(), target: OptimizeTarget::Replace });
+                    state.confirm_replace = false;
+                }
+                if ui.button("Keep it").clicked() {
+                    state.confirm_replace = false;
+                }
             });
         }
     });

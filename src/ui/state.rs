@@ -32,6 +32,7 @@ pub enum UiJob {
     Export(JobHandle<ExportReport>),
     Compact(JobHandle<CompactReport>),
     SaveResult(JobHandle<String>),
+    Optimize(JobHandle<crate::engine::profile::optimize::OptimizeReport>),
     /// A job whose result its owner takes (a table view's sort or count, a console's query).
     Watched(JobWatch),
 }
@@ -44,6 +45,7 @@ impl UiJob {
             Self::Export(h) => h.snapshot(),
             Self::Compact(h) => h.snapshot(),
             Self::SaveResult(h) => h.snapshot(),
+            Self::Optimize(h) => h.snapshot(),
             Self::Watched(w) => w.snapshot(),
         }
     }
@@ -55,6 +57,7 @@ impl UiJob {
             Self::Export(h) => h.id(),
             Self::Compact(h) => h.id(),
             Self::SaveResult(h) => h.id(),
+            Self::Optimize(h) => h.id(),
             Self::Watched(w) => w.id(),
         }
     }
@@ -66,6 +69,7 @@ impl UiJob {
             Self::Export(h) => h.cancel(),
             Self::Compact(h) => h.cancel(),
             Self::SaveResult(h) => h.cancel(),
+            Self::Optimize(h) => h.cancel(),
             Self::Watched(w) => w.cancel(),
         }
     }
@@ -91,6 +95,8 @@ pub enum Command {
     OpenConsole,
     /// Shows the profile of a table in its own tab (the stored one, or a new one).
     ProfileTable(String),
+    /// Rewrites a table with narrower column types.
+    OptimizeTypes { table: String, changes: Vec<crate::engine::profile::optimize::TypeChange>, target: crate::engine::profile::optimize::OptimizeTarget },
     SelectTab(usize),
     CloseTab(usize),
     /// Sets the filters, sort and columns of the current tab.
@@ -368,6 +374,17 @@ impl AppState {
                     Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
                     _ => {}
                 },
+                UiJob::Optimize(h) => match h.take_result() {
+                    Some(Ok(report)) => {
+                        catalog_changed = true;
+                        messages.push(Notice {
+                            is_error: false,
+                            text: format!("{} now holds {} rows with {} narrower column types", report.table, group_digits(report.rows), report.changed_columns),
+                        });
+                    }
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    _ => {}
+                },
                 UiJob::Watched(_) => {}
             }
         }
@@ -550,6 +567,10 @@ impl AppState {
                         self.active = self.tabs.len() - 1;
                     }
                 }
+            }
+            Command::OptimizeTypes { table, changes, target } => {
+                let job = crate::engine::profile::optimize::OptimizeJob { workspace: self.workspace.clone(), table, changes, target };
+                self.jobs.push(UiJob::Optimize(spawn(job, self.wake.clone())));
             }
             Command::SelectTab(i) => {
                 if i < self.tabs.len() {

@@ -358,3 +358,42 @@ fn the_cli_checks_a_rules_file_and_fails_on_failures() {
     let out = run(&["check", "penguins", "--rules", bad.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml: check 1: no rule"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn optimized_types_keep_every_value() {
+    use dataforge::engine::profile::optimize::{OptimizeJob, OptimizeTarget, TypeChange};
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
+    t.ws.connect().unwrap().execute_batch("CREATE TABLE texts AS SELECT CAST(range AS VARCHAR) AS n, CAST(DATE '2024-01-01' + CAST(range AS INTEGER) AS VARCHAR) AS d FROM range(300)").unwrap();
+    let p = profile(&t, "penguins");
+    let changes: Vec<TypeChange> = p
+        .column_profiles
+        .iter()
+        .filter_map(|c| c.suggested.as_ref().map(|s| TypeChange { column: c.name.clone(), data_type: s.data_type.clone() }))
+        .collect();
+    assert_eq!(changes.iter().map(|c| c.column.as_str()).collect::<Vec<_>>(), ["species", "island", "flipper_length_mm", "body_mass_g", "sex", "year"]);
+    let before = t.rows("penguins");
+    let job = OptimizeJob { workspace: t.ws.clone(), table: "penguins".into(), changes: changes.clone(), target: OptimizeTarget::NewTable("slim".into()) };
+    spawn(job, no_waker()).wait().unwrap();
+    let types = t.types("slim");
+    assert!(types[0].1.starts_with("ENUM") && types[4].1 == "SMALLINT" && types[7].1 == "SMALLINT", "{types:?}");
+    assert_eq!(t.rows("slim"), before);
+    // In place: the same rows, the narrower types, and the stored profile goes stale.
+    let job = OptimizeJob { workspace: t.ws.clone(), table: "penguins".into(), changes, target: OptimizeTarget::Replace };
+    spawn(job, no_waker()).wait().unwrap();
+    assert_eq!(t.rows("penguins"), before);
+    assert_eq!(t.types("penguins")[5].1, "SMALLINT");
+    assert!(store::load(&t.ws.connect().unwrap(), "penguins").unwrap().unwrap().stale);
+    // Text that holds numbers and dates becomes numbers and dates.
+    let p = profile(&t, "texts");
+    let suggested: Vec<String> = p.column_profiles.iter().map(|c| c.suggested.as_ref().map(|s| s.data_type.clone()).unwrap_or_default()).collect();
+    assert_eq!(suggested, ["SMALLINT", "DATE"]);
+    let changes = p.column_profiles.iter().map(|c| TypeChange { column: c.name.clone(), data_type: c.suggested.clone().unwrap().data_type }).collect();
+    let before = t.rows("texts");
+    spawn(OptimizeJob { workspace: t.ws.clone(), table: "texts".into(), changes, target: OptimizeTarget::Replace }, no_waker()).wait().unwrap();
+    assert_eq!(t.rows("texts"), before);
+    // A name in use is refused and nothing changes.
+    let job = OptimizeJob { workspace: t.ws.clone(), table: "texts".into(), changes: vec![TypeChange { column: "n".into(), data_type: "INTEGER".into() }], target: OptimizeTarget::NewTable("slim".into()) };
+    assert!(spawn(job, no_waker()).wait().is_err());
+    assert_eq!(t.types("slim")[0].1.starts_with("ENUM"), true);
+}

@@ -10,6 +10,7 @@
 //! always exact: values too many to merge are counted again in hash partitions.
 
 mod bridge;
+pub mod optimize;
 pub mod report;
 pub mod stats;
 pub mod store;
@@ -1162,7 +1163,7 @@ fn text_candidate(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfil
         return Ok(Some(("BOOLEAN".into(), "every value is true or false".into())));
     }
     if p.distinct <= 255 && non_null >= 4 * p.distinct && t.numeric_values < t.sampled_values {
-        return Ok(Some((format!("ENUM ({} values)", p.distinct), format!("only {} distinct values", p.distinct))));
+        return Ok(Some(("ENUM".into(), format!("only {} distinct values", p.distinct))));
     }
     Ok(None)
 }
