@@ -336,15 +336,15 @@ fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
         .striped(true)
         .resizable(true)
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::initial(180.0).clip(true))
-        .column(Column::initial(100.0).clip(true))
+        .column(Column::initial(150.0).clip(true))
+        .column(Column::initial(90.0).clip(true))
+        .column(Column::initial(110.0).clip(true))
+        .column(Column::initial(70.0))
+        .column(Column::initial(90.0))
         .column(Column::initial(120.0).clip(true))
-        .column(Column::initial(80.0))
-        .column(Column::initial(100.0))
-        .column(Column::initial(150.0).clip(true))
-        .column(Column::initial(150.0).clip(true))
+        .column(Column::initial(120.0).clip(true))
         .column(Column::initial(130.0))
-        .column(Column::remainder().clip(true))
+        .column(Column::remainder().at_least(120.0).clip(true))
         .header(24.0, |mut row| {
             row.col(|ui| header(ui, "Column", SortBy::Name, &mut clicked_sort));
             row.col(|ui| {
@@ -547,6 +547,7 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
                         })
                         .collect();
                     ui.label("Click a bar to open its rows");
+                    let ui_color = ui.visuals().selection.bg_fill;
                     let response = Plot::new(("histogram", &c.name))
                         .height(240.0)
                         .width(560.0)
@@ -555,7 +556,8 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
                         .allow_scroll(false)
                         .show_axes([false, true])
                         .show(ui, |plot| {
-                            plot.bar_chart(BarChart::new("count", bars).element_formatter(Box::new(|bar, _| format!("{}\n{}", bar.name, group_digits(bar.value as u64)))));
+                            plot.set_plot_bounds_x(-0.6..=h.counts.len() as f64 - 0.4);
+                            plot.bar_chart(BarChart::new("count", bars).color(ui_color).element_formatter(Box::new(|bar, _| format!("{}\n{}", bar.name, group_digits(bar.value as u64)))));
                             plot.pointer_coordinate()
                         });
                     if response.response.clicked() {

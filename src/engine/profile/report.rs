@@ -30,6 +30,9 @@ pub fn number(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
     }
+    if v.fract() == 0.0 && v.abs() < 10_000.0 {
+        return format!("{}", v as i64);
+    }
     if v.fract() == 0.0 && v.abs() < 1e15 {
         let s = group(v.abs() as u64);
         return if v < 0.0 { format!("-{s}") } else { s };
