@@ -139,7 +139,7 @@ impl ProfileState {
     pub fn start_profile(&mut self, workspace: Arc<Workspace>, wake: Waker) -> JobWatch {
         let (tx, rx) = channel();
         let wake_on_column = wake.clone();
-        let on_column: Box<dyn Fn(&ColumnProfile) + Send> = Box::new(move |c| {
+        let on_column: Box<dyn Fn(&ColumnProfile) + Send + Sync> = Box::new(move |c| {
             let _ = tx.send(c.clone());
             wake_on_column();
         });
@@ -592,7 +592,8 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
                 });
                 if let Some(t) = c.text.as_ref().filter(|t| !t.shapes.is_empty()) {
                     ui.add_space(8.0);
-                    ui.strong(format!("Shapes (of {} sampled values)", group_digits(t.sampled_values)));
+                    let sampled = if t.sampled_values < c.count - c.nulls { " sampled" } else { "" };
+                    ui.strong(format!("Shapes (of {}{sampled} values)", group_digits(t.sampled_values)));
                     egui::Grid::new("shapes").striped(true).num_columns(2).show(ui, |ui| {
                         for s in &t.shapes {
                             ui.monospace(s.value.as_deref().unwrap_or(""));

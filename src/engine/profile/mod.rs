@@ -27,6 +27,8 @@ use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
 use super::sql::quote_ident;
 use super::view::{CompiledView, SourceShape, View};
+use duckdb::Connection;
+
 use super::workspace::{ColumnInfo, Workspace, WsConnection};
 
 /// The shape of the JSON report; bumped when a field changes meaning.
@@ -37,8 +39,10 @@ const HISTOGRAM_BINS: usize = 30;
 const MISSING_SEGMENTS: usize = 100;
 /// Numeric columns compared pairwise for correlations, at most.
 const MAX_CORRELATED: usize = 40;
+/// Tables up to this many rows profile two columns at a time.
+const PARALLEL_ROWS: u64 = 2_000_000;
 /// Rows ranked for Spearman's correlation; larger tables use a sample of this many.
-const SPEARMAN_ROWS: u64 = 1_000_000;
+const SPEARMAN_ROWS: u64 = 250_000;
 
 #[derive(Clone, Debug)]
 pub struct ProfileOptions {
@@ -249,9 +253,10 @@ pub struct TextStats {
     pub trailing_whitespace: u64,
     /// Most common shapes (`Aaaa 9999`) with their counts.
     pub shapes: Vec<ValueCount>,
-    /// Shapes and type detection read a spread sample of this many values, not all.
+    /// Values read for shapes and type detection: all of them when the column has few
+    /// distinct values, else a spread sample.
     pub sampled_values: u64,
-    /// Values that read as numbers, in that sample.
+    /// Values that read as numbers, of those.
     pub numeric_values: u64,
     /// Date formats seen (`9999-99-99`, `99/99/9999`, …) with their counts in the sample.
     pub date_formats: Vec<ValueCount>,
@@ -403,7 +408,7 @@ pub struct ProfileJob {
     pub view: View,
     pub options: ProfileOptions,
     /// Each column's profile as soon as it is computed (the window shows them as they come).
-    pub on_column: Option<Box<dyn Fn(&ColumnProfile) + Send>>,
+    pub on_column: Option<Box<dyn Fn(&ColumnProfile) + Send + Sync>>,
 }
 
 impl Job for ProfileJob {
@@ -432,7 +437,7 @@ pub fn profile_view(
     view: &View,
     options: &ProfileOptions,
     ctx: &JobCtx,
-    on_column: Option<&(dyn Fn(&ColumnProfile) + Send)>,
+    on_column: Option<&(dyn Fn(&ColumnProfile) + Send + Sync)>,
 ) -> Result<Profile> {
     let started = Instant::now();
     let shape = SourceShape::of(conn, &view.source)?;
@@ -456,16 +461,41 @@ pub fn profile_view(
     let columns = compiled.columns.clone();
     let steps = columns.len() as f64 + 2.0;
     let mut column_profiles = Vec::with_capacity(columns.len());
-    for (i, column) in columns.iter().enumerate() {
-        ctx.checkpoint()?;
-        ctx.phase(format!("Column {} of {}: {}", i + 1, columns.len(), column.name), None);
-        ctx.fraction(i as f64 / steps);
-        let profile = profile_column(conn, &compiled, column, rows, options, ctx)?;
-        if let Some(f) = on_column {
-            f(&profile);
+    // Small tables: two columns at a time (each on its own connection); their statistics are
+    // quick, so waiting on DuckDB and Polars in turn would leave a core idle. Larger tables
+    // go one column at a time, which bounds memory to one column's chunks.
+    let workers = if rows <= PARALLEL_ROWS && columns.len() > 1 { 2 } else { 1 };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::<(usize, ColumnProfile)>::new());
+    let work = |conn: &Connection| -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(column) = columns.get(i) else { return Ok(()) };
+            ctx.checkpoint()?;
+            ctx.phase(format!("Column {} of {}: {}", i + 1, columns.len(), column.name), None);
+            let profile = profile_column(conn, &compiled, column, rows, options, ctx)?;
+            if let Some(f) = on_column {
+                f(&profile);
+            }
+            let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+            done.push((i, profile));
+            ctx.fraction(done.len() as f64 / steps);
         }
-        column_profiles.push(profile);
+    };
+    if workers == 1 {
+        work(conn)?;
+    } else {
+        let second = conn.try_clone()?;
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(move || work(&second));
+            let mine = work(conn);
+            let theirs = helper.join().unwrap_or_else(|_| Err(EngineError::Internal("a profiling thread failed".into())));
+            mine.and(theirs)
+        })?;
     }
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    column_profiles.extend(done.into_iter().map(|(_, p)| p));
     ctx.checkpoint()?;
     ctx.phase("Duplicate rows", None);
     ctx.fraction(columns.len() as f64 / steps);
@@ -525,7 +555,7 @@ pub fn group(n: u64) -> String {
 }
 
 /// Rows that repeat an earlier row exactly, counted by DuckDB (hash aggregate, spills).
-fn duplicate_rows(conn: &WsConnection, compiled: &CompiledView) -> Result<u64> {
+fn duplicate_rows(conn: &Connection, compiled: &CompiledView) -> Result<u64> {
     // Rows are grouped by a 64-bit hash first (small keys, little memory); only rows whose hash
     // repeats are then grouped by their values, so the count is exact.
     let columns = &compiled.select_list;
@@ -543,7 +573,7 @@ fn duplicate_rows(conn: &WsConnection, compiled: &CompiledView) -> Result<u64> {
 }
 
 /// Reads one column of the view as Arrow batches, handing Polars a Series per chunk.
-fn for_each_chunk(conn: &WsConnection, compiled: &CompiledView, expr: &str, chunk_bytes: usize, ctx: &JobCtx, mut f: impl FnMut(Series) -> Result<()>) -> Result<()> {
+fn for_each_chunk(conn: &Connection, compiled: &CompiledView, expr: &str, chunk_bytes: usize, ctx: &JobCtx, mut f: impl FnMut(Series) -> Result<()>) -> Result<()> {
     let sql = compiled.select_columns(&format!("{expr} AS v"));
     let mut stmt = conn.prepare(&sql)?;
     let stream = stmt.stream_arrow(compiled.params())?;
@@ -586,7 +616,7 @@ struct ColumnState {
     chunks: usize,
 }
 
-fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnInfo, rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<ColumnProfile> {
+fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInfo, rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<ColumnProfile> {
     let started = Instant::now();
     let kind = Kind::of(&column.data_type);
     let numeric = kind.is_numeric() || kind.is_temporal();
@@ -716,7 +746,7 @@ fn profile_column(conn: &WsConnection, compiled: &CompiledView, column: &ColumnI
         profile.numeric = Some(numeric);
     }
     if kind == Kind::Text {
-        profile.text = Some(text_stats(&st.text, &sample)?);
+        profile.text = Some(text_stats(&st.text, st.counts.as_ref(), &sample)?);
     }
     if kind == Kind::Boolean {
         profile.histogram = None;
@@ -735,7 +765,7 @@ fn too_many(distinct: usize, cap: usize, read: u64, total: u64) -> bool {
 }
 
 /// Histogram bars of every finite value in a second pass, the bins set by the exact min and max.
-fn exact_histogram(conn: &WsConnection, compiled: &CompiledView, kind: Kind, column: &str, m: &Moments, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Histogram>> {
+fn exact_histogram(conn: &Connection, compiled: &CompiledView, kind: Kind, column: &str, m: &Moments, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Histogram>> {
     let (Some(min), Some(max)) = (m.min, m.max) else { return Ok(None) };
     let bins = if max > min { HISTOGRAM_BINS } else { 1 };
     let width = if max > min { (max - min) / bins as f64 } else { 1.0 };
@@ -804,7 +834,7 @@ const PARTITION_DISTINCT: f64 = 2_500_000.0;
 /// Distinct count and top values of a column with too many values to merge at once: the
 /// values are split by hash into parts small enough for memory (DuckDB filters each part as
 /// it scans), each part counted by Polars. Parts share no value, so the sums are exact.
-fn partitioned_distinct_and_top(conn: &WsConnection, compiled: &CompiledView, kind: Kind, column: &str, options: &ProfileOptions, ctx: &JobCtx) -> Result<(u64, Vec<ValueCount>)> {
+fn partitioned_distinct_and_top(conn: &Connection, compiled: &CompiledView, kind: Kind, column: &str, options: &ProfileOptions, ctx: &JobCtx) -> Result<(u64, Vec<ValueCount>)> {
     let expr = kind.select_expr(column);
     let values = compiled.select_columns(&format!("{expr} AS v"));
     let estimate: i64 = conn.prepare(&format!("SELECT approx_count_distinct(v) FROM ({values})"))?.query_row(compiled.params(), |r| r.get(0))?;
@@ -975,16 +1005,34 @@ fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: stats::Sorted<'_>)
 /// Shapes a date is commonly written in.
 const DATE_SHAPES: [&str; 6] = ["9999-99-99", "99/99/9999", "9/99/9999", "99.99.9999", "9999/99/99", "99-99-9999"];
 
-fn text_stats(t: &TextTally, sample: &Series) -> Result<TextStats> {
+/// Text statistics; shapes and number detection read every value when the column has few
+/// distinct values (each weighted by its count), else a spread sample.
+fn text_stats(t: &TextTally, counts: Option<&DataFrame>, sample: &Series) -> Result<TextStats> {
     let mut shapes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut numeric = 0;
     let mut sampled = 0;
-    if let Ok(values) = sample.str() {
-        for v in values.iter().flatten() {
-            sampled += 1;
-            *shapes.entry(stats::shape(v)).or_default() += 1;
-            if v.trim().parse::<f64>().is_ok() {
-                numeric += 1;
+    let mut add = |v: &str, n: u64| {
+        sampled += n;
+        *shapes.entry(stats::shape(v)).or_default() += n;
+        if v.trim().parse::<f64>().is_ok() {
+            numeric += n;
+        }
+    };
+    match counts.filter(|c| c.height() <= stats::SAMPLE_VALUES) {
+        Some(counts) => {
+            let v = counts.column("v").map_err(polars_error)?.str().map_err(polars_error)?;
+            let n = counts.column("n").map_err(polars_error)?.u64().map_err(polars_error)?;
+            for (v, n) in v.iter().zip(n.iter()) {
+                if let (Some(v), Some(n)) = (v, n) {
+                    add(v, n);
+                }
+            }
+        }
+        None => {
+            if let Ok(values) = sample.str() {
+                for v in values.iter().flatten() {
+                    add(v, 1);
+                }
             }
         }
     }
@@ -1104,7 +1152,7 @@ fn narrowest_integer(min: f64, max: f64) -> &'static str {
 }
 
 /// The narrowest type that holds every value of the column, when narrower than its own.
-fn suggestion(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile, sorted: Option<stats::Sorted<'_>>) -> Result<Option<Suggestion>> {
+fn suggestion(conn: &Connection, compiled: &CompiledView, p: &ColumnProfile, sorted: Option<stats::Sorted<'_>>) -> Result<Option<Suggestion>> {
     let non_null = p.count - p.nulls;
     if non_null == 0 {
         return Ok(None);
@@ -1131,7 +1179,7 @@ fn suggestion(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile, s
 
 /// For text: a number, date, timestamp or boolean type when DuckDB casts every value, else an
 /// ENUM for few distinct values.
-fn text_candidate(conn: &WsConnection, compiled: &CompiledView, p: &ColumnProfile) -> Result<Option<(String, String)>> {
+fn text_candidate(conn: &Connection, compiled: &CompiledView, p: &ColumnProfile) -> Result<Option<(String, String)>> {
     let t = p.text.as_ref().expect("text stats");
     let non_null = p.count - p.nulls;
     let c = quote_ident(&p.name);
@@ -1255,7 +1303,7 @@ fn erfc(x: f64) -> f64 {
 
 /// Pearson (exact, merged across chunks of rows) and Spearman (ranks of up to
 /// [`SPEARMAN_ROWS`] rows, a DuckDB Bernoulli sample of about as many beyond) between numeric columns.
-fn correlations(conn: &WsConnection, compiled: &CompiledView, profiles: &[ColumnProfile], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
+fn correlations(conn: &Connection, compiled: &CompiledView, profiles: &[ColumnProfile], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
     let columns: Vec<&ColumnProfile> = profiles.iter().filter(|p| p.kind.is_numeric() && p.distinct > 1).take(MAX_CORRELATED).collect();
     if columns.len() < 2 || rows < 3 {
         return Ok(None);

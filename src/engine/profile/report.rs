@@ -318,7 +318,8 @@ fn column_html(h: &mut String, c: &ColumnProfile) {
         for v in &t.shapes {
             let _ = write!(h, "<tr><td><code>{}</code></td><td class=n>{}</td></tr>", esc(v.value.as_deref().unwrap_or("")), group(v.count));
         }
-        let _ = write!(h, "</table><p class=muted>Shapes of {} sampled values.</p>", group(t.sampled_values));
+        let sampled = if t.sampled_values < c.count - c.nulls { " sampled" } else { "" };
+        let _ = write!(h, "</table><p class=muted>Shapes of {}{sampled} values.</p>", group(t.sampled_values));
     }
     h.push_str("</div></div>");
 }
