@@ -409,34 +409,30 @@ pub struct TextTally {
 }
 
 impl TextTally {
-    /// Tallies a chunk's distinct text values, each weighted by its count (two halves at once).
+    /// Tallies a chunk's distinct text values, each weighted by its count.
     pub fn of_counts(counts: &DataFrame) -> Result<Self> {
-        let v = counts.column("v").map_err(polars_error)?.str().map_err(polars_error)?.clone();
-        let n = counts.column("n").map_err(polars_error)?.u64().map_err(polars_error)?.clone();
-        let half = v.len() / 2;
-        let (first, second) = std::thread::scope(|scope| {
-            let a = scope.spawn(|| Self::of_values(&v.slice(0, half), &n.slice(0, half)));
-            let b = Self::of_values(&v.slice(half as i64, v.len() - half), &n.slice(half as i64, v.len() - half));
-            (a.join().expect("text tally"), b)
-        });
-        let mut t = first;
-        t.merge(&second);
-        Ok(t)
+        let v = counts.column("v").map_err(polars_error)?.str().map_err(polars_error)?;
+        let n = counts.column("n").map_err(polars_error)?.u64().map_err(polars_error)?;
+        Ok(Self::in_halves(v, n))
     }
 
     /// Tallies a chunk's text values one by one (when most are distinct anyway).
     pub fn of_series(values: &Series) -> Result<Self> {
         let v = values.str().map_err(polars_error)?;
-        let ones = UInt64Chunked::full("n".into(), 1, v.len());
+        Ok(Self::in_halves(v, &UInt64Chunked::full("n".into(), 1, v.len())))
+    }
+
+    /// Both halves of the values at once, on two threads.
+    fn in_halves(v: &StringChunked, n: &UInt64Chunked) -> Self {
         let half = v.len() / 2;
-        let (first, second) = std::thread::scope(|scope| {
-            let a = scope.spawn(|| Self::of_values(&v.slice(0, half), &ones.slice(0, half)));
-            let b = Self::of_values(&v.slice(half as i64, v.len() - half), &ones.slice(half as i64, v.len() - half));
+        let rest = v.len() - half;
+        let (mut first, second) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| Self::of_values(&v.slice(0, half), &n.slice(0, half)));
+            let b = Self::of_values(&v.slice(half as i64, rest), &n.slice(half as i64, rest));
             (a.join().expect("text tally"), b)
         });
-        let mut t = first;
-        t.merge(&second);
-        Ok(t)
+        first.merge(&second);
+        first
     }
 
     fn of_values(v: &StringChunked, n: &UInt64Chunked) -> Self {
