@@ -465,14 +465,30 @@ pub fn profile_view(
     // quick, so waiting on DuckDB and Polars in turn would leave a core idle. Larger tables
     // go one column at a time, which bounds memory to one column's chunks.
     let workers = if rows <= PARALLEL_ROWS && columns.len() > 1 { 2 } else { 1 };
+    // Tasks: each column, then duplicate rows, then correlations.
+    let n = columns.len();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::Mutex::new(Vec::<(usize, ColumnProfile)>::new());
+    let duplicates = std::sync::Mutex::new(0u64);
+    let correlated = std::sync::Mutex::new(None);
     let work = |conn: &Connection| -> Result<()> {
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(column) = columns.get(i) else { return Ok(()) };
             ctx.checkpoint()?;
-            ctx.phase(format!("Column {} of {}: {}", i + 1, columns.len(), column.name), None);
+            if i == n {
+                ctx.phase("Duplicate rows", None);
+                let found = if rows < 2 { 0 } else { duplicate_rows(conn, &compiled)? };
+                *duplicates.lock().unwrap_or_else(|e| e.into_inner()) = found;
+                continue;
+            }
+            if i == n + 1 {
+                ctx.phase("Correlations", None);
+                let found = correlations(conn, &compiled, &columns, rows, options, ctx)?;
+                *correlated.lock().unwrap_or_else(|e| e.into_inner()) = found;
+                continue;
+            }
+            let Some(column) = columns.get(i) else { return Ok(()) };
+            ctx.phase(format!("Column {} of {}: {}", i + 1, n, column.name), None);
             let profile = profile_column(conn, &compiled, column, rows, options, ctx)?;
             if let Some(f) = on_column {
                 f(&profile);
@@ -496,14 +512,8 @@ pub fn profile_view(
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_by_key(|(i, _)| *i);
     column_profiles.extend(done.into_iter().map(|(_, p)| p));
-    ctx.checkpoint()?;
-    ctx.phase("Duplicate rows", None);
-    ctx.fraction(columns.len() as f64 / steps);
-    let duplicate_rows = if rows < 2 { 0 } else { duplicate_rows(conn, &compiled)? };
-    ctx.checkpoint()?;
-    ctx.phase("Correlations", None);
-    ctx.fraction((columns.len() as f64 + 1.0) / steps);
-    let correlations = correlations(conn, &compiled, &column_profiles, rows, options, ctx)?;
+    let duplicate_rows = duplicates.into_inner().unwrap_or_else(|e| e.into_inner());
+    let correlations = correlated.into_inner().unwrap_or_else(|e| e.into_inner());
     ctx.unwatch();
     let mut alerts = Vec::new();
     if duplicate_rows > 0 {
@@ -1303,8 +1313,8 @@ fn erfc(x: f64) -> f64 {
 
 /// Pearson (exact, merged across chunks of rows) and Spearman (ranks of up to
 /// [`SPEARMAN_ROWS`] rows, a DuckDB Bernoulli sample of about as many beyond) between numeric columns.
-fn correlations(conn: &Connection, compiled: &CompiledView, profiles: &[ColumnProfile], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
-    let columns: Vec<&ColumnProfile> = profiles.iter().filter(|p| p.kind.is_numeric() && p.distinct > 1).take(MAX_CORRELATED).collect();
+fn correlations(conn: &Connection, compiled: &CompiledView, all: &[ColumnInfo], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
+    let columns: Vec<&ColumnInfo> = all.iter().filter(|c| Kind::of(&c.data_type).is_numeric()).take(MAX_CORRELATED).collect();
     if columns.len() < 2 || rows < 3 {
         return Ok(None);
     }
