@@ -691,7 +691,7 @@ fn check(args: &Args, table: &str, rules: Option<&Path>, where_expr: Option<&str
     let ws = open_workspace(args)?;
     let list = match rules {
         Some(path) => checks::parse_rules(path)?,
-        None => checks::load(&ws.connect()?, table)?,
+        None => checks::load(&*ws.connect()?, table)?,
     };
     if list.is_empty() {
         return Err(EngineError::InvalidOption(format!("{table} has no saved checks; give a rules file with --rules")).into());

@@ -165,13 +165,13 @@ fn run_check(conn: &WsConnection, view: &View, shape: &SourceShape, check: &Chec
     })
 }
 
-fn ensure(conn: &WsConnection) -> Result<()> {
+fn ensure(conn: &duckdb::Connection) -> Result<()> {
     conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {META_SCHEMA}.checks (table_name VARCHAR PRIMARY KEY, checks VARCHAR NOT NULL)"))?;
     Ok(())
 }
 
 /// The checks saved with a table.
-pub fn load(conn: &WsConnection, table: &str) -> Result<Vec<Check>> {
+pub fn load(conn: &duckdb::Connection, table: &str) -> Result<Vec<Check>> {
     use duckdb::OptionalExt;
     ensure(conn)?;
     let text: Option<String> =
@@ -179,10 +179,17 @@ pub fn load(conn: &WsConnection, table: &str) -> Result<Vec<Check>> {
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
 }
 
-pub fn save(conn: &WsConnection, table: &str, checks: &[Check]) -> Result<()> {
+pub fn save(conn: &duckdb::Connection, table: &str, checks: &[Check]) -> Result<()> {
     ensure(conn)?;
     let text = serde_json::to_string(checks).map_err(|e| EngineError::Database(format!("storing checks: {e}")))?;
     conn.execute(&format!("INSERT OR REPLACE INTO {META_SCHEMA}.checks VALUES (?, ?)"), duckdb::params![table, text])?;
+    Ok(())
+}
+
+/// Forgets the checks of a dropped table.
+pub fn forget(conn: &duckdb::Connection, table: &str) -> Result<()> {
+    ensure(conn)?;
+    conn.execute(&format!("DELETE FROM {META_SCHEMA}.checks WHERE table_name = ?"), [table])?;
     Ok(())
 }
 

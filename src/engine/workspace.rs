@@ -437,7 +437,11 @@ impl Workspace {
             conn.execute_batch(&format!("DROP {kind} {}", quote_ident(name)))?;
             conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name])?;
             Ok(())
-        })
+        })?;
+        // A table imported later under the same name starts without the old profile and checks.
+        let _ = crate::engine::profile::store::forget(&conn, name);
+        let _ = crate::engine::checks::forget(&conn, name);
+        Ok(())
     }
 
     /// DuckDB's own view of the memory it holds (buffer manager), in bytes.

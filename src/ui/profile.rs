@@ -61,7 +61,8 @@ pub struct ProfileState {
     arriving: Option<Receiver<ColumnProfile>>,
     pub page: Page,
     pub sort: (SortBy, bool),
-    pub selected: usize,
+    /// The column shown on the column page, by name (arrival order is not column order).
+    pub selected: String,
     pub spearman: bool,
     pub error: Option<String>,
     pub message: Option<String>,
@@ -95,7 +96,7 @@ impl ProfileState {
             arriving: None,
             page: Page::Overview,
             sort: (SortBy::Position, false),
-            selected: 0,
+            selected: String::new(),
             spearman: false,
             error: None,
             message: None,
@@ -407,7 +408,7 @@ fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
         state.sort = if state.sort.0 == key { (key, !state.sort.1) } else { (key, key != SortBy::Name) };
     }
     if let Some(i) = open_column {
-        state.selected = i;
+        state.selected = state.columns()[i].name.clone();
         state.page = Page::Column;
     }
 }
@@ -433,9 +434,14 @@ fn report_bar_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
 }
 
 /// The rows of the table behind a value of column `c` (what a click on it opens).
-fn value_filter(value: Option<&str>) -> Condition {
+fn value_filter(c: &ColumnProfile, value: Option<&str>) -> Condition {
     match value {
         None => Condition::IsNull,
+        // Numbers and times compare in the column's own type (DECIMAL writes "1.50" for 1.5).
+        Some(v) if c.kind.is_numeric() || matches!(c.kind, Kind::Date | Kind::Timestamp | Kind::Time) => {
+            let v = if c.storage_type.to_ascii_uppercase().contains("TIME ZONE") { format!("{v}+00") } else { v.to_string() };
+            Condition::Range { min: Some(v.clone()), max: Some(v) }
+        }
         Some(v) => Condition::OneOf { values: vec![v.to_string()], include_null: false },
     }
 }
@@ -449,6 +455,7 @@ fn bar_filter(c: &ColumnProfile, i: usize) -> Option<Condition> {
         let (min, max) = match c.kind {
             Kind::Date => (start, end),
             Kind::Time => (start, end),
+            _ if c.storage_type.to_ascii_uppercase().contains("TIME ZONE") => (format!("{start} 00:00:00+00"), format!("{end} 23:59:59.999999+00")),
             _ => (format!("{start} 00:00:00"), format!("{end} 23:59:59.999999")),
         };
         return Some(Condition::Range { min: Some(min), max: Some(max) });
@@ -502,14 +509,14 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
         ui.label("No columns profiled yet.");
         return;
     }
-    let mut selected = state.selected.min(columns.len() - 1);
+    let mut selected = columns.iter().position(|c| c.name == state.selected).unwrap_or(0);
     egui::ComboBox::from_label("Column").selected_text(&columns[selected].name).height(400.0).show_ui(ui, |ui| {
         for (i, c) in columns.iter().enumerate() {
             ui.selectable_value(&mut selected, i, &c.name);
         }
     });
     let c = columns[selected].clone();
-    state.selected = selected;
+    state.selected = c.name.clone();
     ui.horizontal(|ui| {
         ui.heading(&c.name);
         ui.label(format!("{} · {}", c.storage_type, c.meaning.label()));
@@ -577,7 +584,7 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
                     for v in &c.top_values {
                         let shown = v.value.as_deref().unwrap_or("NULL");
                         if ui.link(shown).clicked() {
-                            open_rows(&table, &c.name, value_filter(v.value.as_deref()), commands);
+                            open_rows(&table, &c.name, value_filter(&c, v.value.as_deref()), commands);
                         }
                         ui.label(group_digits(v.count));
                         ui.end_row();

@@ -453,7 +453,7 @@ impl AppState {
         }
         for (workspace, table, checks) in save_checks {
             self.in_background("Save checks", move || {
-                crate::engine::checks::save(&workspace.connect()?, &table, &checks)?;
+                crate::engine::checks::save(&*workspace.connect()?, &table, &checks)?;
                 Ok(String::new())
             });
         }

@@ -228,6 +228,19 @@ fn edge_cases_profile_without_fault() {
     assert_eq!(special.column("ts").unwrap().temporal.as_ref().unwrap().max.as_deref(), Some("2024-03-01 12:00:00"));
     assert_eq!(special.column("t").unwrap().temporal.as_ref().unwrap().max.as_deref(), Some("23:59:59"));
     assert_eq!(special.column("l").unwrap().distinct, 3);
+    // Infinities survive storing and reading the profile back.
+    let stored = store::load(&t.ws.connect().unwrap(), "special").unwrap().expect("stored");
+    assert_eq!(stored.profile, special);
+    assert_eq!(stored.profile.column("f").unwrap().numeric.as_ref().unwrap().quantiles[0].value, f64::NEG_INFINITY);
+    // Correlations pair only rows where both values are present.
+    t.ws.connect().unwrap().execute_batch("CREATE TABLE pairs AS SELECT * FROM (VALUES (1, NULL), (2, 4), (3, 3), (4, 2), (NULL, 1), (5, 0)) t(a, b)").unwrap();
+    let pairs = profile(&t, "pairs");
+    let corr = pairs.correlations.unwrap();
+    close(corr.pearson[1], f64_of(&t, "SELECT corr(a, b) FROM pairs"), "pearson with NULLs");
+    close(corr.spearman[1], Some(-1.0), "spearman with NULLs");
+    // Codes with leading zeros are not numbers to store as numbers.
+    t.ws.connect().unwrap().execute_batch("CREATE TABLE zips AS SELECT * FROM (VALUES ('01234'), ('10115'), ('80331')) t(zip)").unwrap();
+    assert_eq!(profile(&t, "zips").column("zip").unwrap().suggested, None);
 }
 
 #[test]

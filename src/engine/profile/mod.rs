@@ -214,24 +214,91 @@ pub struct ValueCount {
     pub count: u64,
 }
 
+/// JSON has no infinities: they are written as the strings "inf" and "-inf" (NaN as "NaN").
+mod float_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(f64),
+        Text(String),
+    }
+
+    fn to_text(v: f64) -> &'static str {
+        if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
+    }
+
+    fn from_either(e: Either) -> f64 {
+        match e {
+            Either::Number(v) => v,
+            Either::Text(t) => match t.as_str() {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                _ => f64::NAN,
+            },
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_str(to_text(*v)) }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Either::deserialize(d).map(from_either)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => super::serialize(v, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<Either>::deserialize(d).map(|e| e.map(from_either))
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Quantile {
     pub p: f64,
+    #[serde(with = "float_text")]
     pub value: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NumericStats {
+    #[serde(with = "float_text::option")]
     pub min: Option<f64>,
+    #[serde(with = "float_text::option")]
     pub max: Option<f64>,
+    #[serde(with = "float_text::option")]
     pub mean: Option<f64>,
+    #[serde(with = "float_text::option")]
     pub std: Option<f64>,
+    #[serde(with = "float_text::option")]
     pub variance: Option<f64>,
+    #[serde(with = "float_text")]
     pub sum: f64,
+    #[serde(with = "float_text::option")]
     pub skewness: Option<f64>,
+    #[serde(with = "float_text::option")]
     pub kurtosis: Option<f64>,
     pub quantiles: Vec<Quantile>,
+    #[serde(with = "float_text::option")]
     pub iqr: Option<f64>,
+    #[serde(with = "float_text::option")]
     pub mad: Option<f64>,
     /// Values outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR].
     pub outliers: Option<u64>,
@@ -642,11 +709,14 @@ fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInf
         if s.null_count() > 0 {
             for (i, valid) in s.is_not_null().iter().enumerate() {
                 if valid == Some(false) {
-                    st.missing[((offset + i as u64) / segment_rows) as usize] += 1;
+                    let segment = ((offset + i as u64) / segment_rows) as usize;
+                    st.missing[segment.min(segments - 1)] += 1;
                 }
             }
         }
-        st.sample.push(stats::spread_sample(&s, stats::SAMPLE_VALUES)?);
+        // Each chunk gives its share of the sample, so no part of the column weighs more.
+        let share = (stats::SAMPLE_VALUES as u64 * s.len() as u64).div_ceil(rows.max(1)).max(1) as usize;
+        st.sample.push(stats::spread_sample(&s, share)?);
         if numeric {
             st.moments.merge(&stats::moments(&s)?);
             if !st.dropped {
@@ -1198,13 +1268,22 @@ fn text_candidate(conn: &Connection, compiled: &CompiledView, p: &ColumnProfile)
         let failed: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
         Ok(failed == 0)
     };
+    // Numbers written with leading zeros or signs ("01234", "+5") would not come back the same.
+    let kept_as_written = |target: &str| -> Result<bool> {
+        let sql = format!(
+            "SELECT count(*) FROM ({}) WHERE v IS NOT NULL AND (TRY_CAST(v AS {target}) IS NULL OR regexp_matches(v, '^\\s|\\s$|^[+]|^-?0[0-9]'))",
+            compiled.select_columns(&format!("{c} AS v"))
+        );
+        let failed: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
+        Ok(failed == 0)
+    };
     if t.numeric_values == t.sampled_values && t.sampled_values > 0 {
-        if all_cast("BIGINT")? {
+        if kept_as_written("BIGINT")? {
             let sql = format!("SELECT min(TRY_CAST(v AS BIGINT)), max(TRY_CAST(v AS BIGINT)) FROM ({})", compiled.select_columns(&format!("{c} AS v")));
             let (min, max): (i64, i64) = conn.prepare(&sql)?.query_row(compiled.params(), |r| Ok((r.get(0)?, r.get(1)?)))?;
             return Ok(Some((narrowest_integer(min as f64, max as f64).to_string(), "every value is a whole number".into())));
         }
-        if all_cast("DOUBLE")? {
+        if kept_as_written("DOUBLE")? {
             return Ok(Some(("DOUBLE".into(), "every value is a number".into())));
         }
     }
@@ -1361,7 +1440,7 @@ fn correlations(conn: &Connection, compiled: &CompiledView, all: &[ColumnInfo], 
     drop(batches);
     let spearman_rows = sample.first().map_or(0, |c| c.len() as u64);
     let ranked_all = rank_columns(&sample, None)?;
-    let complete: Vec<bool> = sample.iter().map(|c| c.is_finite().all()).collect();
+    let complete: Vec<bool> = sample.iter().map(|c| c.null_count() == 0 && c.is_finite().all()).collect();
     let ranked_pairs = CoMoments::of_all(&ranked_all)?;
     let mut spearman = vec![None; n * n];
     for (i, j, co) in ranked_pairs {
@@ -1434,7 +1513,7 @@ impl CoMoments {
     /// Every pair (i < j) of a chunk's columns, by Polars array arithmetic: deviations of a
     /// column are computed once when it has no missing or infinite value.
     fn of_all(columns: &[Float64Chunked]) -> Result<Vec<(usize, usize, Self)>> {
-        let complete: Vec<bool> = columns.iter().map(|c| c.is_finite().all()).collect();
+        let complete: Vec<bool> = columns.iter().map(|c| c.null_count() == 0 && c.is_finite().all()).collect();
         let deviations: Vec<Option<(Float64Chunked, f64)>> = columns
             .iter()
             .zip(&complete)

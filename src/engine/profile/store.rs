@@ -7,9 +7,9 @@ use super::{Profile, fingerprint};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::sql::META_SCHEMA;
 use crate::engine::view::{Source, SourceShape};
-use crate::engine::workspace::WsConnection;
+use duckdb::Connection;
 
-fn ensure(conn: &WsConnection) -> Result<()> {
+fn ensure(conn: &Connection) -> Result<()> {
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {META_SCHEMA}.profiles (
              table_name VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, changed BOOLEAN NOT NULL DEFAULT false,
@@ -18,7 +18,7 @@ fn ensure(conn: &WsConnection) -> Result<()> {
     Ok(())
 }
 
-pub fn save(conn: &WsConnection, table: &str, profile: &Profile) -> Result<()> {
+pub fn save(conn: &Connection, table: &str, profile: &Profile) -> Result<()> {
     ensure(conn)?;
     let report = serde_json::to_string(profile).map_err(|e| EngineError::Database(format!("storing the profile: {e}")))?;
     conn.execute(
@@ -34,7 +34,7 @@ pub struct Stored {
     pub stale: bool,
 }
 
-pub fn load(conn: &WsConnection, table: &str) -> Result<Option<Stored>> {
+pub fn load(conn: &Connection, table: &str) -> Result<Option<Stored>> {
     ensure(conn)?;
     let row: Option<(String, bool, String)> = conn
         .query_row(&format!("SELECT fingerprint, changed, report FROM {META_SCHEMA}.profiles WHERE table_name = ?"), [table], |r| {
@@ -58,7 +58,7 @@ pub fn load(conn: &WsConnection, table: &str) -> Result<Option<Stored>> {
 
 /// Marks stored profiles stale after a change the fingerprint may not see (an UPDATE from the
 /// SQL console): of one table, or of all when `None`.
-pub fn mark_changed(conn: &WsConnection, table: Option<&str>) -> Result<()> {
+pub fn mark_changed(conn: &Connection, table: Option<&str>) -> Result<()> {
     ensure(conn)?;
     match table {
         Some(t) => conn.execute(&format!("UPDATE {META_SCHEMA}.profiles SET changed = true WHERE table_name = ?"), [t])?,
@@ -68,7 +68,7 @@ pub fn mark_changed(conn: &WsConnection, table: Option<&str>) -> Result<()> {
 }
 
 /// Forgets a dropped table's profile.
-pub fn forget(conn: &WsConnection, table: &str) -> Result<()> {
+pub fn forget(conn: &Connection, table: &str) -> Result<()> {
     ensure(conn)?;
     conn.execute(&format!("DELETE FROM {META_SCHEMA}.profiles WHERE table_name = ?"), [table])?;
     Ok(())
