@@ -516,8 +516,18 @@ fn condition_sql(column: &ColumnInfo, condition: &Condition, source: &Source, pa
         Condition::OneOf { values, include_null } => {
             let mut parts = Vec::new();
             if !values.is_empty() {
-                let list: Vec<String> = values.iter().map(|v| param(params, v)).collect();
-                parts.push(format!("{} IN ({})", as_text(column), list.join(", ")));
+                // Numbers and times compare as values ("1" is 1.00 in a DECIMAL), the rest as text.
+                let typed = is_range_type(&column.data_type) && !is_text_type(&column.data_type);
+                match SqlType::parse(&column.data_type).ok().filter(|_| typed) {
+                    Some(ty) => {
+                        let list: Vec<String> = values.iter().map(|v| format!("TRY_CAST({} AS {ty})", param(params, v))).collect();
+                        parts.push(format!("{name} IN ({})", list.join(", ")));
+                    }
+                    None => {
+                        let list: Vec<String> = values.iter().map(|v| param(params, v)).collect();
+                        parts.push(format!("{} IN ({})", as_text(column), list.join(", ")));
+                    }
+                }
             }
             if *include_null {
                 parts.push(format!("{name} IS NULL"));

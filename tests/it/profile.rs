@@ -349,6 +349,11 @@ fn checks_count_failing_rows_and_open_them_as_a_view() {
         let failing = check.failing_rows(&View::table("penguins")).unwrap();
         assert_eq!(browser.fetch(&failing, 0, 1000).unwrap().rows.len().to_string(), expected, "{}", result.description);
     }
+    // "One of" compares numbers as numbers: 3800 is 3800.0 in a DOUBLE column.
+    t.ws.connect().unwrap().execute_batch("CREATE TABLE masses AS SELECT CAST(body_mass_g AS DOUBLE) AS g FROM penguins").unwrap();
+    let in_set = Check { column: col("g"), rule: Rule::InSet { values: vec!["3800".into(), "3700".into()] } };
+    let results = spawn(CheckJob { workspace: t.ws.clone(), view: View::table("masses"), checks: vec![in_set] }, no_waker()).wait().unwrap();
+    assert_eq!(results[0].failing.to_string(), t.scalar("SELECT count(*) FROM masses WHERE g NOT IN (3800, 3700)"));
     // A passing check, and a check of a filtered view.
     let mut adelie = View::table("penguins");
     adelie.where_expr = Some(dataforge::engine::view::WhereExpr::parse("species = 'Adelie'").unwrap());
