@@ -35,6 +35,8 @@ pub enum Page {
 pub enum SortBy {
     Position,
     Name,
+    Type,
+    Meaning,
     Missing,
     Distinct,
     Alerts,
@@ -319,6 +321,8 @@ fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
         let o = match by {
             SortBy::Position => a.cmp(&b),
             SortBy::Name => x.name.to_lowercase().cmp(&y.name.to_lowercase()),
+            SortBy::Type => x.storage_type.cmp(&y.storage_type),
+            SortBy::Meaning => x.meaning.label().cmp(y.meaning.label()),
             SortBy::Missing => x.nulls.cmp(&y.nulls),
             SortBy::Distinct => x.distinct.cmp(&y.distinct),
             SortBy::Alerts => x.alerts.len().cmp(&y.alerts.len()),
@@ -348,12 +352,8 @@ fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
         .column(Column::remainder().at_least(120.0).clip(true))
         .header(24.0, |mut row| {
             row.col(|ui| header(ui, "Column", SortBy::Name, &mut clicked_sort));
-            row.col(|ui| {
-                ui.strong("Type");
-            });
-            row.col(|ui| {
-                ui.strong("Meaning");
-            });
+            row.col(|ui| header(ui, "Type", SortBy::Type, &mut clicked_sort));
+            row.col(|ui| header(ui, "Meaning", SortBy::Meaning, &mut clicked_sort));
             row.col(|ui| header(ui, "Missing", SortBy::Missing, &mut clicked_sort));
             row.col(|ui| header(ui, "Distinct", SortBy::Distinct, &mut clicked_sort));
             row.col(|ui| {
@@ -405,7 +405,9 @@ fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
         ui.ctx().request_repaint();
     }
     if let Some(key) = clicked_sort {
-        state.sort = if state.sort.0 == key { (key, !state.sort.1) } else { (key, key != SortBy::Name) };
+        // Names, types and meanings start A to Z; counts start with the most.
+        let text = matches!(key, SortBy::Name | SortBy::Type | SortBy::Meaning);
+        state.sort = if state.sort.0 == key { (key, !state.sort.1) } else { (key, !text) };
     }
     if let Some(i) = open_column {
         state.selected = state.columns()[i].name.clone();
