@@ -245,6 +245,54 @@ fn missing_svg(p: &Profile) -> String {
     svg
 }
 
+/// A column's statistics as (name, value) lines.
+pub fn column_figures(c: &ColumnProfile) -> Vec<(String, String)> {
+    let opt = |v: Option<f64>| v.map(number).unwrap_or_else(|| "–".into());
+    let mut out = vec![
+        ("Rows".to_string(), group(c.count)),
+        ("Missing".into(), format!("{} ({:.2} %)", group(c.nulls), c.null_pct())),
+        ("Distinct".into(), format!("{} ({:.2} %)", group(c.distinct), c.distinct_pct())),
+    ];
+    if let Some(s) = &c.suggested {
+        out.push(("Suggested type".into(), format!("{} (saves {}; {})", s.data_type, crate::engine::config::format_bytes(s.saves_bytes), s.reason)));
+    }
+    if let Some(n) = c.numeric.as_ref().filter(|_| c.kind.is_numeric()) {
+        out.push(("Zeros / negatives".into(), format!("{} / {}", group(c.zeros), group(c.negatives))));
+        if c.kind == Kind::Float {
+            out.push(("NaN / infinite".into(), format!("{} / {}", group(c.nan), group(c.infinite))));
+        }
+        for (k, v) in [("Min", n.min), ("Max", n.max), ("Mean", n.mean), ("Std deviation", n.std), ("Variance", n.variance), ("Sum", Some(n.sum)), ("Skewness", n.skewness), ("Kurtosis", n.kurtosis)] {
+            out.push((k.into(), opt(v)));
+        }
+        let approx = if n.approximate { " ≈" } else { "" };
+        for q in &n.quantiles {
+            out.push((format!("{} %{approx}", q.p * 100.0), number(q.value)));
+        }
+        out.push((format!("IQR{approx}"), opt(n.iqr)));
+        out.push((format!("MAD{approx}"), opt(n.mad)));
+        out.push((format!("Outliers (1.5 IQR){approx}"), n.outliers.map(group).unwrap_or_default()));
+    }
+    if let Some(t) = &c.temporal {
+        out.push(("From".into(), t.min.clone().unwrap_or_default()));
+        out.push(("To".into(), t.max.clone().unwrap_or_default()));
+        if let Some(g) = &t.longest_gap {
+            out.push(("Longest gap".into(), format!("{} ({} → {})", g.length, g.from, g.to)));
+        }
+        out.push(("Bars by".into(), t.period.clone()));
+    }
+    if let Some(t) = &c.text {
+        out.push(("Empty strings".into(), group(c.empty_strings)));
+        out.push(("Length min / mean / max".into(), format!("{} / {} / {}", t.length_min.unwrap_or(0), opt(t.length_mean), t.length_max.unwrap_or(0))));
+        out.push(("With letters".into(), group(t.with_letters)));
+        out.push(("With digits".into(), group(t.with_digits)));
+        out.push(("With spaces".into(), group(t.with_spaces)));
+        out.push(("With punctuation".into(), group(t.with_punctuation)));
+        out.push(("With non-ASCII".into(), group(t.with_non_ascii)));
+        out.push(("Leading / trailing space".into(), format!("{} / {}", group(t.leading_whitespace), group(t.trailing_whitespace))));
+    }
+    out
+}
+
 fn column_html(h: &mut String, c: &ColumnProfile) {
     let _ = write!(
         h,
@@ -255,54 +303,8 @@ fn column_html(h: &mut String, c: &ColumnProfile) {
         c.meaning.label(),
         badges(c)
     );
-    let mut row = |k: &str, v: String| {
-        let _ = write!(h, "<tr><td>{k}</td><td class=n>{}</td></tr>", esc(&v));
-    };
-    row("Rows", group(c.count));
-    row("Missing", format!("{} ({:.2} %)", group(c.nulls), c.null_pct()));
-    row("Distinct", format!("{} ({:.2} %)", group(c.distinct), c.distinct_pct()));
-    if c.kind == Kind::Text {
-        row("Empty strings", group(c.empty_strings));
-    }
-    if c.kind.is_numeric() {
-        row("Zeros", group(c.zeros));
-        row("Negatives", group(c.negatives));
-        if c.kind == Kind::Float {
-            row("NaN / infinite", format!("{} / {}", group(c.nan), group(c.infinite)));
-        }
-    }
-    if let Some(s) = &c.suggested {
-        row("Suggested type", format!("{} (saves about {}; {})", s.data_type, crate::engine::config::format_bytes(s.saves_bytes), s.reason));
-    }
-    if let Some(n) = c.numeric.as_ref().filter(|_| c.kind.is_numeric()) {
-        row("Min", opt(n.min));
-        row("Max", opt(n.max));
-        row("Mean", opt(n.mean));
-        row("Std deviation", opt(n.std));
-        row("Variance", opt(n.variance));
-        row("Sum", number(n.sum));
-        row("Skewness", opt(n.skewness));
-        row("Kurtosis", opt(n.kurtosis));
-        let approx = if n.approximate { " (approx.)" } else { "" };
-        for q in &n.quantiles {
-            row(&format!("{} %{approx}", q.p * 100.0), number(q.value));
-        }
-        row(&format!("IQR{approx}"), opt(n.iqr));
-        row(&format!("MAD{approx}"), opt(n.mad));
-        row(&format!("Outliers (1.5 IQR){approx}"), n.outliers.map(group).unwrap_or_default());
-    }
-    if let Some(t) = &c.temporal {
-        row("From", t.min.clone().unwrap_or_default());
-        row("To", t.max.clone().unwrap_or_default());
-        if let Some(g) = &t.longest_gap {
-            row("Longest gap", format!("{} ({} → {})", g.length, g.from, g.to));
-        }
-    }
-    if let Some(t) = &c.text {
-        row("Length min / mean / max", format!("{} / {} / {}", t.length_min.unwrap_or(0), opt(t.length_mean), t.length_max.unwrap_or(0)));
-        row("With letters / digits / spaces", format!("{} / {} / {}", group(t.with_letters), group(t.with_digits), group(t.with_spaces)));
-        row("With punctuation / non-ASCII", format!("{} / {}", group(t.with_punctuation), group(t.with_non_ascii)));
-        row("Leading / trailing whitespace", format!("{} / {}", group(t.leading_whitespace), group(t.trailing_whitespace)));
+    for (k, v) in column_figures(c) {
+        let _ = write!(h, "<tr><td>{}</td><td class=n>{}</td></tr>", esc(&k), esc(&v));
     }
     h.push_str("</table>");
     if let Some(hist) = &c.histogram {

@@ -175,12 +175,9 @@ pub fn top(counts: &DataFrame, k: usize) -> Result<DataFrame> {
 
 /// A few rows of counts with their text copied out of the buffers they share with a larger
 /// frame, so that frame's memory can go.
-pub fn detached(counts: DataFrame) -> Result<DataFrame> {
-    let v = counts.column("v").map_err(polars_error)?;
-    let Ok(text) = v.str() else { return Ok(counts) };
-    let copied = text.iter().collect::<StringChunked>().with_name("v".into()).into_series();
-    let mut counts = counts.clone();
-    counts.with_column(copied.into()).map_err(polars_error)?;
+pub fn detached(mut counts: DataFrame) -> Result<DataFrame> {
+    let v = counts.column("v").map_err(polars_error)?.as_materialized_series().clone();
+    counts.with_column(detached_text(v).into()).map_err(polars_error)?;
     Ok(counts)
 }
 
@@ -201,21 +198,6 @@ pub fn top_sorted(counts: &[u64], k: usize) -> Vec<usize> {
     best.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Numeric value counts as (value, count) pairs sorted by value, NaN left out.
-pub fn sorted_numeric(counts: &DataFrame) -> Result<Vec<(f64, u64)>> {
-    let sorted = counts
-        .clone()
-        .lazy()
-        .select([col("v").cast(DataType::Float64), col("n")])
-        .filter(col("v").is_not_nan())
-        .sort(["v"], SortMultipleOptions::default())
-        .collect()
-        .map_err(polars_error)?;
-    let v = sorted.column("v").map_err(polars_error)?.f64().map_err(polars_error)?.clone();
-    let n = sorted.column("n").map_err(polars_error)?.u64().map_err(polars_error)?.clone();
-    Ok(v.into_no_null_iter().zip(n.into_no_null_iter()).collect())
-}
-
 /// Every `step`-th non-null value of a chunk, at most `max` of them.
 pub fn spread_sample(values: &Series, max: usize) -> Result<Series> {
     let non_null = values.drop_nulls();
@@ -224,11 +206,14 @@ pub fn spread_sample(values: &Series, max: usize) -> Result<Series> {
     }
     let step = non_null.len().div_ceil(max);
     let idx: Vec<IdxSize> = (0..non_null.len()).step_by(step).map(|i| i as IdxSize).collect();
-    let taken = non_null.take_slice(&idx).map_err(polars_error)?;
-    // Taken text still points into the chunk's buffers: copy it so the chunk can go.
-    match taken.str() {
-        Ok(text) => Ok(text.iter().collect::<StringChunked>().with_name("v".into()).into_series()),
-        Err(_) => Ok(taken),
+    Ok(detached_text(non_null.take_slice(&idx).map_err(polars_error)?))
+}
+
+/// Text taken from a larger array still points into its buffers: a copy lets that memory go.
+fn detached_text(values: Series) -> Series {
+    match values.str() {
+        Ok(text) => text.iter().collect::<StringChunked>().with_name(values.name().clone()).into_series(),
+        Err(_) => values,
     }
 }
 
@@ -352,18 +337,6 @@ fn interpolate(lo: f64, hi: f64, fraction: f64) -> Option<f64> {
         return Some(hi);
     }
     Some(lo + (hi - lo) * fraction)
-}
-
-/// Linear-interpolated quantile of sorted (value, count) pairs (tests and small inputs).
-pub fn weighted_quantile(sorted: &[(f64, u64)], q: f64) -> Option<f64> {
-    let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
-    Sorted { ints: None, values: &values, counts: &counts }.quantiles(&[q])[0]
-}
-
-/// Median absolute deviation of sorted (value, count) pairs (tests and small inputs).
-pub fn mad(sorted: &[(f64, u64)], median: f64) -> Option<f64> {
-    let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
-    Sorted { ints: None, values: &values, counts: &counts }.mad(median)
 }
 
 /// Equal-width bins between the smallest and largest finite value (one per integer when the
@@ -519,6 +492,18 @@ pub fn shape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Linear-interpolated quantile of sorted (value, count) pairs (tests and small inputs).
+    fn weighted_quantile(sorted: &[(f64, u64)], q: f64) -> Option<f64> {
+        let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
+        Sorted { ints: None, values: &values, counts: &counts }.quantiles(&[q])[0]
+    }
+
+    /// Median absolute deviation of sorted (value, count) pairs (tests and small inputs).
+    fn mad(sorted: &[(f64, u64)], median: f64) -> Option<f64> {
+        let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
+        Sorted { ints: None, values: &values, counts: &counts }.mad(median)
+    }
 
     fn naive(values: &[f64]) -> Moments {
         let n = values.len() as f64;

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
-use egui::{Color32, RichText, Sense, Stroke, vec2};
+use egui::{Color32, RichText, Sense, vec2};
 use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
+
+mod checks_page;
+mod pages;
 
 use super::state::Command;
 use crate::engine::EngineError;
@@ -51,7 +54,6 @@ pub struct CheckDraft {
     pub second: String,
 }
 
-const RULES: [&str; 7] = ["not null", "unique", "between", "matches regex", "one of", "length between", "SQL condition"];
 
 pub struct ProfileState {
     pub table: String,
@@ -300,10 +302,10 @@ pub fn profile_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Ve
     match state.page {
         Page::Overview => overview_ui(ui, state),
         Page::Column => column_ui(ui, state, commands),
-        Page::Correlations => correlations_ui(ui, state),
-        Page::Missing => missing_ui(ui, state),
-        Page::Types => types_ui(ui, state, commands),
-        Page::Checks => checks_ui(ui, state, commands),
+        Page::Correlations => pages::correlations_ui(ui, state),
+        Page::Missing => pages::missing_ui(ui, state),
+        Page::Types => pages::types_ui(ui, state, commands),
+        Page::Checks => checks_page::checks_ui(ui, state, commands),
     }
 }
 
@@ -529,7 +531,7 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
             ui.vertical(|ui| {
                 ui.set_width(340.0);
                 egui::Grid::new("column-stats").striped(true).num_columns(2).show(ui, |ui| {
-                    for (k, v) in column_figures(&c) {
+                    for (k, v) in crate::engine::profile::report::column_figures(&c) {
                         ui.label(k);
                         ui.label(v);
                         ui.end_row();
@@ -614,322 +616,4 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
             });
         });
     });
-}
-
-/// A column's statistics as (name, value) lines.
-fn column_figures(c: &ColumnProfile) -> Vec<(String, String)> {
-    let opt = |v: Option<f64>| v.map(number).unwrap_or_else(|| "–".into());
-    let mut out = vec![
-        ("Rows".to_string(), group_digits(c.count)),
-        ("Missing".into(), format!("{} ({:.2} %)", group_digits(c.nulls), c.null_pct())),
-        ("Distinct".into(), format!("{} ({:.2} %)", group_digits(c.distinct), c.distinct_pct())),
-    ];
-    if let Some(s) = &c.suggested {
-        out.push(("Suggested type".into(), format!("{} (saves {}; {})", s.data_type, crate::engine::config::format_bytes(s.saves_bytes), s.reason)));
-    }
-    if let Some(n) = c.numeric.as_ref().filter(|_| c.kind.is_numeric()) {
-        out.push(("Zeros / negatives".into(), format!("{} / {}", group_digits(c.zeros), group_digits(c.negatives))));
-        if c.kind == Kind::Float {
-            out.push(("NaN / infinite".into(), format!("{} / {}", group_digits(c.nan), group_digits(c.infinite))));
-        }
-        for (k, v) in [("Min", n.min), ("Max", n.max), ("Mean", n.mean), ("Std deviation", n.std), ("Variance", n.variance), ("Sum", Some(n.sum)), ("Skewness", n.skewness), ("Kurtosis", n.kurtosis)] {
-            out.push((k.into(), opt(v)));
-        }
-        let approx = if n.approximate { " ≈" } else { "" };
-        for q in &n.quantiles {
-            out.push((format!("{} %{approx}", q.p * 100.0), number(q.value)));
-        }
-        out.push((format!("IQR{approx}"), opt(n.iqr)));
-        out.push((format!("MAD{approx}"), opt(n.mad)));
-        out.push((format!("Outliers (1.5 IQR){approx}"), n.outliers.map(group_digits).unwrap_or_default()));
-    }
-    if let Some(t) = &c.temporal {
-        out.push(("From".into(), t.min.clone().unwrap_or_default()));
-        out.push(("To".into(), t.max.clone().unwrap_or_default()));
-        if let Some(g) = &t.longest_gap {
-            out.push(("Longest gap".into(), format!("{} ({} → {})", g.length, g.from, g.to)));
-        }
-        out.push(("Bars by".into(), t.period.clone()));
-    }
-    if let Some(t) = &c.text {
-        out.push(("Empty strings".into(), group_digits(c.empty_strings)));
-        out.push(("Length min / mean / max".into(), format!("{} / {} / {}", t.length_min.unwrap_or(0), opt(t.length_mean), t.length_max.unwrap_or(0))));
-        out.push(("With letters".into(), group_digits(t.with_letters)));
-        out.push(("With digits".into(), group_digits(t.with_digits)));
-        out.push(("With spaces".into(), group_digits(t.with_spaces)));
-        out.push(("With punctuation".into(), group_digits(t.with_punctuation)));
-        out.push(("With non-ASCII".into(), group_digits(t.with_non_ascii)));
-        out.push(("Leading / trailing space".into(), format!("{} / {}", group_digits(t.leading_whitespace), group_digits(t.trailing_whitespace))));
-    }
-    out
-}
-
-fn correlations_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
-    let Some(corr) = state.profile.as_ref().and_then(|p| p.correlations.clone()) else {
-        ui.label("Correlations need two or more numeric columns (and a finished profile).");
-        return;
-    };
-    ui.horizontal(|ui| {
-        ui.selectable_value(&mut state.spearman, false, "Pearson");
-        ui.selectable_value(&mut state.spearman, true, "Spearman");
-        if state.spearman && state.profile.as_ref().is_some_and(|p| corr.spearman_rows < p.rows) {
-            ui.weak(format!("ranks of a sample of {} rows", group_digits(corr.spearman_rows)));
-        }
-    });
-    let values = if state.spearman { &corr.spearman } else { &corr.pearson };
-    let n = corr.columns.len();
-    let cell = 28.0_f32.min(600.0 / n.max(1) as f32).max(10.0);
-    let label_w = 150.0;
-    egui::ScrollArea::both().show(ui, |ui| {
-        let (rect, response) = ui.allocate_exact_size(vec2(label_w + cell * n as f32, label_w + cell * n as f32), Sense::hover());
-        let painter = ui.painter_at(rect);
-        let text_color = ui.visuals().text_color();
-        let font = egui::FontId::proportional(11.0);
-        for (i, name) in corr.columns.iter().enumerate() {
-            let short: String = name.chars().take(22).collect();
-            painter.text(egui::pos2(rect.left() + label_w - 4.0, rect.top() + label_w + cell * (i as f32 + 0.5)), egui::Align2::RIGHT_CENTER, &short, font.clone(), text_color);
-            let pos = egui::pos2(rect.left() + label_w + cell * (i as f32 + 0.5), rect.top() + label_w - 4.0);
-            painter.add(egui::epaint::TextShape::new(pos, painter.layout_no_wrap(short, font.clone(), text_color), text_color).with_angle(-std::f32::consts::FRAC_PI_2));
-        }
-        for i in 0..n {
-            for j in 0..n {
-                let r = values[i * n + j];
-                let color = match r {
-                    Some(r) if r >= 0.0 => Color32::from_rgb((255.0 * (1.0 - r)) as u8, (255.0 * (1.0 - r)) as u8, 255),
-                    Some(r) => Color32::from_rgb(255, (255.0 * (1.0 + r)) as u8, (255.0 * (1.0 + r)) as u8),
-                    None => Color32::GRAY,
-                };
-                let cell_rect = egui::Rect::from_min_size(egui::pos2(rect.left() + label_w + cell * j as f32, rect.top() + label_w + cell * i as f32), vec2(cell - 1.0, cell - 1.0));
-                painter.rect_filled(cell_rect, 0.0, color);
-            }
-        }
-        if let Some(pos) = response.hover_pos() {
-            let (x, y) = ((pos.x - rect.left() - label_w) / cell, (pos.y - rect.top() - label_w) / cell);
-            if x >= 0.0 && y >= 0.0 && (x as usize) < n && (y as usize) < n {
-                let (i, j) = (y as usize, x as usize);
-                let r = values[i * n + j].map_or("undefined".to_string(), |r| format!("{r:.3}"));
-                response.on_hover_text(format!("{} × {}: r = {r}", corr.columns[i], corr.columns[j]));
-            }
-        }
-    });
-}
-
-fn missing_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
-    let columns = state.columns();
-    if columns.is_empty() {
-        return;
-    }
-    ui.label("Each row is a column; darker cells hold more missing values, from the first rows (left) to the last (right).");
-    let label_w = 180.0;
-    let row_h = 16.0;
-    let width = (ui.available_width() - label_w - 80.0).max(200.0);
-    egui::ScrollArea::vertical().show_rows(ui, row_h, columns.len(), |ui, range| {
-        for c in &columns[range] {
-            ui.horizontal(|ui| {
-                ui.add_sized(vec2(label_w, row_h), egui::Label::new(RichText::new(&c.name).small()).truncate());
-                let (rect, response) = ui.allocate_exact_size(vec2(width, row_h - 2.0), Sense::hover());
-                let segments = c.missing_by_segment.len().max(1);
-                let w = rect.width() / segments as f32;
-                let base = if ui.visuals().dark_mode { 40.0 } else { 235.0 };
-                for (i, &share) in c.missing_by_segment.iter().enumerate() {
-                    let shade = if ui.visuals().dark_mode { base + 200.0 * share } else { base - 200.0 * share };
-                    let color = Color32::from_rgb(shade as u8, shade as u8, (shade + 15.0).min(255.0) as u8);
-                    ui.painter().rect_filled(egui::Rect::from_min_size(egui::pos2(rect.left() + w * i as f32, rect.top()), vec2(w + 0.5, rect.height())), 0.0, color);
-                }
-                ui.painter().rect_stroke(rect, 0.0, Stroke::new(0.5, ui.visuals().weak_text_color()), egui::StrokeKind::Inside);
-                response.on_hover_text(format!("{}: {} missing ({:.2} %)", c.name, group_digits(c.nulls), c.null_pct()));
-                ui.label(format!("{:.1} %", c.null_pct()));
-            });
-        }
-    });
-}
-
-/// Suggested types, chosen with checkboxes, applied to a new table or in place.
-fn types_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
-    use crate::engine::profile::optimize::{OptimizeTarget, TypeChange};
-    let Some(profile) = state.profile.as_ref().filter(|_| state.job.is_none()) else {
-        ui.label("Suggestions appear when the profile is complete.");
-        return;
-    };
-    let suggested: Vec<&ColumnProfile> = profile.column_profiles.iter().filter(|c| c.suggested.is_some()).collect();
-    if suggested.is_empty() {
-        ui.label("Every column already has the narrowest type that holds its values.");
-        return;
-    }
-    ui.label("Each suggestion is the narrowest type that holds every value of the column exactly.");
-    egui::Grid::new("types").striped(true).num_columns(4).show(ui, |ui| {
-        ui.strong("");
-        ui.strong("Column");
-        ui.strong("Now → suggested");
-        ui.strong("Saves (before compression)");
-        ui.end_row();
-        for c in &suggested {
-            let s = c.suggested.as_ref().expect("suggested");
-            let mut chosen = !state.types_left_out.contains(&c.name);
-            if ui.checkbox(&mut chosen, "").changed() {
-                if chosen {
-                    state.types_left_out.remove(&c.name);
-                } else {
-                    state.types_left_out.insert(c.name.clone());
-                }
-            }
-            ui.label(&c.name);
-            ui.label(format!("{} → {}", c.storage_type, s.data_type)).on_hover_text(&s.reason);
-            ui.label(crate::engine::config::format_bytes(s.saves_bytes));
-            ui.end_row();
-        }
-    });
-    let changes: Vec<TypeChange> = suggested
-        .iter()
-        .filter(|c| !state.types_left_out.contains(&c.name))
-        .map(|c| TypeChange { column: c.name.clone(), data_type: c.suggested.as_ref().map(|s| s.data_type.clone()).unwrap_or_default() })
-        .collect();
-    let saves: u64 = suggested.iter().filter(|c| !state.types_left_out.contains(&c.name)).filter_map(|c| c.suggested.as_ref()).map(|s| s.saves_bytes).sum();
-    ui.label(format!("{} columns chosen, saving about {}", changes.len(), crate::engine::config::format_bytes(saves)));
-    ui.add_enabled_ui(!changes.is_empty(), |ui| {
-        ui.horizontal(|ui| {
-            ui.add(egui::TextEdit::singleline(&mut state.optimize_name).desired_width(220.0));
-            if ui.button("Create new table").clicked() {
-                commands.push(Command::OptimizeTypes { table: state.table.clone(), changes: changes.clone(), target: OptimizeTarget::NewTable(state.optimize_name.trim().to_string()) });
-            }
-            if ui.button("Replace table…").clicked() {
-                state.confirm_replace = true;
-            }
-        });
-        if state.confirm_replace {
-            ui.horizontal(|ui| {
-                ui.colored_label(ui.visuals().warn_fg_color, format!("Rewrite {} with the new types? Its rows stay the same.", state.table));
-                if ui.button("Replace").clicked() {
-                    commands.push(Command::OptimizeTypes { table: state.table.clone(), changes: changes.clone(), target: OptimizeTarget::Replace });
-                    state.confirm_replace = false;
-                }
-                if ui.button("Keep it").clicked() {
-                    state.confirm_replace = false;
-                }
-            });
-        }
-    });
-}
-
-fn checks_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
-    let column_names: Vec<String> = state.columns().iter().map(|c| c.name.clone()).collect();
-    ui.label("Checks are saved with the table and run on all its rows. Missing values pass every check but \"not null\".");
-    if std::mem::take(&mut state.fresh_results) {
-        ui.ctx().request_repaint();
-    }
-    let mut remove = None;
-    egui::Grid::new("checks").striped(true).num_columns(4).show(ui, |ui| {
-        for (i, check) in state.checks.iter().enumerate() {
-            let result = state.check_results.iter().find(|r| &r.check == check);
-            ui.label(check.describe());
-            match result {
-                Some(r) if r.passed => {
-                    ui.colored_label(Color32::from_rgb(40, 150, 60), "pass");
-                }
-                Some(r) => {
-                    ui.colored_label(ui.visuals().error_fg_color, format!("fail: {} rows ({:.2} %)", group_digits(r.failing), r.failing_pct));
-                }
-                None => {
-                    ui.weak("not run");
-                }
-            }
-            let show = result.is_some_and(|r| !r.passed).then(|| ui.button("Show failing rows"));
-            if show.is_some_and(|r| r.clicked()) {
-                match check.failing_rows(&View::table(state.table.clone())) {
-                    Ok(view) => {
-                        commands.push(Command::OpenTable(state.table.clone()));
-                        commands.push(Command::SetView(view));
-                    }
-                    Err(e) => state.error = Some(e.to_string()),
-                }
-            } else if result.is_none_or(|r| r.passed) {
-                ui.label("");
-            }
-            if ui.small_button("✖").on_hover_text("Remove this check").clicked() {
-                remove = Some(i);
-            }
-            ui.end_row();
-        }
-    });
-    if let Some(i) = remove {
-        state.checks.remove(i);
-        state.checks_changed = true;
-    }
-    ui.separator();
-    ui.horizontal(|ui| {
-        let d = &mut state.draft;
-        if d.column.is_empty() {
-            d.column = column_names.first().cloned().unwrap_or_default();
-        }
-        if d.rule != 6 {
-            egui::ComboBox::from_id_salt("check-column").selected_text(&d.column).show_ui(ui, |ui| {
-                for name in &column_names {
-                    ui.selectable_value(&mut d.column, name.clone(), name);
-                }
-            });
-        }
-        egui::ComboBox::from_id_salt("check-rule").selected_text(RULES[d.rule]).show_ui(ui, |ui| {
-            for (i, r) in RULES.iter().enumerate() {
-                ui.selectable_value(&mut d.rule, i, *r);
-            }
-        });
-        match d.rule {
-            2 | 5 => {
-                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("min").desired_width(90.0));
-                ui.add(egui::TextEdit::singleline(&mut d.second).hint_text("max").desired_width(90.0));
-            }
-            3 => {
-                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("regular expression").desired_width(200.0));
-            }
-            4 => {
-                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("values, comma-separated").desired_width(240.0));
-            }
-            6 => {
-                ui.add(egui::TextEdit::singleline(&mut d.first).hint_text("e.g. price >= 0 OR qty = 0").desired_width(320.0));
-            }
-            _ => {}
-        }
-        if ui.button("Add check").clicked() {
-            match draft_check(d) {
-                Ok(check) => {
-                    state.checks.push(check);
-                    state.checks_changed = true;
-                    state.draft.first.clear();
-                    state.draft.second.clear();
-                }
-                Err(e) => state.error = Some(e),
-            }
-        }
-    });
-    ui.horizontal(|ui| {
-        if state.check_job.is_some() {
-            ui.spinner();
-            ui.label("Checking…");
-        } else if ui.add_enabled(!state.checks.is_empty(), egui::Button::new("Run checks")).clicked() {
-            state.wants_checks = true;
-        }
-    });
-}
-
-fn draft_check(d: &CheckDraft) -> Result<Check, String> {
-    let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let number = |s: &str| -> Result<Option<u64>, String> { text(s).map(|t| t.parse::<u64>().map_err(|_| format!("\"{t}\" is not a length"))).transpose() };
-    let rule = match d.rule {
-        0 => Rule::NotNull,
-        1 => Rule::Unique,
-        2 if text(&d.first).is_none() && text(&d.second).is_none() => return Err("give a min, a max or both".into()),
-        2 => Rule::Between { min: text(&d.first), max: text(&d.second) },
-        3 => Rule::Matches { pattern: text(&d.first).ok_or("give a regular expression")? },
-        4 => Rule::InSet { values: d.first.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect() },
-        5 => Rule::Length { min: number(&d.first)?, max: number(&d.second)? },
-        _ => {
-            let predicate = text(&d.first).ok_or("write a SQL condition")?;
-            crate::engine::view::WhereExpr::parse(&predicate).map_err(|e| e.to_string())?;
-            Rule::Sql { predicate }
-        }
-    };
-    if matches!(&rule, Rule::InSet { values } if values.is_empty()) {
-        return Err("give one or more values".into());
-    }
-    Ok(Check { column: (d.rule != 6).then(|| d.column.clone()), rule })
 }
