@@ -66,15 +66,14 @@ pub fn wait<T>(mut handle: JobHandle<T>) -> (Result<T>, JobSnapshot) {
     }
     bar.set_prefix(handle.title().to_string());
     let result = loop {
-        if let Some(result) = handle.take_result() {
-            break result;
-        }
         let snap = handle.snapshot();
         if let Some(f) = snap.progress.fraction {
             bar.set_position((f * 1000.0) as u64);
         }
         bar.set_message(status_line(&snap));
-        std::thread::sleep(Duration::from_millis(100));
+        if let Some(result) = handle.take_result_within(Duration::from_millis(100)) {
+            break result;
+        }
     };
     bar.finish_and_clear();
     if let Ok(mut current) = state.current.lock() {

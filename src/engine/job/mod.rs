@@ -12,7 +12,7 @@ pub mod memory;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -344,14 +344,19 @@ impl<T> JobHandle<T> {
     /// The result, once the job has finished; `None` while it runs. After the first
     /// `Some`, later calls return `None`.
     pub fn take_result(&mut self) -> Option<Result<T>> {
+        self.take_result_within(Duration::ZERO)
+    }
+
+    /// As [`Self::take_result`], waiting up to `wait` for the job to finish.
+    pub fn take_result_within(&mut self, wait: Duration) -> Option<Result<T>> {
         if self.is_result_taken {
             return None;
         }
         if self.result.is_none() {
-            match self.result_rx.try_recv() {
+            match self.result_rx.recv_timeout(wait) {
                 Ok(r) => self.result = Some(r),
-                Err(TryRecvError::Empty) => return None,
-                Err(TryRecvError::Disconnected) => {
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => {
                     self.result = Some(Err(EngineError::Internal("the job stopped unexpectedly".into())))
                 }
             }

@@ -1,6 +1,7 @@
 //! Correlations between numeric columns.
 
-use polars::prelude::{ChunkAgg, ChunkFilter, DataType as PlType, Float64Chunked, IntoLazy, IntoSeries, col};
+use polars::prelude::{ChunkFilter, DataType as PlType, Float64Chunked, IntoLazy, IntoSeries, col};
+use polars_compute::moment::{PearsonState, pearson_corr};
 
 use super::*;
 
@@ -14,7 +15,7 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
     let n = columns.len();
     let select: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("CAST({} AS DOUBLE) AS c{i}", quote_ident(&c.name))).collect();
     // Pairwise co-moments over complete pairs, merged chunk by chunk.
-    let mut pairs = vec![CoMoments::default(); n * n];
+    let mut pairs = vec![PearsonState::default(); n * n];
     let mut batches: Vec<arrow::record_batch::RecordBatch> = Vec::new();
     let mut bytes = 0;
     let mut flush = |batches: &mut Vec<arrow::record_batch::RecordBatch>| -> Result<()> {
@@ -23,8 +24,8 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
         }
         let chunk = float_columns(batches, n)?;
         batches.clear();
-        for (i, j, co) in CoMoments::of_all(&chunk)? {
-            pairs[i * n + j].merge(&co);
+        for (i, j, state) in pair_states(&chunk) {
+            pairs[i * n + j].combine(&state);
         }
         Ok(())
     };
@@ -40,7 +41,7 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
         }
     }
     flush(&mut batches)?;
-    let pearson = symmetric(n, |i, j| pairs[i * n + j].pearson());
+    let pearson = symmetric(n, |i, j| pearson_of(&pairs[i * n + j]));
     // Spearman: Pearson of average ranks, over all rows or a reservoir sample of them.
     ctx.checkpoint()?;
     let mut sql = format!("SELECT * FROM ({})", compiled.select_columns(&select.join(", ")));
@@ -55,17 +56,17 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
     let spearman_rows = sample.first().map_or(0, |c| c.len() as u64);
     let ranked_all = rank_columns(&sample, None)?;
     let complete: Vec<bool> = sample.iter().map(|c| c.null_count() == 0 && c.is_finite().all()).collect();
-    let ranked_pairs = CoMoments::of_all(&ranked_all)?;
+    let ranked_pairs = pair_states(&ranked_all);
     let mut spearman = vec![None; n * n];
-    for (i, j, co) in ranked_pairs {
+    for (i, j, state) in ranked_pairs {
         let r = if complete[i] && complete[j] {
-            co.pearson()
+            pearson_of(&state)
         } else {
             // Rank again over the rows where both are present.
             let both = sample[i].is_finite() & sample[j].is_finite();
             let pair = [sample[i].filter(&both).map_err(polars_error)?, sample[j].filter(&both).map_err(polars_error)?];
             let ranked = rank_columns(&pair, None)?;
-            CoMoments::of_all(&ranked)?.first().and_then(|(_, _, co)| co.pearson())
+            pair_states(&ranked).first().and_then(|(_, _, state)| pearson_of(state))
         };
         spearman[i * n + j] = r;
         spearman[j * n + i] = r;
@@ -112,88 +113,33 @@ fn rank_columns(columns: &[Float64Chunked], _: Option<()>) -> Result<Vec<Float64
         .collect()
 }
 
-/// Count, means, co-moment and second moments of a pair over rows where both are finite.
-#[derive(Clone, Copy, Debug, Default)]
-struct CoMoments {
-    n: f64,
-    mean_a: f64,
-    mean_b: f64,
-    c: f64,
-    m2a: f64,
-    m2b: f64,
+/// Pearson states of every pair (i < j) of a chunk's columns, each one pass of Polars' kernel
+/// over the rows where both values are finite.
+fn pair_states(columns: &[Float64Chunked]) -> Vec<(usize, usize, PearsonState)> {
+    // NaN and infinities count as missing, as in the column statistics.
+    let cleaned: Vec<std::borrow::Cow<'_, Float64Chunked>> = columns
+        .iter()
+        .map(|c| {
+            if c.is_finite().all() {
+                std::borrow::Cow::Borrowed(c)
+            } else {
+                std::borrow::Cow::Owned(c.iter().map(|v| v.filter(|x| x.is_finite())).collect::<Float64Chunked>())
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..cleaned.len() {
+        for j in i + 1..cleaned.len() {
+            let mut state = PearsonState::default();
+            for (a, b) in cleaned[i].downcast_iter().zip(cleaned[j].downcast_iter()) {
+                state.combine(&pearson_corr(a, b));
+            }
+            out.push((i, j, state));
+        }
+    }
+    out
 }
 
-impl CoMoments {
-    /// Every pair (i < j) of a chunk's columns, by Polars array arithmetic: deviations of a
-    /// column are computed once when it has no missing or infinite value.
-    fn of_all(columns: &[Float64Chunked]) -> Result<Vec<(usize, usize, Self)>> {
-        let complete: Vec<bool> = columns.iter().map(|c| c.null_count() == 0 && c.is_finite().all()).collect();
-        let deviations: Vec<Option<(Float64Chunked, f64)>> = columns
-            .iter()
-            .zip(&complete)
-            .map(|(c, &ok)| {
-                ok.then(|| {
-                    let d = c - c.mean().unwrap_or(0.0);
-                    let m2 = (&d * &d).sum().unwrap_or(0.0);
-                    (d, m2)
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for i in 0..columns.len() {
-            for j in i + 1..columns.len() {
-                let co = match (&deviations[i], &deviations[j]) {
-                    (Some((da, m2a)), Some((db, m2b))) => Self {
-                        n: columns[i].len() as f64,
-                        mean_a: columns[i].mean().unwrap_or(0.0),
-                        mean_b: columns[j].mean().unwrap_or(0.0),
-                        c: (da * db).sum().unwrap_or(0.0),
-                        m2a: *m2a,
-                        m2b: *m2b,
-                    },
-                    _ => {
-                        let both = columns[i].is_finite() & columns[j].is_finite();
-                        let a = columns[i].filter(&both).map_err(polars_error)?;
-                        let b = columns[j].filter(&both).map_err(polars_error)?;
-                        let (mean_a, mean_b) = (a.mean().unwrap_or(0.0), b.mean().unwrap_or(0.0));
-                        let (da, db) = (&a - mean_a, &b - mean_b);
-                        Self {
-                            n: a.len() as f64,
-                            mean_a,
-                            mean_b,
-                            c: (&da * &db).sum().unwrap_or(0.0),
-                            m2a: (&da * &da).sum().unwrap_or(0.0),
-                            m2b: (&db * &db).sum().unwrap_or(0.0),
-                        }
-                    }
-                };
-                out.push((i, j, co));
-            }
-        }
-        Ok(out)
-    }
-
-    fn merge(&mut self, o: &Self) {
-        if o.n == 0.0 {
-            return;
-        }
-        if self.n == 0.0 {
-            *self = *o;
-            return;
-        }
-        let n = self.n + o.n;
-        let (da, db) = (o.mean_a - self.mean_a, o.mean_b - self.mean_b);
-        let f = self.n * o.n / n;
-        self.c += o.c + da * db * f;
-        self.m2a += o.m2a + da * da * f;
-        self.m2b += o.m2b + db * db * f;
-        self.mean_a += da * o.n / n;
-        self.mean_b += db * o.n / n;
-        self.n = n;
-    }
-
-    fn pearson(&self) -> Option<f64> {
-        let d = (self.m2a * self.m2b).sqrt();
-        (self.n > 1.0 && d > 0.0).then(|| (self.c / d).clamp(-1.0, 1.0))
-    }
+fn pearson_of(state: &PearsonState) -> Option<f64> {
+    (state.weight() > 1.0).then(|| state.finalize()).filter(|r| r.is_finite()).map(|r| r.clamp(-1.0, 1.0))
 }

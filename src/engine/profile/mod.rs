@@ -135,9 +135,16 @@ pub fn profile_view(
     let done = std::sync::Mutex::new(Vec::<(usize, ColumnProfile)>::new());
     let duplicates = std::sync::Mutex::new(0u64);
     let correlated = std::sync::Mutex::new(None);
+    // Two workers start with the two table-wide scans, the longest tasks, so neither is
+    // left to run alone at the end; one worker shows columns first.
+    let task = |k: usize| match k {
+        k if k >= n + 2 => usize::MAX,
+        k if workers == 2 => (k + n) % (n + 2),
+        k => k,
+    };
     let work = |conn: &Connection| -> Result<()> {
         loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let i = task(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
             ctx.checkpoint()?;
             if i == n {
                 ctx.phase("Duplicate rows", None);

@@ -94,21 +94,22 @@ fn opt_fold(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f6
     }
 }
 
-/// The moments of a numeric chunk (Int64 or Float64), NaN and infinities counted apart.
+/// The moments of a numeric chunk (Int64 or Float64), NaN and infinities counted apart. Each
+/// statistic is one pass of a Polars kernel over the values; none builds an intermediate array.
 pub fn moments(values: &Series) -> Result<Moments> {
     let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
     let all = floats.f64().map_err(polars_error)?;
     let count = |mask: BooleanChunked| mask.sum().unwrap_or(0) as u64;
-    let finite = all.filter(&all.is_finite()).map_err(polars_error)?;
-    let n = (finite.len() - finite.null_count()) as f64;
-    let mut m = Moments {
-        n,
-        zeros: count(all.equal(0.0)),
-        negatives: count(all.lt(0.0)),
-        nan: count(all.is_nan()),
-        infinite: count(all.is_infinite()),
-        ..Default::default()
+    let (nan, infinite) = (count(all.is_nan()), count(all.is_infinite()));
+    let filtered;
+    let finite = if nan + infinite > 0 {
+        filtered = all.filter(&all.is_finite()).map_err(polars_error)?;
+        &filtered
+    } else {
+        all
     };
+    let n = (finite.len() - finite.null_count()) as f64;
+    let mut m = Moments { n, zeros: count(all.equal(0.0)), negatives: count(all.lt(0.0)), nan, infinite, ..Default::default() };
     if n == 0.0 {
         return Ok(m);
     }
@@ -116,11 +117,16 @@ pub fn moments(values: &Series) -> Result<Moments> {
     m.min = finite.min();
     m.max = finite.max();
     m.sum = finite.sum().unwrap_or(0.0);
-    let d = &finite - m.mean;
-    let d2 = &d * &d;
-    m.m2 = d2.sum().unwrap_or(0.0);
-    m.m3 = (&d2 * &d).sum().unwrap_or(0.0);
-    m.m4 = (&d2 * &d2).sum().unwrap_or(0.0);
+    // Central sums from the population variance and the biased skewness and kurtosis.
+    let variance = finite.var(0).unwrap_or(0.0);
+    m.m2 = variance * n;
+    if variance > 0.0 {
+        let series = finite.clone().into_series();
+        let g1 = series.skew(true).map_err(polars_error)?.filter(|g| g.is_finite()).unwrap_or(0.0);
+        let g2 = series.kurtosis(false, true).map_err(polars_error)?.filter(|g| g.is_finite()).unwrap_or(0.0);
+        m.m3 = g1 * variance.powf(1.5) * n;
+        m.m4 = g2 * variance * variance * n;
+    }
     Ok(m)
 }
 
@@ -163,10 +169,23 @@ pub fn top(counts: &DataFrame, k: usize) -> Result<DataFrame> {
         0
     };
     drop(all);
-    counts
-        .clone()
+    let above = counts.filter(&n.gt(threshold)).map_err(polars_error)?;
+    let mut tied = counts.filter(&n.equal(threshold)).map_err(polars_error)?;
+    // Many values may share the k-th count (most of an identifier-like column occurs once):
+    // only the first of them by value are needed, picked without sorting them all.
+    let wanted = k.saturating_sub(above.height());
+    if tied.height() > wanted && wanted > 0 {
+        if let Ok(text) = tied.column("v").map_err(polars_error)?.str() {
+            let mut values: Vec<(&str, IdxSize)> = text.iter().enumerate().filter_map(|(i, v)| Some((v?, i as IdxSize))).collect();
+            values.select_nth_unstable_by(wanted - 1, |a, b| a.0.cmp(b.0));
+            let first: Vec<IdxSize> = values[..wanted].iter().map(|(_, i)| *i).collect();
+            tied = tied.take(&IdxCa::from_vec("i".into(), first)).map_err(polars_error)?;
+        }
+    }
+    above
+        .vstack(&tied)
+        .map_err(polars_error)?
         .lazy()
-        .filter(col("n").gt_eq(lit(threshold)))
         .sort(["n", "v"], SortMultipleOptions::default().with_order_descending_multi([true, false]).with_nulls_last(true))
         .limit(k as IdxSize)
         .collect()
@@ -381,6 +400,36 @@ pub struct TextTally {
     pub trailing_space: u64,
 }
 
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const SPACE: u8 = 4;
+const PUNCTUATION: u8 = 8;
+const NON_ASCII: u8 = 16;
+
+/// The class of each byte, so a value's classes are one pass over its bytes.
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c >= 0x80 {
+            NON_ASCII
+        } else if c.is_ascii_alphabetic() {
+            LETTER
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else if c.is_ascii_whitespace() {
+            SPACE
+        } else if c.is_ascii_punctuation() {
+            PUNCTUATION
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
 impl TextTally {
     /// Tallies a chunk's distinct text values, each weighted by its count.
     pub fn of_counts(counts: &DataFrame) -> Result<Self> {
@@ -412,16 +461,10 @@ impl TextTally {
         let mut t = Self::default();
         for (value, count) in v.iter().zip(n.iter()) {
             let (Some(value), Some(count)) = (value, count) else { continue };
-            let (len, letters, digits, spaces, punctuation, non_ascii) = if value.is_ascii() {
-                let b = value.as_bytes();
-                (
-                    b.len() as u64,
-                    b.iter().any(u8::is_ascii_alphabetic),
-                    b.iter().any(u8::is_ascii_digit),
-                    b.iter().any(u8::is_ascii_whitespace),
-                    b.iter().any(u8::is_ascii_punctuation),
-                    false,
-                )
+            let classes = value.bytes().fold(0u8, |seen, b| seen | BYTE_CLASS[b as usize]);
+            let (len, letters, digits, spaces, punctuation, non_ascii) = if classes & NON_ASCII == 0 {
+                let has = |class: u8| classes & class != 0;
+                (value.len() as u64, has(LETTER), has(DIGIT), has(SPACE), has(PUNCTUATION), false)
             } else {
                 let (mut letters, mut digits, mut spaces, mut punctuation) = (false, false, false, false);
                 for c in value.chars() {
