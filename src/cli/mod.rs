@@ -121,6 +121,13 @@ pub enum Command {
         #[arg(long = "where", value_name = "EXPR")]
         where_expr: Option<String>,
     },
+    /// Remove duplicate rows by key columns (the whole row by default). Removed rows are
+    /// always kept in a companion table `<table>_removed`; --dry-run changes nothing
+    Dedupe {
+        table: String,
+        #[command(flatten)]
+        options: DedupeArgs,
+    },
     /// Rewrite the workspace file without its free space (dropped tables, failed imports)
     Compact,
     /// Open the window and import these files
@@ -395,6 +402,7 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Compact) => compact(&args),
         Some(Command::Export { table, out, shape, options }) => export(&args, table, out, shape, options),
         Some(Command::Sql { sql: text, out, max_rows, options }) => sql(&args, text, out.as_deref(), *max_rows, options),
+        Some(Command::Dedupe { table, options }) => dedupe(&args, table, options),
         Some(Command::Check { table, rules, where_expr }) => check(&args, table, rules.as_deref(), where_expr.as_deref()),
         Some(Command::Profile { table, columns, where_expr, html, force }) => profile(&args, table, columns.as_deref(), where_expr.as_deref(), html.as_deref(), *force),
         Some(Command::SweepWorker(a)) => open_workspace(&args)
@@ -719,6 +727,113 @@ fn check(args: &Args, table: &str, rules: Option<&Path>, where_expr: Option<&str
         text,
         code: if failed == 0 { EXIT_OK } else { EXIT_ERROR },
     })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DedupeArgs {
+    /// Key columns (default: every column)
+    #[arg(long, value_name = "A,B,...")]
+    keys: Option<String>,
+    /// Make text keys comparable: any of trim, case, space, accents, empty (empty text as NULL)
+    #[arg(long, value_name = "LIST")]
+    normalize: Option<String>,
+    /// Rows with a NULL key: `equal` (NULLs match each other, the default) or `distinct` (never duplicates)
+    #[arg(long, value_name = "equal|distinct", default_value = "equal")]
+    nulls: String,
+    /// Which row of a group stays: first, last (by --order-by, else import order) or complete (fewest NULLs)
+    #[arg(long, value_name = "first|last|complete", default_value = "first")]
+    keep: String,
+    /// Order within a group (default: import order)
+    #[arg(long, value_name = "COL")]
+    order_by: Option<String>,
+    /// Fill the kept row's empty cells from the other rows of its group
+    #[arg(long)]
+    merge: bool,
+    /// Only look for duplicates among rows where this SQL condition holds
+    #[arg(long = "where", value_name = "EXPR")]
+    where_expr: Option<String>,
+    /// Leave these groups alone (by the row number of their kept row, as --dry-run lists them)
+    #[arg(long, value_name = "ROW,ROW,...")]
+    exclude: Option<String>,
+    /// Write the deduplicated rows to this new table (default: <table>_deduplicated)
+    #[arg(long, value_name = "NAME", conflicts_with = "replace")]
+    into: Option<String>,
+    /// Replace the table itself
+    #[arg(long)]
+    replace: bool,
+    /// Print the groups and counts; change nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn dedupe(args: &Args, table: &str, o: &DedupeArgs) -> anyhow::Result<Outcome> {
+    use crate::engine::dedupe::{DedupeJob, DedupeSpec, DedupeTarget, Keep, Normalize, NullKeys, PreviewJob};
+    let ws = open_workspace(args)?;
+    let mut spec = DedupeSpec::new(table);
+    spec.view.where_expr = o.where_expr.as_deref().map(WhereExpr::parse).transpose()?;
+    spec.keys = o.keys.as_deref().map(split_list).unwrap_or_default();
+    spec.normalize = Normalize::parse(o.normalize.as_deref().unwrap_or(""))?;
+    spec.nulls = match o.nulls.to_ascii_lowercase().as_str() {
+        "equal" => NullKeys::Equal,
+        "distinct" => NullKeys::Distinct,
+        other => return Err(EngineError::InvalidOption(format!("unknown --nulls {other:?}; use equal or distinct")).into()),
+    };
+    spec.keep = Keep::parse(&o.keep)?;
+    spec.order_by = o.order_by.clone();
+    spec.merge = o.merge;
+    let excluded: Vec<u64> = match &o.exclude {
+        Some(list) => split_list(list)
+            .iter()
+            .map(|v| v.parse::<u64>().map_err(|_| EngineError::InvalidOption(format!("--exclude takes row numbers; {v:?} is not one"))))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    if o.dry_run {
+        let (result, snap) = progress::wait(spawn(PreviewJob { workspace: ws.clone(), spec }, no_waker()));
+        let preview = result?;
+        let conn = ws.connect()?;
+        let shown = preview.groups_page(&conn, 0, 10)?;
+        let mut text = format!(
+            "{} rows, {} duplicate groups, {} rows would be removed\n",
+            group_digits(preview.rows),
+            group_digits(preview.groups),
+            group_digits(preview.duplicates)
+        );
+        let mut groups = Vec::new();
+        for (kept_row, size) in &shown {
+            let (columns, rows) = preview.group_rows(&conn, *kept_row)?;
+            text.push_str(&format!("\ngroup of {size} (keeps row {}):\n", group_digits(*kept_row)));
+            for (i, row) in rows.iter().enumerate() {
+                let cells: Vec<String> = columns.iter().zip(row).map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL"))).collect();
+                text.push_str(&format!("  {} {}\n", if i == 0 { "keep  " } else { "remove" }, cells.join(", ")));
+            }
+            groups.push(json!({"kept_row": kept_row, "size": size, "columns": columns, "rows": rows}));
+        }
+        if preview.groups > shown.len() as u64 {
+            text.push_str(&format!("\n… and {} more groups\n", group_digits(preview.groups - shown.len() as u64)));
+        }
+        preview.discard(&conn);
+        return Ok(Outcome {
+            json: json!({"ok": true, "command": "dedupe", "dry_run": true, "rows": preview.rows, "groups": preview.groups,
+                         "rows_to_remove": preview.duplicates, "largest_groups": groups, "metrics": metrics_json(&snap)}),
+            text,
+            code: EXIT_OK,
+        });
+    }
+    let target = if o.replace { DedupeTarget::Replace } else { DedupeTarget::NewTable(o.into.clone()) };
+    let (result, snap) = progress::wait(spawn(DedupeJob { workspace: ws, spec, excluded, target }, no_waker()));
+    let report = result?;
+    let text = format!(
+        "{} → {}: kept {} of {} rows; {} duplicates in {} groups moved to {}\n",
+        table,
+        report.table,
+        group_digits(report.rows_kept),
+        group_digits(report.rows_before),
+        group_digits(report.rows_removed),
+        group_digits(report.groups),
+        report.removed_table
+    );
+    Ok(Outcome { json: json!({"ok": true, "command": "dedupe", "report": report, "metrics": metrics_json(&snap)}), text, code: EXIT_OK })
 }
 
 /// Set when an export writes its data to standard output: reports then go to stderr.

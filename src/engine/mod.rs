@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod checks;
 pub mod config;
+pub mod dedupe;
 pub mod console;
 pub mod error;
 pub mod export;

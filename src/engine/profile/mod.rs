@@ -148,7 +148,7 @@ pub fn profile_view(
             ctx.checkpoint()?;
             if i == n {
                 ctx.phase("Duplicate rows", None);
-                let found = if rows < 2 { 0 } else { duplicate_rows(conn, &compiled)? };
+                let found = if rows < 2 { 0 } else { duplicate_rows(conn, &compiled, rows)? };
                 *duplicates.lock().unwrap_or_else(|e| e.into_inner()) = found;
                 continue;
             }
@@ -235,22 +235,33 @@ pub fn group(n: u64) -> String {
     super::config::group_digits(n)
 }
 
+/// Rows hashed in one pass of [`duplicate_rows`]: DuckDB's hash table of that many rows
+/// stays near 300 MB.
+const DUPLICATE_PASS_ROWS: u64 = 4_000_000;
+
 /// Rows that repeat an earlier row exactly, counted by DuckDB (hash aggregate, spills).
-fn duplicate_rows(conn: &Connection, compiled: &CompiledView) -> Result<u64> {
+fn duplicate_rows(conn: &Connection, compiled: &CompiledView, rows: u64) -> Result<u64> {
     // Rows are grouped by a 64-bit hash first (small keys, little memory); only rows whose hash
-    // repeats are then grouped by their values, so the count is exact.
+    // repeats are then grouped by their values, so the count is exact. A large table is taken
+    // in passes by hash, which bounds the hash table's size.
     let columns = &compiled.select_list;
     let hash = format!("hash({columns})");
-    let rows = compiled.select_columns(&format!("{columns}, {hash} AS \"__dataforge_hash\""));
-    let hashes = compiled.select_columns(&format!("{hash} AS h"));
-    let sql = format!(
-        "SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) FROM (
-             SELECT count(*) AS n FROM ({rows}) AS v
-             WHERE \"__dataforge_hash\" IN (SELECT h FROM ({hashes}) GROUP BY h HAVING count(*) > 1)
-             GROUP BY {columns} HAVING count(*) > 1)"
-    );
-    let n: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
-    Ok(n as u64)
+    let passes = rows.div_ceil(DUPLICATE_PASS_ROWS).max(1);
+    let mut total = 0;
+    for pass in 0..passes {
+        let rows = compiled.select_columns(&format!("{columns}, {hash} AS \"__dataforge_hash\""));
+        let hashes = compiled.select_columns(&format!("{hash} AS h"));
+        let sql = format!(
+            "SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) FROM (
+                 SELECT count(*) AS n FROM ({rows}) AS v
+                 WHERE \"__dataforge_hash\" % {passes} = {pass}
+                   AND \"__dataforge_hash\" IN (SELECT h FROM ({hashes}) WHERE h % {passes} = {pass} GROUP BY h HAVING count(*) > 1)
+                 GROUP BY {columns} HAVING count(*) > 1)"
+        );
+        let n: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
+        total += n as u64;
+    }
+    Ok(total)
 }
 
 /// Reads one column of the view as Arrow batches, handing Polars a Series per chunk.
