@@ -1,6 +1,7 @@
 //! Integration tests on real files from ../shared: engine, CLI binary and UI in one binary.
 
 mod cli;
+mod dedupe;
 mod common;
 mod engine;
 mod exports;

@@ -1,0 +1,224 @@
+//! Exact dedupe equals a naive row-by-row reference for every keep rule, normalisation and
+//! NULL rule; kept and removed rows add up to the input; a real file's counts; the CLI.
+
+use std::collections::HashMap;
+
+use dataforge::engine::dedupe::{DedupeJob, DedupeSpec, DedupeTarget, Keep, Normalize, NullKeys, PreviewJob};
+use dataforge::engine::job::{no_waker, spawn};
+use proptest::prelude::*;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::common::{TestWorkspace, shared};
+
+type Row = [Option<String>; 4];
+const COLUMNS: [&str; 4] = ["k", "n", "ord", "v"];
+const NAMES: &[&str] = &["Ann", "ann ", " ANN", "Ánn", "ánn", "Bob  Lee", "bob lee", "bob\tlee", "", "日本"];
+
+fn cell(options: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    proptest::option::weighted(0.8, proptest::sample::select(options).prop_map(str::to_string))
+}
+
+fn rows() -> impl Strategy<Value = Vec<Row>> {
+    proptest::collection::vec((cell(NAMES), cell(&["1", "2"]), cell(&["1", "2", "3"]), cell(&["a", "b"])).prop_map(|(k, n, o, v)| [k, n, o, v]), 0..40)
+}
+
+fn normalise(text: &str, n: &Normalize) -> Option<String> {
+    let mut s = text.to_string();
+    if n.accents {
+        s = s.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).collect();
+    }
+    if n.case {
+        s = s.to_lowercase();
+    }
+    if n.space {
+        s = regex::Regex::new(r"\s+").unwrap().replace_all(&s, " ").into_owned();
+    }
+    if n.trim {
+        s = regex::Regex::new(r"^\s+|\s+$").unwrap().replace_all(&s, "").into_owned();
+    }
+    (!(n.empty_as_null && s.is_empty())).then_some(s)
+}
+
+/// The reference: (rows kept, in table order, merged when asked; removed rows with their
+/// survivor's index).
+fn naive(rows: &[Row], keys: &[usize], spec: &DedupeSpec) -> (Vec<Row>, Vec<(Row, usize)>) {
+    let key_of = |i: usize| -> Vec<Option<String>> {
+        let mut key: Vec<Option<String>> = keys
+            .iter()
+            .map(|&c| match &rows[i][c] {
+                Some(v) if c == 0 || c == 3 => normalise(v, &spec.normalize),
+                other => other.clone(),
+            })
+            .collect();
+        if spec.nulls == NullKeys::Distinct && key.iter().any(Option::is_none) {
+            key.push(Some(format!("row {i}")));
+        }
+        key
+    };
+    let mut groups: HashMap<Vec<Option<String>>, Vec<usize>> = HashMap::new();
+    for i in 0..rows.len() {
+        groups.entry(key_of(i)).or_default().push(i);
+    }
+    let ord = |i: usize| rows[i][2].as_ref().map(|v| v.parse::<i64>().unwrap());
+    let nulls = |i: usize| rows[i].iter().filter(|c| c.is_none()).count();
+    let forward = |a: usize, b: usize| -> std::cmp::Ordering {
+        let by = if spec.order_by.is_some() {
+            match (ord(a), ord(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        } else {
+            std::cmp::Ordering::Equal
+        };
+        by.then(a.cmp(&b))
+    };
+    let mut kept: Vec<(usize, Row)> = Vec::new();
+    let mut removed = Vec::new();
+    for (_, mut members) in groups {
+        members.sort_by(|&a, &b| match spec.keep {
+            Keep::First => forward(a, b),
+            Keep::Complete => nulls(a).cmp(&nulls(b)).then(forward(a, b)),
+            Keep::Last => {
+                let by = if spec.order_by.is_some() {
+                    match (ord(a), ord(b)) {
+                        (Some(x), Some(y)) => y.cmp(&x),
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    }
+                } else {
+                    std::cmp::Ordering::Equal
+                };
+                by.then(b.cmp(&a))
+            }
+        });
+        let survivor = members[0];
+        let mut row = rows[survivor].clone();
+        if spec.merge {
+            for c in 0..4 {
+                if row[c].is_none() {
+                    row[c] = members[1..].iter().find_map(|&m| rows[m][c].clone());
+                }
+            }
+        }
+        kept.push((survivor, row));
+        removed.extend(members[1..].iter().map(|&m| (rows[m].clone(), survivor)));
+    }
+    kept.sort_by_key(|(i, _)| *i);
+    (kept.into_iter().map(|(_, r)| r).collect(), removed)
+}
+
+fn load(t: &TestWorkspace, rows: &[Row]) {
+    let conn = t.ws.connect().unwrap();
+    conn.execute_batch("DROP TABLE IF EXISTS p_deduplicated; DROP TABLE IF EXISTS p_removed; CREATE OR REPLACE TABLE p (k VARCHAR, n BIGINT, ord BIGINT, v VARCHAR)").unwrap();
+    let mut app = conn.appender("p").unwrap();
+    for r in rows {
+        let int = |v: &Option<String>| v.as_ref().map(|v| v.parse::<i64>().unwrap());
+        app.append_row(duckdb::params![r[0], int(&r[1]), int(&r[2]), r[3]]).unwrap();
+    }
+    app.flush().unwrap();
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+#[test]
+fn dedupe_equals_a_naive_reference_and_loses_no_row() {
+    let t = TestWorkspace::new();
+    let config = ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() };
+    let keep = proptest::sample::select(&[Keep::First, Keep::Last, Keep::Complete][..]);
+    const KEY_SETS: [&[usize]; 4] = [&[0], &[0, 1], &[1], &[0, 1, 2, 3]];
+    let key_sets = proptest::sample::select(&KEY_SETS[..]);
+    proptest!(config, |(rows in rows(), keys in key_sets, keep in keep, flags in proptest::array::uniform5(any::<bool>()),
+                        distinct in any::<bool>(), by_ord in any::<bool>(), merge in any::<bool>(), whole_row in any::<bool>())| {
+        load(&t, &rows);
+        let mut spec = DedupeSpec::new("p");
+        let keys: Vec<usize> = if whole_row { vec![0, 1, 2, 3] } else { keys.to_vec() };
+        spec.keys = if whole_row { Vec::new() } else { keys.iter().map(|&c| COLUMNS[c].to_string()).collect() };
+        spec.normalize = Normalize { trim: flags[0], case: flags[1], space: flags[2], accents: flags[3], empty_as_null: flags[4] };
+        spec.nulls = if distinct { NullKeys::Distinct } else { NullKeys::Equal };
+        spec.keep = keep;
+        spec.order_by = by_ord.then(|| "ord".to_string());
+        spec.merge = merge;
+        let (want_kept, want_removed) = naive(&rows, &keys, &spec);
+
+        let preview = spawn(PreviewJob { workspace: t.ws.clone(), spec: spec.clone() }, no_waker()).wait().unwrap();
+        prop_assert_eq!(preview.duplicates, want_removed.len() as u64);
+        preview.discard(&t.ws.connect().unwrap());
+
+        let report = spawn(DedupeJob { workspace: t.ws.clone(), spec: spec.clone(), excluded: Vec::new(), target: DedupeTarget::NewTable(None) }, no_waker()).wait().unwrap();
+        prop_assert_eq!(report.rows_removed, want_removed.len() as u64);
+        let got_kept: Vec<Row> = t.rows(&report.table).into_iter().map(|r| [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()]).collect();
+        prop_assert_eq!(&got_kept, &want_kept, "{:?}", spec);
+        let got_removed: Vec<(Row, usize)> = t
+            .rows(&report.removed_table)
+            .into_iter()
+            .map(|r| ([r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()], r[4].as_ref().unwrap().parse::<usize>().unwrap() - 1))
+            .collect();
+        prop_assert_eq!(sorted(got_removed.clone()), sorted(want_removed));
+        if !merge {
+            // Nothing is lost: kept and removed rows are the input, as multisets.
+            let mut both: Vec<Row> = got_kept.clone();
+            both.extend(got_removed.into_iter().map(|(r, _)| r));
+            prop_assert_eq!(sorted(both), sorted(rows.clone()));
+        }
+    });
+}
+
+#[test]
+fn excluded_groups_stay_and_replace_is_atomic() {
+    let t = TestWorkspace::new();
+    load(&t, &[
+        [Some("a".into()), Some("1".into()), None, None],
+        [Some("a".into()), Some("1".into()), None, Some("x".into())],
+        [Some("b".into()), Some("1".into()), None, None],
+        [Some("b".into()), Some("1".into()), None, None],
+        [Some("c".into()), None, None, None],
+    ]);
+    let mut spec = DedupeSpec::new("p");
+    spec.keys = vec!["k".into()];
+    let preview = spawn(PreviewJob { workspace: t.ws.clone(), spec: spec.clone() }, no_waker()).wait().unwrap();
+    let conn = t.ws.connect().unwrap();
+    assert_eq!((preview.rows, preview.groups, preview.duplicates), (5, 2, 2));
+    assert_eq!(preview.groups_page(&conn, 0, 10).unwrap(), vec![(1, 2), (3, 2)]);
+    let (columns, group) = preview.group_rows(&conn, 3).unwrap();
+    assert_eq!(columns, ["k", "n", "ord", "v"]);
+    assert_eq!(group.len(), 2);
+    preview.discard(&conn);
+    // Leave the group kept at row 1 alone; replace the table.
+    let report = spawn(DedupeJob { workspace: t.ws.clone(), spec, excluded: vec![1], target: DedupeTarget::Replace }, no_waker()).wait().unwrap();
+    assert_eq!((report.table.as_str(), report.rows_kept, report.rows_removed, report.excluded_groups), ("p", 4, 1, 1));
+    assert_eq!(t.scalar("SELECT string_agg(k, ',' ORDER BY rowid) FROM p"), "a,a,b,c");
+    assert_eq!(t.scalar("SELECT k || ':' || _kept_row || ':' || _group_size FROM p_removed"), "b:3:2");
+    // A key that is not a column changes nothing.
+    let mut bad = DedupeSpec::new("p");
+    bad.keys = vec!["nope".into()];
+    let err = spawn(DedupeJob { workspace: t.ws.clone(), spec: bad, excluded: Vec::new(), target: DedupeTarget::Replace }, no_waker()).wait().unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert_eq!(t.scalar("SELECT count(*) FROM p"), "4");
+}
+
+/// The README's example: flights keyed by plane and day keeps each plane's first flight.
+#[test]
+fn flights_dedupe_by_plane_and_day_matches_duckdb_counts() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/nycflights13/flights.csv.gz"), None).unwrap();
+    let mut spec = DedupeSpec::new("flights");
+    spec.keys = ["tailnum", "year", "month", "day"].map(String::from).to_vec();
+    spec.order_by = Some("dep_time".into());
+    let report = spawn(DedupeJob { workspace: t.ws.clone(), spec, excluded: Vec::new(), target: DedupeTarget::NewTable(Some("planes_daily".into())) }, no_waker())
+        .wait()
+        .unwrap();
+    assert_eq!((report.rows_before, report.rows_kept, report.rows_removed, report.groups), (336_776, 251_727, 85_049, 64_928));
+    assert_eq!(t.scalar("SELECT count(DISTINCT (tailnum, year, month, day)) FROM flights"), "251727");
+    assert_eq!(t.scalar("SELECT count(*) FROM (SELECT * FROM planes_daily UNION ALL SELECT * EXCLUDE (_kept_row, _group_size) FROM flights_removed EXCEPT ALL SELECT * FROM flights)"), "0");
+    // Each kept row is its plane's earliest departure that day.
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM flights_removed r JOIN planes_daily k USING (tailnum, year, month, day) WHERE r.dep_time < k.dep_time"),
+        "0"
+    );
+}
