@@ -215,6 +215,12 @@ pub struct ImportArgs {
     /// With --append: add columns the table does not have yet
     #[arg(long, requires = "append", help_heading = "Target")]
     pub add_columns: bool,
+    /// With --append: leave out rows the table already has (equal in --keys, else in every column)
+    #[arg(long, requires = "append", help_heading = "Target")]
+    pub skip_existing: bool,
+    /// With --skip-existing: the columns that identify a row
+    #[arg(long, value_name = "A,B,...", requires = "skip_existing", help_heading = "Target")]
+    pub keys: Option<String>,
     /// Several files into one table, columns unioned by name, with a source_file column
     #[arg(long, help_heading = "Target")]
     pub union: bool,
@@ -253,6 +259,7 @@ impl ImportArgs {
         o.table = table;
         o.append = self.append;
         o.add_columns = self.add_columns;
+        o.skip_existing = self.skip_existing.then(|| self.keys.as_deref().map(split_list).unwrap_or_default());
         o.source_column = !self.no_source_column;
         o.expect = self.expect.as_deref().map(ExpectedColumn::parse_list).transpose()?.unwrap_or_default();
         Ok(o)

@@ -222,3 +222,32 @@ fn flights_dedupe_by_plane_and_day_matches_duckdb_counts() {
         "0"
     );
 }
+
+#[test]
+fn appends_skip_rows_the_table_already_has() {
+    use dataforge::engine::import::ImportOptions;
+    let t = TestWorkspace::new();
+    let first = crate::common::write_file(t.dir.path(), "first.csv", "id,name\n1,a\n2,b\n3,\n");
+    let grown = crate::common::write_file(t.dir.path(), "grown.csv", "id,name\n1,a\n2,b\n3,\n4,d\n2,B\n");
+    t.import(&first, Some("t")).unwrap();
+    let append = |keys: Option<Vec<String>>| {
+        let mut o = ImportOptions::new();
+        o.table = Some("t".into());
+        o.append = true;
+        o.skip_existing = keys;
+        t.import_with(&[grown.clone()], o)
+    };
+    // Whole rows: 1,a 2,b and 3,NULL are there already (NULL matches NULL); 4,d and 2,B are new.
+    let report = append(Some(Vec::new())).unwrap();
+    assert_eq!((report.rows, report.skipped_existing), (2, 3));
+    assert!(report.notices.iter().any(|n| n.contains("3 rows were already in \"t\"")), "{:?}", report.notices);
+    assert_eq!(t.scalar("SELECT string_agg(id || coalesce(name, '-'), ',' ORDER BY rowid) FROM t"), "1a,2b,3-,4d,2B");
+    // By key: every id is now there.
+    let report = append(Some(vec!["id".into()])).unwrap();
+    assert_eq!((report.rows, report.skipped_existing), (0, 5));
+    assert_eq!(t.scalar("SELECT count(*) FROM t"), "5");
+    // A key the file lacks is an error that names it, and nothing lands.
+    let err = append(Some(vec!["email".into()])).unwrap_err();
+    assert!(err.to_string().contains("email"), "{err}");
+    assert_eq!(t.scalar("SELECT count(*) FROM t"), "5");
+}

@@ -49,6 +49,46 @@ pub fn append_by_name(conn: &Connection, into: &str, from: &str, add_columns: bo
     Ok(())
 }
 
+/// Deletes the rows of `from` whose `keys` (every shared column when empty) equal those of a
+/// row of `into`, NULL matching NULL, values compared in `into`'s types. Returns how many.
+pub(crate) fn drop_existing(conn: &Connection, into: &str, from: &str, keys: &[String]) -> Result<u64> {
+    let target = table_columns(conn, into)?;
+    let incoming = table_columns(conn, from)?;
+    let shared: Vec<(&str, &str)> = if keys.is_empty() {
+        incoming
+            .iter()
+            .filter_map(|c| target.iter().find(|t| t.name.eq_ignore_ascii_case(&c.name)).map(|t| (c.name.as_str(), t.data_type.as_str())))
+            .collect()
+    } else {
+        keys.iter()
+            .map(|k| {
+                let incoming = incoming.iter().find(|c| c.name.eq_ignore_ascii_case(k));
+                let target = target.iter().find(|t| t.name.eq_ignore_ascii_case(k));
+                match (incoming, target) {
+                    (Some(c), Some(t)) => Ok((c.name.as_str(), t.data_type.as_str())),
+                    (None, _) => Err(EngineError::ColumnNotFound { table: "the file".into(), column: k.clone() }),
+                    (_, None) => Err(EngineError::ColumnNotFound { table: into.to_string(), column: k.clone() }),
+                }
+            })
+            .collect::<Result<_>>()?
+    };
+    if shared.is_empty() {
+        return Ok(0);
+    }
+    let matches: Vec<String> = shared
+        .iter()
+        .map(|(name, ty)| {
+            let c = quote_ident(name);
+            Ok(format!("t.{c} IS NOT DISTINCT FROM TRY_CAST(s.{c} AS {})", SqlType::parse(ty)?))
+        })
+        .collect::<Result<_>>()?;
+    let removed = conn.execute(
+        &format!("DELETE FROM {} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {})", quote_ident(from), quote_ident(into), matches.join(" AND ")),
+        [],
+    )?;
+    Ok(removed as u64)
+}
+
 /// The total rows of `table`, recorded in the catalog after an append.
 pub(crate) fn record_rows(conn: &Connection, table: &str) -> Result<u64> {
     let total: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))?;

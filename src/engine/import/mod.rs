@@ -90,6 +90,8 @@ pub struct ImportReport {
     pub file_bytes: u64,
     pub table_bytes: Option<u64>,
     pub appended: bool,
+    /// Rows left out of an append because the table already had them.
+    pub skipped_existing: u64,
     pub encoding: Option<String>,
     pub sheet: Option<String>,
     /// Everything the importer decided on its own (fallbacks, conversions), in plain words.
@@ -207,7 +209,8 @@ impl Job for ImportJob {
         ctx.phase("Saving table", None);
         let columns = table_columns(&conn, &staging)?.len() as u64;
         let rejects_staging = (rejected > 0).then_some(rejects_staging.as_str());
-        let (table, rejects_table) = self.land(&conn, &staging, rows, rejects_staging, &mut notices)?;
+        let (table, rejects_table, skipped_existing) = self.land(&conn, &staging, rows, rejects_staging, &mut notices)?;
+        let rows = rows - skipped_existing;
         lap("landed");
         guard.armed = false;
         ctx.record_output(rows, file_bytes);
@@ -240,6 +243,7 @@ impl Job for ImportJob {
             file_bytes,
             table_bytes,
             appended: self.options.append,
+            skipped_existing,
             encoding: first.encoding,
             sheet: first.sheet,
             notices,
@@ -380,9 +384,10 @@ impl ImportJob {
 
     /// Lands the staging table (renamed, or appended to the target) and its rejects, together
     /// with their catalog rows: all or nothing.
-    fn land(&self, conn: &Connection, staging: &str, rows: u64, rejects: Option<&str>, notices: &mut Vec<String>) -> Result<(String, Option<String>)> {
+    fn land(&self, conn: &Connection, staging: &str, rows: u64, rejects: Option<&str>, notices: &mut Vec<String>) -> Result<(String, Option<String>, u64)> {
         let _landing = self.workspace.land_lock();
         let source = self.sources.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
+        let mut skipped = 0;
         let (table, rejects_table) = in_transaction(conn, || {
             let table = if self.options.append {
                 let name = self.options.table.clone().ok_or_else(|| EngineError::InvalidOption("appending needs a table name".into()))?;
@@ -391,6 +396,9 @@ impl ImportJob {
                 }
                 if is_view(conn, &name)? {
                     return Err(EngineError::Unsupported(format!("\"{name}\" is a file opened in place; import it to append to it")));
+                }
+                if let Some(keys) = &self.options.skip_existing {
+                    skipped = land::drop_existing(conn, &name, staging, keys)?;
                 }
                 append_by_name(conn, &name, staging, self.options.add_columns)?;
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(staging)))?;
@@ -416,7 +424,11 @@ impl ImportJob {
         if !self.options.append && self.options.table.is_none() && !table.eq_ignore_ascii_case(&derived) {
             notices.push(format!("a table named \"{derived}\" already exists, so this one is named \"{table}\""));
         }
-        Ok((table, rejects_table))
+        if skipped > 0 {
+            let rows = if skipped == 1 { "1 row was".to_string() } else { format!("{skipped} rows were") };
+            notices.push(format!("{rows} already in \"{table}\" and skipped"));
+        }
+        Ok((table, rejects_table, skipped))
     }
 }
 

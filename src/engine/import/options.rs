@@ -122,6 +122,9 @@ pub struct ImportOptions {
     pub append: bool,
     /// When appending, add columns the table does not have yet (else that is an error).
     pub add_columns: bool,
+    /// When appending, leave out rows the table already has: rows with equal values in these
+    /// columns (`Some(empty)`: in every column the file and the table share).
+    pub skip_existing: Option<Vec<String>>,
     /// Several files into one table get a `source_file` column unless this is false.
     pub source_column: bool,
     pub expect: Vec<ExpectedColumn>,
