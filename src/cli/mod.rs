@@ -128,6 +128,29 @@ pub enum Command {
         #[command(flatten)]
         options: DedupeArgs,
     },
+    /// Find near-duplicate values of a text column ("New York", "new york ", "NEW-YORK") and,
+    /// with --apply, merge each cluster into its most frequent value (old values are kept in an
+    /// undo table)
+    Cluster {
+        table: String,
+        #[arg(long, value_name = "COL")]
+        column: String,
+        /// fingerprint, ngram, metaphone, double-metaphone, soundex, cologne, levenshtein or jaro-winkler
+        #[arg(long, default_value = "fingerprint")]
+        method: String,
+        /// levenshtein: the largest edit distance (default 2; never more than a quarter of the length)
+        #[arg(long, value_name = "N")]
+        radius: Option<usize>,
+        /// jaro-winkler: the least similarity, 0 to 1 (default 0.9)
+        #[arg(long, value_name = "X")]
+        threshold: Option<f64>,
+        /// Merge every cluster into its most frequent value
+        #[arg(long, conflicts_with = "undo")]
+        apply: bool,
+        /// Put back the values a merge changed, from its undo table
+        #[arg(long, value_name = "UNDO_TABLE")]
+        undo: Option<String>,
+    },
     /// Rewrite the workspace file without its free space (dropped tables, failed imports)
     Compact,
     /// Open the window and import these files
@@ -410,6 +433,9 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Export { table, out, shape, options }) => export(&args, table, out, shape, options),
         Some(Command::Sql { sql: text, out, max_rows, options }) => sql(&args, text, out.as_deref(), *max_rows, options),
         Some(Command::Dedupe { table, options }) => dedupe(&args, table, options),
+        Some(Command::Cluster { table, column, method, radius, threshold, apply, undo }) => {
+            cluster(&args, table, column, method, *radius, *threshold, *apply, undo.as_deref())
+        }
         Some(Command::Check { table, rules, where_expr }) => check(&args, table, rules.as_deref(), where_expr.as_deref()),
         Some(Command::Profile { table, columns, where_expr, html, force }) => profile(&args, table, columns.as_deref(), where_expr.as_deref(), html.as_deref(), *force),
         Some(Command::SweepWorker(a)) => open_workspace(&args)
@@ -841,6 +867,55 @@ fn dedupe(args: &Args, table: &str, o: &DedupeArgs) -> anyhow::Result<Outcome> {
         report.removed_table
     );
     Ok(Outcome { json: json!({"ok": true, "command": "dedupe", "report": report, "metrics": metrics_json(&snap)}), text, code: EXIT_OK })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cluster(args: &Args, table: &str, column: &str, method: &str, radius: Option<usize>, threshold: Option<f64>, apply: bool, undo: Option<&str>) -> anyhow::Result<Outcome> {
+    use crate::engine::cluster::{ClusterJob, MergeJob, Method, UndoMergeJob};
+    let ws = open_workspace(args)?;
+    if let Some(undo_table) = undo {
+        let job = UndoMergeJob { workspace: ws, table: table.into(), column: column.into(), undo_table: undo_table.into() };
+        let (result, snap) = progress::wait(spawn(job, no_waker()));
+        let rows = result?;
+        return Ok(Outcome {
+            json: json!({"ok": true, "command": "cluster", "undone_rows": rows, "metrics": metrics_json(&snap)}),
+            text: format!("put back {} values of {table}.{column}\n", group_digits(rows)),
+            code: EXIT_OK,
+        });
+    }
+    let method = match (Method::parse(method)?, radius, threshold) {
+        (Method::Levenshtein(_), Some(r), _) => Method::Levenshtein(r),
+        (Method::JaroWinkler(_), _, Some(t)) if (0.0..=1.0).contains(&t) => Method::JaroWinkler(t),
+        (Method::JaroWinkler(_), _, Some(t)) => return Err(EngineError::InvalidOption(format!("--threshold is a similarity from 0 to 1, not {t}")).into()),
+        (m, _, _) => m,
+    };
+    let (result, snap) = progress::wait(spawn(ClusterJob { workspace: ws.clone(), table: table.into(), column: column.into(), method }, no_waker()));
+    let report = result?;
+    let mut text = format!("{} distinct values of {table}.{column}, {} clusters by {}\n", group_digits(report.distinct_values), report.clusters.len(), method.label());
+    for c in report.clusters.iter().take(20) {
+        let mut values: Vec<String> = c.values.iter().take(8).map(|v| format!("{:?} ×{}", v.value, v.count)).collect();
+        if c.values.len() > 8 {
+            values.push(format!("… {} more values", c.values.len() - 8));
+        }
+        text.push_str(&format!("  → {:?}: {}\n", c.canonical, values.join(", ")));
+    }
+    if report.clusters.len() > 20 {
+        text.push_str(&format!("  … and {} more clusters\n", report.clusters.len() - 20));
+    }
+    let mut merged = Value::Null;
+    if apply && !report.clusters.is_empty() {
+        let job = MergeJob { workspace: ws, table: table.into(), column: column.into(), clusters: report.clusters.clone() };
+        let (result, _) = progress::wait(spawn(job, no_waker()));
+        let m = result?;
+        text.push_str(&format!("merged {} clusters: {} rows changed; undo with --undo {}\n", m.clusters, group_digits(m.rows_changed), m.undo_table));
+        merged = json!(m);
+    }
+    Ok(Outcome {
+        json: json!({"ok": true, "command": "cluster", "method": method.label(), "distinct_values": report.distinct_values,
+                     "clusters": report.clusters, "merge": merged, "metrics": metrics_json(&snap)}),
+        text,
+        code: EXIT_OK,
+    })
 }
 
 /// Set when an export writes its data to standard output: reports then go to stderr.

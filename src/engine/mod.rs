@@ -3,6 +3,7 @@
 
 pub mod browse;
 pub mod checks;
+pub mod cluster;
 pub mod config;
 pub mod dedupe;
 pub mod console;

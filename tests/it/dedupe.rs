@@ -251,3 +251,77 @@ fn appends_skip_rows_the_table_already_has() {
     assert!(err.to_string().contains("email"), "{err}");
     assert_eq!(t.scalar("SELECT count(*) FROM t"), "5");
 }
+
+mod clustering {
+    use dataforge::engine::cluster::{ClusterJob, MergeJob, Method, UndoMergeJob, ValueCount, clusters, fingerprint, ngram_fingerprint};
+    use dataforge::engine::job::{no_waker, spawn};
+
+    use crate::common::TestWorkspace;
+
+    const MESSY: &[&str] = &["New York", "New York", "new york ", "NEW-YORK", "Nwe York", "York New", "Boston", "boston", "München", "Munchen", "Muenchen", "Paris"];
+
+    fn values() -> Vec<ValueCount> {
+        let mut out: Vec<ValueCount> = Vec::new();
+        for v in MESSY {
+            match out.iter_mut().find(|c| c.value == *v) {
+                Some(c) => c.count += 1,
+                None => out.push(ValueCount { value: v.to_string(), count: 1 }),
+            }
+        }
+        out
+    }
+
+    /// The cluster holding "New York", as its sorted values.
+    fn new_york(method: Method) -> Vec<String> {
+        let found = clusters(&values(), method, None).unwrap();
+        let c = found.iter().find(|c| c.values.iter().any(|v| v.value == "New York")).expect("a New York cluster");
+        assert_eq!(c.canonical, "New York", "the most frequent value is canonical");
+        assert!(found.iter().all(|c| c.values.iter().all(|v| v.value != "Paris")), "{method:?} clustered Paris");
+        let mut values: Vec<String> = c.values.iter().map(|v| v.value.clone()).collect();
+        values.sort();
+        values
+    }
+
+    #[test]
+    fn each_method_finds_the_spellings_it_should() {
+        assert_eq!(fingerprint("  New-York new  "), "new newyork");
+        assert_eq!(ngram_fingerprint("Ab-a", 2), "abba");
+        assert_eq!(new_york(Method::Fingerprint), ["New York", "York New", "new york "]);
+        assert_eq!(new_york(Method::NGram(2)), ["NEW-YORK", "New York", "new york "]);
+        for method in [Method::DoubleMetaphone, Method::Soundex, Method::Cologne, Method::Levenshtein(2), Method::JaroWinkler(0.9)] {
+            assert_eq!(new_york(method), ["NEW-YORK", "New York", "Nwe York", "new york "], "{method:?}");
+        }
+        assert_eq!(new_york(Method::Metaphone), ["NEW-YORK", "New York", "new york "]);
+        // Accents fold for every method; "Muenchen" is only a phonetic match.
+        let munich = |method| clusters(&values(), method, None).unwrap().into_iter().find(|c| c.values.iter().any(|v| v.value == "München")).map(|c| c.values.len());
+        assert_eq!(munich(Method::Fingerprint), Some(2));
+        assert_eq!(munich(Method::Cologne), Some(3));
+        // Short values are not within two edits of each other just for being short.
+        let short: Vec<ValueCount> = ["ab", "cd", "abc", "abd"].iter().map(|v| ValueCount { value: v.to_string(), count: 1 }).collect();
+        assert!(clusters(&short, Method::Levenshtein(2), None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_merge_rewrites_values_and_can_be_undone() {
+        let t = TestWorkspace::new();
+        let conn = t.ws.connect().unwrap();
+        conn.execute_batch("CREATE TABLE c (id INTEGER, city VARCHAR)").unwrap();
+        for (i, v) in MESSY.iter().enumerate() {
+            conn.execute("INSERT INTO c VALUES (?, ?)", duckdb::params![i as i32, v]).unwrap();
+        }
+        let before = t.scalar("SELECT string_agg(city, '|' ORDER BY id) FROM c");
+        let report = spawn(ClusterJob { workspace: t.ws.clone(), table: "c".into(), column: "city".into(), method: Method::Fingerprint }, no_waker()).wait().unwrap();
+        assert_eq!(report.distinct_values, 11);
+        let merged = spawn(MergeJob { workspace: t.ws.clone(), table: "c".into(), column: "city".into(), clusters: report.clusters }, no_waker()).wait().unwrap();
+        assert_eq!(merged.rows_changed, 4, "new york, York New, boston, Munchen");
+        assert_eq!(t.scalar("SELECT count(*) FROM c WHERE city = 'New York'"), "4");
+        assert_eq!(t.scalar(&format!("SELECT count(*) FROM \"{}\"", merged.undo_table)), "4");
+        let undone = spawn(UndoMergeJob { workspace: t.ws.clone(), table: "c".into(), column: "city".into(), undo_table: merged.undo_table.clone() }, no_waker()).wait().unwrap();
+        assert_eq!(undone, 4);
+        assert_eq!(t.scalar("SELECT string_agg(city, '|' ORDER BY id) FROM c"), before);
+        assert!(!t.all_table_names().contains(&merged.undo_table));
+        // Numbers are not clustered.
+        let err = spawn(ClusterJob { workspace: t.ws.clone(), table: "c".into(), column: "id".into(), method: Method::Fingerprint }, no_waker()).wait().unwrap_err();
+        assert!(err.to_string().contains("not text"), "{err}");
+    }
+}
