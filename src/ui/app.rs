@@ -204,6 +204,10 @@ fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 super::profile::profile_ui(ui, profile, &mut commands);
                 return;
             }
+            if let Some(dedupe) = tab.dedupe_mut() {
+                super::dedupe::dedupe_ui(ui, dedupe, &mut commands);
+                return;
+            }
             if tab.console().is_some() {
                 console::console_ui(ui, tab, &mut commands);
             }

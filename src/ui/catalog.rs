@@ -52,6 +52,9 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 if ui.button("Profile").clicked() {
                     commands.push(Command::ProfileTable(table.name.clone()));
                 }
+                if ui.button("Remove duplicates…").clicked() {
+                    commands.push(Command::DedupeTable(table.name.clone()));
+                }
                 if ui.button("Export…").clicked() {
                     commands.push(Command::ShowExportDialog(crate::engine::view::View::table(table.name.clone())));
                 }

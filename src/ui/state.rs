@@ -95,6 +95,8 @@ pub enum Command {
     OpenConsole,
     /// Shows the profile of a table in its own tab (the stored one, or a new one).
     ProfileTable(String),
+    /// Opens the "Remove duplicates" tab of a table.
+    DedupeTable(String),
     /// Rewrites a table with narrower column types.
     OptimizeTypes { table: String, changes: Vec<crate::engine::profile::optimize::TypeChange>, target: crate::engine::profile::optimize::OptimizeTarget },
     SelectTab(usize),
@@ -431,6 +433,17 @@ impl AppState {
                     save_checks.push((workspace, table, checks));
                 }
             }
+            if let TabKind::Dedupe(dedupe) = &mut tab.kind {
+                let had_report = dedupe.report.is_some();
+                dedupe.poll(&self.workspace, &self.wake);
+                tables_changed |= !had_report && dedupe.report.is_some();
+                if dedupe.wants_preview {
+                    self.jobs.push(UiJob::Watched(dedupe.start_preview(self.workspace.clone(), self.wake.clone())));
+                }
+                if dedupe.wants_apply {
+                    self.jobs.push(UiJob::Watched(dedupe.start_apply(self.workspace.clone(), self.wake.clone())));
+                }
+            }
             if let TabKind::Console(console) = &mut tab.kind {
                 if let Some(outcome) = poll_console(console) {
                     tables_changed |= outcome.changes_tables;
@@ -568,6 +581,17 @@ impl AppState {
                     }
                 }
             }
+            Command::DedupeTable(name) => match self.tabs.iter().position(|t| matches!(&t.kind, TabKind::Dedupe(d) if d.table == name)) {
+                Some(i) => self.active = i,
+                None => match self.workspace.connect().and_then(|conn| crate::engine::workspace::table_columns(&conn, &name)) {
+                    Ok(columns) => {
+                        let columns = columns.into_iter().map(|c| c.name).collect();
+                        self.tabs.push(Tab::new(TabKind::Dedupe(Box::new(crate::ui::dedupe::DedupeState::open(name, columns))), None));
+                        self.active = self.tabs.len() - 1;
+                    }
+                    Err(e) => self.error(e.to_string()),
+                },
+            },
             Command::OptimizeTypes { table, changes, target } => {
                 let job = crate::engine::profile::optimize::OptimizeJob { workspace: self.workspace.clone(), table, changes, target };
                 self.jobs.push(UiJob::Optimize(spawn(job, self.wake.clone())));

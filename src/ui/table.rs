@@ -307,6 +307,9 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
                 if ui.button("Profile").on_hover_text("Statistics, distributions, alerts and quality checks of every column").clicked() {
                     commands.push(Command::ProfileTable(table.to_string()));
                 }
+                if ui.button("Duplicates…").on_hover_text("Find and remove duplicate rows, reviewing the groups first").clicked() {
+                    commands.push(Command::DedupeTable(table.to_string()));
+                }
             }
             columns_menu_ui(ui, view, commands);
             let search_id = ui.scope_id().with("search");

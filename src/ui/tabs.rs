@@ -16,6 +16,7 @@ pub enum TabKind {
     Table(String),
     Console(Box<ConsoleState>),
     Profile(Box<ProfileState>),
+    Dedupe(Box<crate::ui::dedupe::DedupeState>),
 }
 
 /// A block of selected cells: rows and shown-column positions, both inclusive.
@@ -126,33 +127,41 @@ impl Tab {
             TabKind::Table(name) => name.clone(),
             TabKind::Console(console) => console.title(),
             TabKind::Profile(profile) => profile.title(),
+            TabKind::Dedupe(dedupe) => dedupe.title(),
         }
     }
 
     pub fn table(&self) -> Option<&str> {
         match &self.kind {
             TabKind::Table(name) => Some(name),
-            TabKind::Console(_) | TabKind::Profile(_) => None,
+            TabKind::Console(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
         }
     }
 
     pub fn console(&self) -> Option<&ConsoleState> {
         match &self.kind {
             TabKind::Console(c) => Some(c),
-            TabKind::Table(_) | TabKind::Profile(_) => None,
+            TabKind::Table(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
         }
     }
 
     pub fn console_mut(&mut self) -> Option<&mut ConsoleState> {
         match &mut self.kind {
             TabKind::Console(c) => Some(c),
-            TabKind::Table(_) | TabKind::Profile(_) => None,
+            TabKind::Table(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
         }
     }
 
     pub fn profile(&self) -> Option<&ProfileState> {
         match &self.kind {
             TabKind::Profile(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn dedupe_mut(&mut self) -> Option<&mut crate::ui::dedupe::DedupeState> {
+        match &mut self.kind {
+            TabKind::Dedupe(d) => Some(d),
             _ => None,
         }
     }

@@ -604,3 +604,40 @@ fn a_failing_check_opens_its_failing_rows() {
     // The check was saved with the table.
     step_until(&mut h, "the saved check", |_| dataforge::engine::checks::load(&t.ws.connect().unwrap(), "penguins").unwrap().len() == 1);
 }
+
+#[test]
+fn duplicates_are_reviewed_one_group_left_alone_and_removed_rows_kept() {
+    let t = TestWorkspace::new();
+    let mut h = penguins_open(&t);
+    h.get_by_label("Duplicates…").click();
+    h.step();
+    step_until(&mut h, "the duplicates tab", |h| has(h, "Find duplicates"));
+    h.get_by_label("species").click();
+    h.get_by_label("island").click();
+    h.step();
+    h.get_by_label("Find duplicates").click();
+    h.step();
+    // Five species and island pairs: 339 rows repeat one of them.
+    step_until(&mut h, "the review", |h| has_text(h, "5 duplicate groups · 339 rows to remove"));
+    // The largest group's rows show side by side, the kept row first.
+    step_until(&mut h, "the group's rows", |h| has_text(h, "Group kept at row"));
+    assert!(has(&h, "keep"));
+    // Leave the smallest group (Adelie on Biscoe, 44 rows) alone.
+    {
+        let state = &mut h.state_mut().state;
+        let dedupe = state.active_tab_mut().and_then(|t| t.dedupe_mut()).unwrap();
+        let smallest = *dedupe.groups.last().unwrap();
+        assert_eq!(smallest.1, 44);
+        dedupe.excluded.insert(smallest.0);
+    }
+    h.step();
+    step_until(&mut h, "the new count", |h| has_text(h, "296 rows to remove (1 groups left alone)"));
+    h.get_by_label("Apply").click();
+    h.step();
+    step_until(&mut h, "the result", |h| has_text(h, "keeps 48 of 344 rows; the 296 removed rows are in penguins_removed"));
+    // Both tables open in tabs.
+    step_until(&mut h, "the tables' tabs", |h| has(h, "penguins_removed") && has(h, "penguins_deduplicated"));
+    assert_eq!(t.scalar("SELECT count(*) FROM penguins_deduplicated"), "48");
+    assert_eq!(t.scalar("SELECT count(*) FROM penguins_removed"), "296");
+    assert_eq!(t.scalar("SELECT count(*) FROM penguins"), "344", "the table itself is untouched");
+}

@@ -1,0 +1,358 @@
+//! The "Remove duplicates" tab: choose keys and rules, review the duplicate groups (largest
+//! first, each group's rows side by side with the cells that differ marked), leave groups
+//! out, then apply: a new table or the table replaced, with the removed rows in a companion
+//! table. Nothing changes before Apply.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use egui_extras::{Column, TableBuilder};
+use poll_promise::Promise;
+
+use super::state::Command;
+use crate::engine::config::group_digits;
+use crate::engine::dedupe::{DedupeJob, DedupePreview, DedupeReport, DedupeSpec, DedupeTarget, Keep, NullKeys, PreviewJob};
+use crate::engine::job::{Job, JobHandle, JobWatch, Waker, spawn};
+use crate::engine::workspace::Workspace;
+
+type GroupRows = (Vec<String>, Vec<Vec<Option<String>>>);
+
+pub struct DedupeState {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub keys: Vec<bool>,
+    pub spec: DedupeSpec,
+    pub preview: Option<DedupePreview>,
+    /// Groups, largest first: (the survivor's row number, size).
+    pub groups: Vec<(u64, u64)>,
+    pub excluded: HashSet<u64>,
+    pub selected: Option<u64>,
+    group_rows: Option<(u64, Promise<Result<GroupRows, String>>)>,
+    pub replace: bool,
+    pub confirm_replace: bool,
+    pub new_name: String,
+    pub wants_preview: bool,
+    pub wants_apply: bool,
+    preview_job: Option<JobHandle<(DedupePreview, Vec<(u64, u64)>)>>,
+    apply_job: Option<JobHandle<DedupeReport>>,
+    pub report: Option<DedupeReport>,
+    /// Tables to open and the catalog to refresh, once, after an apply.
+    pub opened: bool,
+    pub error: Option<String>,
+}
+
+impl DedupeState {
+    pub fn open(table: String, columns: Vec<String>) -> Self {
+        Self {
+            keys: vec![false; columns.len()],
+            spec: DedupeSpec::new(table.clone()),
+            new_name: format!("{table}_deduplicated"),
+            table,
+            columns,
+            preview: None,
+            groups: Vec::new(),
+            excluded: HashSet::new(),
+            selected: None,
+            group_rows: None,
+            replace: false,
+            confirm_replace: false,
+            wants_preview: false,
+            wants_apply: false,
+            preview_job: None,
+            apply_job: None,
+            report: None,
+            opened: true,
+            error: None,
+        }
+    }
+
+    pub fn title(&self) -> String {
+        format!("Duplicates: {}", self.table)
+    }
+
+    fn spec(&self) -> DedupeSpec {
+        let mut spec = self.spec.clone();
+        spec.keys = self.columns.iter().zip(&self.keys).filter(|(_, on)| **on).map(|(c, _)| c.clone()).collect();
+        spec
+    }
+
+    /// Starts the review; the job's watch goes to the jobs panel.
+    pub fn start_preview(&mut self, workspace: Arc<Workspace>, wake: Waker) -> JobWatch {
+        self.wants_preview = false;
+        self.discard_preview(&workspace);
+        self.error = None;
+        self.report = None;
+        let job = spawn(PreviewWithGroups(PreviewJob { workspace, spec: self.spec() }), wake);
+        let watch = job.watch();
+        self.preview_job = Some(job);
+        watch
+    }
+
+    pub fn start_apply(&mut self, workspace: Arc<Workspace>, wake: Waker) -> JobWatch {
+        self.wants_apply = false;
+        self.error = None;
+        let target = if self.replace { DedupeTarget::Replace } else { DedupeTarget::NewTable(Some(self.new_name.trim().to_string()).filter(|n| !n.is_empty())) };
+        let job = spawn(DedupeJob { workspace, spec: self.spec(), excluded: self.excluded.iter().copied().collect(), target }, wake);
+        let watch = job.watch();
+        self.apply_job = Some(job);
+        watch
+    }
+
+    pub fn poll(&mut self, workspace: &Arc<Workspace>, wake: &Waker) {
+        if let Some(result) = self.preview_job.as_mut().and_then(|j| j.take_result()) {
+            self.preview_job = None;
+            match result {
+                Ok((preview, groups)) => {
+                    self.preview = Some(preview);
+                    self.groups = groups;
+                    self.excluded.clear();
+                    self.selected = self.groups.first().map(|g| g.0);
+                }
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        if let Some(result) = self.apply_job.as_mut().and_then(|j| j.take_result()) {
+            self.apply_job = None;
+            match result {
+                Ok(report) => {
+                    self.discard_preview(workspace);
+                    self.report = Some(report);
+                    self.opened = false;
+                }
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        if let Some(kept) = self.selected.filter(|k| self.group_rows.as_ref().is_none_or(|(g, _)| g != k)) {
+            if let Some(preview) = self.preview.clone() {
+                let (workspace, wake) = (workspace.clone(), wake.clone());
+                let promise = Promise::spawn_thread("dedupe-group", move || {
+                    let rows = workspace.connect().and_then(|conn| preview.group_rows(&conn, kept)).map_err(|e| e.to_string());
+                    wake();
+                    rows
+                });
+                self.group_rows = Some((kept, promise));
+            }
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.preview_job.is_some() || self.apply_job.is_some()
+    }
+
+    fn discard_preview(&mut self, workspace: &Arc<Workspace>) {
+        if let Some(preview) = self.preview.take() {
+            if let Ok(conn) = workspace.connect() {
+                preview.discard(&conn);
+            }
+        }
+        self.groups.clear();
+        self.group_rows = None;
+        self.selected = None;
+    }
+}
+
+/// The review and its groups, largest first, read by the same job.
+struct PreviewWithGroups(PreviewJob);
+
+impl Job for PreviewWithGroups {
+    type Output = (DedupePreview, Vec<(u64, u64)>);
+
+    fn title(&self) -> String {
+        self.0.title()
+    }
+
+    fn run(self, ctx: &crate::engine::job::JobCtx) -> crate::engine::Result<Self::Output> {
+        let workspace = self.0.workspace.clone();
+        let preview = self.0.run(ctx)?;
+        let groups = preview.groups_page(&*workspace.connect()?, 0, MAX_LISTED_GROUPS)?;
+        Ok((preview, groups))
+    }
+}
+
+/// Groups listed for review (16 bytes each); the counts above the list cover every group.
+const MAX_LISTED_GROUPS: u64 = 2_000_000;
+
+pub fn dedupe_ui(ui: &mut egui::Ui, state: &mut DedupeState, commands: &mut Vec<Command>) {
+    ui.heading(format!("Remove duplicates from {}", state.table));
+    if !state.opened {
+        if let Some(report) = &state.report {
+            state.opened = true;
+            commands.push(Command::OpenTable(report.removed_table.clone()));
+            commands.push(Command::OpenTable(report.table.clone()));
+        }
+    }
+    let busy = state.is_running();
+    ui.add_enabled_ui(!busy, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Key columns (none: the whole row):");
+            for (column, on) in state.columns.iter().zip(state.keys.iter_mut()) {
+                ui.checkbox(on, column);
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Compare text:");
+            let n = &mut state.spec.normalize;
+            ui.checkbox(&mut n.trim, "trim");
+            ui.checkbox(&mut n.case, "ignore case");
+            ui.checkbox(&mut n.space, "collapse spaces");
+            ui.checkbox(&mut n.accents, "ignore accents");
+            ui.checkbox(&mut n.empty_as_null, "empty = missing");
+            ui.separator();
+            ui.label("Missing keys:");
+            ui.radio_value(&mut state.spec.nulls, NullKeys::Equal, "match each other");
+            ui.radio_value(&mut state.spec.nulls, NullKeys::Distinct, "never duplicates");
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Keep:");
+            ui.radio_value(&mut state.spec.keep, Keep::First, "first");
+            ui.radio_value(&mut state.spec.keep, Keep::Last, "last");
+            ui.radio_value(&mut state.spec.keep, Keep::Complete, "most complete");
+            ui.label("by");
+            let shown = state.spec.order_by.clone().unwrap_or_else(|| "import order".into());
+            egui::ComboBox::from_id_salt("dedupe-order").selected_text(shown).show_ui(ui, |ui| {
+                ui.selectable_value(&mut state.spec.order_by, None, "import order");
+                for c in &state.columns {
+                    ui.selectable_value(&mut state.spec.order_by, Some(c.clone()), c);
+                }
+            });
+            ui.checkbox(&mut state.spec.merge, "fill the kept row's empty cells from its group");
+            ui.separator();
+            if ui.button("Find duplicates").clicked() {
+                state.wants_preview = true;
+            }
+        });
+    });
+    if busy {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(if state.apply_job.is_some() { "Removing duplicates…" } else { "Grouping rows…" });
+        });
+    }
+    if let Some(e) = &state.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if let Some(report) = &state.report {
+        ui.label(format!(
+            "Done: {} keeps {} of {} rows; the {} removed rows are in {} (with the row each group kept).",
+            report.table,
+            group_digits(report.rows_kept),
+            group_digits(report.rows_before),
+            group_digits(report.rows_removed),
+            report.removed_table
+        ));
+    }
+    let Some(preview) = &state.preview else { return };
+    ui.separator();
+    let excluded_rows: u64 = state.groups.iter().filter(|g| state.excluded.contains(&g.0)).map(|g| g.1 - 1).sum();
+    ui.label(format!(
+        "{} rows · {} duplicate groups · {} rows to remove{}",
+        group_digits(preview.rows),
+        group_digits(preview.groups),
+        group_digits(preview.duplicates - excluded_rows),
+        if state.excluded.is_empty() { String::new() } else { format!(" ({} groups left alone)", state.excluded.len()) }
+    ));
+    ui.add_enabled_ui(!busy && preview.duplicates > 0, |ui| {
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut state.replace, false, "into a new table");
+            ui.add_enabled(!state.replace, egui::TextEdit::singleline(&mut state.new_name).desired_width(180.0));
+            ui.radio_value(&mut state.replace, true, format!("replace {}", state.table));
+            if state.confirm_replace {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("Replace {}? Removed rows are kept in a companion table.", state.table));
+                if ui.button("Replace").clicked() {
+                    state.confirm_replace = false;
+                    state.wants_apply = true;
+                }
+                if ui.button("Keep it").clicked() {
+                    state.confirm_replace = false;
+                }
+            } else if ui.button("Apply").on_hover_text("Write the deduplicated rows and the removed rows; nothing changes before this").clicked() {
+                if state.replace {
+                    state.confirm_replace = true;
+                } else {
+                    state.wants_apply = true;
+                }
+            }
+        });
+    });
+    ui.columns(2, |cols| {
+        groups_list(&mut cols[0], state);
+        group_detail(&mut cols[1], state);
+    });
+}
+
+fn groups_list(ui: &mut egui::Ui, state: &mut DedupeState) {
+    ui.label("Groups, largest first (untick to leave a group alone)");
+    let row_height = ui.spacing().interact_size.y;
+    egui::ScrollArea::vertical().id_salt("dedupe-groups").auto_shrink([false, false]).show_rows(ui, row_height, state.groups.len(), |ui, range| {
+        for i in range {
+            let (kept, size) = state.groups[i];
+            ui.horizontal(|ui| {
+                let mut included = !state.excluded.contains(&kept);
+                if ui.checkbox(&mut included, "").on_hover_text("Remove this group's duplicates").changed() {
+                    if included {
+                        state.excluded.remove(&kept);
+                    } else {
+                        state.excluded.insert(kept);
+                    }
+                }
+                let label = format!("{size} rows · keeps row {}", group_digits(kept));
+                if ui.selectable_label(state.selected == Some(kept), label).clicked() {
+                    state.selected = Some(kept);
+                }
+            });
+        }
+    });
+}
+
+fn group_detail(ui: &mut egui::Ui, state: &DedupeState) {
+    let Some((kept, promise)) = &state.group_rows else { return };
+    let Some(result) = promise.ready() else {
+        ui.spinner();
+        return;
+    };
+    let (columns, rows) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+            return;
+        }
+    };
+    ui.label(format!("Group kept at row {} — the first row stays; marked cells differ from it", group_digits(*kept)));
+    let differs = ui.visuals().warn_fg_color;
+    egui::ScrollArea::horizontal().id_salt("dedupe-group").show(ui, |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .column(Column::auto())
+            .columns(Column::auto().at_least(60.0).clip(true), columns.len())
+            .header(20.0, |mut header| {
+                header.col(|ui| {
+                    ui.strong("");
+                });
+                for c in columns {
+                    header.col(|ui| {
+                        ui.strong(c);
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(20.0, rows.len(), |mut row| {
+                    let i = row.index();
+                    row.col(|ui| {
+                        ui.label(if i == 0 { "keep" } else { "remove" });
+                    });
+                    for (c, cell) in rows[i].iter().enumerate() {
+                        row.col(|ui| {
+                            let text = cell.as_deref().unwrap_or("NULL");
+                            if i > 0 && rows[0][c] != *cell {
+                                ui.colored_label(differs, text);
+                            } else {
+                                ui.label(text);
+                            }
+                        });
+                    }
+                });
+            });
+    });
+}
