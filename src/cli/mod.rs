@@ -797,6 +797,10 @@ pub struct DedupeArgs {
     /// Print the groups and counts; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Change nothing; write every row that has a duplicate, with its group and group size,
+    /// to a new table <table>_duplicates
+    #[arg(long, conflicts_with_all = ["dry_run", "replace", "into"])]
+    find: bool,
 }
 
 fn dedupe(args: &Args, table: &str, o: &DedupeArgs) -> anyhow::Result<Outcome> {
@@ -821,6 +825,15 @@ fn dedupe(args: &Args, table: &str, o: &DedupeArgs) -> anyhow::Result<Outcome> {
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
+    if o.find {
+        let (result, snap) = progress::wait(spawn(crate::engine::dedupe::FindDuplicatesJob { workspace: ws, spec }, no_waker()));
+        let found = result?;
+        return Ok(Outcome {
+            json: json!({"ok": true, "command": "dedupe", "find": found, "metrics": metrics_json(&snap)}),
+            text: format!("{} rows of {table} have a duplicate; listed with their group in {}\n", group_digits(found.rows), found.table),
+            code: EXIT_OK,
+        });
+    }
     if o.dry_run {
         let (result, snap) = progress::wait(spawn(PreviewJob { workspace: ws.clone(), spec }, no_waker()));
         let preview = result?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
 use super::sql::{SCRATCH_DB, STAGING_PREFIX, quote_ident, validate_table_name};
-use super::view::{CompiledView, Source, SourceShape, View, is_text_type};
+use super::view::{CompiledView, SourceShape, View, is_text_type};
 use super::workspace::{ColumnInfo, Workspace, in_transaction, new_table_name, register_in_catalog};
 
 /// Columns the companion table of removed rows adds.
@@ -224,7 +224,8 @@ fn create_marks(conn: &Connection, p: &Plan, marks: &str, whole_groups: bool) ->
     if whole_groups {
         select.push_str(", count(*) OVER (w) AS n");
     }
-    let keep = if whole_groups { "n > 1" } else { "rk > 1" };
+    // The window again, not its alias: QUALIFY would read a column of the same name first.
+    let keep = if whole_groups { "count(*) OVER (w) > 1".to_string() } else { format!("row_number() OVER (w ORDER BY {o}) > 1") };
     let kind = if marks.contains('.') { "TABLE" } else { "TEMP TABLE" };
     let sql = format!("CREATE {kind} {marks} AS {} WINDOW w AS ({w}) QUALIFY {keep}", p.view.select_columns(&select));
     conn.prepare(&sql)?.execute(p.view.params())?;
@@ -458,48 +459,56 @@ fn apply(conn: &Connection, p: &Plan, job: &DedupeJob, ctx: &JobCtx) -> Result<D
     })
 }
 
-/// "Find duplicates": every row that has a duplicate, with its group (the survivor's row
-/// number) and the group's size, largest groups first, as a result the table view opens.
+/// "Find duplicates": a new table of every row that has a duplicate, with its group (the
+/// survivor's row number) and the group's size, largest groups first, to filter, sort and
+/// export like any table. Nothing else changes.
 pub struct FindDuplicatesJob {
     pub workspace: Arc<Workspace>,
     pub spec: DedupeSpec,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FoundDuplicates {
+    pub table: String,
+    pub rows: u64,
+}
+
 impl Job for FindDuplicatesJob {
-    type Output = (Source, u64);
+    type Output = FoundDuplicates;
 
     fn title(&self) -> String {
-        format!("Find duplicates in {}", self.spec.view.source.title())
+        format!("List the duplicates in {}", self.spec.view.source.title())
     }
 
-    fn run(self, ctx: &JobCtx) -> Result<(Source, u64)> {
+    fn run(self, ctx: &JobCtx) -> Result<FoundDuplicates> {
+        let _writing = self.workspace.writing();
         let conn = self.workspace.connect()?;
         let p = plan(&conn, &self.spec)?;
-        let suffix = unique_suffix();
-        let name = format!("duplicates_{suffix}");
-        let marks = format!("__dataforge_find_{suffix}");
-        let out = format!("{SCRATCH_DB}.main.{}", quote_ident(&name));
+        let marks = format!("__dataforge_find_{}", unique_suffix());
         ctx.watch(&conn)?;
         ctx.phase("Grouping rows by key", None);
         let t = quote_ident(&p.table);
-        let outcome = (|| {
+        let outcome = in_transaction(&conn, || {
             create_marks(&conn, &p, &marks, true)?;
+            let name = new_table_name(&conn, None, &format!("{}_duplicates", p.table))?;
             let group = quote_ident(&unused_name(&p.columns, "_group"));
             let size = quote_ident(&unused_name(&p.columns, GROUP_SIZE_COLUMN));
-            let n = conn.execute(
+            let rows = conn.execute(
                 &format!(
-                    "CREATE TABLE {out} AS SELECT t.*, m.kept + 1 AS {group}, m.n AS {size} FROM {t} AS t JOIN {marks} AS m ON t.rowid = m.r
-                     ORDER BY m.n DESC, m.kept, m.rk"
+                    "CREATE TABLE {} AS SELECT t.*, m.kept + 1 AS {group}, m.n AS {size} FROM {t} AS t JOIN {marks} AS m ON t.rowid = m.r
+                     ORDER BY m.n DESC, m.kept, m.rk",
+                    quote_ident(&name)
                 ),
                 [],
-            )?;
+            )? as u64;
             conn.execute_batch(&format!("DROP TABLE {marks}"))?;
-            Ok::<_, EngineError>(n as u64)
-        })();
+            register_in_catalog(&conn, &name, &format!("rows of {} that have a duplicate", p.table), Some(rows))?;
+            Ok(FoundDuplicates { table: name, rows })
+        });
         ctx.unwatch();
-        let rows = outcome.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
-        ctx.record_output(rows, 0);
-        Ok((Source::Result { name, sql: format!("duplicates in {}", p.table) }, rows))
+        let found = outcome.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+        ctx.record_output(found.rows, 0);
+        Ok(found)
     }
 }
 

@@ -11,7 +11,7 @@ use poll_promise::Promise;
 
 use super::state::Command;
 use crate::engine::config::group_digits;
-use crate::engine::dedupe::{DedupeJob, DedupePreview, DedupeReport, DedupeSpec, DedupeTarget, Keep, NullKeys, PreviewJob};
+use crate::engine::dedupe::{DedupeJob, DedupePreview, DedupeReport, DedupeSpec, DedupeTarget, FindDuplicatesJob, FoundDuplicates, Keep, NullKeys, PreviewJob};
 use crate::engine::job::{Job, JobHandle, JobWatch, Waker, spawn};
 use crate::engine::workspace::Workspace;
 
@@ -33,9 +33,13 @@ pub struct DedupeState {
     pub new_name: String,
     pub wants_preview: bool,
     pub wants_apply: bool,
+    pub wants_listing: bool,
+    listing_job: Option<JobHandle<FoundDuplicates>>,
     preview_job: Option<JobHandle<(DedupePreview, Vec<(u64, u64)>)>>,
     apply_job: Option<JobHandle<DedupeReport>>,
     pub report: Option<DedupeReport>,
+    /// A listing of the duplicates just written, to open once.
+    pub listed: Option<String>,
     /// Tables to open and the catalog to refresh, once, after an apply.
     pub opened: bool,
     pub error: Option<String>,
@@ -58,9 +62,12 @@ impl DedupeState {
             confirm_replace: false,
             wants_preview: false,
             wants_apply: false,
+            wants_listing: false,
+            listing_job: None,
             preview_job: None,
             apply_job: None,
             report: None,
+            listed: None,
             opened: true,
             error: None,
         }
@@ -85,6 +92,15 @@ impl DedupeState {
         let job = spawn(PreviewWithGroups(PreviewJob { workspace, spec: self.spec() }), wake);
         let watch = job.watch();
         self.preview_job = Some(job);
+        watch
+    }
+
+    pub fn start_listing(&mut self, workspace: Arc<Workspace>, wake: Waker) -> JobWatch {
+        self.wants_listing = false;
+        self.error = None;
+        let job = spawn(FindDuplicatesJob { workspace, spec: self.spec() }, wake);
+        let watch = job.watch();
+        self.listing_job = Some(job);
         watch
     }
 
@@ -124,6 +140,14 @@ impl DedupeState {
                 Err(_) => {}
             }
         }
+        if let Some(result) = self.listing_job.as_mut().and_then(|j| j.take_result()) {
+            self.listing_job = None;
+            match result {
+                Ok(found) => self.listed = Some(found.table),
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
         if let Some(kept) = self.selected.filter(|k| self.group_rows.as_ref().is_none_or(|(g, _)| g != k)) {
             if let Some(preview) = self.preview.clone() {
                 let (workspace, wake) = (workspace.clone(), wake.clone());
@@ -138,7 +162,7 @@ impl DedupeState {
     }
 
     pub fn is_running(&self) -> bool {
-        self.preview_job.is_some() || self.apply_job.is_some()
+        self.preview_job.is_some() || self.apply_job.is_some() || self.listing_job.is_some()
     }
 
     fn discard_preview(&mut self, workspace: &Arc<Workspace>) {
@@ -183,6 +207,9 @@ pub fn dedupe_ui(ui: &mut egui::Ui, state: &mut DedupeState, commands: &mut Vec<
             commands.push(Command::OpenTable(report.table.clone()));
         }
     }
+    if let Some(table) = state.listed.take() {
+        commands.push(Command::OpenTable(table));
+    }
     let busy = state.is_running();
     ui.add_enabled_ui(!busy, |ui| {
         ui.horizontal_wrapped(|ui| {
@@ -221,6 +248,9 @@ pub fn dedupe_ui(ui: &mut egui::Ui, state: &mut DedupeState, commands: &mut Vec<
             ui.separator();
             if ui.button("Find duplicates").clicked() {
                 state.wants_preview = true;
+            }
+            if ui.button("List them as a table").on_hover_text("Every row that has a duplicate, with its group and group size, in a new table; nothing else changes").clicked() {
+                state.wants_listing = true;
             }
         });
     });

@@ -436,7 +436,10 @@ impl AppState {
             if let TabKind::Dedupe(dedupe) = &mut tab.kind {
                 let had_report = dedupe.report.is_some();
                 dedupe.poll(&self.workspace, &self.wake);
-                tables_changed |= !had_report && dedupe.report.is_some();
+                tables_changed |= (!had_report && dedupe.report.is_some()) || dedupe.listed.is_some();
+                if dedupe.wants_listing {
+                    self.jobs.push(UiJob::Watched(dedupe.start_listing(self.workspace.clone(), self.wake.clone())));
+                }
                 if dedupe.wants_preview {
                     self.jobs.push(UiJob::Watched(dedupe.start_preview(self.workspace.clone(), self.wake.clone())));
                 }

@@ -194,6 +194,12 @@ fn excluded_groups_stay_and_replace_is_atomic() {
     assert_eq!((report.table.as_str(), report.rows_kept, report.rows_removed, report.excluded_groups), ("p", 4, 1, 1));
     assert_eq!(t.scalar("SELECT string_agg(k, ',' ORDER BY rowid) FROM p"), "a,a,b,c");
     assert_eq!(t.scalar("SELECT k || ':' || _kept_row || ':' || _group_size FROM p_removed"), "b:3:2");
+    // Listing the duplicates writes a table of them and changes nothing else.
+    let mut spec = DedupeSpec::new("p");
+    spec.keys = vec!["k".into()];
+    let found = spawn(dataforge::engine::dedupe::FindDuplicatesJob { workspace: t.ws.clone(), spec }, no_waker()).wait().unwrap();
+    assert_eq!((found.table.as_str(), found.rows), ("p_duplicates", 2));
+    assert_eq!(t.scalar("SELECT string_agg(k || ':' || _group || ':' || _group_size, ',') FROM p_duplicates"), "a:1:2,a:1:2");
     // A key that is not a column changes nothing.
     let mut bad = DedupeSpec::new("p");
     bad.keys = vec!["nope".into()];
