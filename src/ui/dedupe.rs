@@ -10,6 +10,7 @@ use egui_extras::{Column, TableBuilder};
 use poll_promise::Promise;
 
 use super::state::Command;
+use crate::engine::cluster::{Cluster, ClusterJob, ClusterReport, MergeJob, MergeReport, Method, UndoMergeJob};
 use crate::engine::config::group_digits;
 use crate::engine::dedupe::{DedupeJob, DedupePreview, DedupeReport, DedupeSpec, DedupeTarget, FindDuplicatesJob, FoundDuplicates, Keep, NullKeys, PreviewJob};
 use crate::engine::job::{Job, JobHandle, JobWatch, Waker, spawn};
@@ -43,11 +44,57 @@ pub struct DedupeState {
     /// Tables to open and the catalog to refresh, once, after an apply.
     pub opened: bool,
     pub error: Option<String>,
+    pub page: Page,
+    pub values: ValuesState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Rows,
+    Values,
+}
+
+/// The Values page: clusters of near-duplicate values in one text column.
+pub struct ValuesState {
+    pub text_columns: Vec<String>,
+    pub column: String,
+    pub method: Method,
+    pub clusters: Vec<Cluster>,
+    /// Clusters ticked for merging (all, at first).
+    pub chosen: Vec<bool>,
+    pub distinct: u64,
+    pub wants_clusters: bool,
+    pub wants_merge: bool,
+    pub wants_undo: bool,
+    cluster_job: Option<JobHandle<ClusterReport>>,
+    merge_job: Option<JobHandle<MergeReport>>,
+    undo_job: Option<JobHandle<u64>>,
+    pub merged: Option<MergeReport>,
+    pub message: Option<String>,
 }
 
 impl DedupeState {
-    pub fn open(table: String, columns: Vec<String>) -> Self {
+    pub fn open(table: String, columns: Vec<(String, bool)>) -> Self {
+        let text_columns: Vec<String> = columns.iter().filter(|(_, text)| *text).map(|(c, _)| c.clone()).collect();
+        let columns: Vec<String> = columns.into_iter().map(|(c, _)| c).collect();
         Self {
+            page: Page::Rows,
+            values: ValuesState {
+                column: text_columns.first().cloned().unwrap_or_default(),
+                text_columns,
+                method: Method::Fingerprint,
+                clusters: Vec::new(),
+                chosen: Vec::new(),
+                distinct: 0,
+                wants_clusters: false,
+                wants_merge: false,
+                wants_undo: false,
+                cluster_job: None,
+                merge_job: None,
+                undo_job: None,
+                merged: None,
+                message: None,
+            },
             keys: vec![false; columns.len()],
             spec: DedupeSpec::new(table.clone()),
             new_name: format!("{table}_deduplicated"),
@@ -161,8 +208,89 @@ impl DedupeState {
         }
     }
 
+    /// Starts whatever the Values page asked for; the job's watch goes to the jobs panel.
+    pub fn start_value_jobs(&mut self, workspace: &Arc<Workspace>, wake: &Waker) -> Option<JobWatch> {
+        let v = &mut self.values;
+        let (table, column) = (self.table.clone(), v.column.clone());
+        if std::mem::take(&mut v.wants_clusters) {
+            v.message = None;
+            let job = spawn(ClusterJob { workspace: workspace.clone(), table, column, method: v.method }, wake.clone());
+            let watch = job.watch();
+            v.cluster_job = Some(job);
+            return Some(watch);
+        }
+        if std::mem::take(&mut v.wants_merge) {
+            let clusters: Vec<Cluster> = v.clusters.iter().zip(&v.chosen).filter(|(_, on)| **on).map(|(c, _)| c.clone()).collect();
+            let job = spawn(MergeJob { workspace: workspace.clone(), table, column, clusters }, wake.clone());
+            let watch = job.watch();
+            v.merge_job = Some(job);
+            return Some(watch);
+        }
+        if std::mem::take(&mut v.wants_undo) {
+            let undo_table = v.merged.as_ref()?.undo_table.clone();
+            let job = spawn(UndoMergeJob { workspace: workspace.clone(), table, column, undo_table }, wake.clone());
+            let watch = job.watch();
+            v.undo_job = Some(job);
+            return Some(watch);
+        }
+        None
+    }
+
+    /// True when a merge or its undo changed the table.
+    pub fn poll_values(&mut self) -> bool {
+        let v = &mut self.values;
+        let mut changed = false;
+        if let Some(result) = v.cluster_job.as_mut().and_then(|j| j.take_result()) {
+            v.cluster_job = None;
+            match result {
+                Ok(report) => {
+                    v.distinct = report.distinct_values;
+                    v.chosen = vec![true; report.clusters.len()];
+                    v.clusters = report.clusters;
+                }
+                Err(e) if !e.is_cancelled() => v.message = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        if let Some(result) = v.merge_job.as_mut().and_then(|j| j.take_result()) {
+            v.merge_job = None;
+            changed = true;
+            match result {
+                Ok(report) => {
+                    v.message = Some(format!(
+                        "Merged {} clusters: {} rows changed. Their old values are in {}.",
+                        report.clusters,
+                        group_digits(report.rows_changed),
+                        report.undo_table
+                    ));
+                    v.merged = Some(report);
+                    v.clusters.clear();
+                    v.chosen.clear();
+                }
+                Err(e) => v.message = Some(e.to_string()),
+            }
+        }
+        if let Some(result) = v.undo_job.as_mut().and_then(|j| j.take_result()) {
+            v.undo_job = None;
+            changed = true;
+            v.message = Some(match result {
+                Ok(rows) => {
+                    v.merged = None;
+                    format!("Put back {} values", group_digits(rows))
+                }
+                Err(e) => e.to_string(),
+            });
+        }
+        changed
+    }
+
     pub fn is_running(&self) -> bool {
-        self.preview_job.is_some() || self.apply_job.is_some() || self.listing_job.is_some()
+        self.preview_job.is_some()
+            || self.apply_job.is_some()
+            || self.listing_job.is_some()
+            || self.values.cluster_job.is_some()
+            || self.values.merge_job.is_some()
+            || self.values.undo_job.is_some()
     }
 
     fn discard_preview(&mut self, workspace: &Arc<Workspace>) {
@@ -199,7 +327,16 @@ impl Job for PreviewWithGroups {
 const MAX_LISTED_GROUPS: u64 = 2_000_000;
 
 pub fn dedupe_ui(ui: &mut egui::Ui, state: &mut DedupeState, commands: &mut Vec<Command>) {
-    ui.heading(format!("Remove duplicates from {}", state.table));
+    ui.horizontal(|ui| {
+        ui.heading(format!("Duplicates in {}", state.table));
+        ui.separator();
+        ui.selectable_value(&mut state.page, Page::Rows, "Duplicate rows");
+        ui.selectable_value(&mut state.page, Page::Values, "Similar values");
+    });
+    if state.page == Page::Values {
+        values_ui(ui, state);
+        return;
+    }
     if !state.opened {
         if let Some(report) = &state.report {
             state.opened = true;
@@ -384,5 +521,87 @@ fn group_detail(ui: &mut egui::Ui, state: &DedupeState) {
                     }
                 });
             });
+    });
+}
+
+const METHODS: [(Method, &str); 8] = [
+    (Method::Fingerprint, "fingerprint"),
+    (Method::NGram(2), "2-gram fingerprint"),
+    (Method::Metaphone, "Metaphone"),
+    (Method::DoubleMetaphone, "Double Metaphone"),
+    (Method::Soundex, "Soundex"),
+    (Method::Cologne, "Cologne phonetic"),
+    (Method::Levenshtein(2), "Levenshtein (≤ 2 edits)"),
+    (Method::JaroWinkler(0.9), "Jaro-Winkler (≥ 0.9)"),
+];
+
+fn values_ui(ui: &mut egui::Ui, state: &mut DedupeState) {
+    let busy = state.is_running();
+    let v = &mut state.values;
+    if v.text_columns.is_empty() {
+        ui.label(format!("{} has no text column to cluster.", state.table));
+        return;
+    }
+    ui.add_enabled_ui(!busy, |ui| {
+        ui.horizontal(|ui| {
+            ui.label("Column");
+            egui::ComboBox::from_id_salt("cluster-column").selected_text(v.column.clone()).show_ui(ui, |ui| {
+                for c in &v.text_columns {
+                    ui.selectable_value(&mut v.column, c.clone(), c);
+                }
+            });
+            ui.label("Method");
+            let shown = METHODS.iter().find(|(m, _)| *m == v.method).map_or("", |(_, l)| l);
+            egui::ComboBox::from_id_salt("cluster-method").selected_text(shown).show_ui(ui, |ui| {
+                for (m, label) in METHODS {
+                    ui.selectable_value(&mut v.method, m, label);
+                }
+            });
+            if ui.button("Find clusters").clicked() {
+                v.wants_clusters = true;
+            }
+            if v.merged.is_some() && ui.button("Undo the merge").clicked() {
+                v.wants_undo = true;
+            }
+        });
+    });
+    if busy {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Working…");
+        });
+    }
+    if let Some(m) = &v.message {
+        ui.label(m);
+    }
+    if v.clusters.is_empty() {
+        if v.distinct > 0 && v.cluster_job.is_none() {
+            ui.label(format!("No clusters among {} distinct values.", group_digits(v.distinct)));
+        }
+        return;
+    }
+    let chosen = v.chosen.iter().filter(|c| **c).count();
+    ui.horizontal(|ui| {
+        ui.label(format!("{} clusters among {} distinct values; {chosen} ticked to merge", v.clusters.len(), group_digits(v.distinct)));
+        if ui.add_enabled(!busy && chosen > 0, egui::Button::new("Merge ticked clusters")).on_hover_text("Each value becomes the cluster's chosen value; the old values are kept so the merge can be undone").clicked() {
+            v.wants_merge = true;
+        }
+    });
+    ui.label("Each cluster becomes the value picked on its left (the most frequent, unless you pick another).");
+    egui::ScrollArea::vertical().id_salt("clusters").auto_shrink([false, false]).show(ui, |ui| {
+        for (i, (cluster, on)) in v.clusters.iter_mut().zip(v.chosen.iter_mut()).enumerate() {
+            ui.push_id(i, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.checkbox(on, "");
+                    ui.label(format!("{} rows:", group_digits(cluster.rows)));
+                    for value in &cluster.values {
+                        let label = format!("{:?} ×{}", value.value, group_digits(value.count));
+                        if ui.radio(cluster.canonical == value.value, label).clicked() {
+                            cluster.canonical = value.value.clone();
+                        }
+                    }
+                });
+            });
+        }
     });
 }

@@ -437,6 +437,10 @@ impl AppState {
                 let had_report = dedupe.report.is_some();
                 dedupe.poll(&self.workspace, &self.wake);
                 tables_changed |= (!had_report && dedupe.report.is_some()) || dedupe.listed.is_some();
+                tables_changed |= dedupe.poll_values();
+                if let Some(watch) = dedupe.start_value_jobs(&self.workspace, &self.wake) {
+                    self.jobs.push(UiJob::Watched(watch));
+                }
                 if dedupe.wants_listing {
                     self.jobs.push(UiJob::Watched(dedupe.start_listing(self.workspace.clone(), self.wake.clone())));
                 }
@@ -588,7 +592,7 @@ impl AppState {
                 Some(i) => self.active = i,
                 None => match self.workspace.connect().and_then(|conn| crate::engine::workspace::table_columns(&conn, &name)) {
                     Ok(columns) => {
-                        let columns = columns.into_iter().map(|c| c.name).collect();
+                        let columns = columns.into_iter().map(|c| (c.name, crate::engine::view::is_text_type(&c.data_type))).collect();
                         self.tabs.push(Tab::new(TabKind::Dedupe(Box::new(crate::ui::dedupe::DedupeState::open(name, columns))), None));
                         self.active = self.tabs.len() - 1;
                     }

@@ -641,3 +641,31 @@ fn duplicates_are_reviewed_one_group_left_alone_and_removed_rows_kept() {
     assert_eq!(t.scalar("SELECT count(*) FROM penguins_removed"), "296");
     assert_eq!(t.scalar("SELECT count(*) FROM penguins"), "344", "the table itself is untouched");
 }
+
+#[test]
+fn similar_values_are_clustered_merged_and_the_merge_undone() {
+    let t = TestWorkspace::new();
+    let csv = crate::common::write_file(t.dir.path(), "cities.csv", "id,city\n1,New York\n2,New York\n3,new york \n4,York New\n5,Boston\n6,boston\n7,Paris\n");
+    t.import(&csv, Some("cities")).unwrap();
+    let mut h = harness(&t);
+    open_table(&mut h, "cities", "Boston");
+    h.get_by_label("Duplicates…").click();
+    h.step();
+    step_until(&mut h, "the duplicates tab", |h| has(h, "Similar values"));
+    h.get_by_label("Similar values").click();
+    h.step();
+    h.get_by_label("Find clusters").click();
+    h.step();
+    step_until(&mut h, "the clusters", |h| has_text(h, "2 clusters among 6 distinct values; 2 ticked to merge"));
+    // Keep the Boston cluster as it is.
+    h.state_mut().state.active_tab_mut().and_then(|t| t.dedupe_mut()).unwrap().values.chosen[1] = false;
+    h.step();
+    h.get_by_label("Merge ticked clusters").click();
+    h.step();
+    step_until(&mut h, "the merge", |h| has_text(h, "Merged 1 clusters: 2 rows changed"));
+    assert_eq!(t.scalar("SELECT string_agg(city, '|' ORDER BY id) FROM cities"), "New York|New York|New York|New York|Boston|boston|Paris");
+    h.get_by_label("Undo the merge").click();
+    h.step();
+    step_until(&mut h, "the undo", |h| has_text(h, "Put back 2 values"));
+    assert_eq!(t.scalar("SELECT string_agg(city, '|' ORDER BY id) FROM cities"), "New York|New York|new york |York New|Boston|boston|Paris");
+}
