@@ -25,6 +25,10 @@ pub struct ImportDraft {
     pub options: ImportOptions,
     pub many: ManyFiles,
     pub append: bool,
+    /// Appending skips rows the table already has.
+    pub skip_existing: bool,
+    /// Their key columns, comma-separated (empty: every shared column).
+    pub skip_keys: String,
     // Text fields as typed; parsed into `options` on each change.
     pub table: String,
     pub delimiter: String,
@@ -57,6 +61,8 @@ impl ImportDraft {
             options: ImportOptions::new(),
             many: ManyFiles::OneTablePerFile,
             append: false,
+            skip_existing: false,
+            skip_keys: String::new(),
             table: String::new(),
             delimiter: String::new(),
             quote: String::new(),
@@ -157,6 +163,8 @@ impl ImportDraft {
         let mut options = self.options.clone();
         options.table = Some(self.table.trim().to_string()).filter(|t| !t.is_empty());
         options.append = self.append && options.table.is_some();
+        options.skip_existing = (options.append && self.skip_existing)
+            .then(|| self.skip_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect());
         options.expect = ExpectedColumn::parse_list(&self.expect).map_err(|e| e.to_string())?;
         if let Some(e) = &self.type_error {
             return Err(e.clone());
@@ -329,6 +337,11 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                                 }
                             });
                         ui.checkbox(&mut draft.options.add_columns, "add new columns");
+                        ui.checkbox(&mut draft.skip_existing, "skip rows already there")
+                            .on_hover_text("Leave out rows the table already has: equal in the key columns, or in every column when none are given");
+                        if draft.skip_existing {
+                            ui.add(egui::TextEdit::singleline(&mut draft.skip_keys).hint_text("key columns: id, day").desired_width(140.0));
+                        }
                     } else {
                         ui.add(egui::TextEdit::singleline(&mut draft.table).hint_text("name (from the file)").desired_width(180.0));
                     }
