@@ -202,6 +202,41 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     }
     steps.push(Step { name: "profile every column (own process)", ours_secs: profile_best, anchor_secs: anchor_profile_best });
 
+    // Dedupe by (email, day), keeping the first by id, into a new table with the removed rows
+    // beside it (the job's own time), against DuckDB's QUALIFY row_number() = 1; then once
+    // more with the memory limit at a quarter of the CSV's size, with its peak memory.
+    let dedupe = |memory_limit: Option<u64>| -> anyhow::Result<(f64, u64)> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["--workspace", &path.to_string_lossy(), "--json", "dedupe", "t", "--keys", "email,day", "--order-by", "id", "--into", "t_dedupe_bench"]);
+        if let Some(limit) = memory_limit {
+            command.env("DATAFORGE_MEMORY_LIMIT", limit.to_string());
+        }
+        let child = command.output().context("running the dedupe")?;
+        if !child.status.success() {
+            bail!("the dedupe failed: {}", String::from_utf8_lossy(&child.stderr));
+        }
+        let report: Value = serde_json::from_slice(&child.stdout)?;
+        let drop = Command::new(std::env::current_exe()?)
+            .args(["--workspace", &path.to_string_lossy(), "sql", "DROP TABLE t_dedupe_bench; DROP TABLE t_removed"])
+            .output()?;
+        if !drop.status.success() {
+            bail!("dropping the dedupe's tables failed: {}", String::from_utf8_lossy(&drop.stderr));
+        }
+        Ok((report["metrics"]["duration_secs"].as_f64().unwrap_or(f64::MAX), report["metrics"]["peak_rss_bytes"].as_u64().unwrap_or(0)))
+    };
+    let (mut dedupe_best, mut anchor_dedupe_best) = (f64::MAX, None::<f64>);
+    for _ in 0..args.repeat {
+        dedupe_best = dedupe_best.min(dedupe(None)?.0);
+        if let Some(anchors) = &args.anchors {
+            let secs = anchor(anchors, &["dedupe", &csv.to_string_lossy()])?;
+            anchor_dedupe_best = Some(anchor_dedupe_best.map_or(secs, |b| b.min(secs)));
+        }
+    }
+    steps.push(Step { name: "dedupe (email, day), keep first", ours_secs: dedupe_best, anchor_secs: anchor_dedupe_best });
+    let quarter = (csv_bytes / 4).max(64 << 20);
+    let (quarter_secs, quarter_peak) = dedupe(Some(quarter))?;
+    steps.push(Step { name: "same dedupe, memory limit = CSV/4", ours_secs: quarter_secs, anchor_secs: None });
+
     let mut text = format!(
         "dataforge bench: {rows} rows, {:.1} MB CSV, best of {} runs\n{:<34} {:>11} {:>11} {:>7}\n",
         csv_bytes as f64 / 1e6,
@@ -229,6 +264,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     ));
 
     text.push_str(&format!("{:<34} peak memory {}\n", "Profile", crate::engine::config::format_bytes(profile_peak)));
+    text.push_str(&format!(
+        "{:<34} limit {}, peak memory {}\n",
+        "Dedupe with a quarter of memory",
+        crate::engine::config::format_bytes(quarter),
+        crate::engine::config::format_bytes(quarter_peak)
+    ));
 
     let json = json!({
         "ok": true,
@@ -243,6 +284,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         "sorted_page_ms": {"p50": p50, "p99": p99, "max": max, "pages": args.pages},
         "xlsx": {"rows": xlsx_rows, "seconds": xlsx_secs, "bytes": xlsx_bytes, "peak_rss_bytes": xlsx_peak},
         "profile": {"seconds": profile_best, "peak_rss_bytes": profile_peak, "polars_seconds": anchor_profile_best},
+        "dedupe": {"seconds": dedupe_best, "duckdb_seconds": anchor_dedupe_best,
+                   "quarter_memory": {"limit_bytes": quarter, "seconds": quarter_secs, "peak_rss_bytes": quarter_peak}},
     });
     Ok((json, text))
 }
