@@ -14,6 +14,13 @@ static MALLOC_CONF: &[u8; 21] = b"thp:always,narenas:1\0";
 use dataforge::cli::{self, Args, Command, EXIT_ERROR, EXIT_USAGE};
 
 fn main() {
+    // A profile already works on two columns at once beside DuckDB's scans; Polars' own
+    // thread pool on top of that only contends for the same cores (1M-row profile: median
+    // 0.65 s → 0.60 s; 10M rows, one column at a time: 13.7 s → 13.6 s).
+    if std::env::var_os("POLARS_MAX_THREADS").is_none() {
+        // SAFETY: the first statement of main, before any thread is started.
+        unsafe { std::env::set_var("POLARS_MAX_THREADS", "1") };
+    }
     dataforge::ui::mark_process_start();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -207,6 +207,10 @@ pub fn top_sorted(counts: &[u64], k: usize) -> Vec<usize> {
     // A min-heap on (count, -index): the weakest of the best k on top.
     let mut heap: BinaryHeap<Reverse<(u64, Reverse<usize>)>> = BinaryHeap::with_capacity(k + 1);
     for (i, &n) in counts.iter().enumerate() {
+        // Runs come in index order, so a count no larger than the weakest kept one loses.
+        if heap.len() == k && heap.peek().is_some_and(|Reverse((weakest, _))| n <= *weakest) {
+            continue;
+        }
         heap.push(Reverse((n, Reverse(i))));
         if heap.len() > k {
             heap.pop();
