@@ -346,8 +346,10 @@ fn time_view(ws: &Arc<Workspace>, view: View) -> anyhow::Result<(f64, f64)> {
 }
 
 fn anchor(script: &Path, args: &[&str]) -> anyhow::Result<f64> {
+    // The anchors run with their own defaults, not the thread setting this process gives Polars.
     let output = Command::new(script)
         .args(args)
+        .env_remove("POLARS_MAX_THREADS")
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !output.status.success() {
