@@ -462,7 +462,10 @@ fn base_config(settings: &Settings) -> Result<Config> {
         .with("allow_community_extensions", "false")?
         .threads(settings.threads as i64)?
         .max_memory(&format!("{}B", settings.memory_limit_bytes))?
-        .with("temp_directory", settings.temp_dir.to_string_lossy())?)
+        .with("temp_directory", settings.temp_dir.to_string_lossy())?
+        // DuckDB's asynchronous file writes can hang a failing COPY (a full disk) while it
+        // drains them; writes made on the query's own threads fail cleanly.
+        .with("async_threads", "0")?)
 }
 
 fn open_file(path: &Path, settings: &Settings) -> Result<Connection> {
