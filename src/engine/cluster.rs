@@ -107,10 +107,17 @@ fn fold(value: &str) -> String {
     value.trim().nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
 }
 
-/// The words of a value (punctuation separates words), each encoded, joined by spaces.
+/// The words of a value (punctuation separates words), each encoded, joined by spaces. The
+/// encoders know the Latin alphabet only: other letters (ø, ł, Cyrillic…) are left out.
 fn phonetic(value: &str, encode: impl Fn(&str) -> String) -> String {
     let folded = fold(value);
-    folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(encode).collect::<Vec<_>>().join(" ")
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .map(|w| w.chars().filter(char::is_ascii_alphabetic).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .map(|w| encode(&w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The key a value collides on, for the key-collision methods.
@@ -270,6 +277,10 @@ fn text_column(conn: &Connection, table: &str, column: &str) -> Result<()> {
     match columns.iter().find(|c| c.name == column) {
         None => Err(EngineError::ColumnNotFound { table: table.to_string(), column: column.to_string() }),
         Some(c) if !is_text_type(&c.data_type) => Err(EngineError::InvalidOption(format!("{column} holds {}, not text; only text values are clustered", c.data_type))),
+        // Merges remember rows by DuckDB's rowid, which a column of that name would hide.
+        Some(_) if columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) => {
+            Err(EngineError::InvalidOption(format!("{table} has a column named rowid; rename it to merge values")))
+        }
         Some(_) => Ok(()),
     }
 }

@@ -437,7 +437,7 @@ fn apply(conn: &Connection, p: &Plan, job: &DedupeJob, ctx: &JobCtx) -> Result<D
             name
         }
         DedupeTarget::Replace => {
-            let staging = format!("{STAGING_PREFIX}dedupe_{}", std::process::id());
+            let staging = format!("{STAGING_PREFIX}dedupe_{}", unique_suffix());
             conn.execute_batch(&format!("CREATE TABLE {} AS {select}", quote_ident(&staging)))?;
             conn.execute_batch(&format!("DROP TABLE {t}; ALTER TABLE {} RENAME TO {t};", quote_ident(&staging)))?;
             register_in_catalog(conn, &p.table, source.as_deref().unwrap_or(""), Some(kept as u64))?;

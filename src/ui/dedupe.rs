@@ -23,6 +23,8 @@ pub struct DedupeState {
     pub columns: Vec<String>,
     pub keys: Vec<bool>,
     pub spec: DedupeSpec,
+    /// The settings the shown review was made with; Apply uses exactly these.
+    previewed: Option<DedupeSpec>,
     pub preview: Option<DedupePreview>,
     /// Groups, largest first: (the survivor's row number, size).
     pub groups: Vec<(u64, u64)>,
@@ -58,6 +60,9 @@ pub enum Page {
 pub struct ValuesState {
     pub text_columns: Vec<String>,
     pub column: String,
+    /// The column the shown clusters and the last merge belong to.
+    clustered_column: String,
+    merged_column: String,
     pub method: Method,
     pub clusters: Vec<Cluster>,
     /// Clusters ticked for merging (all, at first).
@@ -81,6 +86,8 @@ impl DedupeState {
             page: Page::Rows,
             values: ValuesState {
                 column: text_columns.first().cloned().unwrap_or_default(),
+                clustered_column: String::new(),
+                merged_column: String::new(),
                 text_columns,
                 method: Method::Fingerprint,
                 clusters: Vec::new(),
@@ -97,6 +104,7 @@ impl DedupeState {
             },
             keys: vec![false; columns.len()],
             spec: DedupeSpec::new(table.clone()),
+            previewed: None,
             new_name: format!("{table}_deduplicated"),
             table,
             columns,
@@ -136,6 +144,7 @@ impl DedupeState {
         self.discard_preview(&workspace);
         self.error = None;
         self.report = None;
+        self.previewed = Some(self.spec());
         let job = spawn(PreviewWithGroups(PreviewJob { workspace, spec: self.spec() }), wake);
         let watch = job.watch();
         self.preview_job = Some(job);
@@ -154,8 +163,11 @@ impl DedupeState {
     pub fn start_apply(&mut self, workspace: Arc<Workspace>, wake: Waker) -> JobWatch {
         self.wants_apply = false;
         self.error = None;
-        let target = if self.replace { DedupeTarget::Replace } else { DedupeTarget::NewTable(Some(self.new_name.trim().to_string()).filter(|n| !n.is_empty())) };
-        let job = spawn(DedupeJob { workspace, spec: self.spec(), excluded: self.excluded.iter().copied().collect(), target }, wake);
+        // The default name is only a wish: a free name is made from it if it is taken.
+        let name = Some(self.new_name.trim().to_string()).filter(|n| !n.is_empty() && *n != format!("{}_deduplicated", self.table));
+        let target = if self.replace { DedupeTarget::Replace } else { DedupeTarget::NewTable(name) };
+        let spec = self.previewed.clone().unwrap_or_else(|| self.spec());
+        let job = spawn(DedupeJob { workspace, spec, excluded: self.excluded.iter().copied().collect(), target }, wake);
         let watch = job.watch();
         self.apply_job = Some(job);
         watch
@@ -211,9 +223,11 @@ impl DedupeState {
     /// Starts whatever the Values page asked for; the job's watch goes to the jobs panel.
     pub fn start_value_jobs(&mut self, workspace: &Arc<Workspace>, wake: &Waker) -> Option<JobWatch> {
         let v = &mut self.values;
-        let (table, column) = (self.table.clone(), v.column.clone());
+        let table = self.table.clone();
         if std::mem::take(&mut v.wants_clusters) {
             v.message = None;
+            v.clustered_column = v.column.clone();
+            let column = v.column.clone();
             let job = spawn(ClusterJob { workspace: workspace.clone(), table, column, method: v.method }, wake.clone());
             let watch = job.watch();
             v.cluster_job = Some(job);
@@ -221,14 +235,15 @@ impl DedupeState {
         }
         if std::mem::take(&mut v.wants_merge) {
             let clusters: Vec<Cluster> = v.clusters.iter().zip(&v.chosen).filter(|(_, on)| **on).map(|(c, _)| c.clone()).collect();
-            let job = spawn(MergeJob { workspace: workspace.clone(), table, column, clusters }, wake.clone());
+            v.merged_column = v.clustered_column.clone();
+            let job = spawn(MergeJob { workspace: workspace.clone(), table, column: v.clustered_column.clone(), clusters }, wake.clone());
             let watch = job.watch();
             v.merge_job = Some(job);
             return Some(watch);
         }
         if std::mem::take(&mut v.wants_undo) {
             let undo_table = v.merged.as_ref()?.undo_table.clone();
-            let job = spawn(UndoMergeJob { workspace: workspace.clone(), table, column, undo_table }, wake.clone());
+            let job = spawn(UndoMergeJob { workspace: workspace.clone(), table, column: v.merged_column.clone(), undo_table }, wake.clone());
             let watch = job.watch();
             v.undo_job = Some(job);
             return Some(watch);
@@ -293,6 +308,14 @@ impl DedupeState {
             || self.values.undo_job.is_some()
     }
 
+    /// Cancels what runs and drops the review's scratch tables (the tab closes).
+    pub fn close(&mut self, workspace: &Arc<Workspace>) {
+        for watch in [self.preview_job.as_ref().map(|j| j.watch()), self.apply_job.as_ref().map(|j| j.watch()), self.listing_job.as_ref().map(|j| j.watch())].into_iter().flatten() {
+            watch.cancel();
+        }
+        self.discard_preview(workspace);
+    }
+
     fn discard_preview(&mut self, workspace: &Arc<Workspace>) {
         if let Some(preview) = self.preview.take() {
             if let Ok(conn) = workspace.connect() {
@@ -318,8 +341,14 @@ impl Job for PreviewWithGroups {
     fn run(self, ctx: &crate::engine::job::JobCtx) -> crate::engine::Result<Self::Output> {
         let workspace = self.0.workspace.clone();
         let preview = self.0.run(ctx)?;
-        let groups = preview.groups_page(&*workspace.connect()?, 0, MAX_LISTED_GROUPS)?;
-        Ok((preview, groups))
+        let conn = workspace.connect()?;
+        match preview.groups_page(&conn, 0, MAX_LISTED_GROUPS) {
+            Ok(groups) => Ok((preview, groups)),
+            Err(e) => {
+                preview.discard(&conn);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -420,7 +449,11 @@ pub fn dedupe_ui(ui: &mut egui::Ui, state: &mut DedupeState, commands: &mut Vec<
         group_digits(preview.duplicates - excluded_rows),
         if state.excluded.is_empty() { String::new() } else { format!(" ({} groups left alone)", state.excluded.len()) }
     ));
-    ui.add_enabled_ui(!busy && preview.duplicates > 0, |ui| {
+    let changed = state.previewed.as_ref() != Some(&state.spec());
+    if changed {
+        ui.colored_label(ui.visuals().warn_fg_color, "The settings changed since this review: Find duplicates again to apply them.");
+    }
+    ui.add_enabled_ui(!busy && !changed && preview.duplicates > 0, |ui| {
         ui.horizontal(|ui| {
             ui.radio_value(&mut state.replace, false, "into a new table");
             ui.add_enabled(!state.replace, egui::TextEdit::singleline(&mut state.new_name).desired_width(180.0));
@@ -582,7 +615,7 @@ fn values_ui(ui: &mut egui::Ui, state: &mut DedupeState) {
     }
     let chosen = v.chosen.iter().filter(|c| **c).count();
     ui.horizontal(|ui| {
-        ui.label(format!("{} clusters among {} distinct values; {chosen} ticked to merge", v.clusters.len(), group_digits(v.distinct)));
+        ui.label(format!("{} clusters among {} distinct values of {}; {chosen} ticked to merge", v.clusters.len(), group_digits(v.distinct), v.clustered_column));
         if ui.add_enabled(!busy && chosen > 0, egui::Button::new("Merge ticked clusters")).on_hover_text("Each value becomes the cluster's chosen value; the old values are kept so the merge can be undone").clicked() {
             v.wants_merge = true;
         }

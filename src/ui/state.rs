@@ -780,6 +780,9 @@ impl AppState {
             return;
         }
         let mut tab = self.tabs.remove(i);
+        if let Some(dedupe) = tab.dedupe_mut() {
+            dedupe.close(&self.workspace);
+        }
         if let Some(profile) = tab.profile() {
             for job in [profile.job.as_ref().map(|j| j.watch()), profile.check_job.as_ref().map(|j| j.watch())].into_iter().flatten() {
                 job.cancel();

@@ -252,6 +252,17 @@ fn appends_skip_rows_the_table_already_has() {
     let report = append(Some(vec!["id".into()])).unwrap();
     assert_eq!((report.rows, report.skipped_existing), (0, 5));
     assert_eq!(t.scalar("SELECT count(*) FROM t"), "5");
+    // A value that does not fit the table's type is not "already there" (it would be a NULL
+    // after a cast): the append reports it instead.
+    t.ws.connect().unwrap().execute_batch("INSERT INTO t VALUES (NULL, 'n')").unwrap();
+    let odd = crate::common::write_file(t.dir.path(), "odd.csv", "id,name\nA-17,x\n");
+    let mut o = ImportOptions::new();
+    o.table = Some("t".into());
+    o.append = true;
+    o.skip_existing = Some(vec!["id".into()]);
+    let err = t.import_with(&[odd], o).unwrap_err();
+    assert!(err.to_string().contains("A-17"), "{err}");
+    t.ws.connect().unwrap().execute_batch("DELETE FROM t WHERE id IS NULL").unwrap();
     // A key the file lacks is an error that names it, and nothing lands.
     let err = append(Some(vec!["email".into()])).unwrap_err();
     assert!(err.to_string().contains("email"), "{err}");
@@ -302,6 +313,13 @@ mod clustering {
         let munich = |method| clusters(&values(), method, None).unwrap().into_iter().find(|c| c.values.iter().any(|v| v.value == "München")).map(|c| c.values.len());
         assert_eq!(munich(Method::Fingerprint), Some(2));
         assert_eq!(munich(Method::Cologne), Some(3));
+        // Letters outside the Latin alphabet are left out of phonetic keys, never a failure.
+        let foreign: Vec<ValueCount> = ["Øst", "Ost", "Москва", "東京"].iter().map(|v| ValueCount { value: v.to_string(), count: 1 }).collect();
+        for method in [Method::Metaphone, Method::DoubleMetaphone, Method::Soundex, Method::Cologne] {
+            // (These encoders used to index past their tables on such letters and panic.)
+            let found = clusters(&foreign, method, None).unwrap();
+            assert!(found.iter().all(|c| c.values.iter().all(|v| v.value != "東京")), "{method:?}: {found:?}");
+        }
         // Short values are not within two edits of each other just for being short.
         let short: Vec<ValueCount> = ["ab", "cd", "abc", "abd"].iter().map(|v| ValueCount { value: v.to_string(), count: 1 }).collect();
         assert!(clusters(&short, Method::Levenshtein(2), None).unwrap().is_empty());

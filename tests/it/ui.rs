@@ -656,7 +656,7 @@ fn similar_values_are_clustered_merged_and_the_merge_undone() {
     h.step();
     h.get_by_label("Find clusters").click();
     h.step();
-    step_until(&mut h, "the clusters", |h| has_text(h, "2 clusters among 6 distinct values; 2 ticked to merge"));
+    step_until(&mut h, "the clusters", |h| has_text(h, "2 clusters among 6 distinct values of city; 2 ticked to merge"));
     // Keep the Boston cluster as it is.
     h.state_mut().state.active_tab_mut().and_then(|t| t.dedupe_mut()).unwrap().values.chosen[1] = false;
     h.step();

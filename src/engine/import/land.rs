@@ -79,7 +79,10 @@ pub(crate) fn drop_existing(conn: &Connection, into: &str, from: &str, keys: &[S
         .iter()
         .map(|(name, ty)| {
             let c = quote_ident(name);
-            Ok(format!("t.{c} IS NOT DISTINCT FROM TRY_CAST(s.{c} AS {})", SqlType::parse(ty)?))
+            let ty = SqlType::parse(ty)?;
+            // A value that does not fit the table's type matches nothing (the append then
+            // reports it), rather than matching NULL.
+            Ok(format!("t.{c} IS NOT DISTINCT FROM TRY_CAST(s.{c} AS {ty}) AND (s.{c} IS NULL OR TRY_CAST(s.{c} AS {ty}) IS NOT NULL)"))
         })
         .collect::<Result<_>>()?;
     let removed = conn.execute(
