@@ -312,7 +312,7 @@ impl Job for ClusterJob {
         ctx.phase("Counting distinct values", None);
         let values = distinct_values(&conn, &self.table, &self.column);
         ctx.unwatch();
-        let values = values.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+        let values = values?;
         ctx.phase(format!("Comparing {} values", values.len()), None);
         let found = clusters(&values, self.method, Some(ctx))?;
         ctx.record_output(values.len() as u64, 0);
@@ -371,7 +371,7 @@ impl Job for MergeJob {
             Ok(MergeReport { rows_changed: rows, clusters: self.clusters.len(), undo_table: undo })
         });
         ctx.unwatch();
-        let report = outcome.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+        let report = outcome?;
         let _ = super::profile::store::mark_changed(&conn, Some(&self.table));
         ctx.record_output(report.rows_changed, 0);
         Ok(report)

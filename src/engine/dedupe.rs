@@ -321,7 +321,7 @@ impl Job for PreviewJob {
             }
             Err(e) => {
                 preview.discard(&conn);
-                Err(if ctx.is_cancelled() { EngineError::Cancelled } else { e })
+                Err(e)
             }
         }
     }
@@ -375,7 +375,7 @@ impl Job for DedupeJob {
         ctx.watch(&conn)?;
         let outcome = in_transaction(&conn, || apply(&conn, &p, &self, ctx));
         ctx.unwatch();
-        let report = outcome.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+        let report = outcome?;
         if self.target == DedupeTarget::Replace {
             let _ = super::profile::store::mark_changed(&conn, Some(&report.table));
         }
@@ -506,7 +506,7 @@ impl Job for FindDuplicatesJob {
             Ok(FoundDuplicates { table: name, rows })
         });
         ctx.unwatch();
-        let found = outcome.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+        let found = outcome?;
         ctx.record_output(found.rows, 0);
         Ok(found)
     }

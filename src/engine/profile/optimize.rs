@@ -109,7 +109,7 @@ impl Job for OptimizeJob {
             Ok(name)
         });
         ctx.unwatch();
-        let (table, rows) = outcome.map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+        let (table, rows) = outcome?;
         if self.target == OptimizeTarget::Replace {
             let _ = super::store::mark_changed(&conn, Some(&table));
         }
