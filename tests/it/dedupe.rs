@@ -61,38 +61,25 @@ fn naive(rows: &[Row], keys: &[usize], spec: &DedupeSpec) -> (Vec<Row>, Vec<(Row
     }
     let ord = |i: usize| rows[i][2].as_ref().map(|v| v.parse::<i64>().unwrap());
     let nulls = |i: usize| rows[i].iter().filter(|c| c.is_none()).count();
-    let forward = |a: usize, b: usize| -> std::cmp::Ordering {
-        let by = if spec.order_by.is_some() {
-            match (ord(a), ord(b)) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            }
-        } else {
-            std::cmp::Ordering::Equal
+    // Group order: the order column (NULLs last either way), then import order; `last`
+    // reverses both but keeps NULLs last.
+    let order = |a: usize, b: usize, descending: bool| -> std::cmp::Ordering {
+        let flip = |o: std::cmp::Ordering| if descending { o.reverse() } else { o };
+        let by = match (spec.order_by.as_ref().and(ord(a)), spec.order_by.as_ref().and(ord(b))) {
+            (Some(x), Some(y)) => flip(x.cmp(&y)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            _ => std::cmp::Ordering::Equal,
         };
-        by.then(a.cmp(&b))
+        by.then(flip(a.cmp(&b)))
     };
     let mut kept: Vec<(usize, Row)> = Vec::new();
     let mut removed = Vec::new();
     for (_, mut members) in groups {
         members.sort_by(|&a, &b| match spec.keep {
-            Keep::First => forward(a, b),
-            Keep::Complete => nulls(a).cmp(&nulls(b)).then(forward(a, b)),
-            Keep::Last => {
-                let by = if spec.order_by.is_some() {
-                    match (ord(a), ord(b)) {
-                        (Some(x), Some(y)) => y.cmp(&x),
-                        (Some(_), None) => std::cmp::Ordering::Less,
-                        (None, Some(_)) => std::cmp::Ordering::Greater,
-                        (None, None) => std::cmp::Ordering::Equal,
-                    }
-                } else {
-                    std::cmp::Ordering::Equal
-                };
-                by.then(b.cmp(&a))
-            }
+            Keep::First => order(a, b, false),
+            Keep::Complete => nulls(a).cmp(&nulls(b)).then(order(a, b, false)),
+            Keep::Last => order(a, b, true),
         });
         let survivor = members[0];
         let mut row = rows[survivor].clone();
