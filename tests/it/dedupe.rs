@@ -336,3 +336,23 @@ mod clustering {
         assert!(err.to_string().contains("not text"), "{err}");
     }
 }
+
+#[test]
+fn a_cancelled_dedupe_replace_leaves_the_workspace_as_it_was() {
+    let t = TestWorkspace::new();
+    t.import(crate::common::generated_csv(3_000_000), Some("big")).unwrap();
+    let before = t.all_table_names();
+    let mut spec = DedupeSpec::new("big");
+    spec.keys = vec!["email".into(), "day".into()];
+    let handle = spawn(DedupeJob { workspace: t.ws.clone(), spec, excluded: Vec::new(), target: DedupeTarget::Replace }, no_waker());
+    // Cancel once it is at work on the grouping.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !handle.snapshot().progress.phase.contains("Grouping") {
+        assert!(!handle.snapshot().state.is_finished() && std::time::Instant::now() < deadline, "{:?}", handle.snapshot());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    handle.cancel();
+    assert!(matches!(handle.wait(), Err(dataforge::engine::EngineError::Cancelled)));
+    assert_eq!(t.all_table_names(), before, "no table added, removed or left staged");
+    assert_eq!(t.scalar("SELECT count(*) FROM big"), "3000000");
+}
