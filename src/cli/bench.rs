@@ -68,7 +68,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     let mut rows = 0;
     for run in 0..args.repeat {
         let path = dir.path().join(format!("import-{run}.duckdb"));
-        let ws = Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?);
+        let ws = Arc::new(crate::engine::catalog::open_workspace(&path, EnvOverrides::from_env()?)?);
         let started = Instant::now();
         let report = spawn(ImportJob::new(ws.clone(), &csv, Some("t".into())), no_waker()).wait()?;
         import_best = import_best.min(started.elapsed().as_secs_f64());
@@ -83,7 +83,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
     steps.push(Step { name: "import CSV", ours_secs: import_best, anchor_secs: anchor_import_best });
 
     let path = dir.path().join("work.duckdb");
-    let ws = Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?);
+    let ws = Arc::new(crate::engine::catalog::open_workspace(&path, EnvOverrides::from_env()?)?);
     spawn(ImportJob::new(ws.clone(), &csv, Some("t".into())), no_waker()).wait()?;
 
     let conn = ws.connect()?;

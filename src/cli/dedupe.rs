@@ -92,14 +92,24 @@ pub(super) fn dedupe(args: &Args, table: &str, o: &DedupeArgs) -> anyhow::Result
             group_digits(preview.duplicates)
         );
         let mut groups = Vec::new();
+        // A few rows of each group: a group can hold most of the table.
+        const SHOWN_ROWS: u64 = 5;
         for (kept_row, size) in &shown {
-            let (columns, rows) = preview.group_rows(&conn, *kept_row)?;
-            text.push_str(&format!("\ngroup of {size} (keeps row {}):\n", group_digits(*kept_row)));
-            for (i, row) in rows.iter().enumerate() {
-                let cells: Vec<String> = columns.iter().zip(row).map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL"))).collect();
-                text.push_str(&format!("  {} {}\n", if i == 0 { "keep  " } else { "remove" }, cells.join(", ")));
+            let page = preview.group_rows(&conn, *kept_row, 0, SHOWN_ROWS)?;
+            text.push_str(&format!("\ngroup of {} (keeps row {}):\n", group_digits(*size), group_digits(*kept_row)));
+            let line = |row: &[Option<String>]| {
+                page.columns.iter().zip(row).map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("NULL"))).collect::<Vec<_>>().join(", ")
+            };
+            text.push_str(&format!("  keep   {}\n", line(&page.survivor)));
+            for row in &page.removed {
+                text.push_str(&format!("  remove {}\n", line(row)));
             }
-            groups.push(json!({"kept_row": kept_row, "size": size, "columns": columns, "rows": rows}));
+            if page.total_removed > page.removed.len() as u64 {
+                text.push_str(&format!("  … and {} more rows\n", group_digits(page.total_removed - page.removed.len() as u64)));
+            }
+            let mut rows = vec![page.survivor.clone()];
+            rows.extend(page.removed.iter().cloned());
+            groups.push(json!({"kept_row": kept_row, "size": size, "columns": page.columns, "rows": rows, "rows_shown": rows.len()}));
         }
         if preview.groups > shown.len() as u64 {
             text.push_str(&format!("\n… and {} more groups\n", group_digits(preview.groups - shown.len() as u64)));

@@ -91,6 +91,10 @@ pub enum Command {
         /// Print at most this many rows (default: all)
         #[arg(long, value_name = "N")]
         max_rows: Option<u64>,
+        /// Apply the window's file policy: only the folders allowed in Settings (SQL file
+        /// access), checked by DuckDB itself; without it SQL reaches what your shell does
+        #[arg(long)]
+        sandbox: bool,
         #[command(flatten)]
         options: ExportArgs,
     },
@@ -175,7 +179,7 @@ pub fn workspace_path(args: &Args) -> anyhow::Result<PathBuf> {
 
 pub fn open_workspace(args: &Args) -> anyhow::Result<Arc<Workspace>> {
     let path = workspace_path(args)?;
-    Ok(Arc::new(Workspace::open(&path, EnvOverrides::from_env()?)?))
+    Ok(Arc::new(crate::engine::catalog::open_workspace(&path, EnvOverrides::from_env()?)?))
 }
 
 /// How to read the files; everything not given is detected.
@@ -239,6 +243,9 @@ pub struct ImportArgs {
     /// With --append: add columns the table does not have yet
     #[arg(long, requires = "append", help_heading = "Target")]
     pub add_columns: bool,
+    /// With --append: when a value would not be stored exactly (2.5 in a whole-number column), widen the column's type to hold it instead of stopping
+    #[arg(long, requires = "append", help_heading = "Target")]
+    pub widen: bool,
     /// With --append: leave out rows the table already has (equal in --keys, else in every column)
     #[arg(long, requires = "append", help_heading = "Target")]
     pub skip_existing: bool,
@@ -283,6 +290,7 @@ impl ImportArgs {
         o.table = table;
         o.append = self.append;
         o.add_columns = self.add_columns;
+        o.widen = self.widen;
         o.skip_existing = self.skip_existing.then(|| self.keys.as_deref().map(split_list).unwrap_or_default());
         o.source_column = !self.no_source_column;
         o.expect = self.expect.as_deref().map(ExpectedColumn::parse_list).transpose()?.unwrap_or_default();
@@ -432,7 +440,7 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Tables) => tables(&args),
         Some(Command::Compact) => compact(&args),
         Some(Command::Export { table, out, shape, options }) => export(&args, table, out, shape, options),
-        Some(Command::Sql { sql: text, out, max_rows, options }) => sql(&args, text, out.as_deref(), *max_rows, options),
+        Some(Command::Sql { sql: text, out, max_rows, sandbox, options }) => sql(&args, text, out.as_deref(), *max_rows, *sandbox, options),
         Some(Command::Dedupe { table, options }) => dedupe::dedupe(&args, table, options),
         Some(Command::Cluster { table, column, method, radius, threshold, apply, undo }) => {
             dedupe::cluster(&args, table, column, method, *radius, *threshold, *apply, undo.as_deref())
@@ -454,7 +462,8 @@ pub fn run(args: Args) -> i32 {
             outcome.code
         }
         Ok(outcome) => {
-            let printed = if json { format!("{}\n", outcome.json) } else { outcome.text };
+            // A null report: the command wrote its JSON itself, as it streamed.
+            let printed = if json && outcome.json.is_null() { String::new() } else if json { format!("{}\n", outcome.json) } else { outcome.text };
             match write_stdout(&printed) {
                 // Like other Unix tools, a closed pipe (`| head`) is not an error.
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -659,7 +668,7 @@ fn tables(args: &Args) -> anyhow::Result<Outcome> {
 
 fn compact(args: &Args) -> anyhow::Result<Outcome> {
     let ws = open_workspace(args)?;
-    let report = ws.compact(None)?;
+    let report = ws.compact(&mut |_| Ok(()))?;
     let text = format!(
         "compacted {}: {} → {} (freed {})\n",
         ws.path().display(),
@@ -773,8 +782,9 @@ fn args_json_requested() -> bool {
     JSON_OUTPUT.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn sql(args: &Args, text: &str, out: Option<&Path>, max_rows: Option<u64>, export_args: &ExportArgs) -> anyhow::Result<Outcome> {
+fn sql(args: &Args, text: &str, out: Option<&Path>, max_rows: Option<u64>, sandbox: bool, export_args: &ExportArgs) -> anyhow::Result<Outcome> {
     let ws = open_workspace(args)?;
+    let access = if sandbox { SqlAccess::of(&ws) } else { SqlAccess::Unrestricted };
     let statements = crate::engine::lexer::statements(text);
     let Some(last) = statements.last() else {
         return Err(EngineError::InvalidOption("no SQL statement to run".into()).into());
@@ -787,45 +797,138 @@ fn sql(args: &Args, text: &str, out: Option<&Path>, max_rows: Option<u64>, expor
         // One query is exported as it runs; after other statements (temporary tables, …) its
         // rows are kept first, on the same connection, then exported.
         if statements.len() == 1 {
+            crate::engine::console::vet(&ws, last_sql, &access)?;
             return export_view(&ws, View::of(Source::Query(last_sql.to_string())), out, export_args.to_options()?, "sql");
         }
-        let (result, _) = progress::wait(spawn(RunSql::script(ws.clone(), text, SqlAccess::Unrestricted), no_waker()));
+        let (result, _) = progress::wait(spawn(RunSql::script(ws.clone(), text, access), no_waker()));
         let result = result?.result.ok_or_else(|| EngineError::Internal("the query kept no rows".into()))?;
         let exported = export_view(&ws, View::of(result.source()), out, export_args.to_options()?, "sql");
         crate::engine::console::drop_result(&*ws.connect()?, &result);
         return exported;
     }
-    let run = RunSql::script(ws.clone(), text, SqlAccess::Unrestricted);
+    let run = RunSql::script(ws.clone(), text, access);
     let (result, snap) = progress::wait(spawn(run, no_waker()));
     let outcome = result?;
-    let mut text = String::new();
-    let mut rows_json = Vec::new();
-    if let Some(result) = &outcome.result {
-        let conn = ws.connect()?;
-        let limit = max_rows.unwrap_or(u64::MAX);
-        let (columns, rows) = crate::engine::console::read_result_text(&conn, result, limit)?;
-        if args.json {
-            for row in &rows {
-                let object: serde_json::Map<String, Value> =
-                    columns.iter().zip(row).map(|(c, v)| (c.name.clone(), v.clone().map_or(Value::Null, Value::String))).collect();
-                rows_json.push(Value::Object(object));
-            }
-        } else {
-            text = crate::engine::console::format_table(&columns, &rows);
-            if result.rows > rows.len() as u64 {
-                text.push_str(&format!("({} of {} shown)\n", group_digits(rows.len() as u64), rows_text(result.rows)));
-            } else {
-                text.push_str(&format!("({})\n", rows_text(result.rows)));
+    let Some(result) = &outcome.result else {
+        return Ok(Outcome {
+            json: json!({"ok": true, "command": "sql", "message": outcome.message, "rows": [], "row_count": null, "metrics": metrics_json(&snap)}),
+            text: format!("{}\n", outcome.message),
+            code: EXIT_OK,
+        });
+    };
+    // The rows go out as they are read: a result larger than memory prints like a small one.
+    let conn = ws.connect()?;
+    let limit = max_rows.unwrap_or(u64::MAX);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let printed = if args.json {
+        print_rows_json(&conn, result, limit, &mut out, &json!({"ok": true, "command": "sql", "message": outcome.message, "row_count": result.rows, "metrics": metrics_json(&snap)}))
+    } else {
+        print_rows_text(&conn, result, limit, &mut out)
+    };
+    crate::engine::console::drop_result(&conn, result);
+    let shown = match printed {
+        Ok(shown) => shown,
+        // Like other Unix tools, a closed pipe (`| head`) is not an error.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => return Ok(Outcome { json: Value::Null, text: String::new(), code: EXIT_OK }),
+        Err(e) => return Err(e),
+    };
+    let footer = if args.json {
+        String::new()
+    } else if result.rows > shown {
+        format!("({} of {} shown)\n", group_digits(shown), rows_text(result.rows))
+    } else {
+        format!("({})\n", rows_text(result.rows))
+    };
+    Ok(Outcome { json: Value::Null, text: footer, code: EXIT_OK })
+}
+
+/// Rows of a result as an aligned table: widths from the first rows, then every row streamed.
+fn print_rows_text(conn: &duckdb::Connection, result: &crate::engine::console::ResultTable, limit: u64, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
+    const MEASURED_ROWS: usize = 1000;
+    let mut first: Vec<Vec<Option<String>>> = Vec::new();
+    let mut columns = Vec::new();
+    let mut widths: Option<Vec<usize>> = None;
+    let mut shown = 0u64;
+    let write_row = |widths: &[usize], columns: &[crate::engine::workspace::ColumnInfo], row: &[Option<String>], out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let cells: Vec<String> = row.iter().map(|v| v.as_deref().map_or_else(|| "NULL".to_string(), |s| s.replace(['\n', '\r', '\t'], " "))).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .zip(columns)
+            .map(|((v, &w), c)| {
+                let v = if v.chars().count() > w { format!("{}…", v.chars().take(w.saturating_sub(1)).collect::<String>()) } else { v.clone() };
+                if c.kind.is_numeric() { format!("{v:>w$}") } else { format!("{v:<w$}") }
+            })
+            .collect();
+        writeln!(out, "{}", parts.join("  ").trim_end())
+    };
+    let cols = crate::engine::console::for_each_result_row(conn, result, limit, |cols, row| {
+        shown += 1;
+        match &widths {
+            Some(w) => write_row(w, cols, row, out).map_err(|e| crate::engine::EngineError::Io { path: "stdout".into(), source: e }),
+            None => {
+                first.push(row.to_vec());
+                if first.len() == MEASURED_ROWS {
+                    columns = cols.to_vec();
+                    let w = measure(cols, &first);
+                    write_header(&w, cols, out).and_then(|()| first.drain(..).try_for_each(|r| write_row(&w, cols, &r, out))).map_err(|e| crate::engine::EngineError::Io { path: "stdout".into(), source: e })?;
+                    widths = Some(w);
+                }
+                Ok(())
             }
         }
-        crate::engine::console::drop_result(&conn, result);
-    } else {
-        text = format!("{}\n", outcome.message);
+    })?;
+    if widths.is_none() {
+        let w = measure(&cols, &first);
+        write_header(&w, &cols, out)?;
+        for r in &first {
+            write_row(&w, &cols, r, out)?;
+        }
     }
-    Ok(Outcome {
-        json: json!({"ok": true, "command": "sql", "message": outcome.message, "rows": rows_json,
-                     "row_count": outcome.result.as_ref().map(|r| r.rows), "metrics": metrics_json(&snap)}),
-        text,
-        code: EXIT_OK,
-    })
+    let _ = columns;
+    out.flush()?;
+    Ok(shown)
+}
+
+/// Column widths that fit the names and `rows`, at most 60 characters.
+fn measure(columns: &[crate::engine::workspace::ColumnInfo], rows: &[Vec<Option<String>>]) -> Vec<usize> {
+    const MAX_WIDTH: usize = 60;
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.name.chars().count().min(MAX_WIDTH)).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.as_deref().map_or(4, |s| s.chars().count()).min(MAX_WIDTH));
+        }
+    }
+    widths
+}
+
+fn write_header(widths: &[usize], columns: &[crate::engine::workspace::ColumnInfo], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let names: Vec<String> = columns
+        .iter()
+        .zip(widths)
+        .map(|(c, &w)| {
+            let name = if c.name.chars().count() > w { format!("{}…", c.name.chars().take(w.saturating_sub(1)).collect::<String>()) } else { c.name.clone() };
+            format!("{name:<w$}")
+        })
+        .collect();
+    writeln!(out, "{}", names.join("  ").trim_end())?;
+    let rules: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    writeln!(out, "{}", rules.join("  "))
+}
+
+/// Rows of a result inside the command's JSON report, written as they are read.
+fn print_rows_json(conn: &duckdb::Connection, result: &crate::engine::console::ResultTable, limit: u64, out: &mut impl std::io::Write, report: &Value) -> anyhow::Result<u64> {
+    let mut head = report.to_string();
+    head.pop();
+    write!(out, "{head},\"rows\":[")?;
+    let mut shown = 0u64;
+    crate::engine::console::for_each_result_row(conn, result, limit, |cols, row| {
+        let object: serde_json::Map<String, Value> = cols.iter().zip(row).map(|(c, v)| (c.name.clone(), v.clone().map_or(Value::Null, Value::String))).collect();
+        let sep = if shown == 0 { "" } else { "," };
+        shown += 1;
+        write!(out, "{sep}{}", Value::Object(object)).map_err(|e| crate::engine::EngineError::Io { path: "stdout".into(), source: e })
+    })?;
+    writeln!(out, "]}}")?;
+    out.flush()?;
+    Ok(shown)
 }

@@ -49,7 +49,7 @@ pub fn run(ws: std::sync::Arc<Workspace>, args: &SweepArgs) -> anyhow::Result<()
         writeln!(out, "{line}")?;
         out.flush()?;
         for table in ["sweep", "sweep_rejects"] {
-            let _ = ws.drop_table(table);
+            let _ = crate::engine::catalog::drop_table(&ws, table);
         }
     }
     Ok(())

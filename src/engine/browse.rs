@@ -93,9 +93,16 @@ pub fn count_view(conn: &Connection, view: &View) -> Result<u64> {
 /// The most frequent values of `column` among the view's rows (its own filters on that
 /// column left out, so a pick list offers what the other filters leave), most frequent
 /// first, as text; `None` is NULL.
-pub fn top_values(conn: &Connection, view: &View, column: &str, limit: usize) -> Result<Vec<(Option<String>, u64)>> {
+pub fn top_values(conn: &Connection, view: &View, column: &str, containing: Option<&str>, limit: usize) -> Result<Vec<(Option<String>, u64)>> {
     let mut others = view.with_all_columns();
     others.filters.retain(|f| f.column != column);
+    // Values that contain a text, ignoring case: a search in the pick list.
+    if let Some(text) = containing.filter(|t| !t.is_empty()) {
+        others.filters.push(super::view::Filter {
+            column: column.to_string(),
+            condition: super::view::Condition::Text { how: super::view::TextMatch::Contains, value: text.to_string(), case_sensitive: false },
+        });
+    }
     others.sort.clear();
     let shape = SourceShape::of(conn, &others.source)?;
     others.check_values(conn, &shape)?;

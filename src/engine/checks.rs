@@ -113,6 +113,23 @@ impl Job for CheckJob {
 
     fn run(self, ctx: &JobCtx) -> Result<Vec<CheckResult>> {
         let conn = self.workspace.connect()?;
+        // A SQL rule may come from a rules file someone sent: it runs under the file policy,
+        // checked by DuckDB in a sandbox before the workspace runs it.
+        let access = super::console::SqlAccess::of(&self.workspace);
+        let mut shadow = None;
+        for check in &self.checks {
+            if let Rule::Sql { predicate } = &check.rule {
+                let sql = format!("SELECT count(*) FROM {} WHERE NOT coalesce(({}), false)", self.view.source.sql(), WhereExpr::parse(predicate)?.as_str());
+                super::console::check_access(&sql, &access)?;
+                if let super::console::SqlAccess::Folders(folders) = &access {
+                    let shadow = match &mut shadow {
+                        Some(shadow) => shadow,
+                        None => shadow.insert(super::policy::Shadow::new(folders)?),
+                    };
+                    shadow.vet(&conn, &sql).map_err(|e| EngineError::InvalidOption(format!("check \"{}\": {e}", check.describe())))?;
+                }
+            }
+        }
         ctx.watch(&conn)?;
         let shape = SourceShape::of(&conn, &self.view.source)?;
         let compiled = self.view.compile(&shape)?;

@@ -22,7 +22,8 @@ use super::job::{Job, JobCtx};
 use super::lexer::{self, Token, TokenKind};
 use super::sql::{META_SCHEMA, SCRATCH_DB, quote_ident, validate_table_name};
 use super::view::{Source, SourceShape};
-use super::workspace::{ColumnInfo, Workspace};
+use super::policy::Shadow;
+use super::workspace::{ColumnInfo, Workspace, WsConnection};
 
 /// Which files console SQL may touch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +32,13 @@ pub enum SqlAccess {
     Unrestricted,
     /// Only files inside these folders.
     Folders(Vec<PathBuf>),
+}
+
+impl SqlAccess {
+    /// The window's policy: only the folders allowed in Settings.
+    pub fn of(workspace: &Workspace) -> Self {
+        Self::Folders(workspace.settings().sql_folders)
+    }
 }
 
 /// First words of statements that return rows and can be kept as a result table.
@@ -88,6 +96,8 @@ pub fn check_access(sql: &str, access: &SqlAccess) -> Result<()> {
         "SET" | "RESET" => return Err(refuse(settings_hint)),
         "PRAGMA" if tokens.iter().any(|t| t.is_symbol(sql, '=')) => return Err(refuse(settings_hint)),
         "IMPORT" => return Err(refuse("IMPORT DATABASE runs SQL from files; it is not allowed from the console")),
+        // The workspace and its scratch database must stay attached; DuckDB cannot refuse it.
+        "DETACH" => return Err(refuse("databases cannot be detached from the console")),
         "CREATE" if tokens.iter().any(|t| t.is_word(sql, "SECRET")) => return Err(refuse("secrets cannot be created from the console")),
         _ => {}
     }
@@ -144,7 +154,7 @@ pub fn check_access(sql: &str, access: &SqlAccess) -> Result<()> {
         let is_call = tokens.get(i + 1).is_some_and(|t| t.is_symbol(sql, '('));
         if is_call {
             if let Some(name) = name_of(token) {
-                if name == "query" || name == "query_table" {
+                if name == "query" || name == "query_table" || name == "json_execute_serialized_sql" {
                     return Err(refuse(format!("{name}() runs SQL from text; write the statement itself")));
                 }
                 if FILE_FUNCTIONS.contains(&name.as_str()) {
@@ -260,7 +270,16 @@ fn check_path(path: &str, allowed: &[PathBuf]) -> Result<()> {
         Some(at) => path[..at].rfind(['/', '\\']).map_or(".", |slash| &path[..slash.max(1)]),
         None => path,
     };
-    let inside = resolve(fixed).is_some_and(|p| allowed.iter().filter_map(|a| std::fs::canonicalize(a).ok()).any(|a| p.starts_with(&a)));
+    let allowed_real: Vec<PathBuf> = allowed.iter().filter_map(|a| std::fs::canonicalize(a).ok()).collect();
+    let is_inside = |p: &std::path::Path| allowed_real.iter().any(|a| p.starts_with(a));
+    let inside = resolve(fixed).is_some_and(|p| is_inside(&p));
+    // A glob inside an allowed folder can still reach out through a linked folder: every
+    // file it matches must really be inside.
+    if inside && fixed != path {
+        if let Some(outside) = glob_matches(path).into_iter().find(|m| std::fs::canonicalize(m).map_or(true, |real| !is_inside(&real))) {
+            return Err(refuse(format!("'{path}' matches {}, which is a link to a place outside the folders SQL may use", outside.display())));
+        }
+    }
     if inside {
         Ok(())
     } else if allowed.is_empty() {
@@ -271,6 +290,28 @@ fn check_path(path: &str, allowed: &[PathBuf]) -> Result<()> {
         let list: Vec<String> = allowed.iter().map(|p| p.display().to_string()).collect();
         Err(refuse(format!("'{path}' is outside the folders SQL may use ({}); allow its folder in Settings", list.join(", "))))
     }
+}
+
+/// Checks one statement against `access` without running it: the token check, then DuckDB
+/// planning it in a sandbox ([`Shadow`]) on an empty copy of the workspace.
+///
+/// # Failure
+/// `InvalidOption` naming what is refused; the statement's own error when it cannot be planned.
+pub fn vet(workspace: &Workspace, sql: &str, access: &SqlAccess) -> Result<()> {
+    check_access(sql, access)?;
+    if let SqlAccess::Folders(folders) = access {
+        let conn = workspace.connect()?;
+        Shadow::new(folders)?.vet(&conn, sql)?;
+    }
+    Ok(())
+}
+
+/// The files a glob matches, as DuckDB expands it (links followed, as its readers follow
+/// them).
+fn glob_matches(pattern: &str) -> Vec<PathBuf> {
+    let Ok(conn) = Connection::open_in_memory() else { return Vec::new() };
+    let Ok(mut stmt) = conn.prepare("SELECT file FROM glob(?) LIMIT 100000") else { return Vec::new() };
+    stmt.query_map([pattern], |r| r.get::<_, String>(0)).map(|rows| rows.filter_map(|r| r.ok()).map(PathBuf::from).collect()).unwrap_or_default()
 }
 
 /// A query's rows, kept in the scratch database.
@@ -298,6 +339,42 @@ pub struct SqlOutcome {
     pub changes_tables: bool,
 }
 
+/// A console's own connection, kept from statement to statement so that transactions and
+/// temporary tables carry over, and under the policy its shadow ([`Shadow`]).
+#[derive(Default)]
+pub struct ConsoleSession {
+    conn: Option<WsConnection>,
+    shadow: Option<Shadow>,
+    /// Inside a transaction the user began (BEGIN … COMMIT/ROLLBACK).
+    in_transaction: bool,
+}
+
+/// A console session shared between its tab and the statement running in it.
+pub type SharedSession = Arc<std::sync::Mutex<ConsoleSession>>;
+
+impl ConsoleSession {
+    pub fn shared() -> SharedSession {
+        Arc::default()
+    }
+
+    /// Lets go of the connection: an open transaction is rolled back and temporary tables
+    /// are gone (before compaction, or when the tab closes).
+    pub fn close(&mut self) {
+        self.conn = None;
+        self.shadow = None;
+        self.in_transaction = false;
+    }
+
+    pub fn is_in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// True while the session holds temporary tables or a transaction a close would lose.
+    pub fn has_state(&self) -> bool {
+        self.conn.is_some()
+    }
+}
+
 /// Runs one statement.
 pub struct RunSql {
     workspace: Arc<Workspace>,
@@ -305,6 +382,8 @@ pub struct RunSql {
     /// last one's outcome is the job's.
     statements: Vec<String>,
     access: SqlAccess,
+    /// The console's session; a one-off connection when `None`.
+    session: Option<SharedSession>,
 }
 
 fn trimmed(sql: &str) -> String {
@@ -313,13 +392,19 @@ fn trimmed(sql: &str) -> String {
 
 impl RunSql {
     pub fn new(workspace: Arc<Workspace>, sql: &str, access: SqlAccess) -> Self {
-        Self { workspace, statements: vec![trimmed(sql)], access }
+        Self { workspace, statements: vec![trimmed(sql)], access, session: None }
     }
 
     /// Every statement of `script`, in order.
     pub fn script(workspace: Arc<Workspace>, script: &str, access: SqlAccess) -> Self {
         let statements = lexer::statements(script).into_iter().map(|r| trimmed(&script[r])).collect();
-        Self { workspace, statements, access }
+        Self { workspace, statements, access, session: None }
+    }
+
+    /// Runs on a console's session (its connection, transaction and temporary tables).
+    pub fn in_session(mut self, session: SharedSession) -> Self {
+        self.session = Some(session);
+        self
     }
 }
 
@@ -341,26 +426,46 @@ impl Job for RunSql {
             }
             check_access(sql, &self.access)?;
         }
-        let conn = self.workspace.connect()?;
-        ctx.watch(&conn)?;
+        let mut own = ConsoleSession::default();
+        let mut shared = self.session.as_ref().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()));
+        let session: &mut ConsoleSession = match shared.as_deref_mut() {
+            Some(session) => session,
+            None => &mut own,
+        };
+        if session.conn.is_none() {
+            session.conn = Some(self.workspace.connect()?);
+        }
+        if let SqlAccess::Folders(folders) = &self.access {
+            if session.shadow.as_ref().is_none_or(|s| s.folders() != folders.as_slice()) {
+                session.shadow = Some(Shadow::new(folders)?);
+            }
+        }
+        let conn = session.conn.as_ref().ok_or_else(|| EngineError::Internal("the console has no connection".into()))?;
+        ctx.watch(conn)?;
         ctx.phase("Running", None);
         let last = self.statements.len() - 1;
         let mut changes_tables = false;
         for (i, sql) in self.statements.iter().enumerate() {
             let started = std::time::Instant::now();
-            let outcome = self.execute(&conn, sql, ctx);
+            // DuckDB itself decides which files the statement may reach.
+            let vetted = match session.shadow.as_mut() {
+                Some(shadow) => shadow.vet(conn, sql),
+                None => Ok(()),
+            };
+            let outcome = vetted.and_then(|()| self.execute(conn, sql, session.in_transaction, ctx));
+            session.in_transaction = transaction_after(sql, session.in_transaction);
             if !ctx.is_cancelled() {
                 record_history(&self.workspace, sql, outcome.is_ok(), started.elapsed().as_secs_f64());
             }
             let mut outcome = outcome?;
             if outcome.changes_tables {
                 // An UPDATE keeps rows and columns: stored profiles are told instead.
-                let _ = super::profile::store::mark_changed(&conn, None);
+                let _ = super::profile::store::mark_changed(conn, None);
             }
             changes_tables |= outcome.changes_tables;
             if i < last {
                 if let Some(result) = outcome.result.take() {
-                    drop_result(&conn, &result);
+                    drop_result(conn, &result);
                 }
             } else {
                 outcome.changes_tables = changes_tables;
@@ -372,13 +477,20 @@ impl Job for RunSql {
 }
 
 impl RunSql {
-    fn execute(&self, conn: &Connection, sql: &str, ctx: &JobCtx) -> Result<SqlOutcome> {
+    fn execute(&self, conn: &Connection, sql: &str, in_transaction: bool, ctx: &JobCtx) -> Result<SqlOutcome> {
         if returns_rows(sql) {
             // Prepared as typed first: a mistake is reported where the user typed it.
             conn.prepare(sql).map_err(|e| located(e, sql, ""))?;
             let name = scratch_name("result");
             // On lines of its own, so a trailing `-- comment` cannot swallow the parenthesis.
-            let made = conn.execute(&format!("CREATE TABLE {SCRATCH_DB}.main.{} AS SELECT * FROM (\n{sql}\n)", quote_ident(&name)), []);
+            let made = if in_transaction {
+                // Made inside the user's transaction the result would be invisible to the
+                // grid (another connection) and undone by a ROLLBACK: its rows go over to a
+                // table of its own.
+                copy_result(&self.workspace, conn, sql, &name, ctx)
+            } else {
+                conn.execute(&format!("CREATE TABLE {SCRATCH_DB}.main.{} AS SELECT * FROM (\n{sql}\n)", quote_ident(&name)), []).map_err(EngineError::from)
+            };
             if ctx.is_cancelled() {
                 ctx.unwatch();
                 drop_scratch(conn, &name);
@@ -391,6 +503,14 @@ impl RunSql {
                 let (reason, _) = split_position(&message, "");
                 EngineError::SqlError { line: 0, column: 0, message: reason }
             })? as u64;
+            if in_transaction {
+                ctx.record_output(rows, 0);
+                return Ok(SqlOutcome {
+                    result: Some(ResultTable { name, sql: sql.to_string(), rows }),
+                    message: format!("{} (inside a transaction: COMMIT or ROLLBACK when done)", super::config::rows_text(rows)),
+                    changes_tables: false,
+                });
+            }
             ctx.record_output(rows, 0);
             Ok(SqlOutcome {
                 result: Some(ResultTable { name, sql: sql.to_string(), rows }),
@@ -399,54 +519,188 @@ impl RunSql {
             })
         } else {
             let _writing = self.workspace.writing();
-            let outcome = run_statement(conn, sql).map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+            // Waits while another writer (a dedupe replacing the table) holds a table it writes.
+            let written = written_tables(sql);
+            let mut locks = Vec::new();
+            for table in &written {
+                locks.push(super::catalog::lock_table(&self.workspace, table, ctx)?);
+            }
+            ctx.phase("Running", None);
+            let outcome = run_statement(&self.workspace, conn, sql).map_err(|e| if ctx.is_cancelled() { EngineError::Cancelled } else { e })?;
+            // The catalog's row counts follow what the statement did.
+            for table in &written {
+                if super::workspace::table_exists(conn, table).unwrap_or(false) && !super::workspace::is_view(conn, table).unwrap_or(true) {
+                    let _ = super::catalog::record_rows(conn, table);
+                }
+            }
             ctx.checkpoint()?;
             Ok(outcome)
         }
     }
 }
 
+/// Whether the session is inside a transaction after `sql` ran (or failed: a failed
+/// statement leaves a transaction open, to be rolled back).
+fn transaction_after(sql: &str, before: bool) -> bool {
+    let tokens = lexer::meaningful(sql);
+    let first = tokens.first().map(|t| t.text(sql).to_ascii_uppercase()).unwrap_or_default();
+    match first.as_str() {
+        "BEGIN" | "START" => true,
+        "COMMIT" | "END" | "ROLLBACK" | "ABORT" => false,
+        _ => before,
+    }
+}
+
+/// A query run on `conn` (inside the user's transaction) copied batch by batch into the
+/// scratch table `name`, through a connection of its own so the table outlives a ROLLBACK.
+fn copy_result(workspace: &Workspace, conn: &Connection, sql: &str, name: &str, ctx: &JobCtx) -> Result<usize> {
+    let mut describe = conn.prepare(&format!("DESCRIBE (\n{sql}\n)"))?;
+    let columns: Vec<String> = describe
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .map(|c| {
+            let (column, ty) = c?;
+            Ok(format!("{} {}", quote_ident(&column), super::sql::SqlType::parse(&ty)?))
+        })
+        .collect::<Result<_>>()?;
+    let target = workspace.connect()?;
+    target.execute_batch(&format!("CREATE TABLE {SCRATCH_DB}.main.{} ({})", quote_ident(name), columns.join(", ")))?;
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = 0;
+    let mut appender = target.appender_to_catalog_and_db(name, SCRATCH_DB, "main")?;
+    for batch in stmt.stream_arrow([])? {
+        ctx.checkpoint()?;
+        let batch = batch?;
+        rows += batch.num_rows();
+        appender.append_record_batch(batch)?;
+    }
+    appender.flush()?;
+    Ok(rows)
+}
+
+/// The workspace tables a statement writes, as far as its first words say: `INSERT INTO t`,
+/// `UPDATE t`, `DELETE FROM t`, `ALTER TABLE t`, `DROP TABLE t`, `TRUNCATE t`, `CREATE OR
+/// REPLACE TABLE t`, `COPY t FROM`. Names in other databases or schemas are left out.
+pub fn written_tables(sql: &str) -> Vec<String> {
+    let tokens = lexer::meaningful(sql);
+    let word = |i: usize| tokens.get(i).filter(|t| t.kind == TokenKind::Word).map(|t| t.text(sql).to_ascii_uppercase());
+    let skip = |mut i: usize, words: &[&str]| {
+        while word(i).is_some_and(|w| words.contains(&w.as_str())) {
+            i += 1;
+        }
+        i
+    };
+    // A name at token i (`t`, `"t"`, `main.t`), and the token after it.
+    let name_at = |i: usize| -> Option<(String, usize)> {
+        let part = |i: usize| {
+            tokens.get(i).and_then(|t| match t.kind {
+                TokenKind::Word => Some(t.text(sql).to_string()),
+                TokenKind::QuotedName => t.unquoted(sql),
+                _ => None,
+            })
+        };
+        let mut parts = vec![part(i)?];
+        let mut next = i + 1;
+        while tokens.get(next).is_some_and(|t| t.is_symbol(sql, '.')) {
+            parts.push(part(next + 1)?);
+            next += 2;
+        }
+        let name = parts.pop()?;
+        let in_main = match parts.as_slice() {
+            [] => true,
+            [schema] => schema.eq_ignore_ascii_case("main"),
+            _ => false,
+        };
+        in_main.then_some((name, next))
+    };
+    let first = word(0).unwrap_or_default();
+    let mut names = Vec::new();
+    let mut at = match first.as_str() {
+        "INSERT" => Some(skip(1, &["OR", "REPLACE", "IGNORE", "INTO"])),
+        "UPDATE" => Some(1),
+        "DELETE" => Some(skip(1, &["FROM"])),
+        "TRUNCATE" => Some(skip(1, &["TABLE"])),
+        "COPY" if tokens.iter().any(|t| t.is_word(sql, "FROM")) && !tokens.get(1).is_some_and(|t| t.is_symbol(sql, '(')) => Some(1),
+        "ALTER" if word(1).as_deref() == Some("TABLE") => Some(skip(2, &["IF", "EXISTS"])),
+        "DROP" if matches!(word(1).as_deref(), Some("TABLE" | "VIEW")) => Some(skip(2, &["IF", "EXISTS"])),
+        "CREATE" if word(1).as_deref() == Some("OR") && tokens.iter().take(6).any(|t| t.is_word(sql, "TABLE")) => {
+            let i = skip(1, &["OR", "REPLACE"]);
+            if word(i).is_some_and(|w| w == "TEMP" || w == "TEMPORARY") { None } else { Some(skip(i, &["TABLE"])) }
+        }
+        _ => None,
+    };
+    while let Some(i) = at.take() {
+        if let Some((name, next)) = name_at(i) {
+            names.push(name);
+            // DROP TABLE a, b
+            if first == "DROP" && tokens.get(next).is_some_and(|t| t.is_symbol(sql, ',')) {
+                at = Some(next + 1);
+            }
+        }
+    }
+    names
+}
+
 /// Runs a statement that is not a query; rows it returns (EXPLAIN, CALL, RETURNING) are kept
-/// as text in a result table.
-fn run_statement(conn: &Connection, sql: &str) -> Result<SqlOutcome> {
+/// as text in a result table, every one of them, written as they come.
+fn run_statement(workspace: &Workspace, conn: &Connection, sql: &str) -> Result<SqlOutcome> {
     let mut stmt = conn.prepare(sql).map_err(|e| located(e, sql, ""))?;
     let mut rows = stmt.query([]).map_err(|e| located(e, sql, ""))?;
     let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-    let mut data: Vec<Vec<Option<String>>> = Vec::new();
+    // The rows go to the scratch table through a connection of their own, so a statement
+    // inside the user's transaction keeps them after a ROLLBACK.
+    let other = workspace.connect()?;
+    let name = scratch_name("result");
+    let create = || {
+        let columns: Vec<String> = names.iter().map(|n| format!("{} VARCHAR", quote_ident(n))).collect();
+        other.execute_batch(&format!("CREATE TABLE {SCRATCH_DB}.main.{} ({})", quote_ident(&name), columns.join(", ")))
+    };
+    let mut first: Option<Vec<Option<String>>> = None;
+    let mut count = 0u64;
+    let mut appender: Option<duckdb::Appender<'_>> = None;
     while let Some(row) = rows.next()? {
-        let mut cells = Vec::with_capacity(names.len());
-        for i in 0..names.len() {
-            let value: duckdb::types::Value = row.get(i)?;
-            cells.push(value_text(value));
+        let cells: Vec<Option<String>> = (0..names.len()).map(|i| Ok(value_text(row.get::<_, duckdb::types::Value>(i)?))).collect::<Result<_>>()?;
+        count += 1;
+        if count == 1 {
+            first = Some(cells);
+            continue;
         }
-        data.push(cells);
-        if data.len() >= 1_000_000 {
-            break;
+        if appender.is_none() {
+            create()?;
+            let mut app = other.appender_to_catalog_and_db(&name, SCRATCH_DB, "main")?;
+            if let Some(first) = &first {
+                app.append_row(duckdb::appender_params_from_iter(first.iter()))?;
+            }
+            appender = Some(app);
+        }
+        if let Some(app) = appender.as_mut() {
+            app.append_row(duckdb::appender_params_from_iter(cells.iter()))?;
         }
     }
     drop(rows);
     // INSERT, UPDATE and DELETE answer with one "Count" column.
-    if names.len() == 1 && names[0] == "Count" && data.len() == 1 {
-        let changed: u64 = data[0][0].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if names.len() == 1 && names[0] == "Count" && count == 1 {
+        let changed: u64 = first.as_ref().and_then(|r| r[0].as_deref()).and_then(|v| v.parse().ok()).unwrap_or(0);
         return Ok(SqlOutcome { result: None, message: format!("{} changed", super::config::rows_text(changed)), changes_tables: true });
     }
-    if names.is_empty() || data.is_empty() && names.len() == 1 && names[0] == "Success" {
+    if names.is_empty() || count == 0 && names.len() == 1 && names[0] == "Success" {
         return Ok(SqlOutcome { result: None, message: "OK".into(), changes_tables: true });
     }
-    let name = scratch_name("result");
-    let columns: Vec<String> = names.iter().map(|n| format!("{} VARCHAR", quote_ident(n))).collect();
-    conn.execute_batch(&format!("CREATE TABLE {SCRATCH_DB}.main.{} ({})", quote_ident(&name), columns.join(", ")))?;
-    {
-        let mut appender = conn.appender_to_catalog_and_db(&name, SCRATCH_DB, "main")?;
-        for row in &data {
-            appender.append_row(duckdb::appender_params_from_iter(row.iter()))?;
+    match appender.as_mut() {
+        Some(app) => app.flush()?,
+        None => {
+            // No row or one row: written now.
+            create()?;
+            if let Some(first) = &first {
+                let mut app = other.appender_to_catalog_and_db(&name, SCRATCH_DB, "main")?;
+                app.append_row(duckdb::appender_params_from_iter(first.iter()))?;
+                app.flush()?;
+            }
         }
-        appender.flush()?;
     }
-    let rows = data.len() as u64;
+    drop(appender);
     Ok(SqlOutcome {
-        result: Some(ResultTable { name, sql: sql.to_string(), rows }),
-        message: super::config::rows_text(rows),
+        result: Some(ResultTable { name, sql: sql.to_string(), rows: count }),
+        message: super::config::rows_text(count),
         changes_tables: true,
     })
 }
@@ -527,11 +781,11 @@ pub fn history(workspace: &Workspace, search: &str, limit: usize) -> Result<Vec<
     let conn = workspace.connect()?;
     ensure_history_table(&conn)?;
     let mut stmt = conn.prepare(&format!(
-        "SELECT sql, CAST(ran_at AS VARCHAR), seconds FROM {META_SCHEMA}.sql_history
+        "SELECT sql, CAST(ran_at AS VARCHAR), seconds, coalesce(ok, true) FROM {META_SCHEMA}.sql_history
          WHERE contains(lower(sql), lower(?)) ORDER BY id DESC LIMIT ?"
     ))?;
     let rows = stmt.query_map(duckdb::params![search, limit as i64], |r| {
-        Ok(HistoryEntry { sql: r.get(0)?, ran_at: r.get(1)?, seconds: r.get(2)? })
+        Ok(HistoryEntry { sql: r.get(0)?, ran_at: r.get(1)?, seconds: r.get(2)?, ok: r.get(3)? })
     })?;
     Ok(rows.collect::<duckdb::Result<_>>()?)
 }
@@ -541,6 +795,8 @@ pub struct HistoryEntry {
     pub sql: String,
     pub ran_at: String,
     pub seconds: f64,
+    /// It ran without an error.
+    pub ok: bool,
 }
 
 fn ensure_history_table(conn: &Connection) -> Result<()> {
@@ -563,56 +819,38 @@ fn record_history(workspace: &Workspace, sql: &str, ok: bool, seconds: f64) {
     let _ = conn.execute(&format!("INSERT INTO {META_SCHEMA}.sql_history (sql, ok, seconds) VALUES (?, ?, ?)"), duckdb::params![sql, ok, seconds]);
 }
 
-/// Reads up to `limit` rows of a result as text.
-pub fn read_result_text(conn: &Connection, result: &ResultTable, limit: u64) -> Result<(Vec<ColumnInfo>, Vec<Vec<Option<String>>>)> {
+
+/// Hands every row of a result (at most `limit`) to `f` as text, a page at a time, so memory
+/// follows the page and not the result. Returns the columns.
+pub fn for_each_result_row(conn: &Connection, result: &ResultTable, limit: u64, mut f: impl FnMut(&[ColumnInfo], &[Option<String>]) -> Result<()>) -> Result<Vec<ColumnInfo>> {
+    const PAGE_ROWS: u64 = 10_000;
     let shape = SourceShape::of(conn, &result.source())?;
     let list: Vec<String> = shape.columns.iter().map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name))).collect();
     let list = if list.is_empty() { "NULL".to_string() } else { list.join(", ") };
-    let limit = if limit == u64::MAX { String::new() } else { format!(" LIMIT {limit}") };
-    let mut stmt = conn.prepare(&format!("SELECT {list} FROM {} ORDER BY rowid{limit}", result.source().sql()))?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push((0..shape.columns.len()).map(|i| row.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?);
+    let mut stmt = conn.prepare(&format!("SELECT rowid, {list} FROM {} WHERE rowid > ? ORDER BY rowid LIMIT ?", result.source().sql()))?;
+    let (mut after, mut seen) = (-1i64, 0u64);
+    while seen < limit {
+        let page = PAGE_ROWS.min(limit - seen);
+        let mut rows = stmt.query(duckdb::params![after, page as i64])?;
+        let mut got = 0;
+        while let Some(row) = rows.next()? {
+            after = row.get(0)?;
+            let cells = (1..=shape.columns.len()).map(|i| row.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
+            f(&shape.columns, &cells)?;
+            got += 1;
+        }
+        seen += got;
+        if got < page {
+            break;
+        }
     }
-    Ok((shape.columns, out))
+    Ok(shape.columns)
 }
 
 pub fn drop_result(conn: &Connection, result: &ResultTable) {
     drop_scratch(conn, &result.name);
 }
 
-/// Rows as an aligned text table for a terminal; NULL shows as `NULL`, long values are cut.
-pub fn format_table(columns: &[ColumnInfo], rows: &[Vec<Option<String>>]) -> String {
-    const MAX_WIDTH: usize = 60;
-    let cut = |s: &str| {
-        let one_line = s.replace(['\n', '\r', '\t'], " ");
-        if one_line.chars().count() > MAX_WIDTH { format!("{}…", one_line.chars().take(MAX_WIDTH - 1).collect::<String>()) } else { one_line }
-    };
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|v| v.as_deref().map_or_else(|| "NULL".to_string(), cut)).collect()).collect();
-    let mut widths: Vec<usize> = columns.iter().map(|c| cut(&c.name).chars().count()).collect();
-    for row in &cells {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let numeric: Vec<bool> = columns.iter().map(|c| super::view::is_range_type(&c.data_type) && !c.data_type.to_ascii_uppercase().starts_with("DATE") && !c.data_type.to_ascii_uppercase().starts_with("TIME")).collect();
-    let line = |values: Vec<String>, header: bool| {
-        let parts: Vec<String> = values
-            .iter()
-            .zip(&widths)
-            .zip(&numeric)
-            .map(|((v, &w), &num)| if num && !header { format!("{v:>w$}") } else { format!("{v:<w$}") })
-            .collect();
-        format!("{}\n", parts.join("  ").trim_end())
-    };
-    let mut out = line(columns.iter().map(|c| cut(&c.name)).collect(), true);
-    out.push_str(&line(widths.iter().map(|w| "─".repeat(*w)).collect(), true));
-    for row in cells {
-        out.push_str(&line(row, false));
-    }
-    out
-}
 
 /// Saves a result as a new table of the workspace, in one transaction.
 pub struct SaveResultJob {
@@ -685,6 +923,8 @@ mod tests {
         let inside = dir.path().join("in.csv");
         std::fs::write(&inside, "a\n1\n").unwrap();
         let access = SqlAccess::Folders(vec![dir.path().to_path_buf()]);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc", dir.path().join("etc_link")).unwrap();
         let inside = inside.display().to_string();
         for ok in [
             format!("SELECT * FROM read_csv('{inside}')"),
@@ -739,6 +979,11 @@ mod tests {
             "IMPORT DATABASE '/tmp/d'".to_string(),
             "INSERT OR REPLACE INTO \"dataforge_meta\".settings VALUES ('sql_folders', '[\"/\"]')".to_string(),
             "CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)".to_string(),
+            "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))".to_string(),
+            "DETACH dataforge_scratch".to_string(),
+            "DETACH DATABASE IF EXISTS ws".to_string(),
+            // A glob in an allowed folder reaching out through a linked folder.
+            format!("SELECT * FROM read_text('{}/*/passwd')", dir.path().display()),
         ] {
             assert!(check_access(&bad, &access).is_err(), "{bad} was allowed");
         }

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
-use super::sql::{SCRATCH_DB, STAGING_PREFIX, quote_ident, validate_table_name};
-use super::view::{CompiledView, SourceShape, View, is_text_type};
-use super::workspace::{ColumnInfo, Workspace, in_transaction, new_table_name, register_in_catalog};
+use super::sql::{SCRATCH_DB, quote_ident, unique_suffix, validate_table_name};
+use super::fold::{Fold, fold_sql_as};
+use super::kind::ColumnKind;
+use super::view::{CompiledView, SourceShape, View};
+use super::workspace::{ColumnInfo, Workspace, new_table_name, register_in_catalog};
 
 /// Columns the companion table of removed rows adds.
 pub const KEPT_ROW_COLUMN: &str = "_kept_row";
@@ -60,11 +62,9 @@ impl Normalize {
 
     /// `expr` (text) normalised, as SQL.
     fn apply(&self, mut expr: String) -> String {
-        if self.accents {
-            expr = format!("strip_accents({expr})");
-        }
-        if self.case {
-            expr = format!("lower({expr})");
+        // The one "ignore case and accents" of dedupe and clustering (ß = ss, Ł = L, ﬁ = fi).
+        if let Some(fold) = Fold::from_flags(self.case, self.accents) {
+            expr = fold_sql_as(&expr, fold);
         }
         if self.space {
             expr = format!("regexp_replace({expr}, '\\s+', ' ', 'g')");
@@ -181,7 +181,11 @@ fn plan(conn: &Connection, spec: &DedupeSpec) -> Result<Plan> {
         .iter()
         .map(|c| {
             let name = quote_ident(&c.name);
-            if is_text_type(&c.data_type) && !spec.normalize.is_none() { spec.normalize.apply(name) } else { name }
+            match c.kind {
+                ColumnKind::Text if !spec.normalize.is_none() => spec.normalize.apply(name),
+                ColumnKind::Enum if !spec.normalize.is_none() => spec.normalize.apply(format!("CAST({name} AS VARCHAR)")),
+                _ => name,
+            }
         })
         .collect();
     if spec.nulls == NullKeys::Distinct {
@@ -255,24 +259,25 @@ impl DedupePreview {
         Ok(rows.collect::<duckdb::Result<_>>()?)
     }
 
-    /// The rows of the group whose survivor is row `kept_row`, survivor first, as text cells.
-    pub fn group_rows(&self, conn: &Connection, kept_row: u64) -> Result<(Vec<String>, Vec<Vec<Option<String>>>)> {
+    /// A window of the group whose survivor is row `kept_row`: the survivor, then `limit`
+    /// of the rows it would remove from the `offset`-th on, in the order the keep rule ranks
+    /// them, as text cells. Memory and time follow the window, not the group.
+    pub fn group_rows(&self, conn: &Connection, kept_row: u64, offset: u64, limit: u64) -> Result<GroupPage> {
         let kept = kept_row as i64 - 1;
-        let mut stmt = conn.prepare(&format!("SELECT r FROM {} WHERE kept = ? ORDER BY rk", self.table_sql("marks")))?;
-        let mut members: Vec<i64> = vec![kept];
-        members.extend(stmt.query_map([kept], |r| r.get::<_, i64>(0))?.collect::<duckdb::Result<Vec<_>>>()?);
         let columns = super::workspace::table_columns(conn, &self.spec_table)?;
-        let cells: Vec<String> = columns.iter().map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name))).collect();
-        // Row ids are numbers from the marks, so they are written into the SQL as they are.
-        let list = members.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-        let sql = format!("SELECT rowid, {} FROM {} WHERE rowid IN ({list})", cells.join(", "), quote_ident(&self.spec_table));
-        let mut stmt = conn.prepare(&sql)?;
+        let cells: Vec<String> = columns.iter().map(|c| format!("CAST(t.{} AS VARCHAR)", quote_ident(&c.name))).collect();
         let n = columns.len();
-        let mut rows: Vec<(i64, Vec<Option<String>>)> = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, (1..=n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?)))?
-            .collect::<duckdb::Result<_>>()?;
-        rows.sort_by_key(|(id, _)| members.iter().position(|m| m == id));
-        Ok((columns.into_iter().map(|c| c.name).collect(), rows.into_iter().map(|(_, cells)| cells).collect()))
+        let read = |r: &duckdb::Row<'_>| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>();
+        let table = quote_ident(&self.spec_table);
+        let survivor = conn.query_row(&format!("SELECT {} FROM {table} AS t WHERE t.rowid = ?", cells.join(", ")), [kept], |r| read(r))?;
+        let removed: i64 = conn.query_row(&format!("SELECT count(*) FROM {} WHERE kept = ?", self.table_sql("marks")), [kept], |r| r.get(0))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM {} AS m JOIN {table} AS t ON t.rowid = m.r WHERE m.kept = ? ORDER BY m.rk LIMIT ? OFFSET ?",
+            cells.join(", "),
+            self.table_sql("marks")
+        ))?;
+        let others = stmt.query_map(duckdb::params![kept, limit as i64, offset as i64], |r| read(r))?.collect::<duckdb::Result<Vec<_>>>()?;
+        Ok(GroupPage { columns: columns.into_iter().map(|c| c.name).collect(), survivor, removed: others, offset, total_removed: removed.max(0) as u64 })
     }
 
     fn table_sql(&self, part: &str) -> String {
@@ -282,6 +287,44 @@ impl DedupePreview {
     /// Drops the review's tables.
     pub fn discard(&self, conn: &Connection) {
         let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", self.table_sql("marks"), self.table_sql("groups")));
+    }
+}
+
+/// A window of one duplicate group ([`DedupePreview::group_rows`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupPage {
+    pub columns: Vec<String>,
+    /// The row the group keeps.
+    pub survivor: Vec<Option<String>>,
+    /// Rows it would remove, from `offset` on.
+    pub removed: Vec<Vec<Option<String>>>,
+    pub offset: u64,
+    /// How many rows the group would remove in all.
+    pub total_removed: u64,
+}
+
+/// Reads a window of one group off the window's thread, as a job that can be cancelled.
+pub struct GroupRowsJob {
+    pub workspace: Arc<Workspace>,
+    pub preview: DedupePreview,
+    pub kept_row: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Job for GroupRowsJob {
+    type Output = GroupPage;
+
+    fn title(&self) -> String {
+        format!("Read the group kept at row {}", super::config::group_digits(self.kept_row))
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<GroupPage> {
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        let page = self.preview.group_rows(&conn, self.kept_row, self.offset, self.limit);
+        ctx.unwatch();
+        page
     }
 }
 
@@ -372,8 +415,13 @@ impl Job for DedupeJob {
         if let DedupeTarget::NewTable(Some(name)) = &self.target {
             validate_table_name(name)?;
         }
+        // Replacing the table: no other write may land between reading it and replacing it.
+        let _lock = match self.target {
+            DedupeTarget::Replace => Some(super::catalog::lock_table(&self.workspace, &p.table, ctx)?),
+            DedupeTarget::NewTable(_) => None,
+        };
         ctx.watch(&conn)?;
-        let outcome = in_transaction(&conn, || apply(&conn, &p, &self, ctx));
+        let outcome = ctx.transaction(&conn, || apply(&conn, &p, &self, ctx));
         ctx.unwatch();
         let report = outcome?;
         if self.target == DedupeTarget::Replace {
@@ -427,7 +475,6 @@ fn apply(conn: &Connection, p: &Plan, job: &DedupeJob, ctx: &JobCtx) -> Result<D
     } else {
         format!("SELECT t.* FROM {t} AS t WHERE t.rowid NOT IN (SELECT r FROM {marks} AS m WHERE {live}) ORDER BY t.rowid")
     };
-    let source: Option<String> = conn.query_row(&format!("SELECT source FROM {}.tables WHERE name = ?", super::sql::META_SCHEMA), [&p.table], |r| r.get(0)).ok();
     let kept = rows_before - removed;
     let table = match &job.target {
         DedupeTarget::NewTable(wanted) => {
@@ -437,10 +484,7 @@ fn apply(conn: &Connection, p: &Plan, job: &DedupeJob, ctx: &JobCtx) -> Result<D
             name
         }
         DedupeTarget::Replace => {
-            let staging = format!("{STAGING_PREFIX}dedupe_{}", unique_suffix());
-            conn.execute_batch(&format!("CREATE TABLE {} AS {select}", quote_ident(&staging)))?;
-            conn.execute_batch(&format!("DROP TABLE {t}; ALTER TABLE {} RENAME TO {t};", quote_ident(&staging)))?;
-            register_in_catalog(conn, &p.table, source.as_deref().unwrap_or(""), Some(kept as u64))?;
+            super::catalog::replace_table(conn, &p.table, &select)?;
             p.table.clone()
         }
     };
@@ -488,7 +532,7 @@ impl Job for FindDuplicatesJob {
         ctx.watch(&conn)?;
         ctx.phase("Grouping rows by key", None);
         let t = quote_ident(&p.table);
-        let outcome = in_transaction(&conn, || {
+        let outcome = ctx.transaction(&conn, || {
             create_marks(&conn, &p, &marks, true)?;
             let name = new_table_name(&conn, None, &format!("{}_duplicates", p.table))?;
             let group = quote_ident(&unused_name(&p.columns, "_group"));
@@ -518,10 +562,4 @@ fn unused_name(columns: &[ColumnInfo], base: &str) -> String {
         name.insert(0, '_');
     }
     name
-}
-
-/// `4242_7`: this process and a counter, for scratch names no other job uses.
-fn unique_suffix() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    format!("{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }

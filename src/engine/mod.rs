@@ -2,6 +2,7 @@
 //! are two thin front ends over these modules.
 
 pub mod browse;
+pub mod catalog;
 pub mod checks;
 pub mod cluster;
 pub mod config;
@@ -9,12 +10,15 @@ pub mod dedupe;
 pub mod console;
 pub mod error;
 pub mod export;
+pub mod fold;
 pub mod formats;
 pub mod import;
 pub mod job;
+pub mod kind;
 pub mod lexer;
 pub mod profile;
 pub mod monitor;
+pub mod policy;
 pub mod scratch;
 pub mod sql;
 pub mod view;

@@ -22,8 +22,8 @@ pub fn quote_literal(text: &str) -> String {
 /// A column type that is safe to write into SQL unquoted, as in `TRY_CAST(x AS {ty})`.
 ///
 /// The only constructor, [`SqlType::parse`], accepts type syntax and nothing else: words,
-/// numbers, double-quoted names (STRUCT fields), commas, balanced parentheses and `[]`
-/// suffixes. With parentheses balanced, a type cannot close the expression around it, and
+/// numbers, double-quoted names (STRUCT fields), single-quoted values inside parentheses
+/// (ENUM lists), commas, balanced parentheses and `[]` suffixes. With parentheses balanced, a type cannot close the expression around it, and
 /// quotes, semicolons and comments are refused, so no front end, options file or catalog
 /// text can smuggle a statement in. Whether the type exists is DuckDB's to say.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -63,6 +63,22 @@ impl SqlType {
                         }
                     }
                     out.push('"');
+                }
+                // A value of an ENUM's list: any text, with '' for a quote, inside parentheses.
+                '\'' if depth > 0 => {
+                    out.push('\'');
+                    loop {
+                        match chars.next() {
+                            Some('\'') if chars.peek() == Some(&'\'') => {
+                                chars.next();
+                                out.push_str("''");
+                            }
+                            Some('\'') => break,
+                            Some(ch) if !ch.is_control() => out.push(ch),
+                            _ => return Err(invalid()),
+                        }
+                    }
+                    out.push('\'');
                 }
                 '(' | '[' => {
                     depth += 1;
@@ -118,6 +134,12 @@ impl From<SqlType> for String {
     fn from(ty: SqlType) -> String {
         ty.0
     }
+}
+
+/// A suffix no other name made in this process or another has: `4242_17`.
+pub fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Checks a table name chosen by a user. Any printable text up to 128 characters is
@@ -199,6 +221,7 @@ mod tests {
             ("INTEGER[]", "INTEGER[]"),
             ("STRUCT(\"a \"\"b\"\"\" INTEGER, c VARCHAR)", "STRUCT(\"a \"\"b\"\"\" INTEGER, c VARCHAR)"),
             ("MAP(VARCHAR, DOUBLE)", "MAP(VARCHAR, DOUBLE)"),
+            ("ENUM('a', 'it''s; DROP')", "ENUM('a', 'it''s; DROP')"),
         ] {
             assert_eq!(SqlType::parse(text).unwrap().as_str(), normal, "{text}");
         }
@@ -212,6 +235,8 @@ mod tests {
             "",
             "1NT",
             "DOUBLE; SELECT 1",
+            "ENUM('a'); DROP TABLE x; --')",
+            "ENUM('open)",
         ] {
             let err = SqlType::parse(bad).unwrap_err();
             assert!(matches!(err, EngineError::InvalidOption(_)), "{bad}: {err:?}");

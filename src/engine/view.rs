@@ -12,6 +12,7 @@ use duckdb::types::Value;
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
+use super::kind::ColumnKind;
 use super::lexer::{self, TokenKind};
 use super::sql::{SCRATCH_DB, SqlType, quote_ident};
 use super::workspace::{ColumnInfo, is_view};
@@ -257,7 +258,7 @@ impl SourceShape {
             Source::Query(sql) => {
                 let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM ({sql})"))?;
                 let columns = stmt
-                    .query_map([], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))?
+                    .query_map([], |r| Ok(ColumnInfo::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
                     .collect::<duckdb::Result<_>>()?;
                 return Ok(Self { columns, has_rowid: false });
             }
@@ -268,7 +269,7 @@ impl SourceShape {
              ORDER BY column_index",
         )?;
         let columns: Vec<ColumnInfo> = stmt
-            .query_map(duckdb::params![database, name], |r| Ok(ColumnInfo { name: r.get(0)?, data_type: r.get(1)? }))?
+            .query_map(duckdb::params![database, name], |r| Ok(ColumnInfo::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<duckdb::Result<_>>()?;
         if columns.is_empty() {
             return Err(EngineError::TableNotFound(name.to_string()));
@@ -359,8 +360,13 @@ impl View {
 
         let mut params = Vec::new();
         let mut conditions = Vec::new();
+        let mut repeated = Vec::new();
         for filter in &self.filters {
             let column = shape.column(&filter.column).ok_or_else(|| missing(&filter.column))?;
+            if filter.condition == Condition::Repeated {
+                repeated.push(column);
+                continue;
+            }
             conditions.push(condition_sql(column, &filter.condition, &self.source, &mut params)?);
         }
         if let Some(search) = self.search.as_deref().filter(|s| !s.is_empty()) {
@@ -368,6 +374,15 @@ impl View {
         }
         if let Some(expr) = &self.where_expr {
             conditions.push(format!("({})", expr.as_str()));
+        }
+        // A value repeats among the rows the other conditions keep: ids unique within the
+        // filtered rows are not repeated because of rows the filter leaves out.
+        let kept = conditions.clone();
+        for column in repeated {
+            let name = quote_ident(&column.name);
+            let mut inner = kept.clone();
+            inner.push(format!("{name} IS NOT NULL"));
+            conditions.push(format!("{name} IN (SELECT {name} FROM {} WHERE {} GROUP BY ALL HAVING count(*) > 1)", self.source.sql(), inner.join(" AND ")));
         }
         let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
 
@@ -405,7 +420,7 @@ impl View {
                         if !ok {
                             return Err(EngineError::InvalidOption(format!(
                                 "\"{value}\" is not a {} value (column {})",
-                                type_in_words(&column.data_type),
+                                column.kind.in_words().unwrap_or(&column.data_type),
                                 column.name
                             )));
                         }
@@ -429,32 +444,17 @@ impl View {
 
 /// `BIGINT` → "whole number", `DATE` → "date", … for messages.
 pub fn type_in_words(data_type: &str) -> String {
-    let upper = data_type.to_ascii_uppercase();
-    let words = match upper.as_str() {
-        "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT" | "UINTEGER" | "UBIGINT"
-        | "UHUGEINT" => "whole number",
-        "FLOAT" | "DOUBLE" => "number",
-        "DATE" => "date (YYYY-MM-DD)",
-        "TIME" => "time (HH:MM:SS)",
-        "BOOLEAN" => "true/false",
-        _ if upper.starts_with("DECIMAL") => "number",
-        _ if upper.starts_with("TIMESTAMP") => "timestamp (YYYY-MM-DD HH:MM:SS)",
-        _ => return data_type.to_string(),
-    };
-    words.to_string()
+    ColumnKind::of(data_type).in_words().map_or_else(|| data_type.to_string(), str::to_string)
 }
 
-/// Whether a column of this type can hold text, searched by the quick search.
+/// Whether a column of this type holds text (VARCHAR or ENUM), searched by the quick search.
 pub fn is_text_type(data_type: &str) -> bool {
-    data_type.eq_ignore_ascii_case("VARCHAR")
+    ColumnKind::of(data_type).is_text()
 }
 
-/// Whether a range filter fits the type (numbers, dates and times).
+/// Whether a range filter fits the type (numbers, dates, times and intervals).
 pub fn is_range_type(data_type: &str) -> bool {
-    let upper = data_type.to_ascii_uppercase();
-    upper.contains("INT")
-        || upper.starts_with("DECIMAL")
-        || ["FLOAT", "DOUBLE", "DATE", "TIME", "INTERVAL"].iter().any(|t| upper.starts_with(t))
+    ColumnKind::of(data_type).has_range()
 }
 
 fn param(params: &mut Vec<Value>, value: &str) -> String {
@@ -463,7 +463,7 @@ fn param(params: &mut Vec<Value>, value: &str) -> String {
 }
 
 fn as_text(column: &ColumnInfo) -> String {
-    if is_text_type(&column.data_type) {
+    if column.kind == ColumnKind::Text {
         quote_ident(&column.name)
     } else {
         format!("CAST({} AS VARCHAR)", quote_ident(&column.name))
@@ -517,7 +517,7 @@ fn condition_sql(column: &ColumnInfo, condition: &Condition, source: &Source, pa
             let mut parts = Vec::new();
             if !values.is_empty() {
                 // Numbers and times compare as values ("1" is 1.00 in a DECIMAL), the rest as text.
-                let typed = is_range_type(&column.data_type) && !is_text_type(&column.data_type);
+                let typed = column.kind.has_range();
                 match SqlType::parse(&column.data_type).ok().filter(|_| typed) {
                     Some(ty) => {
                         let list: Vec<String> = values.iter().map(|v| format!("TRY_CAST({} AS {ty})", param(params, v))).collect();
@@ -541,7 +541,7 @@ fn condition_sql(column: &ColumnInfo, condition: &Condition, source: &Source, pa
 /// the source has no text column).
 fn search_sql(columns: &[ColumnInfo], needle: &str, params: &mut Vec<Value>) -> String {
     let p = param(params, &needle.to_lowercase());
-    let text: Vec<&ColumnInfo> = columns.iter().filter(|c| is_text_type(&c.data_type)).collect();
+    let text: Vec<&ColumnInfo> = columns.iter().filter(|c| c.kind.is_text()).collect();
     let searched = if text.is_empty() { columns.iter().collect() } else { text };
     let parts: Vec<String> = searched.iter().map(|c| format!("contains(lower({}), {p})", as_text(c))).collect();
     if parts.is_empty() { "false".to_string() } else { format!("({})", parts.join(" OR ")) }
@@ -554,9 +554,9 @@ mod tests {
     fn shape() -> SourceShape {
         SourceShape {
             columns: vec![
-                ColumnInfo { name: "city".into(), data_type: "VARCHAR".into() },
-                ColumnInfo { name: "pop".into(), data_type: "BIGINT".into() },
-                ColumnInfo { name: "we\"ird; name".into(), data_type: "DATE".into() },
+                ColumnInfo::new("city", "VARCHAR"),
+                ColumnInfo::new("pop", "BIGINT"),
+                ColumnInfo::new("we\"ird; name", "DATE"),
             ],
             has_rowid: true,
         }

@@ -1,17 +1,47 @@
 //! The workspace: one DuckDB file holding the user's tables plus a small `dataforge_meta`
 //! schema (settings, where each table came from). Every job gets its own connection from
 //! [`Workspace::connect`]; the workspace's own connection only answers catalog questions.
+//!
+//! It is a leaf: connection, catalog, settings and the writer locks of tables. It knows no
+//! feature; what features need at each opening of the database (table functions) they
+//! hand in as [`OnOpen`], and per-table cleanup lives in [`crate::engine::catalog`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use duckdb::{Config, Connection, params};
 use serde::Serialize;
 
 use super::config::{EnvOverrides, Settings};
 use super::error::{EngineError, Result};
-use super::job::{Job, JobCtx};
+use super::kind::ColumnKind;
 use super::sql::{META_SCHEMA, SCRATCH_DB, STAGING_PREFIX, quote_ident, quote_literal};
+
+/// Runs on the first connection each time the database opens (at open and after
+/// compaction): the layer above registers its table functions here.
+pub type OnOpen = Arc<dyn Fn(&Connection) -> Result<()> + Send + Sync>;
+
+/// Which tables a writer holds, by lower-case name, and what holds them.
+#[derive(Default)]
+struct TableLocks {
+    held: Mutex<HashMap<String, String>>,
+    freed: Condvar,
+}
+
+/// The writer lock of one table, held while it lives.
+pub struct TableLock {
+    locks: Arc<TableLocks>,
+    key: String,
+}
+
+impl Drop for TableLock {
+    fn drop(&mut self) {
+        self.locks.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+        self.locks.freed.notify_all();
+    }
+}
 
 pub struct Workspace {
     path: PathBuf,
@@ -26,6 +56,8 @@ pub struct Workspace {
     is_closed: std::sync::atomic::AtomicBool,
     /// Imports running now.
     writers: Arc<std::sync::atomic::AtomicUsize>,
+    table_locks: Arc<TableLocks>,
+    on_open: OnOpen,
 }
 
 /// Counts an import as running while it lives.
@@ -66,6 +98,15 @@ pub struct TableInfo {
 pub struct ColumnInfo {
     pub name: String,
     pub data_type: String,
+    /// What the column holds, decided once from its type.
+    pub kind: ColumnKind,
+}
+
+impl ColumnInfo {
+    pub fn new(name: impl Into<String>, data_type: impl Into<String>) -> Self {
+        let data_type = data_type.into();
+        Self { name: name.into(), kind: ColumnKind::of(&data_type), data_type }
+    }
 }
 
 /// What compacting the workspace file did.
@@ -81,25 +122,6 @@ impl CompactReport {
     }
 }
 
-/// Compacts the workspace file (see [`Workspace::compact`]).
-pub struct CompactJob {
-    pub workspace: Arc<Workspace>,
-}
-
-impl Job for CompactJob {
-    type Output = CompactReport;
-
-    fn title(&self) -> String {
-        "Compact the workspace".into()
-    }
-
-    fn run(self, ctx: &JobCtx) -> Result<CompactReport> {
-        let report = self.workspace.compact(Some(ctx))?;
-        ctx.record_output(0, report.bytes_before);
-        Ok(report)
-    }
-}
-
 /// Bytes before the first block of a DuckDB file: the main header and two database headers.
 const FILE_HEADER_BYTES: u64 = 3 * 4096;
 
@@ -109,7 +131,7 @@ impl Workspace {
     /// # Failure
     /// Fails when the file is not a DuckDB database, is locked by another process, or its
     /// directory cannot be created.
-    pub fn open(path: impl AsRef<Path>, overrides: EnvOverrides) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, overrides: EnvOverrides, on_open: OnOpen) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
@@ -127,13 +149,15 @@ impl Workspace {
             handed_out: Arc::new(()),
             is_closed: std::sync::atomic::AtomicBool::new(false),
             writers: Arc::default(),
+            table_locks: Arc::default(),
+            on_open,
         };
         ws.prepare()?;
         Ok(ws)
     }
 
     /// An in-memory workspace, for probes and tests.
-    pub fn open_in_memory() -> Result<Self> {
+    pub fn open_in_memory(on_open: OnOpen) -> Result<Self> {
         let settings = Settings::defaults_for(&std::env::temp_dir().join("dataforge-memory"));
         let conn = Connection::open_in_memory_with_flags(base_config(&settings)?)?;
         let ws = Self {
@@ -145,6 +169,8 @@ impl Workspace {
             handed_out: Arc::new(()),
             is_closed: std::sync::atomic::AtomicBool::new(false),
             writers: Arc::default(),
+            table_locks: Arc::default(),
+            on_open,
         };
         ws.prepare()?;
         Ok(ws)
@@ -152,8 +178,7 @@ impl Workspace {
 
     fn prepare(&self) -> Result<()> {
         let conn = self.lock();
-        // Imports hand Arrow batches over through these; linked Arrow files read through them.
-        crate::engine::import::register_table_functions(&conn)?;
+        (self.on_open)(&conn)?;
         // Sorted copies for the table view live in memory (spilling to the temp folder), shared
         // by every connection, never in the workspace file.
         conn.execute_batch(&format!("ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH_DB}"))?;
@@ -177,6 +202,7 @@ impl Workspace {
         }
         if self.path != Path::new(":memory:") {
             trim_unused_tail(&conn, &self.path);
+            remove_compaction_leftovers(&self.path);
         }
         let stored: Vec<(String, String)> = {
             let mut stmt = conn.prepare(&format!("SELECT key, value FROM {META_SCHEMA}.settings"))?;
@@ -209,7 +235,8 @@ impl Workspace {
     ///
     /// # Failure
     /// `Busy` when other connections stay open; a failed copy leaves the file as it was.
-    pub fn compact(&self, ctx: Option<&JobCtx>) -> Result<CompactReport> {
+    /// `watch` is told the connection that copies (to interrupt it), then `None` when done.
+    pub fn compact(&self, watch: &mut dyn FnMut(Option<&Connection>) -> Result<()>) -> Result<CompactReport> {
         if self.path == Path::new(":memory:") {
             return Err(EngineError::Unsupported("an in-memory workspace has no file to compact".into()));
         }
@@ -227,10 +254,7 @@ impl Workspace {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        if let Some(ctx) = ctx {
-            ctx.phase("Copying the tables to a new file", None);
-            ctx.watch(&conn)?;
-        }
+        watch(Some(&conn))?;
         conn.execute_batch("CHECKPOINT")?;
         let bytes_before = file_bytes(&self.path);
         let with_suffix = |path: &Path, suffix: &str| {
@@ -249,9 +273,7 @@ impl Workspace {
             quote_literal(&copy.to_string_lossy()),
             quote_ident(&main)
         ));
-        if let Some(ctx) = ctx {
-            ctx.unwatch();
-        }
+        let _ = watch(None);
         // Everything must be in the copy's file itself: its log is not carried over.
         let copied = copied.map_err(EngineError::from).and_then(|()| {
             if copy_wal.exists() {
@@ -339,11 +361,6 @@ impl Workspace {
         &self.overrides
     }
 
-    /// What the SQL console may touch on disk: the folders allowed in Settings.
-    pub fn sql_access(&self) -> crate::engine::console::SqlAccess {
-        crate::engine::console::SqlAccess::Folders(self.settings().sql_folders)
-    }
-
     /// Validates, applies and stores new settings. Values pinned by the environment win.
     pub fn update_settings(&self, mut settings: Settings) -> Result<()> {
         self.overrides.apply(&mut settings);
@@ -382,7 +399,7 @@ impl Workspace {
         self.check_open()?;
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!(
-            "SELECT t.table_name, t.estimated_size, t.column_count, m.bytes, m.source, false
+            "SELECT t.table_name, coalesce(m.rows, t.estimated_size), t.column_count, m.bytes, m.source, false
              FROM duckdb_tables() t LEFT JOIN {META_SCHEMA}.tables m ON m.name = t.table_name
              WHERE t.database_name = current_database() AND t.schema_name = 'main'
                AND NOT t.temporary AND NOT starts_with(t.table_name, ?)
@@ -438,10 +455,28 @@ impl Workspace {
             conn.execute(&format!("DELETE FROM {META_SCHEMA}.tables WHERE name = ?"), [name])?;
             Ok(())
         })?;
-        // A table imported later under the same name starts without the old profile and checks.
-        let _ = crate::engine::profile::store::forget(&conn, name);
-        let _ = crate::engine::checks::forget(&conn, name);
         Ok(())
+    }
+
+    /// Takes the writer lock of `table` for `holder` (a job's title), or says who holds it.
+    /// Writers of one table (append, merge, replace, type change, console statements) take
+    /// it, so none works from a copy another one is changing.
+    pub fn try_lock_table(&self, table: &str, holder: &str) -> std::result::Result<TableLock, String> {
+        let key = table.to_lowercase();
+        let mut held = self.table_locks.held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.get(&key) {
+            Some(other) => Err(other.clone()),
+            None => {
+                held.insert(key.clone(), holder.to_string());
+                Ok(TableLock { locks: self.table_locks.clone(), key })
+            }
+        }
+    }
+
+    /// Waits until some table lock is released, or `timeout` passes.
+    pub fn wait_for_table_locks(&self, timeout: Duration) {
+        let held = self.table_locks.held.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.table_locks.freed.wait_timeout(held, timeout);
     }
 
     /// DuckDB's own view of the memory it holds (buffer manager), in bytes.
@@ -494,6 +529,25 @@ fn trim_unused_tail(conn: &Connection, path: &Path) {
         if let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) {
             if file.set_len(used).is_ok() {
                 tracing::info!("gave back {} bytes a failed write left at the end of {}", len - used, path.display());
+            }
+        }
+    }
+}
+
+/// Copies a compaction was writing when its process died (`ws.duckdb.compact-4242` and its
+/// log). The workspace is open here, so no other process is compacting it.
+fn remove_compaction_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{}.compact-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else { continue };
+        let pid = rest.split('.').next().unwrap_or("");
+        if !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()) && pid != std::process::id().to_string() {
+            if std::fs::remove_file(entry.path()).is_ok() {
+                tracing::info!("removed {file}, left by a compaction that did not finish");
             }
         }
     }
@@ -577,10 +631,7 @@ pub(crate) fn table_columns(conn: &Connection, table: &str) -> Result<Vec<Column
     )?;
     let cols: Vec<ColumnInfo> = stmt
         .query_map([table], |r| {
-            Ok(ColumnInfo {
-                name: r.get(0)?,
-                data_type: r.get(1)?,
-            })
+            Ok(ColumnInfo::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
         .collect::<duckdb::Result<_>>()?;
     if cols.is_empty() && !table_exists(conn, table)? {
@@ -613,13 +664,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ws.duckdb");
         {
-            let ws = Workspace::open(&path, EnvOverrides::default()).unwrap();
+            let ws = Workspace::open(&path, EnvOverrides::default(), Arc::new(|_| Ok(()))).unwrap();
             let mut s = ws.settings();
             s.threads = 1;
             s.memory_limit_bytes = 300 << 20;
             ws.update_settings(s).unwrap();
         }
-        let ws = Workspace::open(&path, EnvOverrides::default()).unwrap();
+        let ws = Workspace::open(&path, EnvOverrides::default(), Arc::new(|_| Ok(()))).unwrap();
         assert_eq!(ws.settings().threads, 1);
         assert_eq!(ws.settings().memory_limit_bytes, 300 << 20);
         let limit: String = ws.lock().query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0)).unwrap();

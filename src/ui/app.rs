@@ -55,6 +55,11 @@ impl eframe::App for DataforgeApp {
         if quit {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
+        // Closing while jobs run asks first: quitting would cancel them.
+        if ctx.input(|i| i.viewport().close_requested()) && !self.state.quit_confirmed && self.state.has_running_jobs() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.state.confirm_quit = true;
+        }
         self.state.is_hovering_files = hovering;
         if !dropped.is_empty() {
             self.state.push(Command::ImportFiles(dropped));
@@ -74,7 +79,7 @@ impl eframe::App for DataforgeApp {
         egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, &self.state));
         egui::Panel::bottom("activity")
             .resizable(true)
-            .default_size(220.0)
+            .default_size(140.0)
             .show(ui, |ui| {
                 ui.columns(2, |cols| {
                     jobs::jobs_ui(&mut cols[0], &mut self.state);
@@ -97,12 +102,15 @@ impl eframe::App for DataforgeApp {
         export_dialog::export_ui(&ctx, &mut self.state);
         dialogs::settings_ui(&ctx, &mut self.state);
         dialogs::confirm_drop_ui(&ctx, &mut self.state);
+        dialogs::confirm_quit_ui(&ctx, &mut self.state);
         self.state.file_dialogs_ui(&ctx);
         dialogs::drop_overlay_ui(&ctx, &self.state);
         self.state.apply_commands();
 
         if self.state.has_running_jobs() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        } else if self.state.has_lingering_jobs() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
         }
         if self.is_first_frame {
             self.is_first_frame = false;
@@ -253,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_open_table_and_folders_come_back_after_a_restart() {
-        let ws = Arc::new(Workspace::open_in_memory().unwrap());
+        let ws = Arc::new(crate::engine::catalog::open_in_memory().unwrap());
         let mut state = AppState::new(ws.clone(), Arc::new(|| {})).unwrap();
         state.restore_selection = Some("flights".into());
         state.last_export_dir = Some(PathBuf::from("/data/out"));

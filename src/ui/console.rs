@@ -29,6 +29,8 @@ pub struct ConsoleState {
     pub history: Vec<HistoryEntry>,
     pub history_load: Option<Promise<Result<Vec<HistoryEntry>>>>,
     pub save_name: String,
+    /// This console's connection: its transaction and temporary tables last between statements.
+    pub session: crate::engine::console::SharedSession,
 }
 
 impl ConsoleState {
@@ -45,6 +47,7 @@ impl ConsoleState {
             history_search: String::new(),
             history: Vec::new(),
             history_load: None,
+            session: crate::engine::console::ConsoleSession::shared(),
             save_name: String::new(),
         }
     }
@@ -139,8 +142,11 @@ pub fn console_ui(ui: &mut egui::Ui, tab: &mut Tab, commands: &mut Vec<Command>)
                 }
             }
             ui.spinner();
-            if let Some((sql, _)) = &console.running {
-                ui.label(format!("Running {}", crate::engine::view::Source::Query(sql.clone()).title()));
+            if let Some((sql, job)) = &console.running {
+                let snap = job.snapshot();
+                let progress = snap.progress.fraction.filter(|f| *f > 0.0).map(|f| format!(" · {:.0}%", f * 100.0)).unwrap_or_default();
+                ui.label(format!("Running {} · {:.1} s{progress}", crate::engine::view::Source::Query(sql.clone()).title(), snap.elapsed.as_secs_f64()));
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
             }
         } else if let Some(message) = &console.message {
             ui.label(message);
@@ -201,8 +207,11 @@ pub fn console_ui(ui: &mut egui::Ui, tab: &mut Tab, commands: &mut Vec<Command>)
                     for entry in &console.history {
                         let one_line = entry.sql.split_whitespace().collect::<Vec<_>>().join(" ");
                         let shown: String = one_line.chars().take(80).collect();
-                        let response = ui.add(egui::Label::new(RichText::new(shown).monospace().small()).sense(egui::Sense::click()).truncate());
-                        let response = response.on_hover_text(format!("{}\n\nran {} in {:.2}s — click to put it in the editor", entry.sql, entry.ran_at, entry.seconds));
+                        let text = RichText::new(if entry.ok { shown } else { format!("✖ {shown}") }).monospace().small();
+                        let text = if entry.ok { text } else { text.color(ui.visuals().error_fg_color) };
+                        let response = ui.add(egui::Label::new(text).sense(egui::Sense::click()).truncate());
+                        let how = if entry.ok { "ran" } else { "failed" };
+                        let response = response.on_hover_text(format!("{}\n\n{how} {} in {:.2}s — click to put it in the editor", entry.sql, entry.ran_at, entry.seconds));
                         if response.clicked() {
                             console.text = entry.sql.clone();
                             console.jump_to = Some(entry.sql.chars().count());

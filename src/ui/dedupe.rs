@@ -7,16 +7,26 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use egui_extras::{Column, TableBuilder};
-use poll_promise::Promise;
 
 use super::state::Command;
 use crate::engine::cluster::{Cluster, ClusterJob, ClusterReport, MergeJob, MergeReport, Method, UndoMergeJob};
 use crate::engine::config::group_digits;
-use crate::engine::dedupe::{DedupeJob, DedupePreview, DedupeReport, DedupeSpec, DedupeTarget, FindDuplicatesJob, FoundDuplicates, Keep, NullKeys, PreviewJob};
+use crate::engine::dedupe::{DedupeJob, DedupePreview, DedupeReport, DedupeSpec, DedupeTarget, FindDuplicatesJob, FoundDuplicates, GroupPage, GroupRowsJob, Keep, NullKeys, PreviewJob};
 use crate::engine::job::{Job, JobHandle, JobWatch, Waker, spawn};
 use crate::engine::workspace::Workspace;
 
-type GroupRows = (Vec<String>, Vec<Vec<Option<String>>>);
+/// Rows of a group read at a time.
+const GROUP_PAGE_ROWS: u64 = 200;
+
+/// The group being looked at: its rows so far and the job reading more.
+struct GroupView {
+    kept: u64,
+    page: Option<GroupPage>,
+    job: Option<JobHandle<GroupPage>>,
+    error: Option<String>,
+    /// Asked for the next rows.
+    wants_more: bool,
+}
 
 pub struct DedupeState {
     pub table: String,
@@ -30,7 +40,7 @@ pub struct DedupeState {
     pub groups: Vec<(u64, u64)>,
     pub excluded: HashSet<u64>,
     pub selected: Option<u64>,
-    group_rows: Option<(u64, Promise<Result<GroupRows, String>>)>,
+    group: Option<GroupView>,
     pub replace: bool,
     pub confirm_replace: bool,
     pub new_name: String,
@@ -112,7 +122,7 @@ impl DedupeState {
             groups: Vec::new(),
             excluded: HashSet::new(),
             selected: None,
-            group_rows: None,
+            group: None,
             replace: false,
             confirm_replace: false,
             wants_preview: false,
@@ -207,15 +217,29 @@ impl DedupeState {
                 Err(_) => {}
             }
         }
-        if let Some(kept) = self.selected.filter(|k| self.group_rows.as_ref().is_none_or(|(g, _)| g != k)) {
-            if let Some(preview) = self.preview.clone() {
-                let (workspace, wake) = (workspace.clone(), wake.clone());
-                let promise = Promise::spawn_thread("dedupe-group", move || {
-                    let rows = workspace.connect().and_then(|conn| preview.group_rows(&conn, kept)).map_err(|e| e.to_string());
-                    wake();
-                    rows
-                });
-                self.group_rows = Some((kept, promise));
+        // The group looked at is read a window at a time, by a job a new choice cancels.
+        if let Some(kept) = self.selected.filter(|k| self.group.as_ref().is_none_or(|g| g.kept != *k)) {
+            if let Some(old) = self.group.take().and_then(|g| g.job) {
+                old.cancel();
+            }
+            self.group = Some(GroupView { kept, page: None, job: None, error: None, wants_more: true });
+        }
+        if let (Some(group), Some(preview)) = (self.group.as_mut(), self.preview.as_ref()) {
+            if let Some(result) = group.job.as_mut().and_then(|j| j.take_result()) {
+                group.job = None;
+                match result {
+                    Ok(page) => match group.page.as_mut() {
+                        Some(so_far) => so_far.removed.extend(page.removed),
+                        None => group.page = Some(page),
+                    },
+                    Err(e) if !e.is_cancelled() => group.error = Some(e.to_string()),
+                    Err(_) => {}
+                }
+            }
+            if std::mem::take(&mut group.wants_more) && group.job.is_none() {
+                let offset = group.page.as_ref().map_or(0, |p| p.removed.len() as u64);
+                let job = GroupRowsJob { workspace: workspace.clone(), preview: preview.clone(), kept_row: group.kept, offset, limit: GROUP_PAGE_ROWS };
+                group.job = Some(spawn(job, wake.clone()));
             }
         }
     }
@@ -281,6 +305,8 @@ impl DedupeState {
                     v.merged = Some(report);
                     v.clusters.clear();
                     v.chosen.clear();
+                    // The counts were of the values before the merge.
+                    v.distinct = 0;
                 }
                 Err(e) => v.message = Some(e.to_string()),
             }
@@ -288,10 +314,13 @@ impl DedupeState {
         if let Some(result) = v.undo_job.as_mut().and_then(|j| j.take_result()) {
             v.undo_job = None;
             changed = true;
+            v.clusters.clear();
+            v.chosen.clear();
+            v.distinct = 0;
             v.message = Some(match result {
                 Ok(rows) => {
                     v.merged = None;
-                    format!("Put back {} values", group_digits(rows))
+                    format!("Put back {} values; find clusters again to see the column as it is now", group_digits(rows))
                 }
                 Err(e) => e.to_string(),
             });
@@ -323,7 +352,9 @@ impl DedupeState {
             }
         }
         self.groups.clear();
-        self.group_rows = None;
+        if let Some(job) = self.group.take().and_then(|g| g.job) {
+            job.cancel();
+        }
         self.selected = None;
     }
 }
@@ -506,20 +537,37 @@ fn groups_list(ui: &mut egui::Ui, state: &mut DedupeState) {
     });
 }
 
-fn group_detail(ui: &mut egui::Ui, state: &DedupeState) {
-    let Some((kept, promise)) = &state.group_rows else { return };
-    let Some(result) = promise.ready() else {
-        ui.spinner();
+fn group_detail(ui: &mut egui::Ui, state: &mut DedupeState) {
+    let Some(group) = state.group.as_mut() else { return };
+    if let Some(e) = &group.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+        return;
+    }
+    let Some(page) = &group.page else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Reading the group…");
+        });
         return;
     };
-    let (columns, rows) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            ui.colored_label(ui.visuals().error_fg_color, e);
-            return;
+    let shown = page.removed.len() as u64;
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "Group kept at row {}: the first row stays, {} would go; marked cells differ from the first row",
+            group_digits(group.kept),
+            group_digits(page.total_removed)
+        ));
+        if shown < page.total_removed {
+            ui.weak(format!("showing {} of them", group_digits(shown)));
+            if group.job.is_some() {
+                ui.spinner();
+            } else if ui.button(format!("Show {} more", group_digits((page.total_removed - shown).min(GROUP_PAGE_ROWS)))).clicked() {
+                group.wants_more = true;
+            }
         }
-    };
-    ui.label(format!("Group kept at row {} — the first row stays; marked cells differ from it", group_digits(*kept)));
+    });
+    let columns = &page.columns;
+    let row_at = |i: usize| if i == 0 { &page.survivor } else { &page.removed[i - 1] };
     let differs = ui.visuals().warn_fg_color;
     egui::ScrollArea::horizontal().id_salt("dedupe-group").show(ui, |ui| {
         TableBuilder::new(ui)
@@ -537,15 +585,16 @@ fn group_detail(ui: &mut egui::Ui, state: &DedupeState) {
                 }
             })
             .body(|body| {
-                body.rows(20.0, rows.len(), |mut row| {
+                body.rows(20.0, page.removed.len() + 1, |mut row| {
                     let i = row.index();
+                    let cells = row_at(i);
                     row.col(|ui| {
                         ui.label(if i == 0 { "keep" } else { "remove" });
                     });
-                    for (c, cell) in rows[i].iter().enumerate() {
+                    for (c, cell) in cells.iter().enumerate() {
                         row.col(|ui| {
                             let text = cell.as_deref().unwrap_or("NULL");
-                            if i > 0 && rows[0][c] != *cell {
+                            if i > 0 && page.survivor.get(c) != Some(cell) {
                                 ui.colored_label(differs, text);
                             } else {
                                 ui.label(text);
@@ -621,17 +670,32 @@ fn values_ui(ui: &mut egui::Ui, state: &mut DedupeState) {
         }
     });
     ui.label("Each cluster becomes the value picked on its left (the most frequent, unless you pick another).");
-    egui::ScrollArea::vertical().id_salt("clusters").auto_shrink([false, false]).show(ui, |ui| {
-        for (i, (cluster, on)) in v.clusters.iter_mut().zip(v.chosen.iter_mut()).enumerate() {
+    // One line per cluster, laid out only while on screen: a column can have many thousands.
+    const SHOWN_VALUES: usize = 6;
+    let row_height = ui.spacing().interact_size.y + 4.0;
+    egui::ScrollArea::both().id_salt("clusters").auto_shrink([false, false]).show_rows(ui, row_height, v.clusters.len(), |ui, range| {
+        for i in range {
+            let (Some(cluster), Some(on)) = (v.clusters.get_mut(i), v.chosen.get_mut(i)) else { continue };
             ui.push_id(i, |ui| {
-                ui.horizontal_wrapped(|ui| {
+                ui.horizontal(|ui| {
                     ui.checkbox(on, "");
                     ui.label(format!("{} rows:", group_digits(cluster.rows)));
-                    for value in &cluster.values {
+                    for value in cluster.values.iter().take(SHOWN_VALUES) {
                         let label = format!("{:?} ×{}", value.value, group_digits(value.count));
                         if ui.radio(cluster.canonical == value.value, label).clicked() {
                             cluster.canonical = value.value.clone();
                         }
+                    }
+                    if cluster.values.len() > SHOWN_VALUES {
+                        let more = cluster.values.len() - SHOWN_VALUES;
+                        egui::ComboBox::from_id_salt("more").selected_text(format!("+{more} more")).show_ui(ui, |ui| {
+                            for value in cluster.values.iter().skip(SHOWN_VALUES) {
+                                let label = format!("{:?} ×{}", value.value, group_digits(value.count));
+                                if ui.radio(cluster.canonical == value.value, label).clicked() {
+                                    cluster.canonical = value.value.clone();
+                                }
+                            }
+                        });
                     }
                 });
             });

@@ -102,8 +102,12 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
 /// never push the table down; older ones fold into a count.
 pub fn notices_ui(ui: &mut egui::Ui, state: &mut AppState) {
     const SHOWN: usize = 3;
+    state.notices.retain(|n| n.expires_in().is_none_or(|left| !left.is_zero()));
     if state.notices.is_empty() {
         return;
+    }
+    if let Some(next) = state.notices.iter().filter_map(|n| n.expires_in()).min() {
+        ui.ctx().request_repaint_after(next);
     }
     let rect = ui.max_rect();
     let mut commands = Vec::new();
@@ -135,7 +139,15 @@ pub fn notices_ui(ui: &mut egui::Ui, state: &mut AppState) {
                         if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                             commands.push(Command::DismissNotice(i));
                         }
-                        ui.add(egui::Label::new(RichText::new(&notice.text).color(text)).wrap());
+                        ui.vertical(|ui| {
+                            ui.add(egui::Label::new(RichText::new(&notice.text).color(text)).wrap());
+                            if let Some((label, command)) = &notice.action {
+                                if ui.button(label).clicked() {
+                                    commands.push(command.clone());
+                                    commands.push(Command::DismissNotice(i));
+                                }
+                            }
+                        });
                     });
                 });
             }
@@ -168,6 +180,48 @@ pub fn welcome_ui(ui: &mut egui::Ui, state: &mut AppState) {
             state.push(Command::ShowOpenDialog);
         }
     });
+}
+
+/// Asks before the window closes while jobs run: quitting cancels them.
+pub fn confirm_quit_ui(ctx: &egui::Context, state: &mut AppState) {
+    if !state.confirm_quit {
+        return;
+    }
+    let running = state.running_job_titles();
+    if running.is_empty() {
+        state.confirm_quit = false;
+        state.quit_confirmed = true;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        return;
+    }
+    let mut is_open = true;
+    let mut answer = None;
+    dialog_window("Quit dataforge", &mut is_open).show(ctx, |ui| {
+        ui.label(if running.len() == 1 { "This job is still running:".to_string() } else { format!("{} jobs are still running:", running.len()) });
+        for title in running.iter().take(5) {
+            ui.label(format!("• {title}"));
+        }
+        ui.label("Quitting cancels them; what they were doing is not kept, and nothing else changes.");
+        ui.horizontal(|ui| {
+            if ui.button("Quit").clicked() {
+                answer = Some(true);
+            }
+            if ui.button("Keep working").clicked() {
+                answer = Some(false);
+            }
+        });
+    });
+    match answer {
+        Some(true) => {
+            state.cancel_all_jobs();
+            state.confirm_quit = false;
+            state.quit_confirmed = true;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        Some(false) => state.confirm_quit = false,
+        None if !is_open => state.confirm_quit = false,
+        None => {}
+    }
 }
 
 pub fn confirm_drop_ui(ctx: &egui::Context, state: &mut AppState) {

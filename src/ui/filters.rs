@@ -11,11 +11,11 @@ use super::state::Command;
 use super::tabs::{FilterDraft, FilterPopup, Tab};
 use crate::engine::browse::{TableView, top_values};
 use crate::engine::config::group_digits;
-use crate::engine::view::{Filter, SortKey, TextMatch, View, is_range_type, is_text_type, type_in_words};
+use crate::engine::view::{Filter, SortKey, TextMatch, View, is_range_type, type_in_words};
 use crate::engine::workspace::ColumnInfo;
 
-/// How many of a column's values the "one of" list offers.
-const TOP_VALUES: usize = 100;
+/// How many of a column's values the "one of" list offers at first; a search reads more.
+const TOP_VALUES: usize = 500;
 
 /// The window for source column `column`, starting from its current filter.
 pub fn open_popup(view: &TableView, column: usize, at: egui::Pos2) -> FilterPopup {
@@ -24,7 +24,7 @@ pub fn open_popup(view: &TableView, column: usize, at: egui::Pos2) -> FilterPopu
     let name_for_popup = name.clone();
     let data_type = info.map(|c| c.data_type).unwrap_or_default();
     let current = view.view().filters.iter().find(|f| f.column == name).map(|f| FilterDraft::from_condition(&f.condition));
-    let draft = current.unwrap_or(if is_range_type(&data_type) && !is_text_type(&data_type) {
+    let draft = current.unwrap_or(if is_range_type(&data_type) {
         FilterDraft::Range { min: String::new(), max: String::new() }
     } else {
         FilterDraft::Text { how: TextMatch::Contains, value: String::new(), case_sensitive: false }
@@ -34,9 +34,9 @@ pub fn open_popup(view: &TableView, column: usize, at: egui::Pos2) -> FilterPopu
     let workspace = view.workspace().clone();
     let top = Promise::spawn_thread("top-values", move || {
         let conn = workspace.connect()?;
-        top_values(&conn, &workspace_view, &name, TOP_VALUES)
+        top_values(&conn, &workspace_view, &name, None, TOP_VALUES)
     });
-    FilterPopup { column: name_for_popup, draft, top_values: Some(top), values: None, at }
+    FilterPopup { column: name_for_popup, draft, top_values: Some(top), values: None, at, placed: false, value_search: String::new(), searched: None }
 }
 
 /// Which kind of condition the draft is, for the mode selector.
@@ -96,13 +96,23 @@ pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo
     let current: View = view.view().clone();
     let mut open = true;
     let mut close = false;
-    egui::Window::new(format!("Filter {}", info.name))
+    // Escape closes the window; Enter applies what it holds.
+    let (escape, enter) = ctx.input(|i| (i.key_pressed(egui::Key::Escape), i.key_pressed(egui::Key::Enter)));
+    if escape {
+        close = true;
+    }
+    let mut window = egui::Window::new(format!("Filter {}", info.name))
         .id(egui::Id::unique(("filter-window", popup.column.as_str())))
         .open(&mut open)
         .collapsible(false)
-        .resizable(false)
-        .default_pos(popup.at)
-        .show(ctx, |ui| {
+        .resizable(false);
+    // Opened under its column every time, wherever it was dragged before.
+    if !popup.placed {
+        window = window.current_pos(popup.at);
+        popup.placed = true;
+    }
+    let workspace = view.workspace().clone();
+    window.show(ctx, |ui| {
             ui.horizontal(|ui| {
                 if ui.button("Sort ⏶").clicked() {
                     commands.push(Command::SetView(View { sort: vec![SortKey::ascending(info.name.clone())], ..current.clone() }));
@@ -135,7 +145,7 @@ pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo
                     }
                 }
             });
-            let mut apply = false;
+            let mut apply = enter;
             match &mut popup.draft {
                 FilterDraft::Text { value, case_sensitive, how } => {
                     let hint = if *how == TextMatch::Regex { "regular expression, e.g. ^A.*z$" } else { "text" };
@@ -166,7 +176,29 @@ pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo
                     Some(Err(e)) => {
                         ui.colored_label(ui.visuals().error_fg_color, e);
                     }
-                    Some(Ok(values)) => {
+                    Some(Ok(top)) => {
+                        let search = ui.add(egui::TextEdit::singleline(&mut popup.value_search).hint_text("search values").desired_width(260.0));
+                        let wanted = popup.value_search.trim().to_string();
+                        // The list holds the most frequent values only: a search reads the
+                        // matching ones from the whole column.
+                        let is_cut = top.len() >= TOP_VALUES;
+                        if is_cut && !wanted.is_empty() && popup.searched.as_ref().is_none_or(|(s, _)| *s != wanted) {
+                            let (workspace, view, column, text) = (workspace.clone(), current.clone(), info.name.clone(), wanted.clone());
+                            let promise = Promise::spawn_thread("search-values", move || {
+                                let conn = workspace.connect()?;
+                                top_values(&conn, &view, &column, Some(&text), TOP_VALUES)
+                            });
+                            popup.searched = Some((wanted.clone(), promise));
+                        }
+                        let searched = popup.searched.as_ref().filter(|(s, _)| is_cut && *s == wanted).and_then(|(_, p)| p.ready());
+                        let values: Vec<&(Option<String>, u64)> = match searched {
+                            Some(Ok(found)) => found.iter().collect(),
+                            _ => {
+                                let needle = wanted.to_lowercase();
+                                top.iter().filter(|(v, _)| needle.is_empty() || v.as_deref().is_some_and(|v| v.to_lowercase().contains(&needle))).collect()
+                            }
+                        };
+                        let _ = search;
                         ui.horizontal(|ui| {
                             if ui.small_button("All").clicked() {
                                 picked.extend(values.iter().map(|(v, _)| v.clone()));
@@ -174,7 +206,12 @@ pub fn filter_popup_ui(ctx: &egui::Context, tab: &mut Tab, columns: &[ColumnInfo
                             if ui.small_button("None").clicked() {
                                 picked.clear();
                             }
-                            ui.weak(format!("the {} most frequent values", values.len()));
+                            if wanted.is_empty() {
+                                let more = if is_cut { " (search to find others)" } else { "" };
+                                ui.weak(format!("the {} most frequent values{more}", values.len()));
+                            } else {
+                                ui.weak(format!("{} values contain \"{wanted}\"", values.len()));
+                            }
                         });
                         egui::ScrollArea::vertical().max_height(260.0).show(ui, |ui| {
                             for (value, count) in values {

@@ -337,6 +337,8 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
                                 }
                             });
                         ui.checkbox(&mut draft.options.add_columns, "add new columns");
+                        ui.checkbox(&mut draft.options.widen, "widen columns")
+                            .on_hover_text("When a value would not be stored exactly (2.5 in a whole-number column), change the column's type to one that holds it instead of stopping");
                         ui.checkbox(&mut draft.skip_existing, "skip rows already there")
                             .on_hover_text("Leave out rows the table already has: equal in the key columns, or in every column when none are given");
                         if draft.skip_existing {
@@ -470,7 +472,10 @@ fn preview_ui(ui: &mut egui::Ui, draft: &mut ImportDraft, changed: &mut bool) {
                 ui.vertical(|ui| {
                     ui.label(RichText::new(name).strong());
                     let slot = &mut draft.types[i].1;
-                    let edit = egui::TextEdit::singleline(slot).hint_text(ty.as_str()).desired_width(110.0);
+                    // Wide enough for the type's whole name (TIMESTAMP WITH TIME ZONE).
+                    let font = egui::TextStyle::Body.resolve(ui.style());
+                    let needed = ui.painter().layout_no_wrap(ty.to_string(), font, Color32::WHITE).size().x + 16.0;
+                    let edit = egui::TextEdit::singleline(slot).hint_text(ty.as_str()).desired_width(needed.max(110.0));
                     *changed |= ui.add(edit).on_hover_text("Column type: leave empty to keep the detected one").lost_focus();
                 });
             }

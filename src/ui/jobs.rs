@@ -48,12 +48,14 @@ fn job_ui(ui: &mut egui::Ui, snap: &JobSnapshot, commands: &mut Vec<Command>) {
         });
     });
     if !snap.state.is_finished() {
-        let fraction = snap.progress.fraction.unwrap_or(0.0) as f32;
-        let text = match snap.progress.fraction {
+        // DuckDB cannot estimate every query: no estimate (or none past zero) is shown as
+        // work going on, not as 0 %.
+        let known = snap.progress.fraction.filter(|f| *f > 0.0);
+        let text = match known {
             Some(f) => format!("{:.0}%", f * 100.0),
             None => snap.progress.phase.clone(),
         };
-        ui.add(ProgressBar::new(fraction).text(text).animate(snap.progress.fraction.is_none()));
+        ui.add(ProgressBar::new(known.unwrap_or(0.0) as f32).text(text).animate(known.is_none()));
     }
     ui.label(RichText::new(figures(snap)).small());
     if let Some(err) = &snap.error {

@@ -18,7 +18,8 @@ use crate::engine::import::{ImportJob, ImportOptions, ImportReport};
 use crate::engine::job::{JobHandle, JobSnapshot, JobState, JobWatch, Waker, spawn};
 use crate::engine::monitor::MemoryMonitor;
 use crate::engine::view::View;
-use crate::engine::workspace::{CompactJob, CompactReport, TableInfo};
+use crate::engine::catalog::CompactJob;
+use crate::engine::workspace::{CompactReport, TableInfo};
 use crate::engine::{EngineError, Result, Workspace};
 use crate::ui::console::ConsoleState;
 use crate::ui::export_dialog::ExportDraft;
@@ -27,7 +28,8 @@ use crate::ui::table::GridState;
 use crate::ui::tabs::{Tab, TabKind};
 
 pub enum UiJob {
-    Import(JobHandle<ImportReport>),
+    /// An import, with what it was asked to do (to run it again, e.g. widening columns).
+    Import(JobHandle<ImportReport>, Box<(Vec<PathBuf>, ImportOptions)>),
     Link(JobHandle<LinkReport>),
     Export(JobHandle<ExportReport>),
     Compact(JobHandle<CompactReport>),
@@ -40,7 +42,7 @@ pub enum UiJob {
 impl UiJob {
     pub fn snapshot(&self) -> JobSnapshot {
         match self {
-            Self::Import(h) => h.snapshot(),
+            Self::Import(h, _) => h.snapshot(),
             Self::Link(h) => h.snapshot(),
             Self::Export(h) => h.snapshot(),
             Self::Compact(h) => h.snapshot(),
@@ -52,7 +54,7 @@ impl UiJob {
 
     pub fn id(&self) -> u64 {
         match self {
-            Self::Import(h) => h.id(),
+            Self::Import(h, _) => h.id(),
             Self::Link(h) => h.id(),
             Self::Export(h) => h.id(),
             Self::Compact(h) => h.id(),
@@ -64,7 +66,7 @@ impl UiJob {
 
     pub fn cancel(&self) {
         match self {
-            Self::Import(h) => h.cancel(),
+            Self::Import(h, _) => h.cancel(),
             Self::Link(h) => h.cancel(),
             Self::Export(h) => h.cancel(),
             Self::Compact(h) => h.cancel(),
@@ -76,10 +78,34 @@ impl UiJob {
 }
 
 /// A message shown to the user until dismissed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Notice {
     pub is_error: bool,
     pub text: String,
+    /// A button that acts on the message ("Widen qty to DOUBLE and append").
+    pub action: Option<(String, Command)>,
+    pub created: std::time::Instant,
+}
+
+/// How long a finished view job (sort, count, query) stays in the jobs list.
+const WATCHED_JOB_LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a message that needs nothing from the user stays.
+pub const NOTICE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Notice {
+    pub fn error(text: impl Into<String>) -> Self {
+        Self { is_error: true, text: text.into(), action: None, created: std::time::Instant::now() }
+    }
+
+    pub fn info(text: impl Into<String>) -> Self {
+        Self { is_error: false, text: text.into(), action: None, created: std::time::Instant::now() }
+    }
+
+    /// Errors and messages with a button stay until dismissed; others go after a while.
+    pub fn expires_in(&self) -> Option<std::time::Duration> {
+        (!self.is_error && self.action.is_none()).then(|| NOTICE_LIFETIME.saturating_sub(self.created.elapsed()))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +129,9 @@ pub enum Command {
     CloseTab(usize),
     /// Sets the filters, sort and columns of the current tab.
     SetView(View),
+    /// Opens a table and narrows its rows by one more filter (replacing one on the same
+    /// column), keeping the rest of its view.
+    FilterTable { table: String, filter: crate::engine::view::Filter },
     /// Runs a statement in the current console tab.
     RunSql(String),
     LoadSqlHistory,
@@ -150,6 +179,12 @@ pub struct AppState {
     pub is_hovering_files: bool,
     /// A table the user asked to delete, awaiting confirmation.
     pub confirm_drop: Option<String>,
+    /// The window was asked to close while jobs run: asking whether to quit.
+    pub confirm_quit: bool,
+    /// The user chose to quit although jobs were running.
+    pub quit_confirmed: bool,
+    /// When each finished view job was first seen done (it leaves the list a little later).
+    watched_done_at: std::collections::HashMap<u64, std::time::Instant>,
     /// Table to show once the catalog has loaded (from the last session, or after compaction).
     pub restore_selection: Option<String>,
     /// Tables to reopen in tabs once the catalog has loaded.
@@ -187,6 +222,9 @@ impl AppState {
             dialogs: FileDialogs::new(wake.clone()),
             is_hovering_files: false,
             confirm_drop: None,
+            confirm_quit: false,
+            quit_confirmed: false,
+            watched_done_at: Default::default(),
             restore_selection: None,
             restore_tables: Vec::new(),
             next_console: 1,
@@ -241,19 +279,37 @@ impl AppState {
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
-        self.notices.push(Notice { is_error: true, text: text.into() });
+        self.notices.push(Notice::error(text.into()));
     }
 
     pub fn info(&mut self, text: impl Into<String>) {
-        self.notices.push(Notice { is_error: false, text: text.into() });
+        self.notices.push(Notice::info(text.into()));
     }
 
     pub fn is_catalog_loading(&self) -> bool {
         self.catalog.is_some()
     }
 
+    /// Cancels every running job (the window is closing).
+    pub fn cancel_all_jobs(&mut self) {
+        for job in &self.jobs {
+            job.cancel();
+        }
+    }
+
+    /// Finished view jobs still shown, to be taken off the list in a moment.
+    pub fn has_lingering_jobs(&self) -> bool {
+        !self.watched_done_at.is_empty()
+    }
+
+    /// Titles of the jobs that are running now.
+    pub fn running_job_titles(&self) -> Vec<String> {
+        self.jobs.iter().map(UiJob::snapshot).filter(|s| !s.state.is_finished()).map(|s| s.title).collect()
+    }
+
     pub fn has_running_jobs(&self) -> bool {
         self.jobs.iter().any(|j| !j.snapshot().state.is_finished())
+            || self.tabs.iter().any(|t| matches!(&t.kind, TabKind::Profile(p) if p.is_loading()))
     }
 
     fn refresh_catalog(&mut self) {
@@ -268,6 +324,19 @@ impl AppState {
 
     /// Collects finished work from jobs and workers; runs before every frame.
     pub fn poll(&mut self) {
+        // A view's sort or count, a console's query, a profile: their owners show the result,
+        // so a few seconds after they are done they leave the jobs list (failures and cancels
+        // stay to be read).
+        let now = std::time::Instant::now();
+        let done_at = &mut self.watched_done_at;
+        self.jobs.retain(|j| {
+            if !matches!(j, UiJob::Watched(_)) || j.snapshot().state != crate::engine::job::JobState::Done {
+                return true;
+            }
+            let at = *done_at.entry(j.id()).or_insert(now);
+            now.duration_since(at) < WATCHED_JOB_LINGER
+        });
+        done_at.retain(|id, _| self.jobs.iter().any(|j| j.id() == *id));
         if let Some(p) = self.catalog.take() {
             match p.try_take() {
                 Ok(Ok(tables)) => {
@@ -282,9 +351,9 @@ impl AppState {
                             self.open_table(name);
                         }
                     }
-                    // Tabs of tables that are gone close.
+                    // Tabs of tables that are gone close (their profiles and reviews cancel).
                     let gone: Vec<usize> = (0..self.tabs.len())
-                        .filter(|&i| self.tabs[i].table().is_some_and(|name| !self.tables.iter().any(|t| t.name == name)))
+                        .filter(|&i| self.tabs[i].subject().is_some_and(|name| !self.tables.iter().any(|t| t.name.eq_ignore_ascii_case(name))))
                         .collect();
                     for i in gone.into_iter().rev() {
                         self.close_tab(i);
@@ -302,22 +371,32 @@ impl AppState {
         let workspace_file = self.workspace.path().to_string_lossy().into_owned();
         for job in &mut self.jobs {
             match job {
-                UiJob::Import(h) => match h.take_result() {
+                UiJob::Import(h, request) => match h.take_result() {
                     Some(Ok(report)) => {
                         catalog_changed = true;
                         finished_imports.push(report.table.clone());
                         if !report.notices.is_empty() || report.rejects.is_some() {
-                            messages.push(Notice { is_error: false, text: import_message(&report) });
+                            messages.push(Notice::info(import_message(&report)));
                         }
                     }
-                    Some(Err(EngineError::DiskFull(path))) if path.to_string_lossy().starts_with(&*workspace_file) => messages.push(Notice {
-                        is_error: true,
-                        text: format!(
-                            "No space left on device writing {}: nothing was imported. Free some space, then File → Settings… → Compact workspace gives back what failed imports took (it needs free space about the size of the data)",
-                            path.display()
-                        ),
-                    }),
-                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    Some(Err(EngineError::DiskFull(path))) if path.to_string_lossy().starts_with(&*workspace_file) => messages.push(Notice::error(format!(
+                        "No space left on device writing {}: nothing was imported. Free some space, then File → Settings… → Compact workspace gives back what failed imports took (it needs free space about the size of the data)",
+                        path.display()
+                    ))),
+                    Some(Err(EngineError::ValueChanged(changed))) => {
+                        let mut notice = Notice::error(changed.to_string());
+                        if let (Some(wider), false) = (&changed.widen_to, request.1.widen) {
+                            let (paths, mut options) = (request.0.clone(), request.1.clone());
+                            options.widen = true;
+                            notice.text = notice.text.replace(" (--widen)", "");
+                            notice.action = Some((
+                                format!("Widen {} to {wider} and append", changed.column),
+                                Command::RunImport { paths, options, keep: Vec::new() },
+                            ));
+                        }
+                        messages.push(notice);
+                    }
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice::error(e.to_string())),
                     _ => {}
                 },
                 UiJob::Link(h) => match h.take_result() {
@@ -329,10 +408,10 @@ impl AppState {
                             for n in &report.notices {
                                 text.push_str(&format!("\n• {n}"));
                             }
-                            messages.push(Notice { is_error: false, text });
+                            messages.push(Notice::info(text));
                         }
                     }
-                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice::error(e.to_string())),
                     _ => {}
                 },
                 UiJob::Export(h) => match h.take_result() {
@@ -344,9 +423,9 @@ impl AppState {
                         for note in &report.notes {
                             text.push_str(&format!("\n• {note}"));
                         }
-                        messages.push(Notice { is_error: false, text });
+                        messages.push(Notice::info(text));
                     }
-                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice::error(e.to_string())),
                     _ => {}
                 },
                 UiJob::Compact(h) => match h.take_result() {
@@ -354,16 +433,13 @@ impl AppState {
                         compacted = true;
                         catalog_changed = true;
                         messages.push(match result {
-                            Ok(r) => Notice {
-                                is_error: false,
-                                text: format!(
-                                    "Compacted the workspace from {} to {}: {} freed",
-                                    format_bytes(r.bytes_before),
-                                    format_bytes(r.bytes_after),
-                                    format_bytes(r.freed_bytes())
-                                ),
-                            },
-                            Err(e) => Notice { is_error: true, text: format!("Could not compact the workspace: {e}") },
+                            Ok(r) => Notice::info(format!(
+                                "Compacted the workspace from {} to {}: {} freed",
+                                format_bytes(r.bytes_before),
+                                format_bytes(r.bytes_after),
+                                format_bytes(r.freed_bytes())
+                            )),
+                            Err(e) => Notice::error(format!("Could not compact the workspace: {e}")),
                         });
                     }
                     None => {}
@@ -371,20 +447,22 @@ impl AppState {
                 UiJob::SaveResult(h) => match h.take_result() {
                     Some(Ok(table)) => {
                         catalog_changed = true;
-                        messages.push(Notice { is_error: false, text: format!("Saved the result as table {table}") });
+                        messages.push(Notice::info(format!("Saved the result as table {table}")));
                     }
-                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice::error(e.to_string())),
                     _ => {}
                 },
                 UiJob::Optimize(h) => match h.take_result() {
                     Some(Ok(report)) => {
                         catalog_changed = true;
-                        messages.push(Notice {
-                            is_error: false,
-                            text: format!("{} now holds {} rows with {} narrower column types", report.table, group_digits(report.rows), report.changed_columns),
-                        });
+                        messages.push(Notice::info(format!(
+                            "{} now holds {} rows with {} narrower column types",
+                            report.table,
+                            group_digits(report.rows),
+                            report.changed_columns
+                        )));
                     }
-                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice { is_error: true, text: e.to_string() }),
+                    Some(Err(e)) if !e.is_cancelled() => messages.push(Notice::error(e.to_string())),
                     _ => {}
                 },
                 UiJob::Watched(_) => {}
@@ -395,6 +473,20 @@ impl AppState {
             match self.workspace.connect() {
                 Ok(conn) => self.memory = Some(MemoryMonitor::start(conn, self.wake.clone())),
                 Err(e) => self.error(e.to_string()),
+            }
+            // Tables shown before come back as they were.
+            for tab in &mut self.tabs {
+                if let Some(saved) = tab.suspended.take() {
+                    match TableView::open_source(self.workspace.clone(), saved.source.clone(), self.wake.clone()) {
+                        Ok(mut view) => {
+                            view.set_view(saved);
+                            tab.grid.scroll_to = Some(tab.grid.first_visible);
+                            self.jobs.extend(view.take_new_jobs().into_iter().map(UiJob::Watched));
+                            tab.view = Some(view);
+                        }
+                        Err(e) => self.notices.push(Notice::error(e.to_string())),
+                    }
+                }
             }
         }
         if catalog_changed {
@@ -567,8 +659,9 @@ impl AppState {
             }
             Command::RunImport { paths, options, keep } => {
                 self.spools.extend(keep);
+                let request = Box::new((paths.clone(), options.clone()));
                 let job = ImportJob::with_options(self.workspace.clone(), paths, options);
-                self.jobs.push(UiJob::Import(spawn(job, self.wake.clone())));
+                self.jobs.push(UiJob::Import(spawn(job, self.wake.clone()), request));
             }
             Command::OpenTable(name) => self.open_table(name),
             Command::OpenConsole => {
@@ -592,7 +685,7 @@ impl AppState {
                 Some(i) => self.active = i,
                 None => match self.workspace.connect().and_then(|conn| crate::engine::workspace::table_columns(&conn, &name)) {
                     Ok(columns) => {
-                        let columns = columns.into_iter().map(|c| (c.name, crate::engine::view::is_text_type(&c.data_type))).collect();
+                        let columns = columns.into_iter().map(|c| (c.name, c.kind.is_text())).collect();
                         self.tabs.push(Tab::new(TabKind::Dedupe(Box::new(crate::ui::dedupe::DedupeState::open(name, columns))), None));
                         self.active = self.tabs.len() - 1;
                     }
@@ -621,21 +714,44 @@ impl AppState {
                         if view.view().with_all_columns() != shape.with_all_columns() || view.view().columns != shape.columns {
                             tab.selection = None;
                         }
+                        // Other rows (a new filter, search or sort) start at the top.
+                        let old = view.view();
+                        if old.filters != shape.filters || old.search != shape.search || old.sort != shape.sort || old.where_expr != shape.where_expr {
+                            tab.grid.scroll_to = Some(0);
+                        }
                         view.set_view(shape);
                         let jobs = view.take_new_jobs();
                         self.jobs.extend(jobs.into_iter().map(UiJob::Watched));
                     }
                 }
             }
+            Command::FilterTable { table, filter } => {
+                self.open_table(table.clone());
+                let current = self.tabs.iter().find(|t| t.table() == Some(table.as_str())).and_then(|t| t.view.as_ref()).map(|v| v.view().clone());
+                if let Some(mut view) = current {
+                    let replaced = view.filters.iter().any(|f| f.column == filter.column);
+                    let kept = view.filters.iter().filter(|f| f.column != filter.column).count();
+                    view.filters.retain(|f| f.column != filter.column);
+                    let text = filter.to_string();
+                    view.filters.push(filter);
+                    self.apply(Command::SetView(view));
+                    let others = match (kept, replaced) {
+                        (0, false) => String::new(),
+                        (0, true) => " (in place of the filter it had on that column)".to_string(),
+                        (n, _) => format!(" (its {} other filter{} stay)", n, if n == 1 { "" } else { "s" }),
+                    };
+                    self.info(format!("{table}: showing rows where {text}{others}"));
+                }
+            }
             Command::RunSql(sql) => {
-                let access = self.workspace.sql_access();
+                let access = crate::engine::console::SqlAccess::of(&self.workspace);
                 let workspace = self.workspace.clone();
                 let wake = self.wake.clone();
                 if let Some(console) = self.active_tab_mut().and_then(Tab::console_mut) {
                     if console.running.is_none() {
                         console.error = None;
                         console.message = None;
-                        let handle = spawn(RunSql::new(workspace, &sql, access), wake);
+                        let handle = spawn(RunSql::new(workspace, &sql, access).in_session(console.session.clone()), wake);
                         let watch = handle.watch();
                         console.running = Some((sql, handle));
                         self.jobs.push(UiJob::Watched(watch));
@@ -679,7 +795,7 @@ impl AppState {
                 }
                 let ws = self.workspace.clone();
                 self.in_background("drop-table", move || {
-                    ws.drop_table(&name)?;
+                    crate::engine::catalog::drop_table(&ws, &name)?;
                     Ok(format!("Deleted table {name}"))
                 });
             }
@@ -738,11 +854,28 @@ impl AppState {
                 }
                 self.settings = None;
                 // Compacting rewrites the file: every other connection must be closed (and the
-                // scratch database with query results goes with them). Tables reopen after.
-                self.restore_tables = self.open_tables();
-                self.restore_selection = self.selected().map(str::to_string);
-                while !self.tabs.is_empty() {
-                    self.close_tab(0);
+                // scratch database with query results goes with them). Tabs stay open: a
+                // table's view comes back with its filters, sort and place; a console keeps
+                // its text (its temporary tables and open transaction end, and it says so).
+                for tab in &mut self.tabs {
+                    if let Some(view) = tab.view.take() {
+                        tab.suspended = Some(view.view().clone());
+                    }
+                    tab.filter_popup = None;
+                    if let Some(console) = tab.console_mut() {
+                        let had_state = console.session.lock().map(|mut s| {
+                            let had = s.has_state();
+                            s.close();
+                            had
+                        });
+                        console.result = None;
+                        if had_state.unwrap_or(false) {
+                            console.message = Some("The workspace was compacted: this console's temporary tables and open transaction ended; run the query again to see its rows".into());
+                        }
+                    }
+                    if let Some(dedupe) = tab.dedupe_mut() {
+                        dedupe.close(&self.workspace);
+                    }
                 }
                 self.memory = None;
                 let job = CompactJob { workspace: self.workspace.clone() };
@@ -855,7 +988,7 @@ fn poll_console(console: &mut ConsoleState) -> Option<SqlOutcome> {
             let seconds = job.snapshot().metrics.duration_secs;
             console.message = Some(format!("{} in {seconds:.2}s", outcome.message));
             if console.show_history {
-                console.history.insert(0, crate::engine::console::HistoryEntry { sql, ran_at: "now".into(), seconds });
+                console.history.insert(0, crate::engine::console::HistoryEntry { sql, ran_at: "now".into(), seconds, ok: true });
             }
             Some(outcome)
         }

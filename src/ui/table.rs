@@ -53,7 +53,7 @@ pub fn table_ui(ui: &mut egui::Ui, tab: &mut Tab, commands: &mut Vec<Command>) {
         return;
     };
     header_bar_ui(ui, view, &mut tab.grid, &mut tab.search, &mut tab.focus_search, commands);
-    chips_ui(ui, view, commands);
+    chips_ui(ui, view, &mut tab.search, commands);
 
     if let Some(err) = view.error() {
         ui.colored_label(ui.visuals().error_fg_color, err);
@@ -261,7 +261,8 @@ fn loading_ui(ui: &mut egui::Ui) {
 }
 
 fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, search: &mut String, focus_search: &mut bool, commands: &mut Vec<Command>) {
-    ui.horizontal(|ui| {
+    // Two rows, so nothing overlaps at any width: what the view is, then what to do with it.
+    ui.horizontal_wrapped(|ui| {
         // A query's text is in the editor above its result.
         ui.heading(view.source.table_name().unwrap_or("Result"));
         if view.columns().is_some() {
@@ -299,43 +300,52 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
         if view.is_loading() && !view.is_preparing() {
             ui.spinner();
         }
-        ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
-            if ui.button("Export…").on_hover_text("Export the rows shown: filters, sort and columns as they are").clicked() {
-                commands.push(Command::ShowExportDialog(view.view().clone()));
+    });
+    ui.horizontal(|ui| {
+        let search_id = ui.scope_id().with("search");
+        if ui.input_mut(|i| i.consume_shortcut(&egui::KeyboardShortcut::new(Modifiers::COMMAND, Key::F))) {
+            *focus_search = true;
+        }
+        let response = ui.add(egui::TextEdit::singleline(search).id(search_id).hint_text("Search text (Ctrl+F)").desired_width(180.0));
+        if std::mem::take(focus_search) {
+            response.request_focus();
+        }
+        let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+        if entered {
+            let wanted = Some(search.trim().to_string()).filter(|s| !s.is_empty());
+            if wanted != view.view().search {
+                commands.push(Command::SetView(View { search: wanted, ..view.view().clone() }));
             }
-            if let Some(table) = view.source.table_name() {
-                if ui.button("Profile").on_hover_text("Statistics, distributions, alerts and quality checks of every column").clicked() {
-                    commands.push(Command::ProfileTable(table.to_string()));
-                }
-                if ui.button("Duplicates…").on_hover_text("Find and remove duplicate rows, reviewing the groups first").clicked() {
-                    commands.push(Command::DedupeTable(table.to_string()));
-                }
+        }
+        columns_menu_ui(ui, view, commands);
+        if ui.button("Export…").on_hover_text("Export the rows shown: filters, sort and columns as they are").clicked() {
+            commands.push(Command::ShowExportDialog(view.view().clone()));
+        }
+        if let Some(table) = view.source.table_name() {
+            if ui.button("Profile").on_hover_text("Statistics, distributions, alerts and quality checks of every column").clicked() {
+                commands.push(Command::ProfileTable(table.to_string()));
             }
-            columns_menu_ui(ui, view, commands);
-            let search_id = ui.scope_id().with("search");
-            if ui.input_mut(|i| i.consume_shortcut(&egui::KeyboardShortcut::new(Modifiers::COMMAND, Key::F))) {
-                *focus_search = true;
+            if ui.button("Duplicates…").on_hover_text("Find and remove duplicate rows, reviewing the groups first").clicked() {
+                commands.push(Command::DedupeTable(table.to_string()));
             }
-            let response = ui.add(egui::TextEdit::singleline(search).id(search_id).hint_text("Search text (Ctrl+F)").desired_width(180.0));
-            if std::mem::take(focus_search) {
-                response.request_focus();
-            }
-            let entered = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
-            if entered {
-                let wanted = Some(search.trim().to_string()).filter(|s| !s.is_empty());
-                if wanted != view.view().search {
-                    commands.push(Command::SetView(View { search: wanted, ..view.view().clone() }));
-                }
-            }
-            let total = view.total_rows();
-            if total > 1 {
+        }
+        let total = view.total_rows();
+        if total > 1 {
+            ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
+                // Type a row number and press Enter to go there.
                 let mut row = grid.first_visible.min(total - 1) + 1;
-                let slider = egui::Slider::new(&mut row, 1..=total).text("row").clamping(egui::SliderClamping::Always);
-                if ui.add(slider).changed() {
+                let go = egui::DragValue::new(&mut row).range(1..=total).speed(0.0).prefix("row ");
+                let response = ui.add(go).on_hover_text("Type a row number and press Enter to jump to it");
+                if response.changed() {
                     grid.scroll_to = Some(row - 1);
                 }
-            }
-        });
+                let mut slider_row = grid.first_visible.min(total - 1) + 1;
+                let slider = egui::Slider::new(&mut slider_row, 1..=total).show_value(false).clamping(egui::SliderClamping::Always);
+                if ui.add(slider).changed() {
+                    grid.scroll_to = Some(slider_row - 1);
+                }
+            });
+        }
     });
 }
 
@@ -346,7 +356,9 @@ fn columns_menu_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Comma
     let shown: Vec<String> = view.visible_columns().iter().map(|&i| names[i].clone()).collect();
     let hidden = names.len() - shown.len();
     let label = if hidden > 0 { format!("Columns ({hidden} hidden)") } else { "Columns".to_string() };
-    ui.menu_button(label, |ui| {
+    // Stays open while columns are ticked, until a click outside it.
+    let config = egui::containers::menu::MenuConfig::new().close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+    egui::containers::menu::MenuButton::new(label).config(config).ui(ui, |ui| {
         let mut order = shown.clone();
         let mut changed = false;
         egui::ScrollArea::vertical().max_height(400.0).show(ui, |ui| {
@@ -388,7 +400,7 @@ fn columns_menu_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Comma
 }
 
 /// The active filters (and search) as chips; clicking one removes it.
-fn chips_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Command>) {
+fn chips_ui(ui: &mut egui::Ui, view: &TableView, search_text: &mut String, commands: &mut Vec<Command>) {
     let current = view.view();
     if current.filters.is_empty() && current.search.is_none() {
         return;
@@ -404,10 +416,12 @@ fn chips_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Command>) {
         }
         if let Some(search) = &current.search {
             if ui.button(format!("text contains \"{search}\"  ✖")).on_hover_text("Remove the search").clicked() {
+                search_text.clear();
                 commands.push(Command::SetView(View { search: None, ..current.clone() }));
             }
         }
         if current.filters.len() + usize::from(current.search.is_some()) > 1 && ui.small_button("Clear all").clicked() {
+            search_text.clear();
             commands.push(Command::SetView(View { filters: Vec::new(), search: None, ..current.clone() }));
         }
     });
@@ -459,7 +473,8 @@ fn centred_base(row: u64, total: u64) -> u64 {
 /// Keys that move through the rows: arrows one row, Page Up/Down a screen, Home/End (or
 /// Ctrl+Home/End) the ends. Only while no text field has the keyboard.
 fn handle_keys(ui: &egui::Ui, grid: &mut GridState, total: u64) {
-    if total == 0 || ui.memory(|m| m.focused()).is_some() {
+    // Keys scroll the rows unless text is being typed (a header clicked keeps no claim on them).
+    if total == 0 || ui.ctx().egui_wants_keyboard_input() {
         return;
     }
     let last = total - 1;
@@ -523,7 +538,8 @@ struct Grid<'a> {
 
 /// A label that is cut with "…" to its cell, except while egui_table measures the column.
 fn cell_label(ui: &mut egui::Ui, text: impl Into<egui::WidgetText>) -> egui::Response {
-    let label = egui::Label::new(text);
+    // Not selectable as text: a click on a value selects its cell.
+    let label = egui::Label::new(text).selectable(false);
     ui.add(if ui.is_sizing_pass() { label.extend() } else { label.truncate() })
 }
 
@@ -566,6 +582,7 @@ impl TableDelegate for Grid<'_> {
                 let response = cell_label(ui, RichText::new(name).strong()).interact(Sense::click()).on_hover_text("Click to sort; Shift+click to add a sort key");
                 if response.clicked() {
                     self.clicked.sort = Some((col - 1, is_shift_click(ui)));
+                    response.surrender_focus();
                 }
                 ui.horizontal(|ui| {
                     let is_filtered = self.filtered.get(col - 1).copied().unwrap_or(false);

@@ -101,6 +101,12 @@ pub struct FilterPopup {
     pub values: Option<Result<Vec<(Option<String>, u64)>, String>>,
     /// Where the window opens (below the header).
     pub at: egui::Pos2,
+    /// The window was put at `at` (after that, where the user drags it).
+    pub placed: bool,
+    /// Text the pick list is narrowed to.
+    pub value_search: String,
+    /// Values containing the search text, read from the whole column when the list was cut.
+    pub searched: Option<(String, Promise<Result<Vec<(Option<String>, u64)>>>)>,
 }
 
 pub struct Tab {
@@ -115,11 +121,13 @@ pub struct Tab {
     pub is_copying: bool,
     /// The search box should take the keyboard (Ctrl+F).
     pub focus_search: bool,
+    /// The view (filters, sort, columns) while the table is closed for a compaction.
+    pub suspended: Option<crate::engine::view::View>,
 }
 
 impl Tab {
     pub fn new(kind: TabKind, view: Option<TableView>) -> Self {
-        Self { kind, view, grid: GridState::default(), search: String::new(), filter_popup: None, selection: None, is_copying: false, focus_search: false }
+        Self { kind, view, grid: GridState::default(), search: String::new(), filter_popup: None, selection: None, is_copying: false, focus_search: false, suspended: None }
     }
 
     pub fn title(&self) -> String {
@@ -135,6 +143,16 @@ impl Tab {
         match &self.kind {
             TabKind::Table(name) => Some(name),
             TabKind::Console(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
+        }
+    }
+
+    /// The table this tab is about: shown, profiled or deduplicated.
+    pub fn subject(&self) -> Option<&str> {
+        match &self.kind {
+            TabKind::Table(name) => Some(name),
+            TabKind::Profile(profile) => Some(&profile.table),
+            TabKind::Dedupe(dedupe) => Some(&dedupe.table),
+            TabKind::Console(_) => None,
         }
     }
 

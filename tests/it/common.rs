@@ -21,7 +21,7 @@ pub struct TestWorkspace {
 impl TestWorkspace {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ws = Workspace::open(dir.path().join("ws.duckdb"), EnvOverrides::default()).expect("open workspace");
+        let ws = dataforge::engine::catalog::open_workspace(dir.path().join("ws.duckdb"), EnvOverrides::default()).expect("open workspace");
         Self { dir, ws: Arc::new(ws) }
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use dataforge::engine::dedupe::{DedupeJob, DedupeSpec, DedupeTarget, Keep, Normalize, NullKeys, PreviewJob};
 use dataforge::engine::job::{no_waker, spawn};
 use proptest::prelude::*;
-use unicode_normalization::UnicodeNormalization;
+use dataforge::engine::fold::{Fold, fold_as};
 
 use crate::common::{TestWorkspace, shared};
 
@@ -24,11 +24,8 @@ fn rows() -> impl Strategy<Value = Vec<Row>> {
 
 fn normalise(text: &str, n: &Normalize) -> Option<String> {
     let mut s = text.to_string();
-    if n.accents {
-        s = s.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).collect();
-    }
-    if n.case {
-        s = s.to_lowercase();
+    if let Some(fold) = Fold::from_flags(n.case, n.accents) {
+        s = fold_as(&s, fold);
     }
     if n.space {
         s = regex::Regex::new(r"\s+").unwrap().replace_all(&s, " ").into_owned();
@@ -172,9 +169,12 @@ fn excluded_groups_stay_and_replace_is_atomic() {
     let conn = t.ws.connect().unwrap();
     assert_eq!((preview.rows, preview.groups, preview.duplicates), (5, 2, 2));
     assert_eq!(preview.groups_page(&conn, 0, 10).unwrap(), vec![(1, 2), (3, 2)]);
-    let (columns, group) = preview.group_rows(&conn, 3).unwrap();
-    assert_eq!(columns, ["k", "n", "ord", "v"]);
-    assert_eq!(group.len(), 2);
+    let page = preview.group_rows(&conn, 3, 0, 100).unwrap();
+    assert_eq!(page.columns, ["k", "n", "ord", "v"]);
+    assert_eq!((page.removed.len(), page.total_removed), (1, 1));
+    // A window of a group: the survivor and as many of the others as asked for.
+    assert_eq!(preview.group_rows(&conn, 3, 0, 0).unwrap().removed.len(), 0);
+    assert_eq!(preview.group_rows(&conn, 3, 1, 10).unwrap().removed.len(), 0);
     preview.discard(&conn);
     // Leave the group kept at row 1 alone; replace the table.
     let report = spawn(DedupeJob { workspace: t.ws.clone(), spec, excluded: vec![1], target: DedupeTarget::Replace }, no_waker()).wait().unwrap();

@@ -167,7 +167,7 @@ fn workspace_survives_reopen() {
     t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     let path = t.path();
     drop(t.ws);
-    let ws = dataforge::engine::Workspace::open(&path, Default::default()).unwrap();
+    let ws = dataforge::engine::catalog::open_workspace(&path, Default::default()).unwrap();
     let tables = ws.tables().unwrap();
     assert_eq!(tables.len(), 1);
     assert_eq!((tables[0].rows, tables[0].columns), (344, 8));
@@ -322,7 +322,7 @@ fn scratch_files_of_a_killed_import_are_removed_at_open() {
     std::fs::create_dir_all(temp.join("dataforge-zip-4000000000-def/0")).unwrap();
     let mine = write_file(&temp, &format!("dataforge-utf8-{}-ghi.csv", std::process::id()), "a\n");
     let other = write_file(&temp, "notes.txt", "keep me");
-    let _ws = dataforge::engine::Workspace::open(dir.path().join("ws.duckdb"), EnvOverrides::default()).unwrap();
+    let _ws = dataforge::engine::catalog::open_workspace(dir.path().join("ws.duckdb"), EnvOverrides::default()).unwrap();
     assert!(!stale.exists());
     assert!(!temp.join("dataforge-zip-4000000000-def").exists());
     assert!(mine.exists(), "a live process's file stays");

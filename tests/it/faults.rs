@@ -9,7 +9,7 @@ use dataforge::engine::config::EnvOverrides;
 use dataforge::engine::export::{ExportJob, ExportOptions};
 use dataforge::engine::view::View;
 use dataforge::engine::job::{no_waker, spawn};
-use dataforge::engine::{EngineError, Workspace};
+use dataforge::engine::EngineError;
 
 use crate::common::{TestWorkspace, generated_csv, shared};
 
@@ -82,7 +82,7 @@ fn a_killed_export_leaves_a_partial_that_the_next_run_removes() {
     assert!(!target.exists());
 
     // Opening the workspace again removes it, through the marker in the temp folder.
-    let ws = Workspace::open(&ws_path, EnvOverrides::default()).unwrap();
+    let ws = dataforge::engine::catalog::open_workspace(&ws_path, EnvOverrides::default()).unwrap();
     assert!(partials(out.path()).is_empty(), "{:?}", partials(out.path()));
     drop(ws);
 }
@@ -136,7 +136,7 @@ fn a_full_disk_is_said_in_plain_words_and_the_space_comes_back() {
     // Import into a workspace on the full disk: it fails, and the space it grabbed is given back.
     let ws_path = disk.path().join("ws.duckdb");
     let overrides = EnvOverrides { temp_dir: Some(disk.path().join("tmp")), ..EnvOverrides::default() };
-    let ws = std::sync::Arc::new(Workspace::open(&ws_path, overrides.clone()).unwrap());
+    let ws = std::sync::Arc::new(dataforge::engine::catalog::open_workspace(&ws_path, overrides.clone()).unwrap());
     ws.checkpoint().unwrap();
     let before = std::fs::metadata(&ws_path).unwrap().len();
     let job = dataforge::engine::import::ImportJob::new(ws.clone(), generated_csv(200_000), Some("gen".into()));
@@ -145,7 +145,7 @@ fn a_full_disk_is_said_in_plain_words_and_the_space_comes_back() {
     let grabbed = std::fs::metadata(&ws_path).unwrap().len();
     assert!(grabbed > before, "the failed import grew the file ({before} → {grabbed})");
     drop(ws);
-    let ws = Workspace::open(&ws_path, overrides).unwrap();
+    let ws = dataforge::engine::catalog::open_workspace(&ws_path, overrides).unwrap();
     assert!(std::fs::metadata(&ws_path).unwrap().len() < grabbed, "reopening gave the space back");
     assert!(ws.tables().unwrap().is_empty());
     let small = crate::common::write_file(disk.path(), "small.csv", "a,b\n1,2\n");
@@ -161,9 +161,9 @@ fn compacting_gives_back_the_space_of_dropped_tables() {
     t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     let link = dataforge::engine::import::linked::LinkJob::new(t.ws.clone(), shared().join("realdata/nycflights13/airlines.csv"), Default::default());
     spawn(link, no_waker()).wait().unwrap();
-    t.ws.drop_table("big").unwrap();
+    dataforge::engine::catalog::drop_table(&t.ws, "big").unwrap();
     t.ws.checkpoint().unwrap();
-    let report = t.ws.compact(None).unwrap();
+    let report = t.ws.compact(&mut |_| Ok(())).unwrap();
     assert!(report.bytes_after < report.bytes_before / 2, "{report:?}");
     assert_eq!(std::fs::metadata(t.path()).unwrap().len(), report.bytes_after);
     let names: Vec<String> = t.ws.tables().unwrap().into_iter().map(|t| t.name).collect();
@@ -173,7 +173,7 @@ fn compacting_gives_back_the_space_of_dropped_tables() {
 
     // Not while something else holds a connection.
     let held = t.ws.connect().unwrap();
-    let err = t.ws.compact(None).unwrap_err();
+    let err = t.ws.compact(&mut |_| Ok(())).unwrap_err();
     assert!(matches!(err, EngineError::Busy(_)), "{err:?}");
     drop(held);
 

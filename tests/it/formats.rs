@@ -285,7 +285,7 @@ fn files_open_in_place_as_views() {
     let err = t.import_with(std::slice::from_ref(&flights), append).unwrap_err();
     assert_eq!(err.to_string(), "\"flights\" is a file opened in place; import it to append to it");
 
-    t.ws.drop_table("flights").unwrap();
+    dataforge::engine::catalog::drop_table(&t.ws, "flights").unwrap();
     assert!(flights.exists());
     assert_eq!(t.ws.tables().unwrap().len(), 1);
     let err = spawn(LinkJob::new(t.ws.clone(), shared().join("corpora/calamine/tests/date.xlsx"), opts()), no_waker()).wait().unwrap_err();

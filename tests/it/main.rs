@@ -11,5 +11,6 @@ mod loads;
 mod paging;
 mod profile;
 mod sweep;
+mod trust;
 mod ui;
 mod views;

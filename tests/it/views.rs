@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::time::Duration;
 
 use dataforge::engine::browse::Browser;
-use dataforge::engine::console::{ResultTable, RunSql, SaveResultJob, SqlAccess, history, read_result_text};
+use dataforge::engine::console::{ResultTable, RunSql, SaveResultJob, SqlAccess, for_each_result_row, history};
 use dataforge::engine::job::{no_waker, spawn};
 use dataforge::engine::view::{Condition, Filter, SortKey, TextMatch, View};
 use dataforge::engine::{EngineError, Workspace};
@@ -238,7 +238,13 @@ fn run(ws: &std::sync::Arc<Workspace>, sql: &str, access: SqlAccess) -> dataforg
 }
 
 fn result_rows(ws: &Workspace, result: &ResultTable) -> Vec<Vec<Option<String>>> {
-    read_result_text(&ws.connect().unwrap(), result, u64::MAX).unwrap().1
+    let mut rows = Vec::new();
+    for_each_result_row(&ws.connect().unwrap(), result, u64::MAX, |_, row| {
+        rows.push(row.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    rows
 }
 
 #[test]
@@ -280,7 +286,7 @@ fn the_console_runs_queries_and_statements_and_keeps_history() {
     let path = t.path();
     let dir = t.dir;
     drop(t.ws);
-    let reopened = Workspace::open(&path, Default::default()).unwrap();
+    let reopened = dataforge::engine::catalog::open_workspace(&path, Default::default()).unwrap();
     assert_eq!(history(&reopened, "INSERT", 10).unwrap().len(), 1);
     drop(dir);
 }

@@ -20,6 +20,8 @@ pub enum MessageKind {
     Internal,
     /// A value did not convert to a column's type.
     Conversion { value: String, data_type: String },
+    /// A strict cast ([`crate::engine::kind::strict_cast_sql`]) met text its type would change.
+    ValueChanges { tag: usize, value: String },
     /// A line had another number of fields than the header.
     ColumnCount { expected: u64, found: u64 },
     LineTooLong { bytes: u64, limit: u64 },
@@ -72,6 +74,16 @@ impl<'a> DuckMessage<'a> {
         }
         if t.starts_with("INTERNAL Error") {
             return MessageKind::Internal;
+        }
+        // The mark heads the message the strict cast raised; the same text further on is the
+        // statement echoed back with another error.
+        let first_line = t.lines().next().unwrap_or_default();
+        if let Some(rest) = first_line.split_once("Error: ").map(|(_, m)| m).and_then(|m| m.strip_prefix(crate::engine::kind::CHANGED_MARK)) {
+            if let Some((tag, value)) = rest.split_once(':') {
+                if let Ok(tag) = tag.parse() {
+                    return MessageKind::ValueChanges { tag, value: value.lines().next().unwrap_or_default().to_string() };
+                }
+            }
         }
         if let Some((value, data_type)) = self.conversion() {
             return MessageKind::Conversion { value: value.to_string(), data_type: data_type.to_string() };
@@ -198,6 +210,9 @@ impl<'a> DuckMessage<'a> {
     pub fn reason(&self) -> String {
         match self.kind() {
             MessageKind::Conversion { value, data_type } => format!("\"{value}\" is not a valid {data_type}"),
+            MessageKind::ValueChanges { value, .. } => {
+                format!("\"{value}\" would change if read as its column's type (a fraction, a time of day or a UTC offset would be lost)")
+            }
             // DuckDB stops counting at the first extra field, so "found" is exact only when short.
             MessageKind::ColumnCount { expected, found } if found > expected => {
                 format!("expected {expected} columns but the line has more")

@@ -33,6 +33,10 @@ pub enum EngineError {
     #[error("{}", located(file, *line, None, &format!("the text is not valid {encoding}; choose its encoding")))]
     InvalidEncoding { file: PathBuf, line: Option<u64>, encoding: String },
 
+    /// A value that a change of type would round, cut or drop.
+    #[error("{0}")]
+    ValueChanged(Box<ChangedValue>),
+
     /// A reader failed on a file for a reason that is not bad data at a known place.
     #[error("{}: {reason}", display_name(file))]
     ReadFailed { file: PathBuf, reason: String },
@@ -138,6 +142,7 @@ impl EngineError {
             Self::ColumnNotFound { .. } => "column_not_found",
             Self::InvalidData { .. } => "invalid_data",
             Self::InvalidEncoding { .. } => "invalid_encoding",
+            Self::ValueChanged(_) => "value_changed",
             Self::ReadFailed { .. } => "read_failed",
             Self::EmptySheet { .. } => "empty_sheet",
             Self::Duplicate(_) => "duplicate",
@@ -173,6 +178,47 @@ impl EngineError {
                 Self::Database(text.replace(&*temp.to_string_lossy(), &shown.to_string_lossy()))
             }
             other => other,
+        }
+    }
+}
+
+/// Where a value that would change sits, what it would become, and what would keep it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ChangedValue {
+    /// The file (or table) the value comes from.
+    pub origin: String,
+    /// 1-based row of the value in its file or table.
+    pub row: Option<u64>,
+    pub column: String,
+    pub value: String,
+    /// What it would be stored as; `None` when it cannot be stored at all.
+    pub becomes: Option<String>,
+    /// The type it would be stored as.
+    pub data_type: String,
+    /// The table it is going into, when there is one already.
+    pub table: Option<String>,
+    /// A type that holds both the column's values and this one, when there is one.
+    pub widen_to: Option<String>,
+}
+
+impl std::fmt::Display for ChangedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.origin)?;
+        if let Some(row) = self.row {
+            write!(f, "row {}, ", crate::engine::config::group_digits(row))?;
+        }
+        write!(f, "column \"{}\": \"{}\"", self.column, self.value)?;
+        let into = match &self.table {
+            Some(table) => format!("in \"{table}\", whose column is {}", self.data_type),
+            None => format!("as {}", self.data_type),
+        };
+        match &self.becomes {
+            Some(becomes) => write!(f, " would be stored as {becomes} {into}")?,
+            None => write!(f, " cannot be stored {into}")?,
+        }
+        match &self.widen_to {
+            Some(wider) => write!(f, "; widen \"{}\" to {wider} to keep it (--widen)", self.column),
+            None => Ok(()),
         }
     }
 }

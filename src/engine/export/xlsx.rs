@@ -37,9 +37,40 @@ const LAST_SERIAL: f64 = 2_958_466.0;
 const UNIX_EPOCH_SERIAL: f64 = 25_569.0;
 const MAX_EXACT_INTEGER: i128 = 1 << 53;
 
+/// A writer that keeps the first error and ignores what comes after it: the zip writer tries
+/// to finish the archive again when it is dropped, and would print that second failure.
+struct FirstError<W: std::io::Write> {
+    file: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::io::Write for FirstError<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(buf.len());
+        }
+        self.file.write(buf).map_err(|e| {
+            let kept = std::io::Error::new(e.kind(), e.to_string());
+            self.error = Some(e);
+            kept
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        self.file.flush().map_err(|e| {
+            let kept = std::io::Error::new(e.kind(), e.to_string());
+            self.error = Some(e);
+            kept
+        })
+    }
+}
+
 fn xlsx_error(e: XlsxError) -> EngineError {
     match e {
-        XlsxError::IoError(io) => EngineError::Io { path: "workbook".into(), source: io },
+        XlsxError::IoError(io) => EngineError::io("workbook", io),
         other => EngineError::Database(format!("writing the workbook: {other}")),
     }
 }
@@ -207,7 +238,15 @@ pub(super) fn write(conn: &WsConnection, compiled: &CompiledView, title: &str, p
     }
     ctx.checkpoint()?;
     ctx.phase("Saving the workbook", None);
-    workbook.save(partial).map_err(xlsx_error)?;
+    let file = std::fs::File::create(partial).map_err(|e| EngineError::io(partial, e))?;
+    let mut out = FirstError { file: std::io::BufWriter::new(file), error: None };
+    let saved = workbook.save_to_writer(&mut out);
+    // The write that failed (a full disk) is the error, named with the file it was writing.
+    if let Some(e) = out.error.take() {
+        return Err(EngineError::io(partial, e));
+    }
+    saved.map_err(xlsx_error)?;
+    std::io::Write::flush(&mut out.file).map_err(|e| EngineError::io(partial, e))?;
     let notes = conversions.notes(sheets, rows);
     Ok(Written { rows, bytes: 0, sheets, notes })
 }

@@ -17,8 +17,9 @@ use super::rejects::{count_rejects, drop_temp, rejects_names};
 use super::sniff::{self, Dialect, LineSplit};
 use super::whitespace;
 use crate::engine::config::group_digits;
-use crate::engine::error::{DuckMessage, EngineError, Result, duckdb_message::MessageKind};
+use crate::engine::error::{ChangedValue, DuckMessage, EngineError, Result, duckdb_message::MessageKind};
 use crate::engine::job::JobCtx;
+use crate::engine::kind::{ColumnKind, strict_cast_sql, text_cast_can_change};
 use crate::engine::sql::{SqlType, quote_ident, quote_literal};
 
 /// DuckDB's default sniffer sample, in rows.
@@ -41,6 +42,9 @@ pub struct Attempt {
     pub tolerant: bool,
     /// Columns read as VARCHAR after a value did not fit.
     pub text_columns: Vec<String>,
+    /// Columns read in another type than the sniffer's, after a value needed it
+    /// (nanoseconds: TIMESTAMP_NS).
+    pub type_overrides: Vec<(String, SqlType)>,
     /// A delimiter found in the lines after the sniffer saw one column.
     pub delimiter: Option<String>,
     /// Read the NA tokens as missing values (they were seen in the file).
@@ -187,7 +191,35 @@ pub fn plain_load(conn: &Connection, target: &str, path: &Path, source: &Path, o
     }
     let mut args = vec![quote_literal(&path.to_string_lossy())];
     args.extend(user_args(opts, &Attempt::default()));
-    let created = create(conn, target, &format!("SELECT * FROM read_csv({})", args.join(", ")));
+    // Columns whose cast could change a value (a decimal in a whole-number column past the
+    // sniffer's sample) are read as text and cast strictly.
+    let Ok(dialect) = sniff::sniff_dialect(conn, &args.join(", ")) else {
+        return Ok(None);
+    };
+    let (date_format, timestamp_format) = formats(opts, &dialect);
+    let checked: Vec<(usize, String, SqlType)> = dialect
+        .columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (name, ty))| checked_type(ty, date_format, timestamp_format).map(|ty| (i, name.clone(), ty)))
+        .collect();
+    let select = if checked.is_empty() {
+        format!("SELECT * FROM read_csv({})", args.join(", "))
+    } else {
+        let as_text = Attempt { text_columns: checked.iter().map(|(_, n, _)| n.clone()).collect(), ..Attempt::default() };
+        let mut args = vec![quote_literal(&path.to_string_lossy())];
+        args.extend(user_args(opts, &as_text));
+        // Text columns can change what the sniffer makes of the first line: keep its answer.
+        if opts.csv.header.is_none() {
+            args.push(format!("header = {}", dialect.header));
+        }
+        if opts.csv.skip.is_none() {
+            args.push(format!("skip = {}", dialect.skip));
+        }
+        let replaced: Vec<String> = checked.iter().map(|(i, name, ty)| format!("{} AS {}", strict_cast_sql(&quote_ident(name), ty, *i), quote_ident(name))).collect();
+        format!("SELECT * REPLACE ({}) FROM read_csv({})", replaced.join(", "), args.join(", "))
+    };
+    let created = create(conn, target, &select);
     let columns = created.as_ref().ok().map(|_| crate::engine::workspace::table_columns(conn, target).map(|c| c.len()));
     match (created, columns) {
         (Ok(rows), Some(Ok(n))) if n > 1 => Ok(Some(rows)),
@@ -392,8 +424,36 @@ fn user_args(opts: &ImportOptions, attempt: &Attempt) -> Vec<String> {
 /// The user's column types, with the columns an attempt keeps as text.
 fn column_types(opts: &ImportOptions, attempt: &Attempt) -> Vec<(String, SqlType)> {
     let mut types: Vec<(String, SqlType)> = opts.types.iter().filter(|(name, _)| !attempt.text_columns.contains(name)).cloned().collect();
+    types.extend(attempt.type_overrides.iter().filter(|(name, _)| !attempt.text_columns.contains(name)).cloned());
     types.extend(attempt.text_columns.iter().map(|c| (c.clone(), SqlType::varchar())));
     types
+}
+
+/// The columns of `dialect` with the types the read gives them (the user's, then those an
+/// attempt changed).
+fn read_columns(path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect) -> Result<Vec<(String, String)>> {
+    let mut columns = dialect.columns.clone();
+    for (name, ty) in column_types(opts, attempt) {
+        match columns.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            Some(slot) => slot.1 = ty.to_string(),
+            None => {
+                return Err(EngineError::ColumnNotFound { table: super::display_name(path), column: name });
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// The type of a column the read must check value by value (see [`text_cast_can_change`]):
+/// read as text, then cast strictly.
+fn checked_type(ty: &str, date_format: &str, timestamp_format: &str) -> Option<SqlType> {
+    let ty = SqlType::parse(ty).ok()?;
+    let formatted = match ColumnKind::of(ty.as_str()) {
+        ColumnKind::Date => !date_format.is_empty(),
+        ColumnKind::Timestamp { .. } => !timestamp_format.is_empty(),
+        _ => false,
+    };
+    text_cast_can_change(&ty, formatted).then_some(ty)
 }
 
 /// The strings read as NULL: the user's, else the NA tokens when they apply, else DuckDB's
@@ -429,14 +489,14 @@ fn protects_text(opts: &ImportOptions, attempt: &Attempt, columns: &[(String, St
 
 /// VARCHAR and its aliases.
 fn is_text_type(ty: &str) -> bool {
-    ["VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"].iter().any(|t| ty.trim().eq_ignore_ascii_case(t))
+    ColumnKind::of(ty) == ColumnKind::Text
 }
 
 /// `value` (text) as `ty`, the way the CSV scanner would have read it, with NA tokens NULL.
 ///
 /// Nested `nullif`, not `IN (…)`: DuckDB plans an IN list as a join, and a join in a
 /// `CREATE TABLE AS` loses the file's row order (seen on nycflights13).
-fn cast_expr(value: &str, ty: &str, date_format: &str, timestamp_format: &str) -> String {
+fn cast_expr(value: &str, ty: &str, date_format: &str, timestamp_format: &str, tag: Option<usize>) -> String {
     let text = NA_TOKENS.iter().fold(value.to_string(), |inner, token| format!("nullif({inner}, {})", quote_literal(token)));
     let upper = ty.to_ascii_uppercase();
     if upper == "DATE" && !date_format.is_empty() {
@@ -444,14 +504,30 @@ fn cast_expr(value: &str, ty: &str, date_format: &str, timestamp_format: &str) -
     } else if upper.starts_with("TIMESTAMP") && !timestamp_format.is_empty() {
         format!("CAST(strptime({text}, {}) AS {ty})", quote_literal(timestamp_format))
     } else {
-        format!("CAST({text} AS {ty})")
+        match (tag, checked_type(ty, date_format, timestamp_format)) {
+            (Some(tag), Some(checked)) => strict_cast_sql(&text, &checked, tag),
+            _ => format!("CAST({text} AS {ty})"),
+        }
     }
 }
 
 /// `SELECT … FROM read_csv(…)` reading `path` in `dialect`'s layout with the user's options.
 pub fn select_sql(path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect, rejects: Option<(&str, &str)>) -> Result<String> {
     let na = if attempt.na_everywhere { NaReading::Everywhere } else { NaReading::KeepInText };
-    select_sql_reading(path, opts, attempt, dialect, rejects, na)
+    // A read that rejects bad lines needs DuckDB's reader to cast every column; the values
+    // it changed are found afterwards ([`first_changed_by_reader`]).
+    let checking = if rejects.is_some() { Checking::Scanner } else { Checking::Strict };
+    select_sql_reading(path, opts, attempt, dialect, rejects, na, checking)
+}
+
+/// Whether a read checks that each value means what its text says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checking {
+    /// Columns whose cast can round or cut ([`checked_type`]) are read as text and cast
+    /// strictly, naming the first value that would change.
+    Strict,
+    /// DuckDB's reader casts every column itself: only used to locate a bad value's line.
+    Scanner,
 }
 
 fn select_sql_reading(
@@ -461,17 +537,81 @@ fn select_sql_reading(
     dialect: &Dialect,
     rejects: Option<(&str, &str)>,
     na: NaReading,
+    checking: Checking,
 ) -> Result<String> {
-    let mut columns = dialect.columns.clone();
-    for (name, ty) in column_types(opts, attempt) {
-        match columns.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            Some(slot) => slot.1 = ty.to_string(),
-            None => {
-                return Err(EngineError::ColumnNotFound { table: super::display_name(path), column: name });
-            }
+    let columns = read_columns(path, opts, attempt, dialect)?;
+    let mut args = layout_args(path, dialect);
+    let (date_format, timestamp_format) = formats(opts, dialect);
+    let keep_in_text = na == NaReading::KeepInText && protects_text(opts, attempt, &columns);
+    let select = if keep_in_text {
+        let entries: Vec<String> = columns.iter().map(|(n, _)| format!("{}: 'VARCHAR'", quote_literal(n))).collect();
+        args.push(format!("columns = {{{}}}", entries.join(", ")));
+        let list: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (n, ty))| {
+                let name = quote_ident(n);
+                if ty.eq_ignore_ascii_case("VARCHAR") {
+                    name.clone()
+                } else if is_text_type(ty) {
+                    format!("CAST({name} AS {ty}) AS {name}")
+                } else {
+                    let tag = (checking == Checking::Strict).then_some(i);
+                    format!("{} AS {name}", cast_expr(&name, ty, date_format, timestamp_format, tag))
+                }
+            })
+            .collect();
+        list.join(", ")
+    } else {
+        if !date_format.is_empty() {
+            args.push(format!("dateformat = {}", quote_literal(date_format)));
         }
+        if !timestamp_format.is_empty() {
+            args.push(format!("timestampformat = {}", quote_literal(timestamp_format)));
+        }
+        let checked: Vec<Option<SqlType>> = columns
+            .iter()
+            .map(|(_, ty)| if checking == Checking::Strict { checked_type(ty, date_format, timestamp_format) } else { None })
+            .collect();
+        let entries: Vec<String> = columns
+            .iter()
+            .zip(&checked)
+            .map(|((n, t), check)| format!("{}: {}", quote_literal(n), quote_literal(if check.is_some() { "VARCHAR" } else { t })))
+            .collect();
+        args.push(format!("columns = {{{}}}", entries.join(", ")));
+        if let Some(nulls) = null_strings(opts, attempt) {
+            let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
+            args.push(format!("nullstr = [{}]", list.join(", ")));
+        }
+        if checked.iter().all(Option::is_none) {
+            "*".to_string()
+        } else {
+            let list: Vec<String> = columns
+                .iter()
+                .zip(&checked)
+                .enumerate()
+                .map(|(i, ((n, _), check))| {
+                    let name = quote_ident(n);
+                    match check {
+                        Some(ty) => format!("{} AS {name}", strict_cast_sql(&name, ty, i)),
+                        None => name,
+                    }
+                })
+                .collect();
+            list.join(", ")
+        }
+    };
+    if attempt.lenient {
+        args.push("strict_mode = false".into());
     }
-    let c = &opts.csv;
+    if let Some((table, scan)) = rejects {
+        args.push(format!("store_rejects = true, rejects_table = {}, rejects_scan = {}", quote_literal(table), quote_literal(scan)));
+    }
+    Ok(format!("SELECT {select} FROM read_csv({})", args.join(", ")))
+}
+
+/// The reader arguments that fix `dialect`'s layout for `path`.
+fn layout_args(path: &Path, dialect: &Dialect) -> Vec<String> {
     let mut args = vec![
         quote_literal(&path.to_string_lossy()),
         "auto_detect = false".into(),
@@ -485,48 +625,97 @@ fn select_sql_reading(
     if ["\\n", "\\r\\n", "\\r"].contains(&dialect.newline.as_str()) {
         args.push(format!("new_line = {}", quote_literal(&dialect.newline)));
     }
-    let date_format = c.date_format.as_deref().unwrap_or(&dialect.date_format);
-    let timestamp_format = c.timestamp_format.as_deref().unwrap_or(&dialect.timestamp_format);
-    let keep_in_text = na == NaReading::KeepInText && protects_text(opts, attempt, &columns);
-    let select = if keep_in_text {
-        let entries: Vec<String> = columns.iter().map(|(n, _)| format!("{}: 'VARCHAR'", quote_literal(n))).collect();
-        args.push(format!("columns = {{{}}}", entries.join(", ")));
-        let list: Vec<String> = columns
-            .iter()
-            .map(|(n, ty)| {
-                let name = quote_ident(n);
-                if ty.eq_ignore_ascii_case("VARCHAR") {
-                    name.clone()
-                } else if is_text_type(ty) {
-                    format!("CAST({name} AS {ty}) AS {name}")
-                } else {
-                    format!("{} AS {name}", cast_expr(&name, ty, date_format, timestamp_format))
-                }
-            })
-            .collect();
-        list.join(", ")
-    } else {
-        if !date_format.is_empty() {
-            args.push(format!("dateformat = {}", quote_literal(date_format)));
-        }
-        if !timestamp_format.is_empty() {
-            args.push(format!("timestampformat = {}", quote_literal(timestamp_format)));
-        }
-        let entries: Vec<String> = columns.iter().map(|(n, t)| format!("{}: {}", quote_literal(n), quote_literal(t))).collect();
-        args.push(format!("columns = {{{}}}", entries.join(", ")));
-        if let Some(nulls) = null_strings(opts, attempt) {
-            let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
-            args.push(format!("nullstr = [{}]", list.join(", ")));
-        }
-        "*".to_string()
-    };
+    args
+}
+
+/// The date and timestamp formats the read parses with (the user's, else the sniffer's).
+fn formats<'a>(opts: &'a ImportOptions, dialect: &'a Dialect) -> (&'a str, &'a str) {
+    let c = &opts.csv;
+    (c.date_format.as_deref().unwrap_or(&dialect.date_format), c.timestamp_format.as_deref().unwrap_or(&dialect.timestamp_format))
+}
+
+/// `path` read in `dialect`'s layout with every column as text (lines that do not fit are
+/// skipped), for checks that need the values as written.
+fn text_read(path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect) -> Result<String> {
+    let columns = read_columns(path, opts, attempt, dialect)?;
+    let mut args = layout_args(path, dialect);
+    let entries: Vec<String> = columns.iter().map(|(n, _)| format!("{}: 'VARCHAR'", quote_literal(n))).collect();
+    args.push(format!("columns = {{{}}}", entries.join(", ")));
+    if let Some(nulls) = null_strings(opts, attempt) {
+        let list: Vec<String> = nulls.iter().map(|n| quote_literal(n)).collect();
+        args.push(format!("nullstr = [{}]", list.join(", ")));
+    }
+    args.push("ignore_errors = true".into());
     if attempt.lenient {
         args.push("strict_mode = false".into());
     }
-    if let Some((table, scan)) = rejects {
-        args.push(format!("store_rejects = true, rejects_table = {}, rejects_scan = {}", quote_literal(table), quote_literal(scan)));
+    Ok(format!("read_csv({})", args.join(", ")))
+}
+
+/// After a read in which DuckDB's reader cast every column (one that rejects bad lines):
+/// the first value that the cast changed (2.5 rounded into a BIGINT column), as the column's
+/// index and the text. One more pass over the file, reading only the checked columns.
+fn first_changed_by_reader(conn: &Connection, path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect) -> Result<Option<(usize, String)>> {
+    let columns = read_columns(path, opts, attempt, dialect)?;
+    let (date_format, timestamp_format) = formats(opts, dialect);
+    let (mut tags, mut values) = (Vec::new(), Vec::new());
+    for (i, (name, ty)) in columns.iter().enumerate() {
+        if let Some(ty) = checked_type(ty, date_format, timestamp_format) {
+            let c = quote_ident(name);
+            let survives = crate::engine::kind::survives_cast_sql(&c, "VARCHAR", &ty);
+            let changes = format!("{c} IS NOT NULL AND TRY_CAST({c} AS {ty}) IS NOT NULL AND NOT coalesce({survives}, false)");
+            tags.push(format!("WHEN {changes} THEN {i}"));
+            values.push(format!("WHEN {changes} THEN {c}"));
+        }
     }
-    Ok(format!("SELECT {select} FROM read_csv({})", args.join(", ")))
+    if tags.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT tag, v FROM (SELECT CASE {} END AS tag, CASE {} END AS v FROM {}) WHERE tag IS NOT NULL LIMIT 1",
+        tags.join(" "),
+        values.join(" "),
+        text_read(path, opts, attempt, dialect)?
+    );
+    match conn.query_row(&sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))) {
+        Ok((tag, value)) => Ok(Some((tag.max(0) as usize, value))),
+        Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) if DuckMessage::new(&e.to_string()).kind() == MessageKind::Interrupted => Err(EngineError::Cancelled),
+        Err(e) => Err(EngineError::from(e)),
+    }
+}
+
+/// The 1-based row of the first value of `column` that reading it as `ty` would change.
+fn locate_changed(conn: &Connection, path: &Path, opts: &ImportOptions, attempt: &Attempt, dialect: &Dialect, column: &str, ty: &SqlType) -> Option<u64> {
+    let table = format!("__dataforge_locate_{}", std::process::id());
+    let c = quote_ident(column);
+    let created = conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE {} AS SELECT {c} FROM {}",
+        quote_ident(&table),
+        text_read(path, opts, attempt, dialect).ok()?
+    ));
+    let survives = crate::engine::kind::survives_cast_sql(&c, "VARCHAR", ty);
+    let row = created.ok().and_then(|()| {
+        conn.query_row(
+            &format!("SELECT rowid + 1 FROM {} WHERE {c} IS NOT NULL AND NOT coalesce({survives}, false) ORDER BY rowid LIMIT 1", quote_ident(&table)),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .ok()
+    });
+    let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&table)));
+    row.map(|r| r.max(0) as u64)
+}
+
+/// What `value` becomes as `ty`, as text; `None` when it is not a `ty`.
+fn stored_as(conn: &Connection, value: &str, ty: &SqlType) -> Option<String> {
+    conn.query_row(&format!("SELECT CAST(TRY_CAST(? AS {ty}) AS VARCHAR)"), [value], |r| r.get::<_, Option<String>>(0)).ok().flatten()
+}
+
+/// True when `value` (text) reads as `ty` without change.
+fn survives_as(conn: &Connection, value: &str, ty: &SqlType) -> bool {
+    let survives = crate::engine::kind::survives_cast_sql("$1::VARCHAR", "VARCHAR", ty);
+    conn.query_row(&format!("SELECT coalesce({survives}, false)"), [value], |r| r.get::<_, bool>(0)).unwrap_or(false)
 }
 
 /// A finished CSV load.
@@ -566,8 +755,15 @@ pub fn load(
         }
         let rejects = skip.then(|| rejects_names(staging, tries));
         let sql = select_sql(path, opts, &attempt, &dialect, rejects.as_ref().map(|(t, s)| (t.as_str(), s.as_str())))?;
-        let err = match create(conn, staging, &sql) {
-            Ok(rows) => {
+        let created = create(conn, staging, &sql);
+        // A read that cast every column itself may have changed values (2.5 into BIGINT).
+        let changed_by_reader = match (&created, &rejects) {
+            (Ok(_), Some(_)) => first_changed_by_reader(conn, path, opts, &attempt, &dialect)?,
+            _ => None,
+        };
+        let err = match (created, changed_by_reader) {
+            (Ok(_), Some((tag, value))) => format!("{}{tag}:{value}", crate::engine::kind::CHANGED_MARK),
+            (Ok(rows), None) => {
                 if let Some((column, why)) = widened.take().filter(|(c, _)| !attempt.text_columns.contains(c)) {
                     if dialect.columns.iter().any(|(n, t)| *n == column && t == "VARCHAR") {
                         notices.push(format!("column \"{column}\" was kept as text: {why}"));
@@ -592,24 +788,75 @@ pub fn load(
                 }
                 return Ok(Loaded { rows, rejects: Some((table, scans, count)) });
             }
-            Err(err) => err,
+            (Err(err), _) => err.to_string(),
         };
         if let Some((table, scans)) = &rejects {
             drop_temp(conn, table);
             drop_temp(conn, scans);
         }
-        let mut text = err.to_string();
-        // With text columns keeping NA tokens, the other columns are cast after the scan,
-        // where a bad value has no line: the scan that casts by itself names it.
+        let mut text = err;
+        if let MessageKind::ValueChanges { tag, value } = DuckMessage::new(&text).kind() {
+            let columns = read_columns(path, opts, &attempt, &dialect)?;
+            let Some((column, ty)) = columns.get(tag).cloned() else {
+                return Err(EngineError::Internal(format!("a strict read named column {tag} of {}", columns.len())));
+            };
+            let ty = SqlType::parse(&ty)?;
+            let user_typed = opts.types.iter().any(|(n, _)| n.eq_ignore_ascii_case(&column));
+            let becomes = stored_as(conn, &value, &ty);
+            let why = match &becomes {
+                Some(b) => format!("\"{value}\" would be stored as {b} as {ty}"),
+                None => format!("\"{value}\" is not a valid {ty}"),
+            };
+            let nanos = SqlType::parse("TIMESTAMP_NS")?;
+            let is_timestamp = matches!(ColumnKind::of(ty.as_str()), ColumnKind::Timestamp { tz: false, unit } if unit != crate::engine::kind::TimeUnit::Nanos);
+            if !user_typed && is_timestamp && survives_as(conn, &value, &nanos) && !attempt.type_overrides.iter().any(|(n, _)| *n == column) {
+                attempt.type_overrides.push((column.clone(), nanos));
+                notices.push(format!("column \"{column}\" holds fractions of a microsecond (\"{value}\"); it was read as TIMESTAMP_NS to keep them"));
+                continue;
+            }
+            if !user_typed && !attempt.sample_all {
+                attempt.sample_all = true;
+                notices.push(format!(
+                    "a later value of column \"{column}\" did not fit the type guessed from the first {} rows ({why}); the whole file was scanned to detect it",
+                    group_digits(SNIFF_SAMPLE_ROWS)
+                ));
+                widened = Some((column.clone(), why));
+                continue;
+            }
+            let may_fall_back = !user_typed || opts.on_error == OnError::Text;
+            if may_fall_back && !attempt.text_columns.contains(&column) && attempt.text_columns.len() < MAX_TEXT_FALLBACKS {
+                attempt.text_columns.push(column.clone());
+                notices.push(format!("column \"{column}\" was kept as text: {why}"));
+                continue;
+            }
+            let row = locate_changed(conn, path, opts, &attempt, &dialect, &column, &ty);
+            return Err(EngineError::ValueChanged(Box::new(ChangedValue {
+                origin: super::display_name(source),
+                row,
+                column,
+                value,
+                becomes,
+                data_type: ty.to_string(),
+                table: None,
+                widen_to: None,
+            })));
+        }
+        // With text columns keeping NA tokens, or columns read as text to be cast strictly,
+        // the cast comes after the scan, where a bad value has no line: the scan that casts
+        // by itself names it.
         let keeps_na = !attempt.na_everywhere && protects_text(opts, &attempt, &dialect.columns);
-        if keeps_na && DuckMessage::new(&text).line().is_none() && DuckMessage::new(&text).kind() != MessageKind::Interrupted {
+        let checks = !skip && {
+            let (date_format, timestamp_format) = formats(opts, &dialect);
+            read_columns(path, opts, &attempt, &dialect)?.iter().any(|(_, ty)| checked_type(ty, date_format, timestamp_format).is_some())
+        };
+        if (keeps_na || checks) && DuckMessage::new(&text).line().is_none() && DuckMessage::new(&text).kind() != MessageKind::Interrupted {
             if skip {
                 attempt.na_everywhere = true;
                 notices.push("NA, N/A, NULL… were read as missing values in text columns too, so that lines with bad values could be skipped".into());
                 continue;
             }
             let locate = format!("{staging}_locate");
-            let sql = select_sql_reading(path, opts, &attempt, &dialect, None, NaReading::Everywhere)?;
+            let sql = select_sql_reading(path, opts, &attempt, &dialect, None, NaReading::Everywhere, Checking::Scanner)?;
             let located = create(conn, &locate, &sql);
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&locate)));
             if let Err(e) = located {
@@ -814,10 +1061,16 @@ mod tests {
             ..Dialect::default()
         };
         let sql = select_sql(Path::new("/x/o'k.csv"), &opts, &attempt, &dialect, None).unwrap();
-        assert_eq!(
-            sql,
-            "SELECT * FROM read_csv('/x/o''k.csv', auto_detect = false, delim = ';', quote = '\"', escape = '\"', skip = 0, header = true, comment = '', new_line = '\\n', columns = {'a''b': 'BIGINT', 'c': 'VARCHAR'}, nullstr = ['n/a', 'it''s', ''])"
+        // A whole-number column is read as text and cast strictly, naming a value it would round.
+        assert!(sql.starts_with("SELECT CASE WHEN (contains(\"a'b\", '.')"), "{sql}");
+        assert!(sql.contains("THEN error('dataforge-value-changes:0:' || \"a'b\") ELSE CAST(\"a'b\" AS BIGINT) END AS \"a'b\", \"c\" FROM read_csv("), "{sql}");
+        assert!(
+            sql.ends_with("FROM read_csv('/x/o''k.csv', auto_detect = false, delim = ';', quote = '\"', escape = '\"', skip = 0, header = true, comment = '', new_line = '\\n', columns = {'a''b': 'VARCHAR', 'c': 'VARCHAR'}, nullstr = ['n/a', 'it''s', ''])"),
+            "{sql}"
         );
+        // A read that rejects bad lines lets the reader cast (and checks the values after).
+        let sql = select_sql(Path::new("/x/o'k.csv"), &opts, &attempt, &dialect, Some(("r", "s"))).unwrap();
+        assert!(sql.starts_with("SELECT * FROM read_csv(") && sql.contains("columns = {'a''b': 'BIGINT', 'c': 'VARCHAR'}"), "{sql}");
         assert_eq!(user_args(&opts, &attempt), ["delim = ';'", "nullstr = ['n/a', 'it''s', '']", "types = {'a''b': 'BIGINT', 'c': 'VARCHAR'}"]);
     }
 
@@ -831,15 +1084,13 @@ mod tests {
             ..Dialect::default()
         };
         let sql = select_sql(Path::new("a.csv"), &opts, &attempt, &dialect, None).unwrap();
-        assert!(
-            sql.starts_with("SELECT CAST(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA'), 'N/A'), 'NULL'), 'null'), 'NaN'), 'nan') AS BIGINT) AS \"n\", \"country\" FROM read_csv("),
-            "{sql}"
-        );
+        assert!(sql.starts_with("SELECT CASE WHEN (contains(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA')"), "{sql}");
+        assert!(sql.contains("ELSE CAST(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA'), 'N/A'), 'NULL'), 'null'), 'NaN'), 'nan') AS BIGINT) END AS \"n\", \"country\" FROM read_csv("), "{sql}");
         assert!(sql.contains("columns = {'n': 'VARCHAR', 'country': 'VARCHAR'}"), "{sql}");
         assert!(!sql.contains("nullstr"), "{sql}");
         let everywhere = Attempt { na_everywhere: true, ..attempt.clone() };
         let sql = select_sql(Path::new("a.csv"), &opts, &everywhere, &dialect, None).unwrap();
-        assert!(sql.starts_with("SELECT * FROM read_csv("), "{sql}");
+        assert!(sql.contains("END AS \"n\", \"country\" FROM read_csv(") && sql.contains("columns = {'n': 'VARCHAR', 'country': 'VARCHAR'}"), "{sql}");
         assert!(sql.contains("nullstr = ['NA', 'N/A', 'NULL', 'null', 'NaN', 'nan', '']"), "{sql}");
         let typed = ImportOptions { types: vec![("nope".into(), SqlType::varchar())], ..ImportOptions::new() };
         assert!(matches!(select_sql(Path::new("a.csv"), &typed, &attempt, &dialect, None), Err(EngineError::ColumnNotFound { .. })));

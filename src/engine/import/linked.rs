@@ -10,7 +10,7 @@ use super::{arrow_ipc, csv, display_name, encoding, read_error, sources, table_r
 use crate::engine::error::{EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
 use crate::engine::sql::{quote_ident, quote_literal, table_name_from_path, validate_table_name};
-use crate::engine::workspace::{Workspace, in_transaction, new_table_name, register_in_catalog, table_columns};
+use crate::engine::workspace::{Workspace, new_table_name, register_in_catalog, table_columns};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LinkReport {
@@ -89,7 +89,7 @@ impl Job for LinkJob {
         ctx.checkpoint()?;
 
         let _landing = self.workspace.land_lock();
-        let (table, columns) = in_transaction(&conn, || {
+        let (table, columns) = ctx.transaction(&conn, || {
             let table = new_table_name(&conn, self.options.table.as_deref(), &table_name_from_path(&path))?;
             conn.execute_batch(&format!("CREATE VIEW {} AS {select}", quote_ident(&table)))?;
             register_in_catalog(&conn, &table, &path.to_string_lossy(), rows)?;

@@ -29,16 +29,16 @@ use std::sync::Arc;
 use duckdb::Connection;
 use serde::Serialize;
 
-pub use self::land::append_by_name;
-use self::land::{first_uncastable, rename_and_register, validate_expected};
+pub use self::land::{AppendRules, Origin, append_by_name, first_changed};
+use self::land::{rename_and_register, validate_expected};
 pub use self::options::{CsvOptions, ExpectedColumn, FileFormat, ImportOptions, OnError};
 pub use self::sniff::estimate_text_rows;
 use self::sources::Source;
 pub use crate::engine::error::display_name;
 use crate::engine::error::{DuckMessage, EngineError, Result};
 use crate::engine::job::{Job, JobCtx};
-use crate::engine::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, validate_table_name};
-use crate::engine::workspace::{Workspace, in_transaction, is_view, new_table_name, table_columns, table_exists};
+use crate::engine::sql::{META_SCHEMA, STAGING_PREFIX, quote_ident, quote_literal, table_name_from_path, unique_suffix, validate_table_name};
+use crate::engine::workspace::{Workspace, is_view, new_table_name, table_columns, table_exists};
 
 /// Imports smaller than this are checkpointed at once (see `ImportJob::run`).
 const SMALL_IMPORT_BYTES: u64 = 64 << 20;
@@ -188,7 +188,11 @@ impl Job for ImportJob {
                 ))?;
             }
             if i > 0 {
-                append_by_name(&conn, &staging, &target, true)?;
+                // Files loaded into one new table: a column takes a type that holds every
+                // file's values (whole numbers in one, decimals in another make it DOUBLE).
+                let rules = AppendRules { add_columns: true, widen: true, skip_existing: None };
+                let appended = append_by_name(&conn, &staging, &target, &Origin { name: source.display.clone(), file_column: None }, &rules)?;
+                notices.extend(appended.notices.into_iter().map(|n| n.replace(&format!("\"{staging}\""), "the table")));
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(&target)))?;
             }
             if let Some((temp, scans, n)) = &part.rejects {
@@ -209,7 +213,7 @@ impl Job for ImportJob {
         ctx.phase("Saving table", None);
         let columns = table_columns(&conn, &staging)?.len() as u64;
         let rejects_staging = (rejected > 0).then_some(rejects_staging.as_str());
-        let (table, rejects_table, skipped_existing) = self.land(&conn, &staging, rows, rejects_staging, &mut notices)?;
+        let (table, rejects_table, skipped_existing) = self.land(&conn, &staging, rows, rejects_staging, ctx, &mut notices)?;
         let rows = rows - skipped_existing;
         lap("landed");
         guard.armed = false;
@@ -365,17 +369,18 @@ impl ImportJob {
             let Some(col) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)) else {
                 return Err(EngineError::ColumnNotFound { table: display_name(&self.sources[0]), column: name.clone() });
             };
-            if let Some(value) = first_uncastable(conn, staging, &col.name, ty)? {
+            let many = self.sources.len() > 1 && self.options.source_column;
+            let origin = Origin { name: display_name(&self.sources[0]), file_column: many.then(|| "source_file".to_string()) };
+            if let Some(changed) = first_changed(conn, staging, &col.name, &col.data_type, ty, &origin)? {
                 if self.options.on_error == OnError::Text {
-                    notices.push(format!("column \"{}\" was kept as {}: \"{value}\" is not a valid {ty}", col.name, col.data_type));
+                    let what = match &changed.becomes {
+                        Some(b) => format!("{} would become {b} as {ty}", changed.value),
+                        None => format!("\"{}\" is not a valid {ty}", changed.value),
+                    };
+                    notices.push(format!("column \"{}\" was kept as {}: {what}", col.name, col.data_type));
                     continue;
                 }
-                return Err(EngineError::InvalidData {
-                    file: self.sources[0].clone(),
-                    line: None,
-                    column: Some(col.name.clone()),
-                    reason: format!("\"{value}\" is not a valid {ty}"),
-                });
+                return Err(EngineError::ValueChanged(Box::new(changed)));
             }
             conn.execute_batch(&format!("ALTER TABLE {} ALTER COLUMN {} SET DATA TYPE {ty}", quote_ident(staging), quote_ident(&col.name)))?;
         }
@@ -384,11 +389,16 @@ impl ImportJob {
 
     /// Lands the staging table (renamed, or appended to the target) and its rejects, together
     /// with their catalog rows: all or nothing.
-    fn land(&self, conn: &Connection, staging: &str, rows: u64, rejects: Option<&str>, notices: &mut Vec<String>) -> Result<(String, Option<String>, u64)> {
+    fn land(&self, conn: &Connection, staging: &str, rows: u64, rejects: Option<&str>, ctx: &JobCtx, notices: &mut Vec<String>) -> Result<(String, Option<String>, u64)> {
+        // An append waits while another writer (a dedupe replacing the table) holds it.
+        let _table_lock = match (&self.options.table, self.options.append) {
+            (Some(name), true) => Some(crate::engine::catalog::lock_table(&self.workspace, name, ctx)?),
+            _ => None,
+        };
         let _landing = self.workspace.land_lock();
         let source = self.sources.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
         let mut skipped = 0;
-        let (table, rejects_table) = in_transaction(conn, || {
+        let (table, rejects_table) = ctx.transaction(conn, || {
             let table = if self.options.append {
                 let name = self.options.table.clone().ok_or_else(|| EngineError::InvalidOption("appending needs a table name".into()))?;
                 if !table_exists(conn, &name)? {
@@ -397,12 +407,14 @@ impl ImportJob {
                 if is_view(conn, &name)? {
                     return Err(EngineError::Unsupported(format!("\"{name}\" is a file opened in place; import it to append to it")));
                 }
-                if let Some(keys) = &self.options.skip_existing {
-                    skipped = land::drop_existing(conn, &name, staging, keys)?;
-                }
-                append_by_name(conn, &name, staging, self.options.add_columns)?;
+                let rules = AppendRules { add_columns: self.options.add_columns, widen: self.options.widen, skip_existing: self.options.skip_existing.clone() };
+                let many = self.sources.len() > 1 && self.options.source_column;
+                let origin = Origin { name: display_name(&self.sources[0]), file_column: many.then(|| "source_file".to_string()) };
+                let appended = append_by_name(conn, &name, staging, &origin, &rules)?;
+                skipped = appended.skipped;
+                notices.extend(appended.notices);
                 conn.execute_batch(&format!("DROP TABLE {}", quote_ident(staging)))?;
-                land::record_rows(conn, &name)?;
+                crate::engine::catalog::record_rows(conn, &name)?;
                 name
             } else {
                 let table = new_table_name(conn, self.options.table.as_deref(), &self.derived_name())?;
@@ -491,11 +503,6 @@ impl Drop for StagingGuard<'_> {
     }
 }
 
-fn unique_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{}_{nanos}", std::process::id())
-}
 
 /// Blocks in use in the workspace file, and the block size.
 fn used_blocks(conn: &Connection) -> Result<(u64, u64)> {

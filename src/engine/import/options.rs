@@ -122,6 +122,10 @@ pub struct ImportOptions {
     pub append: bool,
     /// When appending, add columns the table does not have yet (else that is an error).
     pub add_columns: bool,
+    /// When appending, let a column's type grow to hold values it would otherwise change
+    /// (2.5 into a BIGINT column makes it DOUBLE); else such a value is an error.
+    #[serde(default)]
+    pub widen: bool,
     /// When appending, leave out rows the table already has: rows with equal values in these
     /// columns (`Some(empty)`: in every column the file and the table share).
     pub skip_existing: Option<Vec<String>>,

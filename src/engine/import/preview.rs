@@ -139,6 +139,7 @@ impl Job for PreviewJob {
         }
         let mut stmt = conn.prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'preview' ORDER BY column_index")?;
         preview.columns = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?;
+        preview.notices.extend(text_that_looks_typed(&conn, table, &preview.columns));
         let cols: Vec<String> = preview.columns.iter().map(|(n, _)| format!("{}::VARCHAR", quote_ident(n))).collect();
         if !cols.is_empty() {
             let mut stmt = conn.prepare(&format!("SELECT {} FROM {table} LIMIT {limit}", cols.join(", ")))?;
@@ -149,4 +150,34 @@ impl Job for PreviewJob {
         }
         Ok(preview)
     }
+}
+
+/// Text columns whose values are nearly all numbers or dates: one value kept the column as
+/// text, and the user should hear which, and how to read the column as its type.
+fn text_that_looks_typed(conn: &Connection, table: &str, columns: &[(String, String)]) -> Vec<String> {
+    let mut notices = Vec::new();
+    for (name, ty) in columns {
+        if !ty.eq_ignore_ascii_case("VARCHAR") {
+            continue;
+        }
+        let c = quote_ident(name);
+        for (target, words) in [("DOUBLE", "a number"), ("DATE", "a date"), ("TIMESTAMP", "a date and time")] {
+            let sql = format!(
+                "SELECT count(*) FILTER (WHERE TRY_CAST({c} AS {target}) IS NOT NULL), count({c}),
+                        first({c}) FILTER (WHERE TRY_CAST({c} AS {target}) IS NULL AND trim({c}) <> '')
+                 FROM {}",
+                quote_ident(table)
+            );
+            let Ok((typed, present, odd)) = conn.query_row(&sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))) else {
+                continue;
+            };
+            if let Some(odd) = odd.filter(|_| typed >= 2 && typed * 10 >= present * 9) {
+                notices.push(format!(
+                    "column \"{name}\" is read as text because \"{odd}\" is not {words}, though nearly all its other values are; give it the type {target} below (and choose what happens to values that do not fit) to read it as {target}"
+                ));
+                break;
+            }
+        }
+    }
+    notices
 }

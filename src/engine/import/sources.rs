@@ -45,10 +45,16 @@ pub fn is_stream(meta: &std::fs::Metadata) -> bool {
     !meta.is_file() && !meta.is_dir()
 }
 
+/// Longest line a stream may have, as DuckDB's CSV reader allows (`max_line_size`).
+const MAX_STREAM_LINE_BYTES: u64 = 2_000_000;
+
 /// Copies a stream to a file in the temp folder, under the stream's own name, so it can be
-/// sniffed and read like a file.
+/// sniffed and read like a file. The copy obeys the reader's limits as it goes (a line no
+/// longer than DuckDB reads, no more columns than dataforge reads), so an endless stream
+/// (`/dev/zero`) stops with an error, and it waits for a writer without blocking: a pipe
+/// nobody writes to can be cancelled.
 pub fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx) -> Result<Source> {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     std::fs::create_dir_all(temp_dir).map_err(|e| EngineError::io(temp_dir, e))?;
     let dir = tempfile::Builder::new()
         .prefix(&crate::engine::scratch::prefix("pipe"))
@@ -56,18 +62,39 @@ pub fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx) -> Result<Source> {
         .map_err(|e| EngineError::io(temp_dir, e))?;
     let display = super::display_name(path);
     let target = dir.path().join(&display);
-    let mut reader = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut reader = StreamReader::open(path)?;
     let mut writer = std::io::BufWriter::new(std::fs::File::create(&target).map_err(|e| EngineError::io(&target, e))?);
     ctx.phase(format!("Reading {display}"), None);
     let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        ctx.checkpoint()?;
-        let n = reader.read(&mut buf).map_err(|e| EngineError::io(path, e))?;
-        if n == 0 {
-            break;
+    let (mut bytes, mut line, mut line_bytes) = (0u64, 1u64, 0u64);
+    let mut head: Vec<u8> = Vec::new();
+    while let Some(n) = reader.read(&mut buf, ctx)? {
+        let chunk = &buf[..n];
+        if head.len() < 1 << 20 {
+            head.extend_from_slice(&chunk[..n.min((1 << 20) - head.len())]);
+            super::sniff::check_width(path, &head)?;
         }
-        writer.write_all(&buf[..n]).map_err(|e| EngineError::io(&target, e))?;
+        for &b in chunk {
+            if b == b'\n' {
+                line += 1;
+                line_bytes = 0;
+            } else {
+                line_bytes += 1;
+                if line_bytes > MAX_STREAM_LINE_BYTES {
+                    return Err(EngineError::InvalidData {
+                        file: path.to_path_buf(),
+                        line: Some(line),
+                        column: None,
+                        reason: format!(
+                            "the line is longer than {} bytes; a line may be at most {} bytes",
+                            crate::engine::config::group_digits(MAX_STREAM_LINE_BYTES),
+                            crate::engine::config::group_digits(MAX_STREAM_LINE_BYTES)
+                        ),
+                    });
+                }
+            }
+        }
+        writer.write_all(chunk).map_err(|e| EngineError::io(&target, e))?;
         bytes += n as u64;
         ctx.progress(bytes, 0);
     }
@@ -76,6 +103,61 @@ pub fn spool(path: &Path, temp_dir: &Path, ctx: &JobCtx) -> Result<Source> {
         return Err(EngineError::invalid_file(path, "the stream ended without data; there is nothing to import"));
     }
     Ok(Source { path: target, display, bytes, is_pattern: false, _extracted: Some(Arc::new(dir)) })
+}
+
+/// A stream read without blocking the job: it waits for data a tenth of a second at a time,
+/// hearing cancel in between.
+struct StreamReader {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl StreamReader {
+    fn open(path: &Path) -> Result<Self> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        // Opening a named pipe blocks until a writer comes; without blocking it returns at once.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = options.open(path).map_err(|e| EngineError::io(path, e))?;
+        Ok(Self { file, path: path.to_path_buf() })
+    }
+
+    /// The next bytes into `buf`: `Some(n)`, or `None` at the end of the stream.
+    fn read(&mut self, buf: &mut [u8], ctx: &JobCtx) -> Result<Option<usize>> {
+        use std::io::Read as _;
+        loop {
+            ctx.checkpoint()?;
+            #[cfg(unix)]
+            {
+                use std::os::fd::AsRawFd as _;
+                let mut poll = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd for the file this reader owns.
+                let ready = unsafe { libc::poll(&mut poll, 1, 100) };
+                if ready == 0 {
+                    continue;
+                }
+                if ready < 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(EngineError::io(&self.path, e));
+                }
+                if poll.revents & libc::POLLIN == 0 && poll.revents & libc::POLLHUP != 0 {
+                    return Ok(None);
+                }
+            }
+            match self.file.read(buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(EngineError::io(&self.path, e)),
+            }
+        }
+    }
 }
 
 pub fn is_zip(path: &Path) -> bool {

@@ -139,6 +139,8 @@ struct Shared {
     id: u64,
     title: String,
     is_cancelled: AtomicBool,
+    /// Past the point of no return (a commit has started): cancel is no longer heard.
+    is_committing: AtomicBool,
     watched: Mutex<Option<(Arc<InterruptHandle>, ProgressHandle)>>,
     status: Mutex<Status>,
     wake: Waker,
@@ -151,9 +153,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn cancel(&self) {
-        self.is_cancelled.store(true, Ordering::SeqCst);
-        if let Some((interrupt, _)) = lock(&self.watched).as_ref() {
-            interrupt.interrupt();
+        {
+            // Under the same lock as the commit point, so a cancel lands before it or not at all.
+            let watched = lock(&self.watched);
+            if self.is_committing.load(Ordering::SeqCst) {
+                return;
+            }
+            self.is_cancelled.store(true, Ordering::SeqCst);
+            if let Some((interrupt, _)) = watched.as_ref() {
+                interrupt.interrupt();
+            }
         }
         (self.wake)();
     }
@@ -220,6 +229,11 @@ pub struct JobCtx {
 }
 
 impl JobCtx {
+    /// The job's title ("Remove duplicates from sales").
+    pub fn title(&self) -> &str {
+        &self.shared.title
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.shared.is_cancelled.load(Ordering::SeqCst)
     }
@@ -241,6 +255,34 @@ impl JobCtx {
             return Err(EngineError::Cancelled);
         }
         Ok(())
+    }
+
+    /// The point of no return: from here on cancel is not heard, so a job that commits
+    /// reports what it did. `Err(Cancelled)` when cancel came first.
+    pub fn commit_point(&self) -> Result<()> {
+        let mut watched = lock(&self.shared.watched);
+        if self.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        self.shared.is_committing.store(true, Ordering::SeqCst);
+        *watched = None;
+        Ok(())
+    }
+
+    /// Runs `work` in one transaction on `conn`, committed unless it fails or cancel comes
+    /// first; rolled back otherwise. A cancel that arrives once the commit has started is
+    /// not heard: the job then reports success, because its change is there.
+    pub fn transaction<T>(&self, conn: &Connection, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let outcome = work().and_then(|value| {
+            self.commit_point()?;
+            conn.execute_batch("COMMIT")?;
+            Ok(value)
+        });
+        if outcome.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        outcome
     }
 
     /// Stops interrupting and watching the connection, before cleanup SQL that must run
@@ -385,6 +427,7 @@ pub fn spawn<J: Job>(job: J, wake: Waker) -> JobHandle<J::Output> {
         id,
         title: job.title(),
         is_cancelled: AtomicBool::new(false),
+        is_committing: AtomicBool::new(false),
         watched: Mutex::new(None),
         status: Mutex::new(Status::default()),
         wake,

@@ -1,6 +1,8 @@
 //! What a column's figures say: its meaning, the narrowest type for it, and its alerts.
 
 use super::*;
+use crate::engine::kind::survives_cast_sql;
+use crate::engine::sql::SqlType;
 
 pub(super) fn meaning(p: &ColumnProfile, non_null: u64) -> Meaning {
     if non_null == 0 {
@@ -123,37 +125,42 @@ fn text_candidate(conn: &Connection, compiled: &CompiledView, p: &ColumnProfile)
     let t = p.text.as_ref().expect("text stats");
     let non_null = p.count - p.nulls;
     let c = quote_ident(&p.name);
-    let all_cast = |target: &str| -> Result<bool> {
-        let sql = format!("SELECT count(*) FROM ({}) WHERE v IS NOT NULL AND TRY_CAST(v AS {target}) IS NULL", compiled.select_columns(&format!("{c} AS v")));
-        let failed: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
-        Ok(failed == 0)
-    };
-    // Numbers written with leading zeros or signs ("01234", "+5") would not come back the same.
-    let kept_as_written = |target: &str| -> Result<bool> {
+    // Every value must come back unchanged from the new type: 20-digit ids are not DOUBLEs,
+    // timestamps with UTC offsets not TIMESTAMPs, "01234" is not the number 1234.
+    let all_survive = |target: &str| -> Result<bool> {
+        let survives = survives_cast_sql("v", "VARCHAR", &SqlType::parse(target)?);
         let sql = format!(
-            "SELECT count(*) FROM ({}) WHERE v IS NOT NULL AND (TRY_CAST(v AS {target}) IS NULL OR regexp_matches(v, '^\\s|\\s$|^[+]|^-?0[0-9]'))",
+            "SELECT count(*) FROM ({}) WHERE v IS NOT NULL AND NOT coalesce({survives}, false)",
             compiled.select_columns(&format!("{c} AS v"))
         );
         let failed: i64 = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
         Ok(failed == 0)
     };
     if t.numeric_values == t.sampled_values && t.sampled_values > 0 {
-        if kept_as_written("BIGINT")? {
+        if all_survive("BIGINT")? {
             let sql = format!("SELECT min(TRY_CAST(v AS BIGINT)), max(TRY_CAST(v AS BIGINT)) FROM ({})", compiled.select_columns(&format!("{c} AS v")));
             let (min, max): (i64, i64) = conn.prepare(&sql)?.query_row(compiled.params(), |r| Ok((r.get(0)?, r.get(1)?)))?;
             return Ok(Some((narrowest_integer(min as f64, max as f64).to_string(), "every value is a whole number".into())));
         }
-        if kept_as_written("DOUBLE")? {
-            return Ok(Some(("DOUBLE".into(), "every value is a number".into())));
+        for wide in ["UBIGINT", "HUGEINT"] {
+            if all_survive(wide)? {
+                return Ok(Some((wide.into(), "every value is a whole number".into())));
+            }
+        }
+        if all_survive("DOUBLE")? {
+            return Ok(Some(("DOUBLE".into(), "every value is a number of at most 15 digits".into())));
         }
     }
     let iso_dates = t.date_formats.iter().filter(|d| d.value.as_deref().is_some_and(|v| v.starts_with("9999-99-99"))).map(|d| d.count).sum::<u64>();
     if iso_dates == t.sampled_values && t.sampled_values > 0 {
-        if all_cast("DATE")? && t.length_max == Some(10) {
+        if t.length_max == Some(10) && all_survive("DATE")? {
             return Ok(Some(("DATE".into(), "every value is a date".into())));
         }
-        if all_cast("TIMESTAMP")? {
+        if all_survive("TIMESTAMP")? {
             return Ok(Some(("TIMESTAMP".into(), "every value is a date and time".into())));
+        }
+        if all_survive("TIMESTAMPTZ")? {
+            return Ok(Some(("TIMESTAMPTZ".into(), "every value is a date and time with a UTC offset".into())));
         }
     }
     if p.distinct <= 2 && p.top_values.iter().all(|v| v.value.as_deref().is_some_and(|v| ["true", "false"].contains(&v.to_ascii_lowercase().as_str()))) {

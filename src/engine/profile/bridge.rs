@@ -1,7 +1,8 @@
 //! DuckDB's Arrow arrays (arrow-rs) handed to Polars through the Arrow C data interface,
 //! without copying the buffers.
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, Decimal128Array};
+use arrow::datatypes::DataType;
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema, to_ffi};
 use polars::prelude::{PlSmallStr, Series};
 
@@ -24,17 +25,38 @@ fn to_polars(array: &ArrayRef) -> Result<Box<dyn polars_arrow::array::Array>> {
     unsafe { polars_arrow::ffi::import_array_from_c(array, field.dtype) }.map_err(bridge_error)
 }
 
-/// Arrays of one column (one per Arrow batch) as a Polars Series of as many chunks.
+/// Arrays of one column (one per Arrow batch) as a Polars Series of as many chunks. DECIMAL
+/// arrays (DuckDB hands HUGEINT over as DECIMAL(38,0) too) become their unscaled 128-bit
+/// integers: the scale is the caller's to know, and no digit is lost.
 pub fn series(name: &str, arrays: &[ArrayRef]) -> Result<Series> {
+    let is_decimal = |a: &ArrayRef| matches!(a.data_type(), DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..));
+    if arrays.first().is_some_and(is_decimal) {
+        return decimal_keys(name, arrays);
+    }
     let chunks = arrays.iter().map(to_polars).collect::<Result<Vec<_>>>()?;
     Series::from_arrow_chunks(PlSmallStr::from(name), chunks).map_err(bridge_error)
+}
+
+fn decimal_keys(name: &str, arrays: &[ArrayRef]) -> Result<Series> {
+    use polars::prelude::{Int128Chunked, IntoSeries as _, NewChunkedArray as _};
+    let mut keys: Vec<Option<i128>> = Vec::with_capacity(arrays.iter().map(|a| a.len()).sum());
+    for array in arrays {
+        let scale = match array.data_type() {
+            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => *s,
+            other => return Err(bridge_error(format!("a decimal column holds {other}"))),
+        };
+        let wide = arrow::compute::cast(array, &DataType::Decimal128(38, scale)).map_err(bridge_error)?;
+        let wide = wide.as_any().downcast_ref::<Decimal128Array>().ok_or_else(|| bridge_error("a decimal column is not DECIMAL(38)"))?;
+        keys.extend(wide.iter());
+    }
+    Ok(Int128Chunked::from_iter_options(PlSmallStr::from(name), keys.into_iter()).into_series())
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
+    use arrow::array::{BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray};
 
     use super::*;
 
@@ -59,5 +81,9 @@ mod tests {
         let bools: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)]));
         let s = series("b", &[bools]).unwrap();
         assert_eq!(s.bool().unwrap().iter().collect::<Vec<_>>(), vec![Some(true), None, Some(false)]);
+
+        let decimals: ArrayRef = Arc::new(Decimal128Array::from(vec![Some(i128::MAX), None, Some(-15)]).with_precision_and_scale(38, 10).unwrap());
+        let s = series("d", &[decimals]).unwrap();
+        assert_eq!(s.i128().unwrap().iter().collect::<Vec<_>>(), vec![Some(i128::MAX), None, Some(-15)]);
     }
 }

@@ -4,16 +4,17 @@ use polars::prelude::{ChunkFilter, DataType as PlType, Float64Chunked, IntoLazy,
 use polars_compute::moment::{PearsonState, pearson_corr};
 
 use super::*;
+use crate::engine::kind::ColumnKind;
 
 /// Pearson (exact, merged across chunks of rows) and Spearman (ranks of up to
 /// [`SPEARMAN_ROWS`] rows, a DuckDB Bernoulli sample of about as many beyond) between numeric columns.
 pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[ColumnInfo], rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Correlations>> {
-    let columns: Vec<&ColumnInfo> = all.iter().filter(|c| Kind::of(&c.data_type).is_numeric()).take(MAX_CORRELATED).collect();
+    let columns: Vec<&ColumnInfo> = all.iter().filter(|c| Kind::from_column(c.kind).is_numeric()).take(MAX_CORRELATED).collect();
     if columns.len() < 2 || rows < 3 {
         return Ok(None);
     }
     let n = columns.len();
-    let select: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("CAST({} AS DOUBLE) AS c{i}", quote_ident(&c.name))).collect();
+    let select: Vec<String> = columns.iter().enumerate().map(|(i, c)| Ok(format!("{} AS c{i}", centred(conn, compiled, c)?))).collect::<Result<_>>()?;
     // Pairwise co-moments over complete pairs, merged chunk by chunk.
     let mut pairs = vec![PearsonState::default(); n * n];
     let mut batches: Vec<arrow::record_batch::RecordBatch> = Vec::new();
@@ -75,6 +76,39 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
         spearman[i * n + i] = Some(1.0);
     }
     Ok(Some(Correlations { columns: columns.iter().map(|c| c.name.clone()).collect(), pearson, spearman, spearman_rows }))
+}
+
+/// A numeric column as doubles measured from one of its values, subtracted in the column's
+/// own type: correlations do not move with an offset, and 20-digit integers or timestamps far
+/// from zero keep their differences (ranks their ties) that doubles of the values would lose.
+fn centred(conn: &Connection, compiled: &CompiledView, column: &ColumnInfo) -> Result<String> {
+    let c = quote_ident(&column.name);
+    let plain = format!("CAST({c} AS DOUBLE)");
+    let exact = match column.kind {
+        ColumnKind::Integer { .. } => format!("CAST({c} AS HUGEINT)"),
+        ColumnKind::Decimal { .. } => c.clone(),
+        ColumnKind::Float { .. } => {
+            // Floats: measured from their smallest finite value, as doubles.
+            let sql = format!("SELECT CAST(min(v) AS VARCHAR) FROM ({}) WHERE isfinite(v)", compiled.select_columns(&format!("CAST({c} AS DOUBLE) AS v")));
+            let pivot: Option<String> = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
+            return Ok(pivot.map_or(plain, |p| format!("CAST({c} AS DOUBLE) - CAST({} AS DOUBLE)", crate::engine::sql::quote_literal(&p))));
+        }
+        _ => return Ok(plain),
+    };
+    // The smallest value, and whether the largest minus it still fits the type (it does not
+    // when a column spans both ends of HUGEINT: doubles of such values are far enough apart).
+    let sql = format!(
+        "SELECT CAST(lo AS VARCHAR), TRY(hi - lo) IS NOT NULL FROM (SELECT min(v) AS lo, max(v) AS hi FROM ({}))",
+        compiled.select_columns(&format!("{exact} AS v"))
+    );
+    let (pivot, fits): (Option<String>, bool) = conn.prepare(&sql)?.query_row(compiled.params(), |r| Ok((r.get(0)?, r.get::<_, Option<bool>>(1)?.unwrap_or(false))))?;
+    Ok(match (pivot, fits, column.kind) {
+        (Some(p), true, ColumnKind::Decimal { precision, scale }) => {
+            format!("CAST({c} - CAST({} AS DECIMAL({precision},{scale})) AS DOUBLE)", crate::engine::sql::quote_literal(&p))
+        }
+        (Some(p), true, _) => format!("CAST({exact} - CAST({} AS HUGEINT) AS DOUBLE)", crate::engine::sql::quote_literal(&p)),
+        _ => plain,
+    })
 }
 
 fn symmetric(n: usize, f: impl Fn(usize, usize) -> Option<f64>) -> Vec<Option<f64>> {

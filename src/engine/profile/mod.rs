@@ -33,6 +33,7 @@ use super::sql::quote_ident;
 use super::view::{CompiledView, SourceShape, View};
 use duckdb::Connection;
 
+use super::kind::{ColumnKind, TimeUnit};
 use super::workspace::{ColumnInfo, Workspace, WsConnection};
 
 /// The shape of the JSON report; bumped when a field changes meaning.
@@ -87,8 +88,14 @@ impl Job for ProfileJob {
         let mut profile = profile_view(&conn, &self.view, &self.options, ctx, self.on_column.as_deref())?;
         if let Some(table) = self.view.source.table_name().filter(|_| !self.view.has_row_filter()) {
             profile.table_bytes = self.workspace.table(table).ok().and_then(|t| t.bytes);
+            // Kept only with a table that is still there: one dropped meanwhile takes none.
             if self.options.columns.is_none() {
-                store::save(&conn, table, &profile)?;
+                ctx.transaction(&conn, || {
+                    if crate::engine::workspace::table_exists(&conn, table)? {
+                        store::save(&conn, table, &profile)?;
+                    }
+                    Ok(())
+                })?;
             }
         }
         Ok(profile)
@@ -306,16 +313,19 @@ struct ColumnState {
     sample: Vec<Series>,
     missing: Vec<u64>,
     chunks: usize,
+    /// What numbers are measured from, so moments of values far from zero stay exact.
+    pivot: Option<stats::Pivot>,
 }
 
 fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInfo, rows: u64, options: &ProfileOptions, ctx: &JobCtx) -> Result<ColumnProfile> {
     let started = Instant::now();
-    let kind = Kind::of(&column.data_type);
+    let kind = Kind::from_column(column.kind);
     let numeric = kind.is_numeric() || kind.is_temporal();
+    let divisor = key_divisor(column.kind);
     let segments = MISSING_SEGMENTS.min(rows.max(1) as usize);
     let segment_rows = rows.div_ceil(segments as u64).max(1);
     let mut st = ColumnState { missing: vec![0; segments], ..Default::default() };
-    for_each_chunk(conn, compiled, &kind.select_expr(&column.name), options.chunk_bytes, ctx, |s| {
+    for_each_chunk(conn, compiled, &select_expr(column), options.chunk_bytes, ctx, |s| {
         let s = s.rechunk();
         let offset = st.rows;
         st.rows += s.len() as u64;
@@ -333,9 +343,13 @@ fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInf
         let share = (stats::SAMPLE_VALUES as u64 * s.len() as u64).div_ceil(rows.max(1)).max(1) as usize;
         st.sample.push(stats::spread_sample(&s, share)?);
         if numeric {
-            st.moments.merge(&stats::moments(&s)?);
+            if st.pivot.is_none() {
+                st.pivot = stats::Pivot::of(&s, kind.is_temporal())?;
+            }
+            let pivot = st.pivot.unwrap_or(stats::Pivot::Int(0));
+            st.moments.merge(&stats::moments(&s, pivot, divisor, kind.is_temporal())?);
             if !st.dropped {
-                let runs = stats::Runs::of_chunk(&s)?;
+                let runs = stats::Runs::of_chunk(&s, divisor)?;
                 let merged = match st.runs.take() {
                     Some(so_far) => so_far.merge(runs),
                     None => runs,
@@ -371,16 +385,19 @@ fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInf
     let sorted = match (&st.runs, numeric) {
         (Some(runs), true) => Some(stats::Sorted::of(runs)),
         (None, true) => {
-            sample_runs = if sample.is_empty() { stats::Runs::default() } else { stats::Runs::of_chunk(&sample)? };
+            sample_runs = if sample.is_empty() { stats::Runs::default() } else { stats::Runs::of_chunk(&sample, divisor)? };
             Some(stats::Sorted::of(&sample_runs))
         }
         _ => None,
     };
+    // Moments were measured from the pivot: put them back where the values are.
+    let moments = st.moments.shifted(st.pivot.map_or(0.0, |p| p.value(divisor)));
     let (distinct, top_values) = match (&st.counts, &st.runs) {
         (_, Some(runs)) => {
-            let text = |i: usize| match runs.ints.as_ref().and_then(|ints| ints.get(i)) {
-                Some(exact) if kind == Kind::Integer => exact.to_string(),
-                _ => numeric_text(kind, stats::Sorted::of(runs).value(i)),
+            let sorted = stats::Sorted::of(runs);
+            let text = |i: usize| match sorted.key(i) {
+                Some(key) => key_text(kind, column.kind, key),
+                None => numeric_text(kind, sorted.value(i)),
             };
             let mut top: Vec<ValueCount> = stats::top_sorted(&runs.counts, TOP_VALUES).into_iter().map(|i| ValueCount { value: Some(text(i)), count: runs.counts[i] }).collect();
             // NaN sorts last, as DuckDB orders it.
@@ -391,9 +408,9 @@ fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInf
             }
             (runs.len() as u64 + u64::from(st.moments.nan > 0), top)
         }
-        (Some(counts), _) => (counts.height() as u64, top_values(&stats::top(counts, TOP_VALUES)?, kind)?),
+        (Some(counts), _) => (counts.height() as u64, top_values(&stats::top(counts, TOP_VALUES)?, kind, column.kind)?),
         _ if non_null == 0 => (0, Vec::new()),
-        _ => partitioned_distinct_and_top(conn, compiled, kind, &column.name, options, ctx)?,
+        _ => partitioned_distinct_and_top(conn, compiled, kind, column, options, ctx)?,
     };
     let approximate = st.dropped;
     let mut profile = ColumnProfile {
@@ -405,8 +422,9 @@ fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInf
         nulls: st.nulls,
         distinct,
         empty_strings: st.text.empty,
-        zeros: st.moments.zeros,
-        negatives: st.moments.negatives,
+        // Zero and negative mean nothing for dates and times (they would count from 1970).
+        zeros: if kind.is_temporal() { 0 } else { st.moments.zeros },
+        negatives: if kind.is_temporal() { 0 } else { st.moments.negatives },
         nan: st.moments.nan,
         infinite: st.moments.infinite,
         numeric: None,
@@ -420,14 +438,14 @@ fn profile_column(conn: &Connection, compiled: &CompiledView, column: &ColumnInf
         seconds: 0.0,
     };
     if let Some(sorted) = sorted {
-        let numeric = numeric_stats(&st.moments, sorted, approximate);
+        let numeric = numeric_stats(&moments, sorted, approximate);
         profile.histogram = if kind.is_temporal() { None } else { stats::histogram(sorted, HISTOGRAM_BINS).map(|(edges, counts)| Histogram { edges, counts }) };
         if approximate && !kind.is_temporal() {
             // The sample gave the quantiles; the bars are counted over every value.
-            profile.histogram = exact_histogram(conn, compiled, kind, &column.name, &st.moments, options, ctx)?;
+            profile.histogram = exact_histogram(conn, compiled, column, &moments, options, ctx)?;
         }
         if kind.is_temporal() {
-            let mut temporal = temporal_stats(kind, &numeric, sorted);
+            let mut temporal = temporal_stats(kind, column.kind, &numeric, sorted);
             if approximate {
                 let scale = st.moments.n / sorted.total().max(1) as f64;
                 temporal.by_period.iter_mut().for_each(|p| p.count = (p.count as f64 * scale).round() as u64);
@@ -460,13 +478,15 @@ fn too_many(distinct: usize, cap: usize, read: u64, total: u64) -> bool {
 }
 
 /// Histogram bars of every finite value in a second pass, the bins set by the exact min and max.
-fn exact_histogram(conn: &Connection, compiled: &CompiledView, kind: Kind, column: &str, m: &Moments, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Histogram>> {
-    let (Some(min), Some(max)) = (m.min, m.max) else { return Ok(None) };
+fn exact_histogram(conn: &Connection, compiled: &CompiledView, column: &ColumnInfo, m: &Moments, options: &ProfileOptions, ctx: &JobCtx) -> Result<Option<Histogram>> {
+    let (Some(min), Some(max)) = (m.finite_min, m.finite_max) else { return Ok(None) };
     let bins = if max > min { HISTOGRAM_BINS } else { 1 };
     let width = if max > min { (max - min) / bins as f64 } else { 1.0 };
     let mut counts = vec![0u64; bins];
-    for_each_chunk(conn, compiled, &kind.select_expr(column), options.chunk_bytes, ctx, |s| {
+    let divisor = key_divisor(column.kind);
+    for_each_chunk(conn, compiled, &select_expr(column), options.chunk_bytes, ctx, |s| {
         let floats = s.cast(&PlType::Float64).map_err(polars_error)?;
+        let floats = if divisor == 1.0 { floats } else { floats / divisor };
         let floats = floats.f64().map_err(polars_error)?;
         let finite = floats.filter(&floats.is_finite()).map_err(polars_error)?;
         let bin = ((&finite - min) / width).rechunk().into_owned();
@@ -495,6 +515,63 @@ fn thin_sample(parts: Vec<Series>) -> Result<Series> {
     stats::spread_sample(&all, stats::SAMPLE_VALUES)
 }
 
+/// How a column's values are read for Polars, in the column's own terms: integers as 64- or
+/// 128-bit integers (never as doubles, which would merge 20-digit identifiers), decimals as
+/// DECIMAL (unscaled 128-bit integers), floats as DOUBLE, dates and times as microseconds
+/// (nanoseconds for TIMESTAMP_NS) with ±infinity at the ends of BIGINT, the rest as text.
+fn select_expr(column: &ColumnInfo) -> String {
+    let c = quote_ident(&column.name);
+    match column.kind {
+        ColumnKind::Integer { bits: 128, .. } => format!("CAST({c} AS HUGEINT)"),
+        ColumnKind::Integer { bits: 64, signed: false } => format!("CAST({c} AS UBIGINT)"),
+        ColumnKind::Integer { .. } => format!("CAST({c} AS BIGINT)"),
+        ColumnKind::Decimal { .. } | ColumnKind::Boolean => c,
+        ColumnKind::Float { .. } => format!("CAST({c} AS DOUBLE)"),
+        ColumnKind::Date | ColumnKind::Timestamp { .. } => {
+            let epoch = if matches!(column.kind, ColumnKind::Timestamp { unit: TimeUnit::Nanos, .. }) { "epoch_ns" } else { "epoch_us" };
+            format!("CASE WHEN {c} = 'infinity' THEN {} WHEN {c} = '-infinity' THEN {} ELSE {epoch}({c}) END", i64::MAX, i64::MIN)
+        }
+        ColumnKind::Time { .. } => format!("epoch_us({c})"),
+        _ => format!("CAST({c} AS VARCHAR)"),
+    }
+}
+
+/// What a key read by [`select_expr`] is divided by to read as a number: 10^scale for a
+/// DECIMAL, 1000 for nanoseconds (which read as microseconds).
+fn key_divisor(kind: ColumnKind) -> f64 {
+    match kind {
+        ColumnKind::Decimal { scale, .. } => 10f64.powi(i32::from(scale)),
+        ColumnKind::Timestamp { unit: TimeUnit::Nanos, .. } => 1000.0,
+        _ => 1.0,
+    }
+}
+
+/// An exact key as DuckDB writes the value: an integer, a DECIMAL with its scale, a date or
+/// time (to the nanosecond), or infinity.
+fn key_text(kind: Kind, column_kind: ColumnKind, key: i128) -> String {
+    if kind.is_temporal() && (key == i128::from(i64::MAX) || key == i128::from(i64::MIN)) {
+        return if key > 0 { "infinity".into() } else { "-infinity".into() };
+    }
+    match column_kind {
+        ColumnKind::Decimal { scale, .. } if scale > 0 => {
+            let digits = key.unsigned_abs().to_string();
+            let scale = usize::from(scale);
+            let digits = format!("{digits:0>width$}", width = scale + 1);
+            let (whole, fraction) = digits.split_at(digits.len() - scale);
+            format!("{}{whole}.{fraction}", if key < 0 { "-" } else { "" })
+        }
+        ColumnKind::Timestamp { unit: TimeUnit::Nanos, .. } => {
+            let nanos = key as i64;
+            chrono::DateTime::from_timestamp_nanos(nanos)
+                .format(if nanos % 1_000_000_000 == 0 { "%Y-%m-%d %H:%M:%S" } else { "%Y-%m-%d %H:%M:%S%.9f" })
+                .to_string()
+        }
+        ColumnKind::Timestamp { tz: true, .. } => format!("{}+00", format_temporal(kind, key as f64)),
+        _ if kind.is_temporal() => format_temporal(kind, key as f64),
+        _ => key.to_string(),
+    }
+}
+
 /// A number (or temporal value held as microseconds) as text.
 fn numeric_text(kind: Kind, v: f64) -> String {
     match kind {
@@ -506,21 +583,30 @@ fn numeric_text(kind: Kind, v: f64) -> String {
     }
 }
 
-fn top_values(top: &DataFrame, kind: Kind) -> Result<Vec<ValueCount>> {
+fn top_values(top: &DataFrame, kind: Kind, column_kind: ColumnKind) -> Result<Vec<ValueCount>> {
     let v = top.column("v").map_err(polars_error)?.as_materialized_series().clone();
     let n = top.column("n").map_err(polars_error)?.u64().map_err(polars_error)?.clone();
-    let texts = display_values(&v, kind)?;
+    let texts = display_values(&v, kind, column_kind)?;
     Ok(texts.into_iter().zip(n.into_no_null_iter()).map(|(value, count)| ValueCount { value, count }).collect())
 }
 
-/// Values as a person reads them: temporal values formatted, the rest as text.
-fn display_values(v: &Series, kind: Kind) -> Result<Vec<Option<String>>> {
-    if kind.is_temporal() {
-        let micros = v.i64().map_err(polars_error)?;
-        return Ok(micros.iter().map(|m| m.map(|m| format_temporal(kind, m as f64))).collect());
+/// Values as a person reads them, as DuckDB writes them: exact keys (integers, decimals,
+/// dates and times) through [`key_text`], the rest as text.
+fn display_values(v: &Series, kind: Kind, column_kind: ColumnKind) -> Result<Vec<Option<String>>> {
+    match v.dtype() {
+        PlType::Int64 => {
+            let keys = v.i64().map_err(polars_error)?;
+            Ok(keys.iter().map(|k| k.map(|k| key_text(kind, column_kind, i128::from(k)))).collect())
+        }
+        PlType::Int128 => {
+            let keys = v.i128().map_err(polars_error)?;
+            Ok(keys.iter().map(|k| k.map(|k| key_text(kind, column_kind, k))).collect())
+        }
+        _ => {
+            let text = v.cast(&PlType::String).map_err(polars_error)?;
+            Ok(text.str().map_err(polars_error)?.iter().map(|s| s.map(str::to_string)).collect())
+        }
     }
-    let text = v.cast(&PlType::String).map_err(polars_error)?;
-    Ok(text.str().map_err(polars_error)?.iter().map(|s| s.map(str::to_string)).collect())
 }
 
 /// Distinct values one pass of [`partitioned_distinct_and_top`] aims to hold.
@@ -529,8 +615,8 @@ const PARTITION_DISTINCT: f64 = 2_500_000.0;
 /// Distinct count and top values of a column with too many values to merge at once: the
 /// values are split by hash into parts small enough for memory (DuckDB filters each part as
 /// it scans), each part counted by Polars. Parts share no value, so the sums are exact.
-fn partitioned_distinct_and_top(conn: &Connection, compiled: &CompiledView, kind: Kind, column: &str, options: &ProfileOptions, ctx: &JobCtx) -> Result<(u64, Vec<ValueCount>)> {
-    let expr = kind.select_expr(column);
+fn partitioned_distinct_and_top(conn: &Connection, compiled: &CompiledView, kind: Kind, column: &ColumnInfo, options: &ProfileOptions, ctx: &JobCtx) -> Result<(u64, Vec<ValueCount>)> {
+    let expr = select_expr(column);
     let values = compiled.select_columns(&format!("{expr} AS v"));
     let estimate: i64 = conn.prepare(&format!("SELECT approx_count_distinct(v) FROM ({values})"))?.query_row(compiled.params(), |r| r.get(0))?;
     let per_part = PARTITION_DISTINCT.min(options.max_merged_distinct as f64);
@@ -566,7 +652,7 @@ fn partitioned_distinct_and_top(conn: &Connection, compiled: &CompiledView, kind
         }
     }
     let top = match candidates {
-        Some(c) => top_values(&stats::top(&c, TOP_VALUES)?, kind)?,
+        Some(c) => top_values(&stats::top(&c, TOP_VALUES)?, kind, column.kind)?,
         None => Vec::new(),
     };
     Ok((distinct, top))
@@ -639,7 +725,7 @@ fn duration_words(micros: f64) -> String {
     }
 }
 
-fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: stats::Sorted<'_>) -> TemporalStats {
+fn temporal_stats(kind: Kind, column_kind: ColumnKind, numeric: &NumericStats, sorted: stats::Sorted<'_>) -> TemporalStats {
     use chrono::Datelike;
     let span_days = numeric.max.zip(numeric.min).map_or(0.0, |(a, b)| (a - b) / 86_400e6);
     let period = match kind {
@@ -688,9 +774,14 @@ fn temporal_stats(kind: Kind, numeric: &NumericStats, sorted: stats::Sorted<'_>)
         let (from, to) = (sorted.value(i - 1), sorted.value(i));
         Gap { from: format_temporal(kind, from), to: format_temporal(kind, to), length: duration_words(to - from) }
     });
+    // The ends as written exactly (nanoseconds, infinity) where the keys are exact.
+    let end = |i: usize, fallback: Option<f64>| match sorted.key(i) {
+        Some(key) if !numeric.approximate => Some(key_text(kind, column_kind, key)),
+        _ => fallback.map(|m| format_temporal(kind, m)),
+    };
     TemporalStats {
-        min: numeric.min.map(|m| format_temporal(kind, m)),
-        max: numeric.max.map(|m| format_temporal(kind, m)),
+        min: if sorted.len() > 0 { end(0, numeric.min) } else { None },
+        max: if sorted.len() > 0 { end(sorted.len() - 1, numeric.max) } else { None },
         period: period.to_string(),
         by_period,
         longest_gap,
@@ -765,6 +856,8 @@ mod tests {
     fn types_are_read_as_polars_can_take_them() {
         assert_eq!(Kind::of("INTEGER"), Kind::Integer);
         assert_eq!(Kind::of("DECIMAL(38,10)"), Kind::Float);
+        assert_eq!(Kind::of("HUGEINT"), Kind::Integer);
+        assert_eq!(Kind::of("UBIGINT"), Kind::Integer);
         assert_eq!(Kind::of("TIMESTAMP WITH TIME ZONE"), Kind::Timestamp);
         assert_eq!(Kind::of("STRUCT(a INTEGER)"), Kind::Text);
         assert_eq!(Kind::of("INTEGER[]"), Kind::Text);
@@ -775,5 +868,12 @@ mod tests {
         assert_eq!(format_temporal(Kind::Date, 1_704_153_600_000_000.0), "2024-01-02");
         assert_eq!(format_temporal(Kind::Time, 3_600_000_000.0), "01:00:00");
         assert_eq!(format_temporal(Kind::Timestamp, 1_704_067_200_123_457.0), "2024-01-01 00:00:00.123457");
+        let ns = ColumnKind::Timestamp { unit: TimeUnit::Nanos, tz: false };
+        assert_eq!(key_text(Kind::Timestamp, ns, 1_704_067_200_000_000_001), "2024-01-01 00:00:00.000000001");
+        assert_eq!(key_text(Kind::Timestamp, ns, i128::from(i64::MAX)), "infinity");
+        let dec = ColumnKind::Decimal { precision: 38, scale: 10 };
+        assert_eq!(key_text(Kind::Float, dec, -15), "-0.0000000015");
+        assert_eq!(key_text(Kind::Float, dec, 12_345_000_000_000), "1234.5000000000");
+        assert_eq!(key_text(Kind::Integer, ColumnKind::Integer { bits: 128, signed: true }, i128::MAX), "170141183460469231731687303715884105727");
     }
 }

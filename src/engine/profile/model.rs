@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::sql::quote_ident;
+use crate::engine::kind::ColumnKind;
 use crate::engine::workspace::ColumnInfo;
 
 /// How a column is handed to Polars.
@@ -20,27 +20,18 @@ pub enum Kind {
 
 impl Kind {
     pub fn of(data_type: &str) -> Self {
-        let t = data_type.to_ascii_uppercase();
-        match t.as_str() {
-            "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "UTINYINT" | "USMALLINT" | "UINTEGER" => Self::Integer,
-            "FLOAT" | "DOUBLE" | "UBIGINT" | "HUGEINT" | "UHUGEINT" => Self::Float,
-            "BOOLEAN" => Self::Boolean,
-            "DATE" => Self::Date,
-            "TIME" => Self::Time,
-            _ if t.starts_with("DECIMAL") => Self::Float,
-            _ if t.starts_with("TIMESTAMP") => Self::Timestamp,
-            _ => Self::Text,
-        }
+        Self::from_column(ColumnKind::of(data_type))
     }
 
-    pub(super) fn select_expr(self, column: &str) -> String {
-        let c = quote_ident(column);
-        match self {
-            Self::Integer => format!("CAST({c} AS BIGINT)"),
-            Self::Float => format!("CAST({c} AS DOUBLE)"),
-            Self::Boolean => c,
-            Self::Date | Self::Timestamp | Self::Time => format!("epoch_us({c})"),
-            Self::Text => format!("CAST({c} AS VARCHAR)"),
+    pub fn from_column(kind: ColumnKind) -> Self {
+        match kind {
+            ColumnKind::Integer { .. } => Self::Integer,
+            ColumnKind::Float { .. } | ColumnKind::Decimal { .. } => Self::Float,
+            ColumnKind::Boolean => Self::Boolean,
+            ColumnKind::Date => Self::Date,
+            ColumnKind::Time { .. } => Self::Time,
+            ColumnKind::Timestamp { .. } => Self::Timestamp,
+            _ => Self::Text,
         }
     }
 

@@ -1,14 +1,18 @@
 //! "Optimize types": a table rewritten with the narrower types its profile suggested, as a new
 //! table or in place of the old one, in one transaction (Cancel or failure changes nothing).
+//! Each change is checked again on the whole column inside that transaction: a value the
+//! new type would round or cut stops it, named.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::engine::catalog;
 use crate::engine::error::{EngineError, Result};
+use crate::engine::import::{Origin, first_changed};
 use crate::engine::job::{Job, JobCtx};
-use crate::engine::sql::{STAGING_PREFIX, SqlType, quote_ident, quote_literal, validate_table_name};
-use crate::engine::workspace::{Workspace, in_transaction, new_table_name, register_in_catalog, table_columns};
+use crate::engine::sql::{SqlType, quote_ident, quote_literal, validate_table_name};
+use crate::engine::workspace::{Workspace, new_table_name, register_in_catalog, table_columns};
 
 /// A column and the type it is to be stored as (`ENUM` takes the column's own values).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,57 +59,56 @@ impl Job for OptimizeJob {
         let _writing = self.workspace.writing();
         let conn = self.workspace.connect()?;
         let columns = table_columns(&conn, &self.table)?;
-        let mut select = Vec::new();
-        for c in &columns {
-            let name = quote_ident(&c.name);
-            match self.changes.iter().find(|t| t.column == c.name) {
-                None => select.push(name),
-                Some(change) => {
-                    let target = if change.data_type.to_ascii_uppercase().starts_with("ENUM") {
-                        let mut stmt = conn.prepare(&format!(
-                            "SELECT DISTINCT CAST({name} AS VARCHAR) AS v FROM {} WHERE {name} IS NOT NULL ORDER BY v",
-                            quote_ident(&self.table)
-                        ))?;
-                        let values: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<duckdb::Result<_>>()?;
-                        format!("ENUM({})", values.iter().map(|v| quote_literal(v)).collect::<Vec<_>>().join(", "))
-                    } else {
-                        SqlType::parse(&change.data_type)?.as_str().to_string()
-                    };
-                    select.push(format!("CAST({name} AS {target}) AS {name}"));
-                }
-            }
-        }
         for change in &self.changes {
             if !columns.iter().any(|c| c.name == change.column) {
                 return Err(EngineError::ColumnNotFound { table: self.table.clone(), column: change.column.clone() });
             }
         }
+        // Replacing the table: no other write may land between reading it and replacing it.
+        let _lock = match self.target {
+            OptimizeTarget::Replace => Some(catalog::lock_table(&self.workspace, &self.table, ctx)?),
+            OptimizeTarget::NewTable(_) => None,
+        };
         ctx.watch(&conn)?;
         ctx.phase(self.title(), None);
-        let source: Option<String> = conn
-            .query_row(&format!("SELECT source FROM {}.tables WHERE name = ?", crate::engine::sql::META_SCHEMA), [&self.table], |r| r.get(0))
-            .ok();
-        let copy = |into: &str| format!("CREATE TABLE {} AS SELECT {} FROM {} ORDER BY rowid", quote_ident(into), select.join(", "), quote_ident(&self.table));
-        let outcome = in_transaction(&conn, || {
+        let outcome = ctx.transaction(&conn, || {
+            // Decided on the rows as they are now, not as a profile saw them: every value of a
+            // changed column must come back unchanged from its new type.
+            let mut select = Vec::new();
+            for c in &columns {
+                let name = quote_ident(&c.name);
+                let Some(change) = self.changes.iter().find(|t| t.column == c.name) else {
+                    select.push(name);
+                    continue;
+                };
+                let target = if change.data_type.to_ascii_uppercase().starts_with("ENUM") {
+                    let mut stmt = conn.prepare(&format!(
+                        "SELECT DISTINCT CAST({name} AS VARCHAR) AS v FROM {} WHERE {name} IS NOT NULL ORDER BY v",
+                        quote_ident(&self.table)
+                    ))?;
+                    let values: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<duckdb::Result<_>>()?;
+                    SqlType::parse(&format!("ENUM({})", values.iter().map(|v| quote_literal(v)).collect::<Vec<_>>().join(", ")))?
+                } else {
+                    SqlType::parse(&change.data_type)?
+                };
+                let origin = Origin { name: self.table.clone(), file_column: None };
+                if let Some(changed) = first_changed(&conn, &self.table, &c.name, &c.data_type, &target, &origin)? {
+                    return Err(EngineError::ValueChanged(Box::new(changed)));
+                }
+                select.push(format!("CAST({name} AS {target}) AS {name}"));
+            }
+            let select = format!("SELECT {} FROM {} ORDER BY rowid", select.join(", "), quote_ident(&self.table));
             let name = match &self.target {
                 OptimizeTarget::NewTable(name) => {
                     validate_table_name(name)?;
                     let name = new_table_name(&conn, Some(name), name)?;
-                    let rows = conn.execute(&copy(&name), [])? as u64;
+                    let rows = conn.execute(&format!("CREATE TABLE {} AS {select}", quote_ident(&name)), [])? as u64;
                     register_in_catalog(&conn, &name, &format!("{} with optimized types", self.table), Some(rows))?;
                     (name, rows)
                 }
-                OptimizeTarget::Replace => {
-                    let staging = format!("{STAGING_PREFIX}optimize_{}", std::process::id());
-                    let rows = conn.execute(&copy(&staging), [])? as u64;
-                    conn.execute_batch(&format!("DROP TABLE {}; ALTER TABLE {} RENAME TO {};", quote_ident(&self.table), quote_ident(&staging), quote_ident(&self.table)))?;
-                    register_in_catalog(&conn, &self.table, source.as_deref().unwrap_or(""), Some(rows))?;
-                    (self.table.clone(), rows)
-                }
+                OptimizeTarget::Replace => (self.table.clone(), catalog::replace_table(&conn, &self.table, &select)?),
             };
-            if ctx.is_cancelled() {
-                return Err(EngineError::Cancelled);
-            }
+            ctx.checkpoint()?;
             Ok(name)
         });
         ctx.unwatch();

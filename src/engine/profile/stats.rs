@@ -19,7 +19,10 @@ pub const MAX_MERGED_RUNS: usize = 12_000_000;
 /// Values kept (spread over the column) for approximate quantiles and text shapes.
 pub const SAMPLE_VALUES: usize = 100_000;
 
-/// Count, mean and central moments of the finite values, merged with Pébay's formulas.
+/// Count, mean and central moments of the finite values, merged with Pébay's formulas
+/// (Chan's, for the second moment). Each chunk measures its values from the same pivot
+/// ([`Pivot`]), so values far from zero (timestamps, 20-digit integers) keep their spread:
+/// the moments are of `value - pivot`, until [`Moments::shifted`] puts the pivot back.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Moments {
     pub n: f64,
@@ -27,8 +30,12 @@ pub struct Moments {
     pub m2: f64,
     pub m3: f64,
     pub m4: f64,
+    /// The smallest and largest values, ±infinity included (as DuckDB's `min` and `max`).
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// The smallest and largest finite values.
+    pub finite_min: Option<f64>,
+    pub finite_max: Option<f64>,
     pub sum: f64,
     pub zeros: u64,
     pub negatives: u64,
@@ -41,6 +48,7 @@ impl Moments {
         let a = *self;
         let n = a.n + b.n;
         let (min, max) = (opt_fold(a.min, b.min, f64::min), opt_fold(a.max, b.max, f64::max));
+        let (finite_min, finite_max) = (opt_fold(a.finite_min, b.finite_min, f64::min), opt_fold(a.finite_max, b.finite_max, f64::max));
         let counts = (a.sum + b.sum, a.zeros + b.zeros, a.negatives + b.negatives, a.nan + b.nan, a.infinite + b.infinite);
         if b.n == 0.0 || a.n == 0.0 {
             *self = if a.n == 0.0 { *b } else { a };
@@ -57,8 +65,24 @@ impl Moments {
                 + 6.0 * d * d * (na * na * b.m2 + nb * nb * a.m2) / (n * n)
                 + 4.0 * d * (na * b.m3 - nb * a.m3) / n;
         }
-        (self.min, self.max) = (min, max);
+        (self.min, self.max, self.finite_min, self.finite_max) = (min, max, finite_min, finite_max);
         (self.sum, self.zeros, self.negatives, self.nan, self.infinite) = counts;
+    }
+
+    /// The moments of the values themselves, from those measured from a pivot of `value`.
+    pub fn shifted(&self, value: f64) -> Moments {
+        if value == 0.0 {
+            return *self;
+        }
+        Moments {
+            mean: self.mean + value,
+            min: self.min.map(|m| m + value),
+            max: self.max.map(|m| m + value),
+            finite_min: self.finite_min.map(|m| m + value),
+            finite_max: self.finite_max.map(|m| m + value),
+            sum: self.sum + value * self.n,
+            ..*self
+        }
     }
 
     /// Sample variance (n - 1), as DuckDB's `var_samp`.
@@ -94,38 +118,114 @@ fn opt_fold(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f6
     }
 }
 
-/// The moments of a numeric chunk (Int64 or Float64), NaN and infinities counted apart. Each
-/// statistic is one pass of a Polars kernel over the values; none builds an intermediate array.
-pub fn moments(values: &Series) -> Result<Moments> {
-    let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
-    let all = floats.f64().map_err(polars_error)?;
-    let count = |mask: BooleanChunked| mask.sum().unwrap_or(0) as u64;
-    let (nan, infinite) = (count(all.is_nan()), count(all.is_infinite()));
-    let filtered;
-    let finite = if nan + infinite > 0 {
-        filtered = all.filter(&all.is_finite()).map_err(polars_error)?;
-        &filtered
-    } else {
-        all
-    };
-    let n = (finite.len() - finite.null_count()) as f64;
-    let mut m = Moments { n, zeros: count(all.equal(0.0)), negatives: count(all.lt(0.0)), nan, infinite, ..Default::default() };
-    if n == 0.0 {
-        return Ok(m);
+/// The value a column's moments are measured from: its first finite value, in the column's
+/// own type (exact for integers of any width).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pivot {
+    Int(i128),
+    Float(f64),
+}
+
+impl Pivot {
+    /// The first finite value of a chunk; temporal keys at the ends of BIGINT are ±infinity.
+    pub fn of(values: &Series, temporal: bool) -> Result<Option<Self>> {
+        Ok(match values.dtype() {
+            DataType::Float64 | DataType::Float32 => {
+                let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
+                floats.f64().map_err(polars_error)?.iter().flatten().find(|v| v.is_finite()).map(Pivot::Float)
+            }
+            _ => {
+                let wide = values.cast(&DataType::Int128).map_err(polars_error)?;
+                let infinite = |v: i128| temporal && (v == i128::from(i64::MAX) || v == i128::from(i64::MIN));
+                wide.i128().map_err(polars_error)?.iter().flatten().find(|v| !infinite(*v)).map(Pivot::Int)
+            }
+        })
     }
-    m.mean = finite.mean().unwrap_or(0.0);
-    m.min = finite.min();
-    m.max = finite.max();
-    m.sum = finite.sum().unwrap_or(0.0);
-    // Central sums from the population variance and the biased skewness and kurtosis.
-    let variance = finite.var(0).unwrap_or(0.0);
-    m.m2 = variance * n;
-    if variance > 0.0 {
-        let series = finite.clone().into_series();
-        let g1 = series.skew(true).map_err(polars_error)?.filter(|g| g.is_finite()).unwrap_or(0.0);
-        let g2 = series.kurtosis(false, true).map_err(polars_error)?.filter(|g| g.is_finite()).unwrap_or(0.0);
-        m.m3 = g1 * variance.powf(1.5) * n;
-        m.m4 = g2 * variance * variance * n;
+
+    /// The pivot as a number, keys divided by `divisor`.
+    pub fn value(self, divisor: f64) -> f64 {
+        match self {
+            Pivot::Int(v) => v as f64 / divisor,
+            Pivot::Float(v) => v,
+        }
+    }
+}
+
+/// The moments of a numeric chunk (Int64, UInt64, Int128 keys divided by `divisor`, or
+/// floats), measured from `pivot`; NaN and infinities counted apart (for `temporal` keys,
+/// the ends of BIGINT are ±infinity). Each statistic is one pass of a Polars kernel.
+pub fn moments(values: &Series, pivot: Pivot, divisor: f64, temporal: bool) -> Result<Moments> {
+    let count = |mask: BooleanChunked| mask.sum().unwrap_or(0) as u64;
+    let mut m = Moments::default();
+    let (finite, pos_inf, neg_inf) = match values.dtype() {
+        DataType::Float64 | DataType::Float32 => {
+            let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
+            let all = floats.f64().map_err(polars_error)?;
+            m.nan = count(all.is_nan());
+            m.zeros = count(all.equal(0.0));
+            m.negatives = count(all.lt(0.0));
+            let (pos, neg) = (count(all.equal(f64::INFINITY)), count(all.equal(f64::NEG_INFINITY)));
+            let finite = all.filter(&all.is_finite()).map_err(polars_error)?;
+            let from = match pivot {
+                Pivot::Float(p) => p,
+                Pivot::Int(p) => p as f64,
+            };
+            (if from == 0.0 { finite } else { &finite - from }, pos, neg)
+        }
+        _ => {
+            let wide = values.cast(&DataType::Int128).map_err(polars_error)?;
+            let keys = wide.i128().map_err(polars_error)?;
+            m.zeros = count(keys.equal(0));
+            m.negatives = count(keys.lt(0));
+            let (pos, neg) = if temporal { (count(keys.equal(i64::MAX)), count(keys.equal(i64::MIN))) } else { (0, 0) };
+            let keys = if pos + neg > 0 {
+                std::borrow::Cow::Owned(keys.filter(&(keys.not_equal(i64::MAX) & keys.not_equal(i64::MIN))).map_err(polars_error)?)
+            } else {
+                std::borrow::Cow::Borrowed(keys)
+            };
+            let from = match pivot {
+                Pivot::Int(p) => p,
+                Pivot::Float(p) => p as i128,
+            };
+            // The difference is exact in 128 bits; only then does it become a double. Values
+            // spanning more than 128 bits (both ends of HUGEINT) are far enough apart for doubles.
+            let fits = |v: Option<i128>| v.is_none_or(|v| v.checked_sub(from).is_some());
+            let centred = if fits(keys.min()) && fits(keys.max()) {
+                (keys.as_ref() - from).into_series().cast(&DataType::Float64).map_err(polars_error)?
+            } else {
+                let floats = keys.as_ref().clone().into_series().cast(&DataType::Float64).map_err(polars_error)?;
+                (floats - from as f64).into_series()
+            };
+            let centred = centred.f64().map_err(polars_error)?.clone();
+            (if divisor == 1.0 { centred } else { &centred / divisor }, pos, neg)
+        }
+    };
+    m.infinite = pos_inf + neg_inf;
+    let n = (finite.len() - finite.null_count()) as f64;
+    m.n = n;
+    if n > 0.0 {
+        m.mean = finite.mean().unwrap_or(0.0);
+        m.finite_min = finite.min();
+        m.finite_max = finite.max();
+        m.sum = finite.sum().unwrap_or(0.0);
+        // Central sums from the population variance and the biased skewness and kurtosis.
+        let variance = finite.var(0).unwrap_or(0.0);
+        m.m2 = variance * n;
+        if variance > 0.0 {
+            let series = finite.clone().into_series();
+            let g1 = series.skew(true).map_err(polars_error)?.filter(|g| g.is_finite()).unwrap_or(0.0);
+            let g2 = series.kurtosis(false, true).map_err(polars_error)?.filter(|g| g.is_finite()).unwrap_or(0.0);
+            m.m3 = g1 * variance.powf(1.5) * n;
+            m.m4 = g2 * variance * variance * n;
+        }
+    }
+    m.min = if neg_inf > 0 { Some(f64::NEG_INFINITY) } else { m.finite_min };
+    m.max = if pos_inf > 0 { Some(f64::INFINITY) } else { m.finite_max };
+    if m.min.is_none() && pos_inf > 0 {
+        m.min = Some(f64::INFINITY);
+    }
+    if m.max.is_none() && neg_inf > 0 {
+        m.max = Some(f64::NEG_INFINITY);
     }
     Ok(m)
 }
@@ -244,15 +344,20 @@ fn detached_text(values: Series) -> Series {
 /// [`Runs`], never copied: a column can have tens of millions of them).
 #[derive(Clone, Copy)]
 pub struct Sorted<'a> {
-    /// Exact integers (integer and temporal columns), else `values`.
+    /// Exact 64-bit keys (integer and temporal columns), else `wide`, else `values`.
     pub ints: Option<&'a [i64]>,
+    /// Exact 128-bit keys (HUGEINT, UBIGINT, DECIMAL unscaled).
+    pub wide: Option<&'a [i128]>,
     pub values: &'a [f64],
     pub counts: &'a [u64],
+    /// What a key is divided by to read as a number (see [`Runs::divisor`]).
+    pub divisor: f64,
 }
 
 impl<'a> Sorted<'a> {
     pub fn of(runs: &'a Runs) -> Self {
-        Self { ints: runs.ints.as_deref(), values: &runs.values, counts: &runs.counts }
+        let divisor = if runs.divisor > 0.0 { runs.divisor } else { 1.0 };
+        Self { ints: runs.ints.as_deref(), wide: runs.wide.as_deref(), values: &runs.values, counts: &runs.counts, divisor }
     }
 
     pub fn len(self) -> usize {
@@ -260,9 +365,21 @@ impl<'a> Sorted<'a> {
     }
 
     pub fn value(self, i: usize) -> f64 {
-        match self.ints {
-            Some(ints) => ints[i] as f64,
-            None => self.values[i],
+        match (self.ints, self.wide) {
+            (Some(ints), _) if self.divisor == 1.0 => ints[i] as f64,
+            (Some(ints), _) => ints[i] as f64 / self.divisor,
+            (_, Some(wide)) if self.divisor == 1.0 => wide[i] as f64,
+            (_, Some(wide)) => wide[i] as f64 / self.divisor,
+            _ => self.values[i],
+        }
+    }
+
+    /// The exact key of run `i` when the column has exact keys.
+    pub fn key(self, i: usize) -> Option<i128> {
+        match (self.ints, self.wide) {
+            (Some(ints), _) => Some(i128::from(ints[i])),
+            (_, Some(wide)) => Some(wide[i]),
+            _ => None,
         }
     }
 
@@ -370,14 +487,17 @@ pub fn histogram(sorted: Sorted<'_>, bins: usize) -> Option<(Vec<f64>, Vec<u64>)
     let max = finite().last()?.0;
     let whole = finite().all(|(v, _)| v.fract() == 0.0);
     let span = max - min;
-    let (bins, width) = if whole && span < bins as f64 {
+    // One bar per whole number while they fit, centred on it; else equal widths from min
+    // to max, the last bar holding the maximum.
+    let per_integer = whole && span < bins as f64;
+    let (bins, width) = if per_integer {
         (span as usize + 1, 1.0)
     } else if span == 0.0 {
         (1, 1.0)
     } else {
         (bins, span / bins as f64)
     };
-    let start = if whole && width == 1.0 { min - 0.5 } else { min };
+    let start = if per_integer { min - 0.5 } else { min };
     let edges: Vec<f64> = (0..=bins).map(|i| start + width * i as f64).collect();
     let mut counts = vec![0u64; bins];
     for (v, n) in finite() {
@@ -543,13 +663,13 @@ mod tests {
     /// Linear-interpolated quantile of sorted (value, count) pairs (tests and small inputs).
     fn weighted_quantile(sorted: &[(f64, u64)], q: f64) -> Option<f64> {
         let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
-        Sorted { ints: None, values: &values, counts: &counts }.quantiles(&[q])[0]
+        Sorted { ints: None, wide: None, values: &values, counts: &counts, divisor: 1.0 }.quantiles(&[q])[0]
     }
 
     /// Median absolute deviation of sorted (value, count) pairs (tests and small inputs).
     fn mad(sorted: &[(f64, u64)], median: f64) -> Option<f64> {
         let (values, counts): (Vec<f64>, Vec<u64>) = sorted.iter().copied().unzip();
-        Sorted { ints: None, values: &values, counts: &counts }.mad(median)
+        Sorted { ints: None, wide: None, values: &values, counts: &counts, divisor: 1.0 }.mad(median)
     }
 
     fn naive(values: &[f64]) -> Moments {
@@ -573,6 +693,31 @@ mod tests {
     }
 
     #[test]
+    fn moments_keep_the_spread_of_values_far_from_zero() {
+        // Microseconds of a timestamp: 201 values 1 µs apart, read in chunks.
+        let base = 1_700_000_000_000_000i64;
+        let values: Vec<i64> = (0..=200).map(|i| base + i).collect();
+        let pivot = Pivot::of(&Series::new("v".into(), &values), true).unwrap().unwrap();
+        let mut m = Moments::default();
+        for chunk in values.chunks(50) {
+            m.merge(&moments(&Series::new("v".into(), chunk), pivot, 1.0, true).unwrap());
+        }
+        let m = m.shifted(pivot.value(1.0));
+        let exact_var = (0..=200).map(|i| (f64::from(i) - 100.0).powi(2)).sum::<f64>() / 200.0;
+        assert!((m.variance().unwrap() - exact_var).abs() < 1e-9, "{:?} vs {exact_var}", m.variance());
+        assert_eq!(m.mean, (base + 100) as f64);
+        // 128-bit integers near the top of their range, one apart.
+        let wide = Series::new("v".into(), &[i128::MAX, i128::MAX - 1, i128::MAX - 2]);
+        let pivot = Pivot::of(&wide, false).unwrap().unwrap();
+        let m = moments(&wide, pivot, 1.0, false).unwrap();
+        assert_eq!(m.variance(), Some(1.0));
+        // Infinities are the ends, not part of the mean.
+        let f = Series::new("v".into(), &[Some(1.0f64), Some(f64::INFINITY), Some(3.0), None]);
+        let m = moments(&f, Pivot::Float(1.0), 1.0, false).unwrap().shifted(1.0);
+        assert_eq!((m.min, m.max, m.finite_max, m.mean, m.infinite), (Some(1.0), Some(f64::INFINITY), Some(3.0), 2.0, 1));
+    }
+
+    #[test]
     fn the_most_frequent_come_first_ties_by_value() {
         let counts = [2, 5, 2, 5, 1];
         assert_eq!(top_sorted(&counts, 3), vec![1, 3, 0]);
@@ -593,12 +738,20 @@ mod tests {
 
     #[test]
     fn histograms_cover_every_value() {
-        let (edges, counts) = histogram(Sorted { ints: None, values: &[0.0, 2.0, 4.0], counts: &[3, 1, 2] }, 20).unwrap();
+        let (edges, counts) = histogram(Sorted { ints: None, wide: None, values: &[0.0, 2.0, 4.0], counts: &[3, 1, 2], divisor: 1.0 }, 20).unwrap();
         assert_eq!(counts, vec![3, 0, 1, 0, 2]);
         assert_eq!(edges.len(), 6);
-        let (_, counts) = histogram(Sorted { ints: None, values: &[f64::NEG_INFINITY, 0.5, 1.0, 10.25], counts: &[9, 1, 1, 5] }, 4).unwrap();
+        let (_, counts) = histogram(Sorted { ints: None, wide: None, values: &[f64::NEG_INFINITY, 0.5, 1.0, 10.25], counts: &[9, 1, 1, 5], divisor: 1.0 }, 4).unwrap();
         assert_eq!(counts.iter().sum::<u64>(), 7);
         assert_eq!(counts[3], 5);
+        // Whole numbers spanning exactly as many as there are bars: the maximum has its own
+        // count in the last bar, not in the one before (1..=31 in 30 bars).
+        let values: Vec<f64> = (1..=31).map(f64::from).collect();
+        let ones = vec![1u64; 31];
+        let (edges, counts) = histogram(Sorted { ints: None, wide: None, values: &values, counts: &ones, divisor: 1.0 }, 30).unwrap();
+        assert_eq!((edges[0], edges[30]), (1.0, 31.0));
+        assert_eq!(counts.iter().sum::<u64>(), 31);
+        assert_eq!((counts[28], counts[29]), (1, 2), "[29, 30) and [30, 31]");
     }
 
     #[test]
@@ -610,46 +763,62 @@ mod tests {
 }
 
 /// A numeric column's distinct values in order with their counts (NaN left out): what Polars'
-/// sort of a chunk gives after run-length counting, merged across chunks in one pass.
+/// sort of a chunk gives after run-length counting, merged across chunks in one pass. Values
+/// are kept in the column's own terms: 64-bit integers (and temporal values) as `ints`,
+/// 128-bit integers, UBIGINT and DECIMAL (unscaled) as `wide`, floats as `values` (with
+/// -0.0 counted as 0.0, as DuckDB compares them).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Runs {
-    /// Exact values of integer columns (so identifiers beyond 2^53 stay apart).
     pub ints: Option<Vec<i64>>,
-    /// Values of other numeric columns (empty when `ints` holds them).
+    pub wide: Option<Vec<i128>>,
+    /// Values of float columns (empty when `ints` or `wide` holds them).
     pub values: Vec<f64>,
     pub counts: Vec<u64>,
+    /// What a key is divided by to read as a number: 10^scale for DECIMAL, 1000 for
+    /// nanoseconds (read as microseconds); 1 otherwise.
+    pub divisor: f64,
+}
+
+/// Counts the runs of equal values in a sorted slice.
+fn runs_of<T: PartialEq + Copy>(sorted: &[T], keys: &mut Vec<T>, counts: &mut Vec<u64>) {
+    for v in sorted {
+        if keys.last() == Some(v) {
+            if let Some(n) = counts.last_mut() {
+                *n += 1;
+            }
+        } else {
+            keys.push(*v);
+            counts.push(1);
+        }
+    }
 }
 
 impl Runs {
-    /// Sorts a chunk (Int64 or Float64) with Polars and counts each value's run.
-    pub fn of_chunk(values: &Series) -> Result<Self> {
-        let mut runs = Self::default();
+    /// Sorts a chunk (Int64, UInt64, Int128 or a float type) with Polars and counts each
+    /// value's run; `divisor` as in [`Runs::divisor`].
+    pub fn of_chunk(values: &Series, divisor: f64) -> Result<Self> {
+        let mut runs = Self { divisor, ..Self::default() };
         match values.dtype() {
             DataType::Int64 => {
                 let sorted = values.i64().map_err(polars_error)?.drop_nulls().sort(false).rechunk().into_owned();
                 let mut ints = Vec::new();
-                for v in sorted.cont_slice().map_err(polars_error)? {
-                    if ints.last() == Some(v) {
-                        *runs.counts.last_mut().expect("a run") += 1;
-                    } else {
-                        ints.push(*v);
-                        runs.counts.push(1);
-                    }
-                }
+                runs_of(sorted.cont_slice().map_err(polars_error)?, &mut ints, &mut runs.counts);
                 runs.ints = Some(ints);
+            }
+            DataType::UInt64 | DataType::Int128 => {
+                let wide = values.cast(&DataType::Int128).map_err(polars_error)?;
+                let sorted = wide.i128().map_err(polars_error)?.drop_nulls().sort(false).rechunk().into_owned();
+                let mut keys = Vec::new();
+                runs_of(sorted.cont_slice().map_err(polars_error)?, &mut keys, &mut runs.counts);
+                runs.wide = Some(keys);
             }
             _ => {
                 let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
                 let floats = floats.f64().map_err(polars_error)?;
                 let sorted = floats.filter(&floats.is_not_nan()).map_err(polars_error)?.drop_nulls().sort(false).rechunk().into_owned();
-                for v in sorted.cont_slice().map_err(polars_error)? {
-                    if runs.values.last() == Some(v) {
-                        *runs.counts.last_mut().expect("a run") += 1;
-                    } else {
-                        runs.values.push(*v);
-                        runs.counts.push(1);
-                    }
-                }
+                // -0.0 and 0.0 are one value (their sort order is arbitrary): count them as 0.0.
+                let folded: Vec<f64> = sorted.cont_slice().map_err(polars_error)?.iter().map(|v| if *v == 0.0 { 0.0 } else { *v }).collect();
+                runs_of(&folded, &mut runs.values, &mut runs.counts);
             }
         }
         Ok(runs)
@@ -671,10 +840,16 @@ impl Runs {
         if other.is_empty() {
             return self;
         }
-        let mut out = Self { ints: self.ints.as_ref().map(|_| Vec::new()), ..Default::default() };
+        let mut out = Self {
+            ints: self.ints.as_ref().map(|_| Vec::new()),
+            wide: self.wide.as_ref().map(|_| Vec::new()),
+            divisor: self.divisor,
+            ..Default::default()
+        };
         let (mut i, mut j) = (0, 0);
-        let order = |a: &Self, i: usize, b: &Self, j: usize| match (&a.ints, &b.ints) {
-            (Some(x), Some(y)) => x[i].cmp(&y[j]),
+        let order = |a: &Self, i: usize, b: &Self, j: usize| match (&a.ints, &b.ints, &a.wide, &b.wide) {
+            (Some(x), Some(y), _, _) => x[i].cmp(&y[j]),
+            (_, _, Some(x), Some(y)) => x[i].cmp(&y[j]),
             _ => a.values[i].total_cmp(&b.values[j]),
         };
         while i < self.len() || j < other.len() {
@@ -698,8 +873,9 @@ impl Runs {
                     (&self, i - 1, self.counts[i - 1] + other.counts[j - 1])
                 }
             };
-            match (out.ints.as_mut(), source.ints.as_ref()) {
-                (Some(ints), Some(from)) => ints.push(from[k]),
+            match (out.ints.as_mut(), source.ints.as_ref(), out.wide.as_mut(), source.wide.as_ref()) {
+                (Some(ints), Some(from), _, _) => ints.push(from[k]),
+                (_, _, Some(wide), Some(from)) => wide.push(from[k]),
                 _ => out.values.push(source.values[k]),
             }
             out.counts.push(count);
@@ -717,12 +893,21 @@ mod run_tests {
         let a = Series::new("v".into(), &[Some(3i64), None, Some(1), Some(3), Some(i64::MAX)]);
         let b = Series::new("v".into(), &[Some(2i64), Some(3), Some(i64::MAX - 1)]);
         let whole = Series::new("v".into(), &[Some(3i64), None, Some(1), Some(3), Some(i64::MAX), Some(2), Some(3), Some(i64::MAX - 1)]);
-        let merged = Runs::of_chunk(&a).unwrap().merge(Runs::of_chunk(&b).unwrap());
-        assert_eq!(merged, Runs::of_chunk(&whole).unwrap());
+        let merged = Runs::of_chunk(&a, 1.0).unwrap().merge(Runs::of_chunk(&b, 1.0).unwrap());
+        assert_eq!(merged, Runs::of_chunk(&whole, 1.0).unwrap());
         assert_eq!(merged.ints.as_deref(), Some(&[1, 2, 3, i64::MAX - 1, i64::MAX][..]));
         assert_eq!(merged.counts, vec![1, 1, 3, 1, 1]);
         let f = Series::new("v".into(), &[Some(f64::NAN), Some(0.5), Some(f64::NEG_INFINITY), Some(0.5), None]);
-        let runs = Runs::of_chunk(&f).unwrap();
+        let runs = Runs::of_chunk(&f, 1.0).unwrap();
         assert_eq!((runs.values, runs.counts), (vec![f64::NEG_INFINITY, 0.5], vec![1, 2]));
+        // -0.0 and 0.0 are one value, within a chunk and across chunks.
+        let z = Series::new("v".into(), &[Some(-0.0f64), Some(0.0)]);
+        let z2 = Series::new("v".into(), &[Some(0.0f64), Some(-0.0)]);
+        let merged = Runs::of_chunk(&z, 1.0).unwrap().merge(Runs::of_chunk(&z2, 1.0).unwrap());
+        assert_eq!((merged.values.len(), merged.counts.clone()), (1, vec![4]));
+        // 128-bit keys stay apart where doubles would not.
+        let big = Series::new("v".into(), &[Some(i128::MAX), Some(i128::MAX - 1), Some(i128::MAX)]);
+        let runs = Runs::of_chunk(&big, 1.0).unwrap();
+        assert_eq!((runs.wide.as_deref(), runs.counts), (Some(&[i128::MAX - 1, i128::MAX][..]), vec![1, 2]));
     }
 }

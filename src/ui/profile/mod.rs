@@ -84,6 +84,11 @@ pub struct ProfileState {
     pub types_left_out: std::collections::HashSet<String>,
     pub optimize_name: String,
     pub confirm_replace: bool,
+    /// A report file that exists, waiting for "Replace it?" (and whether it is the JSON).
+    pub confirm_report: Option<(PathBuf, bool)>,
+    /// The stored profile and checks, read off the window's thread (counting a linked file's
+    /// rows to see whether it changed can take a while).
+    loading: Option<poll_promise::Promise<crate::engine::Result<(Option<store::Stored>, Vec<Check>)>>>,
 }
 
 impl ProfileState {
@@ -114,22 +119,21 @@ impl ProfileState {
             types_left_out: Default::default(),
             optimize_name: String::new(),
             confirm_replace: false,
+            confirm_report: None,
+            loading: None,
         };
         state.optimize_name = format!("{}_optimized", state.table);
-        match workspace.connect().and_then(|conn| Ok((store::load(&conn, &state.table)?, checks::load(&conn, &state.table)?))) {
-            Ok((stored, saved_checks)) => {
-                state.checks = saved_checks;
-                match stored {
-                    Some(stored) => {
-                        state.stale = stored.stale;
-                        state.profile = Some(stored.profile);
-                    }
-                    None => state.wants_profile = true,
-                }
-            }
-            Err(e) => state.error = Some(e.to_string()),
-        }
+        let (conn, table) = (workspace.connect(), state.table.clone());
+        state.loading = Some(poll_promise::Promise::spawn_thread("profile-load", move || {
+            let conn = conn?;
+            Ok((store::load(&conn, &table)?, checks::load(&conn, &table)?))
+        }));
         state
+    }
+
+    /// True while the stored profile is being read.
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
     }
 
     pub fn title(&self) -> String {
@@ -172,6 +176,22 @@ impl ProfileState {
 
     /// Takes columns as they arrive and the finished job's result.
     pub fn poll(&mut self) {
+        if let Some(loading) = self.loading.take() {
+            match loading.try_take() {
+                Ok(Ok((stored, saved_checks))) => {
+                    self.checks = saved_checks;
+                    match stored {
+                        Some(stored) => {
+                            self.stale = stored.stale;
+                            self.profile = Some(stored.profile);
+                        }
+                        None => self.wants_profile = true,
+                    }
+                }
+                Ok(Err(e)) => self.error = Some(e.to_string()),
+                Err(pending) => self.loading = Some(pending),
+            }
+        }
         if let Some(rx) = &self.arriving {
             self.arrived.extend(rx.try_iter());
         }
@@ -426,8 +446,27 @@ fn report_bar_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
         let path = PathBuf::from(state.report_path.trim());
         let html = ui.button("Save HTML").on_hover_text("One self-contained page: charts inline, nothing from the network").clicked();
         let json = ui.button("Save JSON").clicked();
+        let mut save = None;
         if html || json {
             let path = if json { path.with_extension("json") } else { path.with_extension("html") };
+            // A file there already is replaced only when the user says so, as Export asks.
+            if path.exists() {
+                state.confirm_report = Some((path, json));
+            } else {
+                save = Some((path, json));
+            }
+        }
+        if let Some((path, json)) = state.confirm_report.clone() {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("{} exists. Replace it?", path.display()));
+            if ui.button("Replace").clicked() {
+                save = Some((path, json));
+                state.confirm_report = None;
+            }
+            if ui.button("Keep it").clicked() {
+                state.confirm_report = None;
+            }
+        }
+        if let Some((path, json)) = save {
             let text = if json { crate::engine::profile::report::to_json(profile) } else { Ok(crate::engine::profile::report::to_html(profile)) };
             state.message = Some(match text.and_then(|t| crate::engine::export::write_file_atomically(&path, t.as_bytes())) {
                 Ok(()) => format!("Report saved to {}", path.display()),
@@ -443,7 +482,7 @@ fn value_filter(c: &ColumnProfile, value: Option<&str>) -> Condition {
         None => Condition::IsNull,
         // Numbers and times compare in the column's own type (DECIMAL writes "1.50" for 1.5).
         Some(v) if c.kind.is_numeric() || matches!(c.kind, Kind::Date | Kind::Timestamp | Kind::Time) => {
-            let v = if c.storage_type.to_ascii_uppercase().contains("TIME ZONE") { format!("{v}+00") } else { v.to_string() };
+            let v = if c.storage_type.to_ascii_uppercase().contains("TIME ZONE") && !v.ends_with("+00") { format!("{v}+00") } else { v.to_string() };
             Condition::Range { min: Some(v.clone()), max: Some(v) }
         }
         Some(v) => Condition::OneOf { values: vec![v.to_string()], include_null: false },
@@ -499,11 +538,29 @@ fn period_bounds(period: &str, label: &str) -> Option<(String, String)> {
     }
 }
 
+/// Opens the table with its rows narrowed to `condition` on `column`; the view's other
+/// filters, sort and columns stay, and a message says what was added.
 fn open_rows(table: &str, column: &str, condition: Condition, commands: &mut Vec<Command>) {
-    let mut view = View::table(table.to_string());
-    view.filters.push(Filter { column: column.to_string(), condition });
-    commands.push(Command::OpenTable(table.to_string()));
-    commands.push(Command::SetView(view));
+    filter_rows(table, column, condition, commands);
+}
+
+fn filter_rows(table: &str, column: &str, condition: Condition, commands: &mut Vec<Command>) {
+    commands.push(Command::FilterTable { table: table.to_string(), filter: Filter { column: column.to_string(), condition } });
+}
+
+/// A bar's values as a person reads them: whole numbers for whole-number columns, a period
+/// for dates and times, else the bar's edges.
+fn bar_label(c: &ColumnProfile, i: usize) -> String {
+    let Some(h) = &c.histogram else { return String::new() };
+    if let Some(t) = &c.temporal {
+        return t.by_period.get(i).and_then(|v| v.value.clone()).unwrap_or_default();
+    }
+    match bar_filter(c, i) {
+        Some(Condition::Range { min: Some(min), max: Some(max) }) if c.kind == Kind::Integer => {
+            if min == max { min } else { format!("{min} – {max}") }
+        }
+        _ => format!("{} – {}", number(h.edges[i]), number(h.edges[i + 1])),
+    }
 }
 
 fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Command>) {
@@ -544,28 +601,26 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
             });
             ui.vertical(|ui| {
                 if let Some(h) = &c.histogram {
-                    let labels: Option<Vec<String>> = c.temporal.as_ref().map(|t| t.by_period.iter().map(|v| v.value.clone().unwrap_or_default()).collect());
-                    let bars: Vec<Bar> = h
-                        .counts
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &n)| {
-                            let name = match &labels {
-                                Some(l) => l.get(i).cloned().unwrap_or_default(),
-                                None => format!("{} – {}", number(h.edges[i]), number(h.edges[i + 1])),
-                            };
-                            Bar::new(i as f64, n as f64).width(0.9).name(name)
-                        })
-                        .collect();
-                    ui.label("Click a bar to open its rows");
+                    let names: Vec<String> = (0..h.counts.len()).map(|i| bar_label(&c, i)).collect();
+                    let bars: Vec<Bar> = h.counts.iter().enumerate().map(|(i, &n)| Bar::new(i as f64, n as f64).width(0.9).name(&names[i])).collect();
+                    ui.label("Click a bar to filter the table to its rows");
                     let ui_color = ui.visuals().selection.bg_fill;
+                    // Bars are at 0, 1, 2…: the axis names the bar under each mark.
+                    let axis_names = names.clone();
                     let response = Plot::new(("histogram", &c.name))
                         .height(240.0)
                         .width(560.0)
                         .allow_drag(false)
                         .allow_zoom(false)
                         .allow_scroll(false)
-                        .show_axes([false, true])
+                        .show_axes([true, true])
+                        .x_axis_formatter(move |mark, _| {
+                            let i = mark.value.round();
+                            if (mark.value - i).abs() > 1e-6 || i < 0.0 {
+                                return String::new();
+                            }
+                            axis_names.get(i as usize).map(|n| n.split(" – ").next().unwrap_or(n).to_string()).unwrap_or_default()
+                        })
                         .show(ui, |plot| {
                             plot.set_plot_bounds_x(-0.6..=h.counts.len() as f64 - 0.4);
                             plot.bar_chart(BarChart::new("count", bars).color(ui_color).element_formatter(Box::new(|bar, _| format!("{}\n{}", bar.name, group_digits(bar.value as u64)))));
@@ -576,7 +631,7 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
                             let i = at.x.round();
                             if i >= 0.0 && (i as usize) < h.counts.len() {
                                 if let Some(condition) = bar_filter(&c, i as usize) {
-                                    open_rows(&table, &c.name, condition, commands);
+                                    filter_rows(&table, &c.name, condition, commands);
                                 }
                             }
                         }
