@@ -216,9 +216,10 @@ pub fn plain_load(conn: &Connection, target: &str, path: &Path, source: &Path, o
         if opts.csv.skip.is_none() {
             args.push(format!("skip = {}", dialect.skip));
         }
-        let replaced: Vec<String> = checked.iter().map(|(i, name, ty)| format!("{} AS {}", strict_cast_sql(&quote_ident(name), ty, *i), quote_ident(name))).collect();
+        let replaced: Vec<String> = checked.iter().map(|(i, name, ty)| format!("{} AS {}", checked_cast_sql(&quote_ident(name), ty, *i), quote_ident(name))).collect();
         format!("SELECT * REPLACE ({}) FROM read_csv({})", replaced.join(", "), args.join(", "))
     };
+    tracing::debug!("plain load: {select}");
     let created = create(conn, target, &select);
     let columns = created.as_ref().ok().map(|_| crate::engine::workspace::table_columns(conn, target).map(|c| c.len()));
     match (created, columns) {
@@ -496,6 +497,12 @@ fn is_text_type(ty: &str) -> bool {
 ///
 /// Nested `nullif`, not `IN (…)`: DuckDB plans an IN list as a join, and a join in a
 /// `CREATE TABLE AS` loses the file's row order (seen on nycflights13).
+/// `CAST(text AS ty)` that refuses to change a value (see [`strict_cast_sql`]), plain
+/// forms read first.
+fn checked_cast_sql(text: &str, ty: &SqlType, tag: usize) -> String {
+    super::plain_text::plain_first_sql(text, ty, strict_cast_sql(text, ty, tag))
+}
+
 fn cast_expr(value: &str, ty: &str, date_format: &str, timestamp_format: &str, tag: Option<usize>) -> String {
     let text = NA_TOKENS.iter().fold(value.to_string(), |inner, token| format!("nullif({inner}, {})", quote_literal(token)));
     let upper = ty.to_ascii_uppercase();
@@ -505,7 +512,7 @@ fn cast_expr(value: &str, ty: &str, date_format: &str, timestamp_format: &str, t
         format!("CAST(strptime({text}, {}) AS {ty})", quote_literal(timestamp_format))
     } else {
         match (tag, checked_type(ty, date_format, timestamp_format)) {
-            (Some(tag), Some(checked)) => strict_cast_sql(&text, &checked, tag),
+            (Some(tag), Some(checked)) => checked_cast_sql(&text, &checked, tag),
             _ => format!("CAST({text} AS {ty})"),
         }
     }
@@ -593,7 +600,7 @@ fn select_sql_reading(
                 .map(|(i, ((n, _), check))| {
                     let name = quote_ident(n);
                     match check {
-                        Some(ty) => format!("{} AS {name}", strict_cast_sql(&name, ty, i)),
+                        Some(ty) => format!("{} AS {name}", checked_cast_sql(&name, ty, i)),
                         None => name,
                     }
                 })
@@ -1061,9 +1068,10 @@ mod tests {
             ..Dialect::default()
         };
         let sql = select_sql(Path::new("/x/o'k.csv"), &opts, &attempt, &dialect, None).unwrap();
-        // A whole-number column is read as text and cast strictly, naming a value it would round.
-        assert!(sql.starts_with("SELECT CASE WHEN (contains(\"a'b\", '.')"), "{sql}");
-        assert!(sql.contains("THEN error('dataforge-value-changes:0:' || \"a'b\") ELSE CAST(\"a'b\" AS BIGINT) END AS \"a'b\", \"c\" FROM read_csv("), "{sql}");
+        // A whole-number column is read as text, plain numbers first, and cast strictly,
+        // naming a value it would round.
+        assert!(sql.starts_with("SELECT coalesce(dataforge_plain_bigint(\"a'b\"), CASE WHEN NOT (contains(\"a'b\", '.')"), "{sql}");
+        assert!(sql.contains("ELSE error('dataforge-value-changes:0:' || \"a'b\") END) AS \"a'b\", \"c\" FROM read_csv("), "{sql}");
         assert!(
             sql.ends_with("FROM read_csv('/x/o''k.csv', auto_detect = false, delim = ';', quote = '\"', escape = '\"', skip = 0, header = true, comment = '', new_line = '\\n', columns = {'a''b': 'VARCHAR', 'c': 'VARCHAR'}, nullstr = ['n/a', 'it''s', ''])"),
             "{sql}"
@@ -1084,13 +1092,15 @@ mod tests {
             ..Dialect::default()
         };
         let sql = select_sql(Path::new("a.csv"), &opts, &attempt, &dialect, None).unwrap();
-        assert!(sql.starts_with("SELECT CASE WHEN (contains(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA')"), "{sql}");
-        assert!(sql.contains("ELSE CAST(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA'), 'N/A'), 'NULL'), 'null'), 'NaN'), 'nan') AS BIGINT) END AS \"n\", \"country\" FROM read_csv("), "{sql}");
+        assert!(sql.starts_with("SELECT coalesce(dataforge_plain_bigint(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA')"), "{sql}");
+        assert!(sql.contains("CASE WHEN NOT (contains(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA')"), "{sql}");
+        assert!(sql.contains("THEN CAST(nullif(nullif(nullif(nullif(nullif(nullif(\"n\", 'NA'), 'N/A'), 'NULL'), 'null'), 'NaN'), 'nan') AS BIGINT)"), "{sql}");
+        assert!(sql.contains(" END) AS \"n\", \"country\" FROM read_csv("), "{sql}");
         assert!(sql.contains("columns = {'n': 'VARCHAR', 'country': 'VARCHAR'}"), "{sql}");
         assert!(!sql.contains("nullstr"), "{sql}");
         let everywhere = Attempt { na_everywhere: true, ..attempt.clone() };
         let sql = select_sql(Path::new("a.csv"), &opts, &everywhere, &dialect, None).unwrap();
-        assert!(sql.contains("END AS \"n\", \"country\" FROM read_csv(") && sql.contains("columns = {'n': 'VARCHAR', 'country': 'VARCHAR'}"), "{sql}");
+        assert!(sql.contains("END) AS \"n\", \"country\" FROM read_csv(") && sql.contains("columns = {'n': 'VARCHAR', 'country': 'VARCHAR'}"), "{sql}");
         assert!(sql.contains("nullstr = ['NA', 'N/A', 'NULL', 'null', 'NaN', 'nan', '']"), "{sql}");
         let typed = ImportOptions { types: vec![("nope".into(), SqlType::varchar())], ..ImportOptions::new() };
         assert!(matches!(select_sql(Path::new("a.csv"), &typed, &attempt, &dialect, None), Err(EngineError::ColumnNotFound { .. })));

@@ -17,6 +17,7 @@ pub mod json;
 mod land;
 pub mod linked;
 pub mod options;
+mod plain_text;
 pub mod preview;
 pub mod rejects;
 pub mod sniff;
@@ -48,9 +49,10 @@ pub fn read_error(path: &Path, err: duckdb::Error) -> EngineError {
     DuckMessage::new(&err.to_string()).into_read_error(path)
 }
 
-/// Registers the table functions imports and files opened in place read through.
+/// Registers the table and scalar functions imports and files opened in place read through.
 pub fn register_table_functions(conn: &Connection) -> Result<()> {
     batches::register(conn)?;
+    plain_text::register(conn)?;
     arrow_ipc::register(conn)
 }
 
