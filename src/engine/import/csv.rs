@@ -170,10 +170,10 @@ pub fn prepare(
     Ok(Prepared { path: read_path, attempt, dialect, _rewritten: rewritten })
 }
 
-/// The common case in one statement: a file whose layout DuckDB detects as it reads, with
-/// several columns, no "NA"-style values to keep apart and no bad lines to reject. DuckDB's
-/// read then sniffs on the buffers it reads anyway, which [`prepare`] and [`load`] cannot.
-/// `None` (with nothing left behind) when the file needs the full treatment.
+/// The common case in one sniff and one read: a file with several columns, no "NA"-style
+/// values to keep apart and no bad lines to reject, whose layout DuckDB's sniffer finds at
+/// once ([`prepare`] tries fallbacks). `None` (with nothing left behind) when the file
+/// needs the full treatment.
 ///
 /// The layout is the one [`prepare`] would find: the same sniffer with the same options.
 pub fn plain_load(conn: &Connection, target: &str, path: &Path, source: &Path, opts: &ImportOptions) -> Result<Option<u64>> {
@@ -191,33 +191,14 @@ pub fn plain_load(conn: &Connection, target: &str, path: &Path, source: &Path, o
     }
     let mut args = vec![quote_literal(&path.to_string_lossy())];
     args.extend(user_args(opts, &Attempt::default()));
-    // Columns whose cast could change a value (a decimal in a whole-number column past the
-    // sniffer's sample) are read as text and cast strictly.
     let Ok(dialect) = sniff::sniff_dialect(conn, &args.join(", ")) else {
         return Ok(None);
     };
-    let (date_format, timestamp_format) = formats(opts, &dialect);
-    let checked: Vec<(usize, String, SqlType)> = dialect
-        .columns
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (name, ty))| checked_type(ty, date_format, timestamp_format).map(|ty| (i, name.clone(), ty)))
-        .collect();
-    let select = if checked.is_empty() {
-        format!("SELECT * FROM read_csv({})", args.join(", "))
-    } else {
-        let as_text = Attempt { text_columns: checked.iter().map(|(_, n, _)| n.clone()).collect(), ..Attempt::default() };
-        let mut args = vec![quote_literal(&path.to_string_lossy())];
-        args.extend(user_args(opts, &as_text));
-        // Text columns can change what the sniffer makes of the first line: keep its answer.
-        if opts.csv.header.is_none() {
-            args.push(format!("header = {}", dialect.header));
-        }
-        if opts.csv.skip.is_none() {
-            args.push(format!("skip = {}", dialect.skip));
-        }
-        let replaced: Vec<String> = checked.iter().map(|(i, name, ty)| format!("{} AS {}", checked_cast_sql(&quote_ident(name), ty, *i), quote_ident(name))).collect();
-        format!("SELECT * REPLACE ({}) FROM read_csv({})", replaced.join(", "), args.join(", "))
+    // The layout is fixed from here: the read does not sniff again. Columns whose cast
+    // could change a value (a decimal in a whole-number column past the sniffer's sample)
+    // are read as text and cast strictly.
+    let Ok(select) = select_sql(path, opts, &Attempt::default(), &dialect, None) else {
+        return Ok(None);
     };
     tracing::debug!("plain load: {select}");
     let created = create(conn, target, &select);
