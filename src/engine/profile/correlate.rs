@@ -14,7 +14,7 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
         return Ok(None);
     }
     let n = columns.len();
-    let select: Vec<String> = columns.iter().enumerate().map(|(i, c)| Ok(format!("{} AS c{i}", centred(conn, compiled, c)?))).collect::<Result<_>>()?;
+    let select: Vec<String> = centred(conn, compiled, &columns)?.into_iter().enumerate().map(|(i, expr)| format!("{expr} AS c{i}")).collect();
     // Pairwise co-moments over complete pairs, merged chunk by chunk.
     let mut pairs = vec![PearsonState::default(); n * n];
     let mut batches: Vec<arrow::record_batch::RecordBatch> = Vec::new();
@@ -78,37 +78,54 @@ pub(super) fn correlations(conn: &Connection, compiled: &CompiledView, all: &[Co
     Ok(Some(Correlations { columns: columns.iter().map(|c| c.name.clone()).collect(), pearson, spearman, spearman_rows }))
 }
 
-/// A numeric column as doubles measured from one of its values, subtracted in the column's
-/// own type: correlations do not move with an offset, and 20-digit integers or timestamps far
-/// from zero keep their differences (ranks their ties) that doubles of the values would lose.
-fn centred(conn: &Connection, compiled: &CompiledView, column: &ColumnInfo) -> Result<String> {
-    let c = quote_ident(&column.name);
-    let plain = format!("CAST({c} AS DOUBLE)");
-    let exact = match column.kind {
-        ColumnKind::Integer { .. } => format!("CAST({c} AS HUGEINT)"),
-        ColumnKind::Decimal { .. } => c.clone(),
-        ColumnKind::Float { .. } => {
-            // Floats: measured from their smallest finite value, as doubles.
-            let sql = format!("SELECT CAST(min(v) AS VARCHAR) FROM ({}) WHERE isfinite(v)", compiled.select_columns(&format!("CAST({c} AS DOUBLE) AS v")));
-            let pivot: Option<String> = conn.prepare(&sql)?.query_row(compiled.params(), |r| r.get(0))?;
-            return Ok(pivot.map_or(plain, |p| format!("CAST({c} AS DOUBLE) - CAST({} AS DOUBLE)", crate::engine::sql::quote_literal(&p))));
+/// Each numeric column as doubles measured from its smallest value, subtracted in the
+/// column's own type (or HUGEINT when its span needs it): correlations do not move with an
+/// offset, and 20-digit integers or timestamps far from zero keep their differences (ranks
+/// their ties) that doubles of the values would lose. One scan finds every pivot.
+fn centred(conn: &Connection, compiled: &CompiledView, columns: &[&ColumnInfo]) -> Result<Vec<String>> {
+    let (mut ends, mut probes) = (Vec::new(), Vec::new());
+    for (i, column) in columns.iter().enumerate() {
+        let c = quote_ident(&column.name);
+        match column.kind {
+            ColumnKind::Integer { .. } | ColumnKind::Decimal { .. } => {
+                ends.extend([format!("min({c}) AS lo{i}"), format!("max({c}) AS hi{i}")]);
+                probes.extend([
+                    format!("CAST(lo{i} AS VARCHAR)"),
+                    format!("TRY(hi{i} - lo{i}) IS NOT NULL"),
+                    format!("TRY(CAST(hi{i} AS HUGEINT) - CAST(lo{i} AS HUGEINT)) IS NOT NULL"),
+                ]);
+            }
+            ColumnKind::Float { .. } => {
+                ends.push(format!("min(CAST({c} AS DOUBLE)) FILTER (WHERE isfinite({c})) AS lo{i}"));
+                probes.extend([format!("CAST(lo{i} AS VARCHAR)"), "true".into(), "false".into()]);
+            }
+            _ => probes.extend(["NULL::VARCHAR".into(), "false".into(), "false".into()]),
         }
-        _ => return Ok(plain),
-    };
-    // The smallest value, and whether the largest minus it still fits the type (it does not
-    // when a column spans both ends of HUGEINT: doubles of such values are far enough apart).
-    let sql = format!(
-        "SELECT CAST(lo AS VARCHAR), TRY(hi - lo) IS NOT NULL FROM (SELECT min(v) AS lo, max(v) AS hi FROM ({}))",
-        compiled.select_columns(&format!("{exact} AS v"))
-    );
-    let (pivot, fits): (Option<String>, bool) = conn.prepare(&sql)?.query_row(compiled.params(), |r| Ok((r.get(0)?, r.get::<_, Option<bool>>(1)?.unwrap_or(false))))?;
-    Ok(match (pivot, fits, column.kind) {
-        (Some(p), true, ColumnKind::Decimal { precision, scale }) => {
-            format!("CAST({c} - CAST({} AS DECIMAL({precision},{scale})) AS DOUBLE)", crate::engine::sql::quote_literal(&p))
-        }
-        (Some(p), true, _) => format!("CAST({exact} - CAST({} AS HUGEINT) AS DOUBLE)", crate::engine::sql::quote_literal(&p)),
-        _ => plain,
-    })
+    }
+    if ends.is_empty() {
+        ends.push("0 AS nothing".into());
+    }
+    let sql = format!("SELECT {} FROM ({})", probes.join(", "), compiled.select_columns(&ends.join(", ")));
+    let probed: Vec<(Option<String>, bool, bool)> = conn.prepare(&sql)?.query_row(compiled.params(), |r| {
+        (0..columns.len())
+            .map(|i| Ok((r.get(3 * i)?, r.get::<_, Option<bool>>(3 * i + 1)?.unwrap_or(false), r.get::<_, Option<bool>>(3 * i + 2)?.unwrap_or(false))))
+            .collect()
+    })?;
+    Ok(columns
+        .iter()
+        .zip(probed)
+        .map(|(column, (pivot, own, huge))| {
+            let c = quote_ident(&column.name);
+            let plain = format!("CAST({c} AS DOUBLE)");
+            let Some(p) = pivot.map(|p| crate::engine::sql::quote_literal(&p)) else { return plain };
+            match column.kind {
+                ColumnKind::Float { .. } => format!("CAST({c} AS DOUBLE) - CAST({p} AS DOUBLE)"),
+                _ if own => format!("CAST({c} - CAST({p} AS {}) AS DOUBLE)", column.data_type),
+                ColumnKind::Integer { .. } if huge => format!("CAST(CAST({c} AS HUGEINT) - CAST({p} AS HUGEINT) AS DOUBLE)"),
+                _ => plain,
+            }
+        })
+        .collect())
 }
 
 fn symmetric(n: usize, f: impl Fn(usize, usize) -> Option<f64>) -> Vec<Option<f64>> {

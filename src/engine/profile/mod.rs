@@ -153,21 +153,25 @@ pub fn profile_view(
         loop {
             let i = task(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
             ctx.checkpoint()?;
+            let task_started = Instant::now();
             if i == n {
                 ctx.phase("Duplicate rows", None);
                 let found = if rows < 2 { 0 } else { duplicate_rows(conn, &compiled, rows)? };
                 *duplicates.lock().unwrap_or_else(|e| e.into_inner()) = found;
+                tracing::debug!("profile: duplicate rows in {:?}", task_started.elapsed());
                 continue;
             }
             if i == n + 1 {
                 ctx.phase("Correlations", None);
                 let found = correlate::correlations(conn, &compiled, &columns, rows, options, ctx)?;
                 *correlated.lock().unwrap_or_else(|e| e.into_inner()) = found;
+                tracing::debug!("profile: correlations in {:?}", task_started.elapsed());
                 continue;
             }
             let Some(column) = columns.get(i) else { return Ok(()) };
             ctx.phase(format!("Column {} of {}: {}", i + 1, n, column.name), None);
             let profile = profile_column(conn, &compiled, column, rows, options, ctx)?;
+            tracing::debug!("profile: column {:?} in {:?}", column.name, task_started.elapsed());
             if let Some(f) = on_column {
                 f(&profile);
             }

@@ -134,6 +134,11 @@ impl Pivot {
                 let floats = values.cast(&DataType::Float64).map_err(polars_error)?;
                 floats.f64().map_err(polars_error)?.iter().flatten().find(|v| v.is_finite()).map(Pivot::Float)
             }
+            DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 | DataType::UInt32 | DataType::UInt16 | DataType::UInt8 => {
+                let ints = values.cast(&DataType::Int64).map_err(polars_error)?;
+                let infinite = |v: i64| temporal && (v == i64::MAX || v == i64::MIN);
+                ints.i64().map_err(polars_error)?.iter().flatten().find(|v| !infinite(*v)).map(|v| Pivot::Int(v.into()))
+            }
             _ => {
                 let wide = values.cast(&DataType::Int128).map_err(polars_error)?;
                 let infinite = |v: i128| temporal && (v == i128::from(i64::MAX) || v == i128::from(i64::MIN));
@@ -171,6 +176,29 @@ pub fn moments(values: &Series, pivot: Pivot, divisor: f64, temporal: bool) -> R
                 Pivot::Int(p) => p as f64,
             };
             (if from == 0.0 { finite } else { &finite - from }, pos, neg)
+        }
+        // 64-bit keys measured from a 64-bit pivot: the differences fit in 64 bits, and the
+        // column needs no 128-bit copy.
+        DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 | DataType::UInt32 | DataType::UInt16 | DataType::UInt8
+            if narrow_centred(values, pivot)? =>
+        {
+            let ints = values.cast(&DataType::Int64).map_err(polars_error)?;
+            let keys = ints.i64().map_err(polars_error)?;
+            m.zeros = count(keys.equal(0));
+            m.negatives = count(keys.lt(0));
+            let (pos, neg) = if temporal { (count(keys.equal(i64::MAX)), count(keys.equal(i64::MIN))) } else { (0, 0) };
+            let keys = if pos + neg > 0 {
+                std::borrow::Cow::Owned(keys.filter(&(keys.not_equal(i64::MAX) & keys.not_equal(i64::MIN))).map_err(polars_error)?)
+            } else {
+                std::borrow::Cow::Borrowed(keys)
+            };
+            let from = match pivot {
+                Pivot::Int(p) => p as i64,
+                Pivot::Float(p) => p as i64,
+            };
+            let centred = if from == 0 { keys.as_ref().clone() } else { keys.as_ref() - from };
+            let centred = centred.into_series().cast(&DataType::Float64).map_err(polars_error)?.f64().map_err(polars_error)?.clone();
+            (if divisor == 1.0 { centred } else { &centred / divisor }, pos, neg)
         }
         _ => {
             let wide = values.cast(&DataType::Int128).map_err(polars_error)?;
@@ -230,8 +258,28 @@ pub fn moments(values: &Series, pivot: Pivot, divisor: f64, temporal: bool) -> R
     Ok(m)
 }
 
+/// Whether every finite key of a chunk of at most 64-bit integers minus `pivot` fits in 64
+/// bits (the ends of BIGINT, ±infinity for temporal keys, are set aside either way).
+fn narrow_centred(values: &Series, pivot: Pivot) -> Result<bool> {
+    let from = match pivot {
+        Pivot::Int(p) => i64::try_from(p).ok(),
+        Pivot::Float(_) => None,
+    };
+    let Some(from) = from else { return Ok(false) };
+    let ints = values.cast(&DataType::Int64).map_err(polars_error)?;
+    let keys = ints.i64().map_err(polars_error)?;
+    let finite = |v: i64| v != i64::MAX && v != i64::MIN;
+    let fits = |v: Option<i64>| v.is_none_or(|v| !finite(v) || v.checked_sub(from).is_some());
+    // With an end of BIGINT present the extremes do not tell; the wide path decides then.
+    let (min, max) = (keys.min(), keys.max());
+    Ok(min.is_none_or(finite) && max.is_none_or(finite) && fits(min) && fits(max))
+}
+
 /// Non-null values of a chunk with how often each occurs: columns `v` and `n` (UInt64).
 pub fn value_counts(values: &Series) -> Result<DataFrame> {
+    if let Ok(text) = values.str() {
+        return text_value_counts(text);
+    }
     values
         .clone()
         .with_name("v".into())
@@ -244,10 +292,43 @@ pub fn value_counts(values: &Series) -> Result<DataFrame> {
         .map_err(polars_error)
 }
 
+/// Text counted in one hash map: a group-by would gather every row index of every value,
+/// a million small lists for a column of distinct values.
+fn text_value_counts(text: &StringChunked) -> Result<DataFrame> {
+    // Sized by how many distinct values the first few thousand hold, so a column of distinct
+    // values does not grow (and copy) the map twenty times.
+    let probe: PlHashSet<&str> = text.iter().flatten().take(4096).collect();
+    let probed = text.len().min(4096).max(1);
+    let expected = (text.len() as f64 * probe.len() as f64 / probed as f64) as usize;
+    let mut counts: PlHashMap<&str, u64> = PlHashMap::with_capacity_and_hasher(expected, Default::default());
+    for value in text.iter().flatten() {
+        *counts.entry(value).or_insert(0) += 1;
+    }
+    counts_frame(counts)
+}
+
+fn counts_frame(counts: PlHashMap<&str, u64>) -> Result<DataFrame> {
+    let (values, n): (Vec<&str>, Vec<u64>) = counts.into_iter().unzip();
+    DataFrame::new_infer_height(vec![StringChunked::from_slice("v".into(), &values).into_column(), UInt64Chunked::from_vec("n".into(), n).into_column()])
+        .map_err(polars_error)
+}
+
 /// Adds a chunk's value counts to the counts so far.
 pub fn merge_counts(a: DataFrame, b: DataFrame) -> Result<DataFrame> {
     if a.height() == 0 {
         return Ok(b);
+    }
+    let text = |df: &DataFrame| -> Option<(StringChunked, UInt64Chunked)> {
+        Some((df.column("v").ok()?.str().ok()?.clone(), df.column("n").ok()?.u64().ok()?.clone()))
+    };
+    if let (Some((av, an)), Some((bv, bn))) = (text(&a), text(&b)) {
+        let mut counts: PlHashMap<&str, u64> = PlHashMap::with_capacity_and_hasher(av.len() + bv.len(), Default::default());
+        for (value, n) in av.iter().zip(an.iter()).chain(bv.iter().zip(bn.iter())) {
+            if let (Some(value), Some(n)) = (value, n) {
+                *counts.entry(value).or_insert(0) += n;
+            }
+        }
+        return counts_frame(counts);
     }
     concat([a.lazy(), b.lazy()], UnionArgs::default())
         .map_err(polars_error)?
