@@ -1,560 +1,21 @@
-//! Paged reads of a [`View`] for the table view, off the UI thread.
-//!
-//! An unshaped view (no filter, search or sort) pages through its source by position. A
-//! shaped view is prepared once by a [`PrepareJob`]: its rows, filtered and in order, are
-//! written into a table of the workspace's in-memory scratch database, so any page of a
-//! sorted 10M-row table is a range scan on `rowid` rather than a new sort. While that job
-//! runs, the first pages come straight from the view's query (a top-N or a filtered scan
-//! that stops early), so a new sort or filter shows in well under a second; a filtered
-//! view's exact count comes from a [`CountJob`]. Both show progress and can be cancelled
-//! like any job.
-//!
-//! [`TableView`] is the UI-agnostic state of one open view: a page LRU cache, the pages in
-//! flight, its jobs, and a background [`BrowseWorker`] that answers requests through
-//! bounded channels. The rows on screen stay until the first page of a new shape arrives.
+//! One open view as the window sees it: a page cache, the pages in flight, its jobs.
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::TryRecvError;
 
-use duckdb::Connection;
 use lru::LruCache;
 
-use super::error::{EngineError, Result};
-use super::job::{Job, JobCtx, JobHandle, JobWatch, Waker, spawn};
-use super::sql::{META_SCHEMA, SCRATCH_DB, quote_ident};
-use super::view::{Source, SourceShape, View};
-use super::workspace::{ColumnInfo, Workspace, WsConnection, is_view};
-
-pub const PAGE_ROWS: u64 = 100;
-const CACHE_PAGES: usize = 64;
-/// Pages read straight from a shaped view's query while its copy is being prepared.
-const DIRECT_PAGES: u64 = 10;
-
-/// A block of rows; each cell is `None` for SQL NULL.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Page {
-    pub first_row: u64,
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-/// `dataforge_scratch.main."view_…"`: where a prepared view lives.
-fn scratch_table(name: &str) -> String {
-    format!("{SCRATCH_DB}.main.{}", quote_ident(name))
-}
-
-/// A name for a new scratch table, unique in this process.
-pub(crate) fn scratch_name(kind: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("{kind}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Writes the rows of `view` (every source column), in its order, into the scratch table
-/// `name`; returns how many.
-fn create_view_copy(conn: &Connection, view: &View, name: &str) -> Result<u64> {
-    let shape = SourceShape::of(conn, &view.source)?;
-    view.check_values(conn, &shape)?;
-    let compiled = view.with_all_columns().compile(&shape)?;
-    let rows = conn.execute(&format!("CREATE TABLE {} AS {}", scratch_table(name), compiled.select()), compiled.params())?;
-    Ok(rows as u64)
-}
-
-pub(crate) fn drop_scratch(conn: &Connection, name: &str) {
-    let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", scratch_table(name)));
-}
-
-/// Counts the rows of `source`; a linked file's count is kept in the catalog for next time.
-fn count_source(conn: &Connection, source: &Source) -> Result<u64> {
-    let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", source.sql()), [], |r| r.get(0))?;
-    if let Source::Table(table) = source {
-        if is_view(conn, table)? {
-            let _ = conn.execute(&format!("UPDATE {META_SCHEMA}.tables SET rows = ? WHERE name = ?"), duckdb::params![rows, table]);
-        }
-    }
-    Ok(rows.max(0) as u64)
-}
-
-/// Counts the rows of a view.
-pub fn count_view(conn: &Connection, view: &View) -> Result<u64> {
-    if !view.has_row_filter() {
-        return count_source(conn, &view.source);
-    }
-    let shape = SourceShape::of(conn, &view.source)?;
-    view.check_values(conn, &shape)?;
-    let compiled = view.compile(&shape)?;
-    let sql = format!("SELECT count(*) FROM {} {}", compiled.from, compiled.where_clause);
-    let rows: i64 = conn.query_row(&sql, compiled.params(), |r| r.get(0))?;
-    Ok(rows.max(0) as u64)
-}
-
-/// The most frequent values of `column` among the view's rows (its own filters on that
-/// column left out, so a pick list offers what the other filters leave), most frequent
-/// first, as text; `None` is NULL.
-pub fn top_values(conn: &Connection, view: &View, column: &str, containing: Option<&str>, limit: usize) -> Result<Vec<(Option<String>, u64)>> {
-    let mut others = view.with_all_columns();
-    others.filters.retain(|f| f.column != column);
-    // Values that contain a text, ignoring case: a search in the pick list.
-    if let Some(text) = containing.filter(|t| !t.is_empty()) {
-        others.filters.push(super::view::Filter {
-            column: column.to_string(),
-            condition: super::view::Condition::Text { how: super::view::TextMatch::Contains, value: text.to_string(), case_sensitive: false },
-        });
-    }
-    others.sort.clear();
-    let shape = SourceShape::of(conn, &others.source)?;
-    others.check_values(conn, &shape)?;
-    let compiled = others.compile(&shape)?;
-    if !shape.columns.iter().any(|c| c.name == column) {
-        return Err(EngineError::ColumnNotFound { table: view.source.title(), column: column.to_string() });
-    }
-    let name = quote_ident(column);
-    let sql = format!(
-        "SELECT CAST({name} AS VARCHAR) AS v, count(*) AS n FROM {} {} GROUP BY v ORDER BY n DESC, v NULLS FIRST LIMIT {limit}",
-        compiled.from, compiled.where_clause
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(compiled.params(), |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
-    Ok(rows.collect::<duckdb::Result<_>>()?)
-}
-
-/// A view's rows, written once in order into the scratch database.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PreparedView {
-    pub name: String,
-    pub rows: u64,
-}
-
-/// Prepares a shaped view for paging (see the module notes).
-pub struct PrepareJob {
-    workspace: Arc<Workspace>,
-    view: View,
-    rows: u64,
-}
-
-impl PrepareJob {
-    pub fn new(workspace: Arc<Workspace>, view: View, rows_estimate: u64) -> Self {
-        Self { workspace, view, rows: rows_estimate }
-    }
-}
-
-/// "Sort flights by carrier, dep_delay (descending)", "Filter flights", ….
-fn shape_title(view: &View) -> String {
-    let keys: Vec<String> = view
-        .sort
-        .iter()
-        .map(|k| if k.descending { format!("{} (descending)", k.column) } else { k.column.clone() })
-        .collect();
-    let title = view.source.title();
-    match (view.has_row_filter(), keys.is_empty()) {
-        (true, true) => format!("Filter {title}"),
-        (true, false) => format!("Filter {title} and sort by {}", keys.join(", ")),
-        (false, _) => format!("Sort {title} by {}", keys.join(", ")),
-    }
-}
-
-impl Job for PrepareJob {
-    type Output = PreparedView;
-
-    fn title(&self) -> String {
-        shape_title(&self.view)
-    }
-
-    fn run(self, ctx: &JobCtx) -> Result<PreparedView> {
-        let conn = self.workspace.connect()?;
-        ctx.watch(&conn)?;
-        ctx.phase(self.title(), None);
-        if self.rows > 0 {
-            ctx.expect_rows(self.rows);
-        }
-        let name = scratch_name("view");
-        let rows = create_view_copy(&conn, &self.view, &name);
-        if ctx.is_cancelled() {
-            ctx.unwatch();
-            drop_scratch(&conn, &name);
-            return Err(EngineError::Cancelled);
-        }
-        let rows = rows?;
-        ctx.record_output(rows, 0);
-        Ok(PreparedView { name, rows })
-    }
-}
-
-/// Counts the rows of a view (a linked file, or a filtered view).
-pub struct CountJob {
-    workspace: Arc<Workspace>,
-    view: View,
-    estimate: u64,
-}
-
-impl CountJob {
-    pub fn new(workspace: Arc<Workspace>, view: View, estimate: u64) -> Self {
-        Self { workspace, view, estimate }
-    }
-}
-
-impl Job for CountJob {
-    type Output = u64;
-
-    fn title(&self) -> String {
-        if self.view.has_row_filter() {
-            format!("Count the rows of {} that match", self.view.source.title())
-        } else {
-            format!("Count the rows of {}", self.view.source.title())
-        }
-    }
-
-    fn run(self, ctx: &JobCtx) -> Result<u64> {
-        let conn = self.workspace.connect()?;
-        ctx.watch(&conn)?;
-        ctx.phase(self.title(), None);
-        if self.estimate > 0 {
-            ctx.expect_rows(self.estimate);
-        }
-        let rows = count_view(&conn, &self.view)?;
-        ctx.record_output(rows, 0);
-        Ok(rows)
-    }
-}
-
-/// Where a page is read from.
-#[derive(Clone, Debug)]
-enum PageSource {
-    /// The source itself, in its own order.
-    Source(Source),
-    /// A prepared view.
-    Copy(String),
-    /// A shaped view's query (`LIMIT … OFFSET …`), for its first pages.
-    Direct(View),
-}
-
-/// Reads pages of views by position.
-pub struct Browser {
-    conn: WsConnection,
-    /// A prepared view made by [`Browser::fetch`] itself (tests, bench).
-    own_copy: Option<(View, String)>,
-    shape: Option<SourceFacts>,
-}
-
-/// What a page query needs to know about a source, looked up once.
-struct SourceFacts {
-    source: Source,
-    shape: SourceShape,
-    text_list: String,
-    /// Row ids run 0..n without gaps (only appends so far), so position = rowid.
-    has_dense_rowids: bool,
-}
-
-/// `CAST("a" AS VARCHAR), …` for `columns`.
-fn text_select_list(columns: &[ColumnInfo]) -> String {
-    if columns.is_empty() {
-        return "NULL".to_string();
-    }
-    columns.iter().map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name))).collect::<Vec<_>>().join(", ")
-}
-
-impl Browser {
-    pub fn new(workspace: &Workspace) -> Result<Self> {
-        Ok(Self { conn: workspace.connect()?, own_copy: None, shape: None })
-    }
-
-    /// Columns and row count of a source; also forgets cached facts about it.
-    pub fn describe(&mut self, source: &Source) -> Result<(Vec<ColumnInfo>, u64)> {
-        let (columns, rows, is_exact) = self.describe_fast(source)?;
-        if is_exact { Ok((columns, rows)) } else { Ok((columns, count_source(&self.conn, source)?)) }
-    }
-
-    /// Like [`Self::describe`], but a linked text file not yet counted gets an estimate
-    /// (`false` in the third place) instead of a scan of the whole file.
-    pub fn describe_fast(&mut self, source: &Source) -> Result<(Vec<ColumnInfo>, u64, bool)> {
-        self.shape = None;
-        let columns = SourceShape::of(&self.conn, source)?.columns;
-        if let Source::Table(table) = source {
-            if is_view(&self.conn, table)? {
-                let (rows, origin): (Option<i64>, Option<String>) = self
-                    .conn
-                    .query_row(&format!("SELECT rows, source FROM {META_SCHEMA}.tables WHERE name = ?"), [table], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .unwrap_or((None, None));
-                if let Some(rows) = rows {
-                    return Ok((columns, rows.max(0) as u64, true));
-                }
-                let estimate = origin.and_then(|s| crate::engine::import::estimate_text_rows(std::path::Path::new(&s)));
-                return Ok((columns, estimate.unwrap_or(0), false));
-            }
-        }
-        let rows = count_source(&self.conn, source)?;
-        Ok((columns, rows, true))
-    }
-
-    /// Rows `first_row .. first_row + count` of `view`, every source column, in the view's
-    /// order. A shaped view is prepared first, on this thread.
-    pub fn fetch(&mut self, view: &View, first_row: u64, count: u64) -> Result<Page> {
-        if view.is_unshaped() {
-            return self.read_page(&view.source, &PageSource::Source(view.source.clone()), first_row, count);
-        }
-        let rows_view = view.with_all_columns();
-        let current = self.own_copy.as_ref().filter(|(v, _)| *v == rows_view).map(|(_, n)| n.clone());
-        let name = match current {
-            Some(name) => name,
-            None => {
-                self.drop_own_copy();
-                let name = scratch_name("view");
-                create_view_copy(&self.conn, &rows_view, &name)?;
-                self.own_copy = Some((rows_view, name.clone()));
-                name
-            }
-        };
-        self.read_page(&view.source, &PageSource::Copy(name), first_row, count)
-    }
-
-    /// Rows of a shaped view read straight from its query (no copy).
-    pub fn fetch_direct(&mut self, view: &View, first_row: u64, count: u64) -> Result<Page> {
-        self.read_page(&view.source, &PageSource::Direct(view.with_all_columns()), first_row, count)
-    }
-
-    fn read_page(&mut self, source: &Source, from: &PageSource, first_row: u64, count: u64) -> Result<Page> {
-        let facts = self.facts(source)?;
-        let width = facts.shape.columns.len();
-        let text_list = facts.text_list.clone();
-        let has_rowid = facts.shape.has_rowid;
-        let has_dense_rowids = facts.has_dense_rowids;
-        let end = first_row + count;
-        let (sql, params) = match from {
-            // rowid of a table that only ever had rows appended is its position; for tables
-            // with deletions fall back to OFFSET.
-            PageSource::Source(source) if has_dense_rowids => (
-                format!("SELECT {text_list} FROM {} WHERE rowid >= {first_row} AND rowid < {end} ORDER BY rowid", source.sql()),
-                Vec::new(),
-            ),
-            PageSource::Source(source) => (format!("SELECT {text_list} FROM {} LIMIT {count} OFFSET {first_row}", source.sql()), Vec::new()),
-            // A copy is written once, in order; a user column named rowid hides DuckDB's.
-            PageSource::Copy(name) if has_rowid || !facts.shape.columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) => (
-                format!("SELECT {text_list} FROM {} WHERE rowid >= {first_row} AND rowid < {end} ORDER BY rowid", scratch_table(name)),
-                Vec::new(),
-            ),
-            PageSource::Copy(name) => (format!("SELECT {text_list} FROM {} LIMIT {count} OFFSET {first_row}", scratch_table(name)), Vec::new()),
-            PageSource::Direct(view) => {
-                let shape = facts.shape.clone();
-                view.check_values(&self.conn, &shape)?;
-                let compiled = view.compile(&shape)?;
-                (format!("{} LIMIT {count} OFFSET {first_row}", compiled.select_columns(&text_list)), compiled.params)
-            }
-        };
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = Vec::with_capacity(count as usize);
-        let mut result = stmt.query(duckdb::params_from_iter(&params))?;
-        while let Some(row) = result.next()? {
-            let mut cells = Vec::with_capacity(width.max(1));
-            for i in 0..width {
-                cells.push(row.get::<_, Option<String>>(i)?);
-            }
-            rows.push(cells);
-        }
-        Ok(Page { first_row, rows })
-    }
-
-    fn facts(&mut self, source: &Source) -> Result<&SourceFacts> {
-        if self.shape.as_ref().is_none_or(|s| s.source != *source) {
-            let shape = SourceShape::of(&self.conn, source)?;
-            let has_dense_rowids = shape.has_rowid && {
-                let (max_rowid, rows): (Option<i64>, i64) =
-                    self.conn.query_row(&format!("SELECT max(rowid), count(*) FROM {}", source.sql()), [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                max_rowid.is_none_or(|m| m + 1 == rows)
-            };
-            let text_list = text_select_list(&shape.columns);
-            self.shape = Some(SourceFacts { source: source.clone(), shape, text_list, has_dense_rowids });
-        }
-        self.shape.as_ref().ok_or_else(|| EngineError::TableNotFound(source.title()))
-    }
-
-    /// Rows `rows` of a page source as tab-separated text with a header line, for the
-    /// clipboard: columns `columns` (indices into the source's columns) in that order.
-    fn copy_text(&mut self, source: &Source, from: &PageSource, rows: Range<u64>, columns: &[usize]) -> Result<String> {
-        let page = self.read_page(source, from, rows.start, rows.end - rows.start)?;
-        let facts = self.facts(source)?;
-        let names: Vec<&str> = columns.iter().filter_map(|&i| facts.shape.columns.get(i)).map(|c| c.name.as_str()).collect();
-        Ok(rows_as_tsv(&names, columns, &page.rows))
-    }
-
-    fn drop_own_copy(&mut self) {
-        if let Some((_, name)) = self.own_copy.take() {
-            drop_scratch(&self.conn, &name);
-        }
-    }
-
-    pub fn interrupt_handle(&self) -> Arc<duckdb::InterruptHandle> {
-        self.conn.interrupt_handle()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        self.drop_own_copy();
-    }
-}
-
-/// Tab-separated text with a header line: tabs and line breaks inside a value become spaces,
-/// NULL is an empty field.
-pub fn rows_as_tsv(names: &[&str], columns: &[usize], rows: &[Vec<Option<String>>]) -> String {
-    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
-    let mut out = names.iter().map(|n| clean(n)).collect::<Vec<_>>().join("\t");
-    out.push('\n');
-    for row in rows {
-        let cells: Vec<String> = columns.iter().map(|&i| row.get(i).cloned().flatten().map(|v| clean(&v)).unwrap_or_default()).collect();
-        out.push_str(&cells.join("\t"));
-        out.push('\n');
-    }
-    out
-}
-
-enum Request {
-    Describe { generation: u64, source: Source },
-    Fetch { generation: u64, source: Source, from: PageSource, page: u64 },
-    Copy { id: u64, source: Source, from: PageSource, rows: Range<u64>, columns: Vec<usize> },
-    /// A prepared view nobody reads any more.
-    Drop(String),
-}
-
-enum Response {
-    Described { generation: u64, result: Result<(Vec<ColumnInfo>, u64, bool)> },
-    Fetched { generation: u64, page: u64, result: Result<Page> },
-    Copied { id: u64, result: Result<String> },
-}
-
-/// The generations a worker still answers for: the one shown and the one asked for; and
-/// the generation of the request it is running (0 when idle).
-#[derive(Default)]
-struct LiveGenerations {
-    shown: AtomicU64,
-    asked: AtomicU64,
-    running: AtomicU64,
-}
-
-impl LiveGenerations {
-    fn is_live(&self, generation: u64) -> bool {
-        generation == self.shown.load(Ordering::Relaxed) || generation == self.asked.load(Ordering::Relaxed)
-    }
-}
-
-/// A thread that owns a [`Browser`] and answers page requests.
-pub struct BrowseWorker {
-    tx: Sender<Request>,
-    rx: Receiver<Response>,
-    interrupt: Arc<std::sync::Mutex<Option<Arc<duckdb::InterruptHandle>>>>,
-    live: Arc<LiveGenerations>,
-}
-
-impl BrowseWorker {
-    /// Starts the worker; its connection is opened on the worker thread, so this never
-    /// waits on the database. A failure to connect is reported as the answer to every request.
-    pub fn start(workspace: Arc<Workspace>, wake: Waker) -> Result<Self> {
-        // Unbounded: a first page or a Drop is never lost; prefetch bounds itself (MAX_PENDING).
-        let (req_tx, req_rx) = std::sync::mpsc::channel::<Request>();
-        let (resp_tx, resp_rx) = std::sync::mpsc::sync_channel::<Response>(256);
-        let interrupt = Arc::new(std::sync::Mutex::new(None));
-        let thread_interrupt = interrupt.clone();
-        let live = Arc::new(LiveGenerations::default());
-        let thread_live = live.clone();
-        std::thread::Builder::new()
-            .name("browse".into())
-            .spawn(move || {
-                let mut browser = Browser::new(&workspace).map_err(|e| e.to_string());
-                if let (Ok(b), Ok(mut slot)) = (&browser, thread_interrupt.lock()) {
-                    *slot = Some(b.interrupt_handle());
-                }
-                drop(workspace);
-                while let Ok(first) = req_rx.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(req_rx.try_iter());
-                    // Newest first: during a fast scroll the last asked page is the visible one.
-                    for req in batch.into_iter().rev() {
-                        let generation = request_generation(&req);
-                        if generation.is_some_and(|g| !thread_live.is_live(g)) {
-                            continue;
-                        }
-                        thread_live.running.store(generation.unwrap_or(0), Ordering::SeqCst);
-                        let answered = answer(&mut browser, req);
-                        thread_live.running.store(0, Ordering::SeqCst);
-                        let Some(resp) = answered else { continue };
-                        if resp_tx.send(resp).is_err() {
-                            return;
-                        }
-                        wake();
-                    }
-                }
-            })
-            .map_err(|e| EngineError::Internal(format!("could not start the browse thread: {e}")))?;
-        Ok(Self { tx: req_tx, rx: resp_rx, interrupt, live })
-    }
-
-    /// Stops the page query the worker is running if nobody waits for it any more.
-    fn interrupt_stale(&self) {
-        let running = self.live.running.load(Ordering::SeqCst);
-        if running != 0 && !self.live.is_live(running) {
-            self.interrupt();
-        }
-    }
-
-    /// Stops the query the worker is running.
-    fn interrupt(&self) {
-        if let Ok(slot) = self.interrupt.lock() {
-            if let Some(handle) = slot.as_ref() {
-                handle.interrupt();
-            }
-        }
-    }
-}
-
-impl Drop for BrowseWorker {
-    fn drop(&mut self) {
-        self.interrupt();
-    }
-}
-
-fn answer(browser: &mut std::result::Result<Browser, String>, req: Request) -> Option<Response> {
-    let unavailable = |e: &String| EngineError::Database(format!("cannot read the table: {e}"));
-    Some(match req {
-        Request::Describe { generation, source } => Response::Described {
-            generation,
-            result: match browser {
-                Ok(b) => b.describe_fast(&source),
-                Err(e) => Err(unavailable(e)),
-            },
-        },
-        Request::Fetch { generation, source, from, page } => Response::Fetched {
-            generation,
-            page,
-            result: match browser {
-                Ok(b) => b.read_page(&source, &from, page * PAGE_ROWS, PAGE_ROWS),
-                Err(e) => Err(unavailable(e)),
-            },
-        },
-        Request::Copy { id, source, from, rows, columns } => Response::Copied {
-            id,
-            result: match browser {
-                Ok(b) => b.copy_text(&source, &from, rows, &columns),
-                Err(e) => Err(unavailable(e)),
-            },
-        },
-        Request::Drop(name) => {
-            if let Ok(b) = browser {
-                drop_scratch(&b.conn, &name);
-            }
-            return None;
-        }
-    })
-}
-
-fn request_generation(r: &Request) -> Option<u64> {
-    match r {
-        Request::Describe { generation, .. } | Request::Fetch { generation, .. } => Some(*generation),
-        Request::Copy { .. } | Request::Drop(_) => None,
-    }
-}
+use crate::engine::error::Result;
+use crate::engine::job::{JobHandle, JobWatch, Waker, spawn};
+use crate::engine::view::{Source, View};
+use crate::engine::workspace::{ColumnInfo, Workspace};
+use super::reader::{CountJob, PageSource, PrepareJob, PreparedView, drop_scratch};
+use super::worker::{BrowseWorker, Request, Response};
+use super::{CACHE_PAGES, DIRECT_PAGES, PAGE_ROWS, Page, rows_as_tsv};
 
 /// What the view shows in one cell.
 #[derive(Debug, PartialEq, Eq)]
@@ -705,9 +166,8 @@ impl TableView {
     }
 
     fn publish_generations(&self) {
-        self.worker.live.shown.store(self.shown.generation, Ordering::Relaxed);
         let asked = self.asked.as_ref().map_or(self.shown.generation, |a| a.generation);
-        self.worker.live.asked.store(asked, Ordering::Relaxed);
+        self.worker.set_live(self.shown.generation, asked);
     }
 
     fn is_live(&self, generation: u64) -> bool {
@@ -737,7 +197,7 @@ impl TableView {
             return;
         }
         let req = Request::Describe { generation: self.shown.generation, source: self.source.clone() };
-        self.is_describe_sent = self.worker.tx.send(req).is_ok();
+        self.is_describe_sent = self.worker.send(req);
     }
 
     /// Every column of the source, in source order.
@@ -847,7 +307,7 @@ impl TableView {
         self.publish_generations();
         // Its first page at once: from the source, or straight from the view's query.
         let from = if rows.is_unshaped() { PageSource::Source(self.source.clone()) } else { PageSource::Direct(rows.clone()) };
-        let _ = self.worker.tx.send(Request::Fetch { generation, source: self.source.clone(), from, page: 0 });
+        let _ = self.worker.send(Request::Fetch { generation, source: self.source.clone(), from, page: 0 });
         // The copy for deep pages is made once the first page is on screen, so the two do not
         // share the cores; a view of fewer rows than a page needs none.
         self.awaiting_first = (!rows.is_unshaped()).then_some(generation);
@@ -873,7 +333,7 @@ impl TableView {
 
     fn drop_copy(&self, name: Option<String>) {
         if let Some(name) = name {
-            let _ = self.worker.tx.send(Request::Drop(name));
+            let _ = self.worker.send(Request::Drop(name));
         }
     }
 
@@ -910,7 +370,7 @@ impl TableView {
         self.send_describe();
         let mut changed = self.poll_jobs();
         loop {
-            match self.worker.rx.try_recv() {
+            match self.worker.try_recv() {
                 Ok(Response::Described { generation, result }) => {
                     self.is_describe_sent = false;
                     if generation != self.shown.generation {
@@ -1035,7 +495,7 @@ impl TableView {
             match job.take_result() {
                 None => still_running.push(job),
                 Some(Ok(prepared)) => {
-                    let _ = self.worker.tx.send(Request::Drop(prepared.name));
+                    let _ = self.worker.send(Request::Drop(prepared.name));
                 }
                 Some(Err(_)) => {}
             }
@@ -1069,7 +529,7 @@ impl TableView {
     fn prepared(&mut self, generation: u64, prepared: PreparedView) {
         let is_shown = self.shown.generation == generation;
         let Some(shape) = self.shape_mut(generation) else {
-            let _ = self.worker.tx.send(Request::Drop(prepared.name));
+            let _ = self.worker.send(Request::Drop(prepared.name));
             return;
         };
         shape.copy = Some(prepared.name);
@@ -1154,7 +614,7 @@ impl TableView {
             }
             let Some(from) = self.page_source_for(page) else { continue };
             let req = Request::Fetch { generation: self.shown.generation, source: self.source.clone(), from, page };
-            if self.worker.tx.send(req).is_err() {
+            if !self.worker.send(req) {
                 break;
             }
             self.pending.insert(page);
@@ -1206,7 +666,7 @@ impl TableView {
         let from = self.shown.page_source().unwrap_or_else(|| PageSource::Direct(self.shown.rows.clone()));
         let id = next_generation();
         let req = Request::Copy { id, source: self.source.clone(), from, rows, columns: columns.to_vec() };
-        if self.worker.tx.send(req).is_ok() {
+        if self.worker.send(req) {
             self.copy_request = Some(CopyRequest { id, result: None });
         }
         None
