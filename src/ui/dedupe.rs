@@ -551,7 +551,8 @@ fn group_detail(ui: &mut egui::Ui, state: &mut DedupeState) {
         return;
     };
     let shown = page.removed.len() as u64;
-    ui.horizontal(|ui| {
+    // Wrapped: at 1280 px the line with its button would run past the window's edge.
+    ui.horizontal_wrapped(|ui| {
         ui.label(format!(
             "Group kept at row {}: the first row stays, {} would go; marked cells differ from the first row",
             group_digits(group.kept),

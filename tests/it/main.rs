@@ -14,3 +14,4 @@ mod sweep;
 mod trust;
 mod ui;
 mod views;
+mod window;

@@ -23,7 +23,7 @@ impl egui::DroppedFile for DroppedPath {
     }
 }
 
-fn harness(t: &TestWorkspace) -> Harness<'static, DataforgeApp> {
+pub(crate) fn harness(t: &TestWorkspace) -> Harness<'static, DataforgeApp> {
     let ws = t.ws.clone();
     Harness::builder()
         .with_size([1280.0, 800.0])
@@ -42,16 +42,16 @@ fn confirm_import(h: &mut Harness<'_, DataforgeApp>) {
     h.step();
 }
 
-fn has(h: &Harness<'_, DataforgeApp>, label: &str) -> bool {
+pub(crate) fn has(h: &Harness<'_, DataforgeApp>, label: &str) -> bool {
     h.query_all_by_label(label).next().is_some()
 }
 
-fn has_text(h: &Harness<'_, DataforgeApp>, part: &str) -> bool {
+pub(crate) fn has_text(h: &Harness<'_, DataforgeApp>, part: &str) -> bool {
     h.query_all_by_label_contains(part).next().is_some()
 }
 
 /// Steps the app (background work keeps it repainting) until `found` holds.
-fn step_until(harness: &mut Harness<'_, DataforgeApp>, what: &str, found: impl Fn(&Harness<'_, DataforgeApp>) -> bool) {
+pub(crate) fn step_until(harness: &mut Harness<'_, DataforgeApp>, what: &str, found: impl Fn(&Harness<'_, DataforgeApp>) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !found(harness) {
         if Instant::now() > deadline {
@@ -222,7 +222,7 @@ fn cancel_in_the_jobs_panel_stops_an_import() {
 }
 
 /// Opens `table` from the catalog and waits for its first rows.
-fn open_table(h: &mut Harness<'_, DataforgeApp>, table: &str, first_value: &str) {
+pub(crate) fn open_table(h: &mut Harness<'_, DataforgeApp>, table: &str, first_value: &str) {
     step_until(h, "the catalog", |h| has(h, table));
     h.get_by_label(table).click();
     h.step();
@@ -230,7 +230,7 @@ fn open_table(h: &mut Harness<'_, DataforgeApp>, table: &str, first_value: &str)
 }
 
 /// Imports the penguins and opens them in the table view.
-fn penguins_open(t: &TestWorkspace) -> Harness<'static, DataforgeApp> {
+pub(crate) fn penguins_open(t: &TestWorkspace) -> Harness<'static, DataforgeApp> {
     t.import(shared().join("realdata/palmerpenguins/penguins.csv"), None).unwrap();
     let mut h = harness(t);
     open_table(&mut h, "penguins", "Torgersen");
@@ -444,7 +444,7 @@ fn a_pipe_dropped_on_the_window_is_previewed_and_imported_whole() {
 }
 
 /// The text field that has the keyboard.
-fn focused_text(n: &egui_kittest::kittest::AccessKitNode<'_>) -> bool {
+pub(crate) fn focused_text(n: &egui_kittest::kittest::AccessKitNode<'_>) -> bool {
     n.role() == egui::accesskit::Role::TextInput && n.is_focused()
 }
 
@@ -544,7 +544,7 @@ fn a_console_error_names_its_line() {
 }
 
 /// The current tab is a finished profile, drawn.
-fn profiled(h: &Harness<'_, DataforgeApp>) -> bool {
+pub(crate) fn profiled(h: &Harness<'_, DataforgeApp>) -> bool {
     h.state().state.active_tab().and_then(|t| t.profile()).is_some_and(|p| p.profile.is_some() && p.job.is_none()) && has_text(h, "duplicate rows ·")
 }
 
@@ -663,6 +663,9 @@ fn similar_values_are_clustered_merged_and_the_merge_undone() {
     h.get_by_label("Merge ticked clusters").click();
     h.step();
     step_until(&mut h, "the merge", |h| has_text(h, "Merged 1 clusters: 2 rows changed"));
+    // The clusters found before the merge are gone with their old values.
+    h.step();
+    assert!(!has_text(&h, "2 clusters among") && !has(&h, "York New"), "stale clusters after the merge");
     assert_eq!(t.scalar("SELECT string_agg(city, '|' ORDER BY id) FROM cities"), "New York|New York|New York|New York|Boston|boston|Paris");
     h.get_by_label("Undo the merge").click();
     h.step();

@@ -77,6 +77,9 @@ impl Job for PreviewJob {
         preview.format = Some(format);
         let limit = self.rows.max(1);
         let table = "preview";
+        // Where text columns are checked for values that kept them text: the rows shown, or
+        // for a CSV the rows its sniffer looked at (the odd value may lie past those shown).
+        let mut sniffed_rows = None;
         match format {
             FileFormat::Csv => {
                 let enc = encoding::resolve(self.options.encoding.as_deref(), &path)?;
@@ -113,6 +116,8 @@ impl Job for PreviewJob {
                     }
                 }
                 made?;
+                let whole = csv::select_sql(&prepared.path, &self.options, &attempt, &prepared.dialect, None)?;
+                sniffed_rows = Some(format!("(SELECT * FROM ({whole}) LIMIT {SNIFFED_ROWS})"));
                 let header_lines = prepared.dialect.skip + u64::from(prepared.dialect.header);
                 let bad = super::rejects::early_rejects(&conn, rejects, header_lines + limit as u64 + 5)?;
                 let stops = if self.options.on_error == super::OnError::Skip { "goes to the rejects table" } else { "stops the import" };
@@ -139,7 +144,8 @@ impl Job for PreviewJob {
         }
         let mut stmt = conn.prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'preview' ORDER BY column_index")?;
         preview.columns = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?;
-        preview.notices.extend(text_that_looks_typed(&conn, table, &preview.columns));
+        let checked = sniffed_rows.unwrap_or_else(|| quote_ident(table));
+        preview.notices.extend(text_that_looks_typed(&conn, &checked, &preview.columns));
         let cols: Vec<String> = preview.columns.iter().map(|(n, _)| format!("{}::VARCHAR", quote_ident(n))).collect();
         if !cols.is_empty() {
             let mut stmt = conn.prepare(&format!("SELECT {} FROM {table} LIMIT {limit}", cols.join(", ")))?;
@@ -152,9 +158,13 @@ impl Job for PreviewJob {
     }
 }
 
+/// Rows DuckDB's CSV sniffer reads to choose the column types (its `sample_size`).
+const SNIFFED_ROWS: u64 = 20_480;
+
 /// Text columns whose values are nearly all numbers or dates: one value kept the column as
-/// text, and the user should hear which, and how to read the column as its type.
-fn text_that_looks_typed(conn: &Connection, table: &str, columns: &[(String, String)]) -> Vec<String> {
+/// text, and the user should hear which, and how to read the column as its type. `rows` is
+/// a table or a subquery.
+fn text_that_looks_typed(conn: &Connection, rows: &str, columns: &[(String, String)]) -> Vec<String> {
     let mut notices = Vec::new();
     for (name, ty) in columns {
         if !ty.eq_ignore_ascii_case("VARCHAR") {
@@ -165,8 +175,7 @@ fn text_that_looks_typed(conn: &Connection, table: &str, columns: &[(String, Str
             let sql = format!(
                 "SELECT count(*) FILTER (WHERE TRY_CAST({c} AS {target}) IS NOT NULL), count({c}),
                         first({c}) FILTER (WHERE TRY_CAST({c} AS {target}) IS NULL AND trim({c}) <> '')
-                 FROM {}",
-                quote_ident(table)
+                 FROM {rows}"
             );
             let Ok((typed, present, odd)) = conn.query_row(&sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))) else {
                 continue;

@@ -439,8 +439,10 @@ fn overview_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
 
 /// Where the report is saved, and the buttons that save it.
 fn report_bar_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
-    let Some(profile) = state.profile.as_ref().filter(|_| state.job.is_none()) else { return };
-    ui.horizontal(|ui| {
+    if state.profile.is_none() || state.job.is_some() {
+        return;
+    }
+    let save = ui.horizontal(|ui| {
         ui.label("Report file");
         ui.add(egui::TextEdit::singleline(&mut state.report_path).desired_width(360.0));
         let path = PathBuf::from(state.report_path.trim());
@@ -456,7 +458,12 @@ fn report_bar_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
                 save = Some((path, json));
             }
         }
-        if let Some((path, json)) = state.confirm_report.clone() {
+        save
+    });
+    let mut save = save.inner;
+    // On a line of its own: beside a long path the answers would fall off the window.
+    if let Some((path, json)) = state.confirm_report.clone() {
+        ui.horizontal_wrapped(|ui| {
             ui.colored_label(ui.visuals().warn_fg_color, format!("{} exists. Replace it?", path.display()));
             if ui.button("Replace").clicked() {
                 save = Some((path, json));
@@ -465,15 +472,15 @@ fn report_bar_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
             if ui.button("Keep it").clicked() {
                 state.confirm_report = None;
             }
-        }
-        if let Some((path, json)) = save {
-            let text = if json { crate::engine::profile::report::to_json(profile) } else { Ok(crate::engine::profile::report::to_html(profile)) };
-            state.message = Some(match text.and_then(|t| crate::engine::export::write_file_atomically(&path, t.as_bytes())) {
-                Ok(()) => format!("Report saved to {}", path.display()),
-                Err(e) => format!("Could not save the report: {e}"),
-            });
-        }
-    });
+        });
+    }
+    if let (Some((path, json)), Some(profile)) = (save, state.profile.as_ref()) {
+        let text = if json { crate::engine::profile::report::to_json(profile) } else { Ok(crate::engine::profile::report::to_html(profile)) };
+        state.message = Some(match text.and_then(|t| crate::engine::export::write_file_atomically(&path, t.as_bytes())) {
+            Ok(()) => format!("Report saved to {}", path.display()),
+            Err(e) => format!("Could not save the report: {e}"),
+        });
+    }
 }
 
 /// The rows of the table behind a value of column `c` (what a click on it opens).
