@@ -454,3 +454,85 @@ fn a_large_duplicate_group_shows_a_page_of_rows_and_more_on_demand() {
     h.step();
     step_until(&mut h, "the next page", |h| has_text(h, "showing 400 of them"));
 }
+
+#[test]
+fn clicking_a_cells_text_selects_the_cell() {
+    let t = TestWorkspace::new();
+    let mut h = penguins_open(&t);
+    h.get_all_by_label("Torgersen").next().unwrap().click();
+    h.step();
+    h.step();
+    let selection = h.state().state.active_tab().and_then(|t| t.selection).expect("a selected cell");
+    assert_eq!((selection.anchor, selection.cursor), ((0, 1), (0, 1)));
+}
+
+#[test]
+fn arrow_keys_scroll_rows_after_a_header_click() {
+    let t = TestWorkspace::new();
+    t.ws.connect().unwrap().execute_batch("CREATE TABLE big AS SELECT range AS id, range * 2 AS twice FROM range(100000)").unwrap();
+    let mut h = harness(&t);
+    open_table(&mut h, "big", "0");
+    h.get_by_label("twice").click();
+    h.step();
+    step_until(&mut h, "the sort", |h| has_text(h, "Sorted by twice") && has(h, "0"));
+    h.key_press(egui::Key::ArrowDown);
+    step_until(&mut h, "a row down", |h| h.state().state.grid().first_visible == 1);
+    h.key_press(egui::Key::ArrowDown);
+    step_until(&mut h, "another row down", |h| h.state().state.grid().first_visible == 2);
+}
+
+#[test]
+fn is_one_of_offers_every_value_of_a_column_and_searches_them() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("realdata/nycflights13/flights.csv.gz"), None).unwrap();
+    let mut h = harness(&t);
+    open_table(&mut h, "flights", "517");
+    h.state_mut().state.push(Command::SetView(View { columns: Some(vec!["dest".into(), "origin".into()]), ..View::table("flights") }));
+    h.step();
+    step_until(&mut h, "the two columns", |h| has(h, "IAH") && !has(h, "517"));
+    h.get_all_by_label(dataforge::ui::table::FILTER_ICON).next().unwrap().click();
+    h.step();
+    step_until(&mut h, "the filter window", |h| has(h, "Filter dest"));
+    h.get_by(|n| n.role() == egui::accesskit::Role::ComboBox).click();
+    h.step();
+    step_until(&mut h, "the modes", |h| has(h, "is one of"));
+    h.get_by_label("is one of").click();
+    h.step();
+    // All 105 destinations, not the first hundred.
+    step_until(&mut h, "every destination", |h| has_text(h, "the 105 most frequent values"));
+    let window = h.get_by_label("Filter dest").rect();
+    let in_window = move |n: &egui_kittest::kittest::AccessKitNode<'_>| {
+        n.role() == egui::accesskit::Role::TextInput && n.raw_bounds().is_some_and(|b| window.contains(egui::pos2(b.x0 as f32 + 1.0, b.y0 as f32 + 1.0)))
+    };
+    h.get_by(in_window).click();
+    h.step();
+    h.get_by(in_window).type_text("SF");
+    h.step();
+    step_until(&mut h, "the search", |h| has_text(h, "1 values contain \"SF\"") && has(h, "SFO"));
+    h.get_by(|n| n.role() == egui::accesskit::Role::CheckBox && n.label().is_some_and(|l| l.contains("SFO"))).click();
+    h.step();
+    h.get_by_label("Apply").click();
+    h.step();
+    step_until(&mut h, "the flights to San Francisco", |h| has_text(h, "13,331 of 336,776 rows"));
+}
+
+#[test]
+fn types_wait_for_a_new_profile_once_the_table_changed() {
+    let t = TestWorkspace::new();
+    let mut h = profile_penguins(&t);
+    let tab = h.state().state.active;
+    h.state_mut().state.push(Command::CloseTab(tab));
+    h.step();
+    open_console(&mut h);
+    run_in_console(&mut h, "UPDATE penguins SET year = 2010 WHERE year = 2007");
+    step_until(&mut h, "the update", console_idle);
+    h.state_mut().state.push(Command::ProfileTable("penguins".into()));
+    h.step();
+    step_until(&mut h, "the stored profile", |h| h.state().state.active_tab().and_then(|t| t.profile()).is_some_and(|p| p.profile.is_some() && !p.is_loading()));
+    assert!(has_text(&h, "stale: the table changed since"));
+    h.get_by_label("Types").click();
+    h.step();
+    h.step();
+    assert!(has_text(&h, "The table changed since this profile"));
+    assert!(!has(&h, "Create new table") && !has(&h, "Replace table…"));
+}
