@@ -42,7 +42,8 @@ impl ConsoleState {
             result: None,
             message: None,
             error: None,
-            jump_to: None,
+            // A new console takes the keyboard: the user types at once.
+            jump_to: Some(0),
             show_history: false,
             history_search: String::new(),
             history: Vec::new(),

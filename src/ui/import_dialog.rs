@@ -474,8 +474,11 @@ fn preview_ui(ui: &mut egui::Ui, draft: &mut ImportDraft, changed: &mut bool) {
                     let slot = &mut draft.types[i].1;
                     // Wide enough for the type's whole name (TIMESTAMP WITH TIME ZONE).
                     let font = egui::TextStyle::Body.resolve(ui.style());
-                    let needed = ui.painter().layout_no_wrap(ty.to_string(), font, Color32::WHITE).size().x + 16.0;
-                    let edit = egui::TextEdit::singleline(slot).hint_text(ty.as_str()).desired_width(needed.max(110.0));
+                    let needed = (ui.painter().layout_no_wrap(ty.to_string(), font, Color32::WHITE).size().x + 16.0).max(110.0);
+                    // The grid gives a cell last frame's column width: claim the width first,
+                    // or the box stays as narrow as the column's name.
+                    ui.set_min_width(needed);
+                    let edit = egui::TextEdit::singleline(slot).hint_text(ty.as_str()).desired_width(needed);
                     *changed |= ui.add(edit).on_hover_text("Column type: leave empty to keep the detected one").lost_focus();
                 });
             }

@@ -15,7 +15,7 @@ pub fn jobs_ui(ui: &mut egui::Ui, state: &mut AppState) {
         }
     });
     if state.jobs.is_empty() {
-        ui.weak("No jobs yet. Drop CSV, Excel, JSON, Parquet or Arrow files on the window, or press Ctrl+O");
+        ui.weak("No jobs running. Drop CSV, Excel, JSON, Parquet or Arrow files on the window, or press Ctrl+O");
     }
     egui::ScrollArea::vertical().auto_shrink([false, true]).show(ui, |ui| {
         for job in state.jobs.iter().rev() {

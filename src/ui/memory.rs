@@ -85,7 +85,16 @@ pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
         .allow_double_click_reset(false)
         .allow_axis_zoom_drag(false)
         .x_grid_spacer(uniform_grid_spacer(|_| [10.0, 30.0, 60.0]))
-        .x_axis_formatter(|m: GridMark, _: &RangeInclusive<f64>| if m.value.abs() < 0.5 { "now".into() } else { format!("{:.0} s ago", -m.value) })
+        .x_axis_formatter(|m: GridMark, range: &RangeInclusive<f64>| {
+            // A mark at the left edge would print over the memory axis's labels.
+            if m.value - range.start() < (range.end() - range.start()) * 0.08 {
+                String::new()
+            } else if m.value.abs() < 0.5 {
+                "now".into()
+            } else {
+                format!("{:.0} s ago", -m.value)
+            }
+        })
         .y_grid_spacer(memory_grid)
         .y_axis_formatter(|m: GridMark, _: &RangeInclusive<f64>| format_mb(m.value))
         .y_axis_min_width(56.0)

@@ -44,6 +44,8 @@ pub struct GridState {
     /// A jump in flight: the table scrolls a frame or two after it is asked to, and until
     /// the target is on screen the window must not re-centre on stale rows.
     jump: Option<(u64, u8)>,
+    /// The leftmost column on screen (after the row numbers), as of the last frame.
+    first_column: usize,
 }
 
 /// The grid of a tab's view, with its header bar (row count, sort, search, columns,
@@ -144,16 +146,24 @@ pub fn table_ui(ui: &mut egui::Ui, tab: &mut Tab, commands: &mut Vec<Command>) {
         // The table reports this frame's visible rows from before a jump takes effect.
         if let Some(target) = grid.scroll_to.take() {
             table = table.scroll_to_row(target - grid.window_base, Some(Align::Min));
+            // A jump to a row aligns both ways: name the column in view, or the columns would
+            // slide under the row numbers by their width at every new sort or filter.
+            if grid.first_column >= 1 {
+                table = table.scroll_to_column(grid.first_column, Some(Align::Min));
+            }
             grid.jump = Some((target, 10));
         }
         let filtered: Vec<bool> = shown.iter().map(|&i| view.view().filters.iter().any(|f| f.column == all_columns[i].name)).collect();
-        let mut delegate = Grid { view, shown: &shown, filtered, base: grid.window_base, visible: 0..0, clicked: &mut clicked, selection: tab.selection };
+        let mut delegate = Grid { view, shown: &shown, filtered, base: grid.window_base, visible: 0..0, first_column: None, clicked: &mut clicked, selection: tab.selection };
         // Jumps land at once: an animated scroll would pass the window's edge on its way and
         // re-centre the window away from the target.
         ui.style_mut().scroll_animation = egui::style::ScrollAnimation::none();
         table.show(ui, &mut delegate);
 
         let visible = delegate.visible.clone();
+        if let Some(first) = delegate.first_column {
+            grid.first_column = first;
+        }
         grid.visible_rows = visible.end.saturating_sub(visible.start);
         if let Some((target, frames_left)) = grid.jump {
             let arrived = visible.contains(&target) || visible.end >= total;
@@ -532,6 +542,8 @@ struct Grid<'a> {
     filtered: Vec<bool>,
     base: u64,
     visible: Range<u64>,
+    /// The leftmost scrolling column drawn this frame.
+    first_column: Option<usize>,
     clicked: &'a mut Clicked,
     selection: Option<Selection>,
 }
@@ -608,6 +620,9 @@ impl TableDelegate for Grid<'_> {
             return;
         }
         let row = self.base + cell.row_nr;
+        if cell.col_nr >= 1 {
+            self.first_column = Some(self.first_column.map_or(cell.col_nr, |c| c.min(cell.col_nr)));
+        }
         let shown_col = cell.col_nr.checked_sub(1);
         let is_selected = self.selection.is_some_and(|s| match shown_col {
             Some(c) => s.contains(row, c),

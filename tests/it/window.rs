@@ -414,7 +414,9 @@ fn the_import_preview_names_the_value_that_keeps_a_column_as_text() {
         .map(|n| n.rect())
         .find(|r| r.min.y >= name.max.y && r.min.y < name.max.y + 30.0 && r.min.x < name.max.x && r.max.x > name.min.x)
         .expect("the type box of amount");
-    assert!(type_box.width() >= needed, "{type_box:?} cuts VARCHAR ({needed} px)");
+    // The text and the box's margins on both sides.
+    let margins = 2.0 * h.ctx.global_style().spacing.button_padding.x;
+    assert!(type_box.width() >= needed + margins, "{type_box:?} cuts VARCHAR ({needed} px and {margins} px of margins)");
 }
 
 #[test]

@@ -103,7 +103,8 @@ pub(super) fn suggestion(conn: &Connection, compiled: &CompiledView, p: &ColumnP
     let mean_text = p.text.as_ref().and_then(|t| t.length_mean).unwrap_or(0.0);
     let candidate: Option<(String, String)> = match p.kind {
         Kind::Integer => p.numeric.as_ref().and_then(|n| n.min.zip(n.max)).map(|(min, max)| {
-            (narrowest_integer(min, max).to_string(), format!("every value lies between {} and {}", min as i64, max as i64))
+            let why = if min == max { format!("every value is {}", min as i64) } else { format!("every value lies between {} and {}", min as i64, max as i64) };
+            (narrowest_integer(min, max).to_string(), why)
         }),
         Kind::Float if !current.starts_with("DECIMAL") && p.nan == 0 && p.infinite == 0 => sorted.filter(|s| s.iter().all(|(v, _)| v.fract() == 0.0)).and_then(|_| {
             let n = p.numeric.as_ref()?;

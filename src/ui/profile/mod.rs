@@ -594,10 +594,11 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
                 ui.set_width(340.0);
-                egui::Grid::new("column-stats").striped(true).num_columns(2).show(ui, |ui| {
+                // Long figures (a suggested type and why) wrap, so the chart keeps its room.
+                egui::Grid::new("column-stats").striped(true).num_columns(2).max_col_width(230.0).show(ui, |ui| {
                     for (k, v) in crate::engine::profile::report::column_figures(&c) {
                         ui.label(k);
-                        ui.label(v);
+                        ui.add(egui::Label::new(v).wrap());
                         ui.end_row();
                     }
                 });
@@ -616,7 +617,7 @@ fn column_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &mut Vec<Com
                     let axis_names = names.clone();
                     let response = Plot::new(("histogram", &c.name))
                         .height(240.0)
-                        .width(560.0)
+                        .width(ui.available_width().clamp(240.0, 560.0))
                         .allow_drag(false)
                         .allow_zoom(false)
                         .allow_scroll(false)

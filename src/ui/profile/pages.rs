@@ -100,10 +100,10 @@ pub(super) fn missing_ui(ui: &mut egui::Ui, state: &mut ProfileState) {
                 let segments = c.missing_by_segment.len().max(1);
                 let w = rect.width() / segments as f32;
                 // From the background (nothing missing) to the error color (all missing), in
-                // either theme.
+                // either theme; the square root lets a few percent show.
                 let (empty, full) = (ui.visuals().extreme_bg_color, ui.visuals().error_fg_color);
                 for (i, &share) in c.missing_by_segment.iter().enumerate() {
-                    let color = empty.lerp_to_gamma(full, share.clamp(0.0, 1.0));
+                    let color = empty.lerp_to_gamma(full, share.clamp(0.0, 1.0).sqrt());
                     ui.painter().rect_filled(egui::Rect::from_min_size(egui::pos2(rect.left() + w * i as f32, rect.top()), vec2(w + 0.5, rect.height())), 0.0, color);
                 }
                 ui.painter().rect_stroke(rect, 0.0, Stroke::new(0.5, ui.visuals().weak_text_color()), egui::StrokeKind::Inside);
