@@ -660,6 +660,26 @@ mod tests {
     }
 
     #[test]
+    fn opening_removes_copies_left_by_a_compaction_that_died() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ws.duckdb");
+        drop(Workspace::open(&path, EnvOverrides::default(), Arc::new(|_| Ok(()))).unwrap());
+        let dead = dir.path().join("ws.duckdb.compact-4242");
+        let dead_wal = dir.path().join("ws.duckdb.compact-4242.wal");
+        let ours = dir.path().join(format!("ws.duckdb.compact-{}", std::process::id()));
+        let other_workspace = dir.path().join("other.duckdb.compact-4242");
+        let users_file = dir.path().join("ws.duckdb.compact-notes.txt");
+        for f in [&dead, &dead_wal, &ours, &other_workspace, &users_file] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let ws = Workspace::open(&path, EnvOverrides::default(), Arc::new(|_| Ok(()))).unwrap();
+        assert!(!dead.exists() && !dead_wal.exists(), "a dead process's copy and its WAL are removed");
+        assert!(ours.exists(), "this process's own copy is not touched");
+        assert!(other_workspace.exists() && users_file.exists(), "only this workspace's compaction copies are removed");
+        drop(ws);
+    }
+
+    #[test]
     fn settings_persist_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ws.duckdb");

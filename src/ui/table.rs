@@ -291,14 +291,14 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
         let keys = &view.view().sort;
         if !keys.is_empty() {
             let shown: Vec<String> = keys.iter().map(|k| format!("{} {}", k.column, if k.descending { "⏷" } else { "⏶" })).collect();
-            if view.is_preparing() {
-                ui.spinner();
-                ui.label(format!("Sorting by {}…", shown.join(", ")));
-            } else {
-                ui.label(format!("Sorted by {}", shown.join(", ")));
-            }
+            // The button stays where it is while the sort runs and when it lands.
+            ui.label(format!("Sorted by {}", shown.join(", ")));
             if ui.small_button("Clear sort").clicked() {
                 commands.push(Command::SetView(View { sort: Vec::new(), ..view.view().clone() }));
+            }
+            if view.is_preparing() {
+                ui.spinner();
+                ui.label("sorting…");
             }
         } else if view.is_preparing() {
             ui.spinner();

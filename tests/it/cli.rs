@@ -151,3 +151,24 @@ fn import_options_sheets_rejects_and_links_from_the_command_line() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out)["report"]["rows"], 37);
 }
+
+#[test]
+fn sql_reads_files_freely_but_not_under_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = write_file(outside.path(), "secret.csv", "s\n42\n");
+    let query = format!("SELECT s FROM read_csv('{}')", secret.display());
+
+    let out = dataforge(&ws, &["sql", &query, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let out = dataforge(&ws, &["sql", &query, "--sandbox", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "a refused statement is an option that cannot be used: {}", String::from_utf8_lossy(&out.stdout));
+    let v = json(&out);
+    assert_eq!(v["error"]["kind"], "invalid_option");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("secret.csv") && message.contains("SQL file access"), "the refusal names the file and the setting: {message}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("42"));
+}

@@ -132,6 +132,11 @@ fn a_full_disk_is_said_in_plain_words_and_the_space_comes_back() {
     assert_eq!(err.to_string(), format!("no space left on device writing {}", target.display()));
     assert!(matches!(err, EngineError::DiskFull(_)));
     assert!(std::fs::read_dir(disk.path()).unwrap().next().is_none(), "nothing left on the disk");
+    // The workbook is written by our own code, not DuckDB's: the same words, nothing left.
+    let target = disk.path().join("gen.xlsx");
+    let err = spawn(ExportJob::new(t.ws.clone(), View::table("gen"), &target, ExportOptions::default()), no_waker()).wait().unwrap_err();
+    assert_eq!(err.to_string(), format!("no space left on device writing {}", target.display()));
+    assert!(std::fs::read_dir(disk.path()).unwrap().next().is_none(), "nothing left on the disk");
 
     // Import into a workspace on the full disk: it fails, and the space it grabbed is given back.
     let ws_path = disk.path().join("ws.duckdb");

@@ -303,11 +303,11 @@ fn a_long_sort_can_be_cancelled() {
     h.get_by_label("h").click();
     h.step();
     step_until(&mut h, "the sort job", |h| has(h, "Sort big by h") && has(h, "Running"));
-    step_until(&mut h, "sorting", |h| has_text(h, "Sorting by h"));
+    step_until(&mut h, "sorting", |h| has_text(h, "Sorted by h") && has(h, "sorting…"));
     h.get_by_label("Cancel").click();
     h.step();
     step_until(&mut h, "the cancelled sort", |h| has(h, "Cancelled"));
-    step_until(&mut h, "the old order", |h| !has_text(h, "Sorting by h") && !has_text(h, "Sorted by h"));
+    step_until(&mut h, "the old order", |h| !has(h, "sorting…") && !has_text(h, "Sorted by h"));
     assert!(h.state().state.view().unwrap().view().sort.is_empty());
     assert!(has(&h, "0"), "the rows stayed on screen (row numbers start at 1: \"0\" is an id)");
 }
