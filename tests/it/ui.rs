@@ -50,6 +50,13 @@ pub(crate) fn has_text(h: &Harness<'_, DataforgeApp>, part: &str) -> bool {
     h.query_all_by_label_contains(part).next().is_some()
 }
 
+/// Opens the open table's Duplicates tab.
+pub(crate) fn open_duplicates(h: &mut Harness<'_, DataforgeApp>) {
+    h.get_by_label("Duplicates…").click();
+    h.step();
+    step_until(h, "the duplicates tab", |h| has(h, "Find duplicates") && has(h, "Similar values"));
+}
+
 /// Steps the app (background work keeps it repainting) until `found` holds.
 pub(crate) fn step_until(harness: &mut Harness<'_, DataforgeApp>, what: &str, found: impl Fn(&Harness<'_, DataforgeApp>) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -609,9 +616,7 @@ fn a_failing_check_opens_its_failing_rows() {
 fn duplicates_are_reviewed_one_group_left_alone_and_removed_rows_kept() {
     let t = TestWorkspace::new();
     let mut h = penguins_open(&t);
-    h.get_by_label("Duplicates…").click();
-    h.step();
-    step_until(&mut h, "the duplicates tab", |h| has(h, "Find duplicates"));
+    open_duplicates(&mut h);
     h.get_by_label("species").click();
     h.get_by_label("island").click();
     h.step();
@@ -649,9 +654,7 @@ fn similar_values_are_clustered_merged_and_the_merge_undone() {
     t.import(&csv, Some("cities")).unwrap();
     let mut h = harness(&t);
     open_table(&mut h, "cities", "Boston");
-    h.get_by_label("Duplicates…").click();
-    h.step();
-    step_until(&mut h, "the duplicates tab", |h| has(h, "Similar values"));
+    open_duplicates(&mut h);
     h.get_by_label("Similar values").click();
     h.step();
     h.get_by_label("Find clusters").click();

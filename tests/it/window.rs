@@ -9,7 +9,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
 use crate::common::{TestWorkspace, shared, write_file};
-use crate::ui::{harness, has, has_text, open_table, penguins_open, profiled, step_until};
+use crate::ui::{harness, has, has_text, open_duplicates, open_table, penguins_open, profiled, step_until};
 
 /// Types `sql` into the current console and runs it.
 fn run_in_console(h: &mut Harness<'_, DataforgeApp>, sql: &str) {
@@ -443,9 +443,7 @@ fn a_large_duplicate_group_shows_a_page_of_rows_and_more_on_demand() {
     t.ws.connect().unwrap().execute_batch("CREATE TABLE calls AS SELECT range AS id, 'same' AS who FROM range(5000)").unwrap();
     let mut h = harness(&t);
     open_table(&mut h, "calls", "same");
-    h.get_by_label("Duplicates…").click();
-    h.step();
-    step_until(&mut h, "the duplicates tab", |h| has(h, "Find duplicates"));
+    open_duplicates(&mut h);
     h.get_by_label("who").click();
     h.step();
     h.get_by_label("Find duplicates").click();

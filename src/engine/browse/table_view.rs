@@ -152,12 +152,7 @@ impl TableView {
         let copy = self.shown.copy.take();
         self.drop_copy(copy);
         self.shown = Shape { rows: View::of(self.source.clone()), generation: next_generation(), copy: None, total: None };
-        self.retire_stale_jobs();
-        self.publish_generations();
-        self.cache.clear();
-        self.fallback.clear();
-        self.pending.clear();
-        self.error = None;
+        self.forget_rows_of_old_shapes();
         self.columns = None;
         self.is_describe_sent = false;
         self.send_describe();
@@ -342,12 +337,7 @@ impl TableView {
         let Some(asked) = self.asked.take() else { return };
         let old = std::mem::replace(&mut self.shown, asked);
         self.drop_copy(old.copy);
-        self.retire_stale_jobs();
-        self.publish_generations();
-        self.cache.clear();
-        self.fallback.clear();
-        self.pending.clear();
-        self.error = None;
+        self.forget_rows_of_old_shapes();
         if let Some(page) = first {
             self.cache.put(0, Arc::new(page));
         }
@@ -363,6 +353,16 @@ impl TableView {
         self.view = View { columns, ..self.shown.rows.clone() };
         self.view_error = why;
         self.publish_generations();
+    }
+
+    /// A new shape is on screen: the old shapes' jobs stop and their pages go.
+    fn forget_rows_of_old_shapes(&mut self) {
+        self.retire_stale_jobs();
+        self.publish_generations();
+        self.cache.clear();
+        self.fallback.clear();
+        self.pending.clear();
+        self.error = None;
     }
 
     /// Applies answers from the worker and finished jobs. Returns true when something changed.

@@ -156,6 +156,23 @@ impl Pivot {
     }
 }
 
+/// Counts an integer chunk's zeros and negatives into `m` and, for `temporal` keys, its
+/// ±infinity (the ends of BIGINT), which it leaves out: `(keys, +inf, -inf)`.
+macro_rules! integer_keys {
+    ($keys:expr, $m:expr, $temporal:expr, $count:expr) => {{
+        let keys = $keys;
+        $m.zeros = $count(keys.equal(0));
+        $m.negatives = $count(keys.lt(0));
+        let (pos, neg) = if $temporal { ($count(keys.equal(i64::MAX)), $count(keys.equal(i64::MIN))) } else { (0, 0) };
+        let keys = if pos + neg > 0 {
+            std::borrow::Cow::Owned(keys.filter(&(keys.not_equal(i64::MAX) & keys.not_equal(i64::MIN))).map_err(polars_error)?)
+        } else {
+            std::borrow::Cow::Borrowed(keys)
+        };
+        (keys, pos, neg)
+    }};
+}
+
 /// The moments of a numeric chunk (Int64, UInt64, Int128 keys divided by `divisor`, or
 /// floats), measured from `pivot`; NaN and infinities counted apart (for `temporal` keys,
 /// the ends of BIGINT are ±infinity). Each statistic is one pass of a Polars kernel.
@@ -184,14 +201,7 @@ pub fn moments(values: &Series, pivot: Pivot, divisor: f64, temporal: bool) -> R
         {
             let ints = values.cast(&DataType::Int64).map_err(polars_error)?;
             let keys = ints.i64().map_err(polars_error)?;
-            m.zeros = count(keys.equal(0));
-            m.negatives = count(keys.lt(0));
-            let (pos, neg) = if temporal { (count(keys.equal(i64::MAX)), count(keys.equal(i64::MIN))) } else { (0, 0) };
-            let keys = if pos + neg > 0 {
-                std::borrow::Cow::Owned(keys.filter(&(keys.not_equal(i64::MAX) & keys.not_equal(i64::MIN))).map_err(polars_error)?)
-            } else {
-                std::borrow::Cow::Borrowed(keys)
-            };
+            let (keys, pos, neg) = integer_keys!(keys, m, temporal, count);
             let from = match pivot {
                 Pivot::Int(p) => p as i64,
                 Pivot::Float(p) => p as i64,
@@ -203,14 +213,7 @@ pub fn moments(values: &Series, pivot: Pivot, divisor: f64, temporal: bool) -> R
         _ => {
             let wide = values.cast(&DataType::Int128).map_err(polars_error)?;
             let keys = wide.i128().map_err(polars_error)?;
-            m.zeros = count(keys.equal(0));
-            m.negatives = count(keys.lt(0));
-            let (pos, neg) = if temporal { (count(keys.equal(i64::MAX)), count(keys.equal(i64::MIN))) } else { (0, 0) };
-            let keys = if pos + neg > 0 {
-                std::borrow::Cow::Owned(keys.filter(&(keys.not_equal(i64::MAX) & keys.not_equal(i64::MIN))).map_err(polars_error)?)
-            } else {
-                std::borrow::Cow::Borrowed(keys)
-            };
+            let (keys, pos, neg) = integer_keys!(keys, m, temporal, count);
             let from = match pivot {
                 Pivot::Int(p) => p,
                 Pivot::Float(p) => p as i128,
