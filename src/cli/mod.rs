@@ -864,8 +864,12 @@ fn print_rows_text(conn: &duckdb::Connection, result: &crate::engine::console::R
     };
     let cols = crate::engine::console::for_each_result_row(conn, result, limit, |cols, row| {
         shown += 1;
-        match &widths {
-            Some(w) => write_row(w, cols, row, out).map_err(|e| crate::engine::EngineError::Io { path: "stdout".into(), source: e }),
+        match &mut widths {
+            Some(w) => {
+                // A wider value further down widens its column from there on rather than being cut.
+                widen(w, row);
+                write_row(w, cols, row, out).map_err(|e| crate::engine::EngineError::Io { path: "stdout".into(), source: e })
+            }
             None => {
                 first.push(row.to_vec());
                 if first.len() == MEASURED_ROWS {
@@ -890,16 +894,22 @@ fn print_rows_text(conn: &duckdb::Connection, result: &crate::engine::console::R
     Ok(shown)
 }
 
+const MAX_WIDTH: usize = 60;
+
 /// Column widths that fit the names and `rows`, at most 60 characters.
 fn measure(columns: &[crate::engine::workspace::ColumnInfo], rows: &[Vec<Option<String>>]) -> Vec<usize> {
-    const MAX_WIDTH: usize = 60;
     let mut widths: Vec<usize> = columns.iter().map(|c| c.name.chars().count().min(MAX_WIDTH)).collect();
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.as_deref().map_or(4, |s| s.chars().count()).min(MAX_WIDTH));
-        }
+        widen(&mut widths, row);
     }
     widths
+}
+
+/// Widens `widths` to fit `row`, up to 60 characters.
+fn widen(widths: &mut [usize], row: &[Option<String>]) {
+    for (w, cell) in widths.iter_mut().zip(row) {
+        *w = (*w).max(cell.as_deref().map_or(4, |s| s.chars().count()).min(MAX_WIDTH));
+    }
 }
 
 fn write_header(widths: &[usize], columns: &[crate::engine::workspace::ColumnInfo], out: &mut dyn std::io::Write) -> std::io::Result<()> {

@@ -172,3 +172,27 @@ fn sql_reads_files_freely_but_not_under_the_sandbox() {
     assert!(message.contains("secret.csv") && message.contains("SQL file access"), "the refusal names the file and the setting: {message}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("42"));
 }
+
+#[test]
+fn large_results_stream_whole_and_a_dry_run_shows_a_bounded_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    // Rows returned by a statement that is not a query are all printed, none cut.
+    let out = dataforge(&ws, &["sql", "CREATE TABLE t (a BIGINT); INSERT INTO t SELECT range FROM range(1200000) RETURNING a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2 + 1_200_000 + 1, "header, rule, every row, footer");
+    assert_eq!(lines[lines.len() - 2].trim(), "1199999", "a wider value further down is not cut");
+    assert_eq!(*lines.last().unwrap(), "(1,200,000 rows)");
+
+    // One group of 120,000 rows: the dry run prints a page of it and says how many more.
+    let out = dataforge(&ws, &["sql", "CREATE TABLE calls AS SELECT range AS id, range % 2 AS who FROM range(240000)"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dataforge(&ws, &["dedupe", "calls", "--keys", "who", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() < 1000, "{} lines", text.lines().count());
+    assert!(text.contains("239,998"), "the count of rows to remove: {text}");
+    assert!(text.contains("more rows"), "{text}");
+}
