@@ -4,6 +4,7 @@
 
 mod bench;
 mod dedupe;
+mod matching;
 mod sweep;
 pub use bench::generate_csv;
 pub mod progress;
@@ -155,6 +156,14 @@ pub enum Command {
         /// Put back the values a merge changed, from its undo table
         #[arg(long, value_name = "UNDO_TABLE")]
         undo: Option<String>,
+    },
+    /// Find rows that are the same person (or thing) written differently, across several
+    /// columns: set up from the columns, trained without labels, clustered; --into writes the
+    /// rows with their cluster and the scored pairs
+    Match {
+        table: String,
+        #[command(flatten)]
+        options: matching::MatchArgs,
     },
     /// Rewrite the workspace file without its free space (dropped tables, failed imports)
     Compact,
@@ -442,6 +451,7 @@ pub fn run(args: Args) -> i32 {
         Some(Command::Export { table, out, shape, options }) => export(&args, table, out, shape, options),
         Some(Command::Sql { sql: text, out, max_rows, sandbox, options }) => sql(&args, text, out.as_deref(), *max_rows, *sandbox, options),
         Some(Command::Dedupe { table, options }) => dedupe::dedupe(&args, table, options),
+        Some(Command::Match { table, options }) => matching::run(&args, table, options),
         Some(Command::Cluster { table, column, method, radius, threshold, apply, undo }) => {
             dedupe::cluster(&args, table, column, method, *radius, *threshold, *apply, undo.as_deref())
         }

@@ -18,7 +18,11 @@ use super::workspace::{CompactReport, OnOpen, TableLock, Workspace, register_in_
 
 fn on_open() -> OnOpen {
     // Imports hand Arrow batches over through these; linked Arrow files read through them.
-    Arc::new(|conn: &Connection| super::import::register_table_functions(conn))
+    Arc::new(|conn: &Connection| {
+        super::import::register_table_functions(conn)?;
+        // Record matching's bounded edit distance.
+        super::linkage::distance::register(conn)
+    })
 }
 
 /// Opens (or creates) the workspace file at `path`, ready for every feature.

@@ -556,7 +556,7 @@ impl Job for FindDuplicatesJob {
     }
 }
 
-fn unused_name(columns: &[ColumnInfo], base: &str) -> String {
+pub(crate) fn unused_name(columns: &[ColumnInfo], base: &str) -> String {
     let mut name = base.to_string();
     while columns.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
         name.insert(0, '_');

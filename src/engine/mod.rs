@@ -15,6 +15,7 @@ pub mod formats;
 pub mod import;
 pub mod job;
 pub mod kind;
+pub mod linkage;
 pub mod lexer;
 pub mod profile;
 pub mod monitor;

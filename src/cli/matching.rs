@@ -1,0 +1,87 @@
+//! `dataforge match`: records that are the same person written differently.
+
+use serde_json::json;
+
+use super::{Args, EXIT_OK, Outcome, metrics_json, open_workspace, progress, split_list};
+use crate::engine::config::group_digits;
+use crate::engine::job::{no_waker, spawn};
+use crate::engine::linkage::compare::Comparison;
+use crate::engine::linkage::{DEFAULT_MAX_PAIRS, MatchJob, MatchSpec};
+
+#[derive(clap::Args, Debug)]
+pub struct MatchArgs {
+    /// Link each row of TABLE to its matches in this table (default: match TABLE with itself)
+    #[arg(long, value_name = "OTHER")]
+    link: Option<String>,
+    /// Only these columns, in the automatic set-up
+    #[arg(long, value_name = "A,B,...")]
+    columns: Option<String>,
+    /// Never these columns, in the automatic set-up (a truth column, a free-text note)
+    #[arg(long, value_name = "A,B,...")]
+    exclude: Option<String>,
+    /// Compare COL as KIND: name, date, postcode, email, phone, number, code, text or exact
+    /// (repeatable; replaces the automatic set-up)
+    #[arg(long, value_name = "COL:KIND")]
+    compare: Vec<String>,
+    /// A blocking rule: candidate pairs are equal in these compared columns (repeatable;
+    /// default: proposed from pair counts)
+    #[arg(long, value_name = "A[,B...]")]
+    block: Vec<String>,
+    /// Pairs at or above this match probability are matches
+    #[arg(long, value_name = "P", default_value_t = 0.5)]
+    threshold: f64,
+    /// Refuse to compare more candidate pairs than this
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PAIRS)]
+    max_pairs: u64,
+    /// Write the rows with their `_cluster` and `_match_probability` to this new table, and the
+    /// scored pairs to NAME_pairs
+    #[arg(long, value_name = "NAME")]
+    into: Option<String>,
+}
+
+pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Outcome> {
+    let ws = open_workspace(args)?;
+    let mut spec = MatchSpec::new(table);
+    spec.link = o.link.clone();
+    spec.columns = o.columns.as_deref().map(split_list).unwrap_or_default();
+    spec.exclude = o.exclude.as_deref().map(split_list).unwrap_or_default();
+    spec.comparisons = o.compare.iter().map(|c| Comparison::parse(c)).collect::<Result<_, _>>()?;
+    spec.blocking = o.block.iter().map(|b| split_list(b)).collect();
+    spec.threshold = o.threshold;
+    spec.max_pairs = o.max_pairs;
+    spec.into = o.into.clone();
+    let (result, snap) = progress::wait(spawn(MatchJob { workspace: ws, spec }, no_waker()));
+    let report = result?;
+    let mut text = String::new();
+    match &report.link {
+        Some(other) => text.push_str(&format!("{} rows of {table} and {} of {other}\n", group_digits(report.rows), group_digits(report.rows_linked.unwrap_or(0)))),
+        None => text.push_str(&format!("{} rows of {table}\n", group_digits(report.rows))),
+    }
+    text.push_str("compared:\n");
+    for c in &report.comparisons {
+        let exact = c.levels.last().map_or(0.0, |l| l.weight);
+        let different = c.levels.first().map_or(0.0, |l| l.weight);
+        text.push_str(&format!("  {:<24} {:<9} exact {exact:+.1}, different {different:+.1}{}\n", c.column, c.kind.name(), c.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()));
+    }
+    for p in &report.left_out {
+        text.push_str(&format!("  {:<24} left out: {}\n", p.column, p.reason));
+    }
+    text.push_str("blocking rules:\n");
+    for r in &report.rules {
+        text.push_str(&format!("  {:<40} {} pairs\n", r.columns.join(" + "), group_digits(r.pairs)));
+    }
+    text.push_str(&format!(
+        "{} candidate pairs, {} at or above {}; {} clusters hold {} rows (largest {}{})\n",
+        group_digits(report.candidate_pairs),
+        group_digits(report.pairs_above_threshold),
+        report.threshold,
+        group_digits(report.clusters),
+        group_digits(report.rows_in_clusters),
+        group_digits(report.largest_cluster),
+        if report.weak_clusters > 0 { format!("; {} held together by one weak link", group_digits(report.weak_clusters)) } else { String::new() }
+    ));
+    if let (Some(into), Some(pairs)) = (&report.into, &report.pairs_table) {
+        text.push_str(&format!("rows with their cluster in {into}, scored pairs in {pairs}\n"));
+    }
+    Ok(Outcome { json: json!({"ok": true, "command": "match", "report": report, "metrics": metrics_json(&snap)}), text, code: EXIT_OK })
+}

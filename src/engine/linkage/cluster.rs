@@ -1,0 +1,145 @@
+//! Records joined by pairs above the threshold form clusters (union-find); a cluster that
+//! holds together only through one weak link is flagged.
+
+/// Disjoint sets over record numbers, with path halving and union by size.
+#[derive(Clone, Debug)]
+pub struct UnionFind {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl UnionFind {
+    pub fn new(n: usize) -> Self {
+        Self { parent: (0..n as u32).collect(), size: vec![1; n] }
+    }
+
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    /// Joins the sets of `a` and `b`; false when they were one already.
+    pub fn union(&mut self, a: u32, b: u32) -> bool {
+        let (mut a, mut b) = (self.find(a), self.find(b));
+        if a == b {
+            return false;
+        }
+        if self.size[a as usize] < self.size[b as usize] {
+            std::mem::swap(&mut a, &mut b);
+        }
+        self.parent[b as usize] = a;
+        self.size[a as usize] += self.size[b as usize];
+        true
+    }
+
+    pub fn size_of(&mut self, x: u32) -> u32 {
+        let root = self.find(x);
+        self.size[root as usize]
+    }
+
+    /// Each record's cluster, named by its smallest record number.
+    pub fn clusters(&mut self) -> Vec<u32> {
+        let n = self.parent.len();
+        let mut smallest = vec![u32::MAX; n];
+        for x in 0..n as u32 {
+            let root = self.find(x) as usize;
+            smallest[root] = smallest[root].min(x);
+        }
+        (0..n as u32).map(|x| smallest[self.find(x) as usize]).collect()
+    }
+}
+
+/// The links of one cluster whose removal splits it in two (bridges), weakest first. A
+/// cluster held together by a bridge of low probability is one to review: the two sides may
+/// be two people joined through one doubtful pair.
+pub fn bridges(nodes: &[u32], edges: &[(u32, u32, f64)]) -> Vec<(u32, u32, f64)> {
+    use std::collections::HashMap;
+    let index: HashMap<u32, usize> = nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let mut adjacent: Vec<Vec<(usize, usize)>> = vec![Vec::new(); nodes.len()];
+    for (e, &(a, b, _)) in edges.iter().enumerate() {
+        let (Some(&i), Some(&j)) = (index.get(&a), index.get(&b)) else { continue };
+        adjacent[i].push((j, e));
+        adjacent[j].push((i, e));
+    }
+    // Tarjan's bridge search, iterative so a long chain cannot overflow the stack.
+    let n = nodes.len();
+    let (mut order, mut low) = (vec![usize::MAX; n], vec![0usize; n]);
+    let mut found = Vec::new();
+    let mut counter = 0;
+    for start in 0..n {
+        if order[start] != usize::MAX {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize, usize)> = vec![(start, usize::MAX, 0)];
+        order[start] = counter;
+        low[start] = counter;
+        counter += 1;
+        while let Some(&mut (v, via, ref mut next)) = stack.last_mut() {
+            if let Some(&(w, e)) = adjacent[v].get(*next) {
+                *next += 1;
+                if e == via {
+                    continue;
+                }
+                if order[w] == usize::MAX {
+                    order[w] = counter;
+                    low[w] = counter;
+                    counter += 1;
+                    stack.push((w, e, 0));
+                } else {
+                    low[v] = low[v].min(order[w]);
+                }
+            } else {
+                stack.pop();
+                if let Some(&(parent, _, _)) = stack.last() {
+                    low[parent] = low[parent].min(low[v]);
+                    if low[v] > order[parent] {
+                        found.push(edges[via]);
+                    }
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.2.total_cmp(&b.2));
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn union_find_joins_chains_and_names_clusters_by_their_first_record() {
+        let mut uf = UnionFind::new(7);
+        assert!(uf.union(5, 3));
+        assert!(uf.union(3, 1));
+        assert!(!uf.union(1, 5));
+        assert!(uf.union(2, 6));
+        assert_eq!(uf.clusters(), vec![0, 1, 2, 1, 4, 1, 2]);
+        assert_eq!(uf.size_of(5), 3);
+        assert_eq!(uf.size_of(4), 1);
+    }
+
+    #[test]
+    fn a_weak_link_between_two_tight_groups_is_the_bridge() {
+        // Two triangles joined by one doubtful pair.
+        let edges = vec![(1, 2, 0.99), (2, 3, 0.98), (1, 3, 0.97), (3, 4, 0.55), (4, 5, 0.99), (5, 6, 0.99), (4, 6, 0.96)];
+        assert_eq!(bridges(&[1, 2, 3, 4, 5, 6], &edges), vec![(3, 4, 0.55)]);
+        // A chain: every link is a bridge, weakest first.
+        let chain = vec![(1, 2, 0.9), (2, 3, 0.6), (3, 4, 0.8)];
+        assert_eq!(bridges(&[1, 2, 3, 4], &chain), vec![(2, 3, 0.6), (3, 4, 0.8), (1, 2, 0.9)]);
+        // A cycle has none.
+        assert!(bridges(&[1, 2, 3], &[(1, 2, 0.9), (2, 3, 0.9), (3, 1, 0.9)]).is_empty());
+    }
+
+    #[test]
+    fn a_long_chain_does_not_overflow_the_stack() {
+        let n = 200_000u32;
+        let nodes: Vec<u32> = (0..n).collect();
+        let edges: Vec<(u32, u32, f64)> = (1..n).map(|i| (i - 1, i, 0.9)).collect();
+        assert_eq!(bridges(&nodes, &edges).len(), (n - 1) as usize);
+    }
+}
