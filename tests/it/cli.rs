@@ -196,3 +196,33 @@ fn large_results_stream_whole_and_a_dry_run_shows_a_bounded_page() {
     assert!(text.contains("239,998"), "the count of rows to remove: {text}");
     assert!(text.contains("more rows"), "{text}");
 }
+
+#[test]
+fn match_finds_the_same_person_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    let febrl = shared().join("corpora/linkage/febrl1/dataset1.csv");
+    let out = dataforge(&ws, &["import", febrl.to_str().unwrap(), "--table", "people"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dataforge(&ws, &["match", "people", "--exclude", "rec_id", "--into", "found", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    let report = &v["report"];
+    assert_eq!(report["rows"], 1000);
+    assert_eq!(report["clusters"], 500, "FEBRL 1 holds 500 people written twice");
+    assert_eq!(report["into"], "found");
+    assert_eq!(report["pairs_table"], "found_pairs");
+    let surname = report["comparisons"].as_array().unwrap().iter().find(|c| c["column"] == "surname").unwrap();
+    assert_eq!(surname["kind"], "name");
+    assert_eq!(surname["levels"].as_array().unwrap().last().unwrap()["label"], "exact");
+    assert!(surname["levels"].as_array().unwrap().last().unwrap()["weight"].as_f64().unwrap() > 3.0);
+
+    // A set-up given by hand, and a typo in it named.
+    let out = dataforge(&ws, &["match", "people", "--compare", "surname:name", "--compare", "date_of_birth:date", "--compare", "postcode:postcode", "--block", "postcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("blocking rules:") && text.contains("postcode"), "{text}");
+    let out = dataforge(&ws, &["match", "people", "--compare", "surname:nmae"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown comparison \"nmae\""), "{}", String::from_utf8_lossy(&out.stderr));
+}

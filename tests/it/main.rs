@@ -7,6 +7,7 @@ mod engine;
 mod exports;
 mod faults;
 mod formats;
+mod linkage;
 mod loads;
 mod paging;
 mod profile;

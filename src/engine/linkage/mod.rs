@@ -224,7 +224,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
             .filter(|c| columns_b.as_ref().is_none_or(|b| b.iter().any(|x| x.name.eq_ignore_ascii_case(&c.name))))
             .cloned()
             .collect();
-        let proposals = setup::propose(conn, &spec.table, &candidates, &spec.exclude)?;
+        let proposals = setup::propose(conn, &spec.table, spec.link.as_deref(), &candidates, &spec.exclude)?;
         let comparisons = setup::comparisons(&proposals);
         let reasons: Vec<Option<String>> = proposals.iter().filter(|p| p.kind.is_some()).map(|p| Some(p.reason.clone())).collect();
         let left_out: Vec<setup::Proposal> = proposals.into_iter().filter(|p| p.kind.is_none()).collect();
@@ -308,7 +308,9 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
             continue;
         }
         let patterns = patterns(conn, comparisons.len(), &format!("mask & {} <> 0", 1u64 << i))?;
-        sessions.push(model::em(&patterns, &u, &active, 100));
+        let fitted = model::em(&patterns, &u, &active, 100);
+        tracing::debug!("match: session {:?}: {} pairs, match share {:.4} after {} rounds; m {:?}", rule_reports[i].columns, patterns.iter().map(|p| p.count).sum::<f64>(), fitted.matches, fitted.iterations, fitted.m);
+        sessions.push(fitted);
         ctx.checkpoint()?;
     }
     let (m, trained) = model::combine(&sessions, &levels);

@@ -89,9 +89,21 @@ fn facts(conn: &Connection, table: &str, column: &str) -> Result<Facts> {
     Ok(conn.query_row(&sql, [], |r| Ok(Facts { count: r.get(0)?, distinct: r.get(1)?, emails: r.get(2)?, phones: r.get(3)?, mean_length: r.get(4)? }))?)
 }
 
+/// The share of `table`'s distinct values of `column` that `other` has too.
+fn shared_share(conn: &Connection, table: &str, other: &str, column: &str) -> Result<f64> {
+    let c = quote_ident(column);
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE b.v IS NOT NULL) / greatest(count(*), 1) FROM (SELECT DISTINCT CAST({c} AS VARCHAR) AS v FROM {}) AS a
+         LEFT JOIN (SELECT DISTINCT CAST({c} AS VARCHAR) AS v FROM {}) AS b ON a.v = b.v",
+        quote_ident(table),
+        quote_ident(other)
+    );
+    Ok(conn.query_row(&sql, [], |r| r.get(0))?)
+}
+
 /// Proposes a comparison for every column (or says why it is left out): `excluded` columns
 /// and columns that number or name rows are left out.
-pub fn propose(conn: &Connection, table: &str, columns: &[ColumnInfo], excluded: &[String]) -> Result<Vec<Proposal>> {
+pub fn propose(conn: &Connection, table: &str, other: Option<&str>, columns: &[ColumnInfo], excluded: &[String]) -> Result<Vec<Proposal>> {
     let mut out = Vec::new();
     for column in columns {
         let leave = |reason: &str| Proposal { column: column.name.clone(), kind: None, reason: reason.to_string() };
@@ -110,7 +122,10 @@ pub fn propose(conn: &Connection, table: &str, columns: &[ColumnInfo], excluded:
         }
         let unique = f.distinct as f64 >= 0.999 * f.count as f64 && f.count >= 20;
         let by_name = kind_by_name(&column.name);
-        if unique && (names_a_row(&column.name) || (matches!(column.kind, ColumnKind::Integer { .. }) && by_name.is_none())) {
+        // A row number or record key differs in every row; when linking, a key both tables
+        // share (each person once in each) is the best evidence there is.
+        let row_key = unique && (names_a_row(&column.name) || (matches!(column.kind, ColumnKind::Integer { .. }) && by_name.is_none()));
+        if row_key && other.map_or(Ok(true), |o| shared_share(conn, table, o, &column.name).map(|s| s < 0.1))? {
             out.push(leave("identifies a row (every value differs)"));
             continue;
         }
