@@ -37,6 +37,12 @@ pub struct BenchArgs {
     /// The anchors script (shared/bench/anchors): time DuckDB itself alongside
     #[arg(long, value_name = "PATH")]
     pub anchors: Option<PathBuf>,
+    /// Generated people (`anchors people`) to match beside Splink; 0 skips them
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub match_rows: u64,
+    /// Only the record matching steps
+    #[arg(long)]
+    pub match_only: bool,
 }
 
 struct Step {
@@ -50,6 +56,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         bail!("--repeat must be at least 1");
     }
     let dir = tempfile::tempdir().context("creating a scratch folder")?;
+    if args.match_only {
+        let (steps, json) = super::bench_match::run(args.anchors.as_deref(), args.match_rows, dir.path())?;
+        let text = format!("dataforge bench: record matching\n{}", super::bench_match::text(&steps));
+        return Ok((json!({"ok": true, "command": "bench", "match": json}), text));
+    }
     let csv = match &args.csv {
         Some(p) => p.clone(),
         None => {
@@ -279,9 +290,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         crate::engine::config::format_bytes(quarter_peak)
     ));
 
+    eprintln!("matching records…");
+    let (match_steps, match_json) = super::bench_match::run(args.anchors.as_deref(), args.match_rows, dir.path())?;
+    text.push_str(&super::bench_match::text(&match_steps));
+
     let json = json!({
         "ok": true,
         "command": "bench",
+        "match": match_json,
         "rows": rows,
         "csv_bytes": csv_bytes,
         "repeat": args.repeat,
