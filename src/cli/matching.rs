@@ -78,7 +78,7 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
         group_digits(report.clusters),
         group_digits(report.rows_in_clusters),
         group_digits(report.largest_cluster),
-        if report.weak_clusters > 0 { format!("; {} held together by one weak link", group_digits(report.weak_clusters)) } else { String::new() }
+        if report.split_clusters > 0 { format!("; {} split where one doubtful link held them", group_digits(report.split_clusters)) } else { String::new() }
     ));
     if let (Some(into), Some(pairs)) = (&report.into, &report.pairs_table) {
         text.push_str(&format!("rows with their cluster in {into}, scored pairs in {pairs}\n"));

@@ -107,6 +107,57 @@ pub fn bridges(nodes: &[u32], edges: &[(u32, u32, f64)]) -> Vec<(u32, u32, f64)>
     found
 }
 
+/// Clusters of `nodes` records joined by `edges` (a, b, probability): connected components,
+/// each of three or more records split at its links whose removal splits it (bridges) when
+/// they are below `split_below`: two people joined through one doubtful pair stay two.
+/// Returns each record's cluster (its smallest member), the edges kept, and how many
+/// clusters were split.
+pub fn split_clusters(nodes: usize, edges: &[(u32, u32, f64)], split_below: f64) -> (Vec<u32>, Vec<(u32, u32, f64)>, u64) {
+    use std::collections::{HashMap, HashSet};
+    let mut uf = UnionFind::new(nodes);
+    for &(a, b, _) in edges {
+        uf.union(a, b);
+    }
+    let ids = uf.clusters();
+    let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut links: HashMap<u32, Vec<(u32, u32, f64)>> = HashMap::new();
+    for &e in edges {
+        links.entry(ids[e.0 as usize]).or_default().push(e);
+    }
+    for (&id, cluster_links) in &links {
+        let nodes = members.entry(id).or_default();
+        let mut seen = HashSet::new();
+        for &(a, b, _) in cluster_links {
+            for n in [a, b] {
+                if seen.insert(n) {
+                    nodes.push(n);
+                }
+            }
+        }
+    }
+    let mut dropped: HashSet<(u32, u32)> = HashSet::new();
+    let mut split = 0;
+    for (id, nodes) in &members {
+        if nodes.len() < 3 {
+            continue;
+        }
+        let weak: Vec<(u32, u32, f64)> = bridges(nodes, &links[id]).into_iter().filter(|b| b.2 < split_below).collect();
+        if !weak.is_empty() {
+            split += 1;
+            dropped.extend(weak.iter().map(|&(a, b, _)| (a, b)));
+        }
+    }
+    if dropped.is_empty() {
+        return (ids, edges.to_vec(), 0);
+    }
+    let kept: Vec<(u32, u32, f64)> = edges.iter().copied().filter(|&(a, b, _)| !dropped.contains(&(a, b))).collect();
+    let mut uf = UnionFind::new(nodes);
+    for &(a, b, _) in &kept {
+        uf.union(a, b);
+    }
+    (uf.clusters(), kept, split)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +184,19 @@ mod tests {
         assert_eq!(bridges(&[1, 2, 3, 4], &chain), vec![(2, 3, 0.6), (3, 4, 0.8), (1, 2, 0.9)]);
         // A cycle has none.
         assert!(bridges(&[1, 2, 3], &[(1, 2, 0.9), (2, 3, 0.9), (3, 1, 0.9)]).is_empty());
+    }
+
+    #[test]
+    fn two_people_joined_by_one_doubtful_pair_stay_two() {
+        // 0-1-2 and 3-4 are people; 2-3 is a doubtful link; 5-6 a pair; 7 alone.
+        let edges = vec![(0, 1, 0.99), (1, 2, 0.97), (0, 2, 0.9), (2, 3, 0.6), (3, 4, 0.99), (5, 6, 0.55)];
+        let (ids, kept, split) = split_clusters(8, &edges, 0.8);
+        assert_eq!(ids, vec![0, 0, 0, 3, 3, 5, 5, 7]);
+        assert_eq!(split, 1);
+        assert_eq!(kept.len(), 5);
+        // A strong bridge holds.
+        let (ids, _, split) = split_clusters(5, &[(0, 1, 0.99), (1, 2, 0.95)], 0.8);
+        assert_eq!((ids, split), (vec![0, 0, 0, 3, 4], 0));
     }
 
     #[test]

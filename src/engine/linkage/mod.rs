@@ -32,6 +32,8 @@ use super::workspace::{ColumnInfo, Workspace, new_table_name, register_in_catalo
 const RANDOM_PAIRS: u64 = 1_000_000;
 /// Candidate pairs a run may compare unless the user raises it.
 pub const DEFAULT_MAX_PAIRS: u64 = 50_000_000;
+/// A cluster held together by one link below this probability is split there.
+const SPLIT_BELOW: f64 = 0.9;
 /// Pairs below this probability are not written to the pairs table.
 const PAIRS_TABLE_FLOOR: f64 = 0.01;
 
@@ -115,8 +117,8 @@ pub struct MatchReport {
     pub clusters: u64,
     pub rows_in_clusters: u64,
     pub largest_cluster: u64,
-    /// Clusters of three or more rows that one link below 0.8 holds together.
-    pub weak_clusters: u64,
+    /// Clusters of three or more rows that one doubtful link held together, split there.
+    pub split_clusters: u64,
     pub into: Option<String>,
     pub pairs_table: Option<String>,
 }
@@ -359,7 +361,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         clusters: clustered.clusters,
         rows_in_clusters: clustered.rows_in_clusters,
         largest_cluster: clustered.largest,
-        weak_clusters: clustered.weak,
+        split_clusters: clustered.split,
         into: None,
         pairs_table: None,
     };
@@ -635,44 +637,36 @@ struct Clustered {
     clusters: u64,
     rows_in_clusters: u64,
     largest: u64,
-    weak: u64,
+    split: u64,
 }
 
-/// Union-find over the pairs at or above `threshold`; each clustered row's cluster and best
-/// probability go to `__match_clusters` (node, cluster, p). Rows of the linked table are
+/// Clusters of the pairs at or above `threshold`, split where one doubtful link held them;
+/// each clustered row's cluster and best probability go to `__match_clusters` (node,
+/// cluster, p). Rows of the linked table are
 /// numbered after the first table's.
 fn form_clusters(conn: &Connection, sides: &Sides, threshold: f64) -> Result<Clustered> {
     let offset = if sides.is_link() { sides.n_a as u32 } else { 0 };
     let nodes = (sides.n_a + if sides.is_link() { sides.n_b } else { 0 }) as usize;
-    let mut uf = cluster::UnionFind::new(nodes);
-    let mut best = HashMap::new();
     let mut edges = Vec::new();
     {
         let mut stmt = conn.prepare("SELECT l, r, p FROM __match_pairs WHERE p >= ?")?;
         let mut rows = stmt.query([threshold])?;
         while let Some(row) = rows.next()? {
-            let (l, r, p): (u32, u32, f64) = (row.get(0)?, row.get::<_, u32>(1)? + offset, row.get(2)?);
-            uf.union(l, r);
-            for node in [l, r] {
-                let e = best.entry(node).or_insert(p);
-                *e = f64::max(*e, p);
-            }
-            edges.push((l, r, p));
+            edges.push((row.get::<_, u32>(0)?, row.get::<_, u32>(1)? + offset, row.get::<_, f64>(2)?));
         }
     }
-    let ids = uf.clusters();
-    let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
+    let (ids, kept, split) = cluster::split_clusters(nodes, &edges, SPLIT_BELOW);
+    let mut best: HashMap<u32, f64> = HashMap::new();
+    for &(l, r, p) in &kept {
+        for node in [l, r] {
+            let e = best.entry(node).or_insert(p);
+            *e = f64::max(*e, p);
+        }
+    }
+    let mut sizes: HashMap<u32, u64> = HashMap::new();
     for &node in best.keys() {
-        members.entry(ids[node as usize]).or_default().push(node);
+        *sizes.entry(ids[node as usize]).or_default() += 1;
     }
-    let mut by_cluster: HashMap<u32, Vec<(u32, u32, f64)>> = HashMap::new();
-    for &e in &edges {
-        by_cluster.entry(ids[e.0 as usize]).or_default().push(e);
-    }
-    let weak = members
-        .iter()
-        .filter(|(id, nodes)| nodes.len() >= 3 && cluster::bridges(nodes, &by_cluster[id]).first().is_some_and(|b| b.2 < 0.8))
-        .count() as u64;
     conn.execute_batch("CREATE OR REPLACE TEMP TABLE __match_clusters (node UINTEGER, cluster UINTEGER, p DOUBLE)")?;
     {
         let mut app = conn.appender("__match_clusters")?;
@@ -683,10 +677,10 @@ fn form_clusters(conn: &Connection, sides: &Sides, threshold: f64) -> Result<Clu
     }
     Ok(Clustered {
         edges: edges.len() as u64,
-        clusters: members.len() as u64,
+        clusters: sizes.len() as u64,
         rows_in_clusters: best.len() as u64,
-        largest: members.values().map(|m| m.len() as u64).max().unwrap_or(0),
-        weak,
+        largest: sizes.values().copied().max().unwrap_or(0),
+        split,
     })
 }
 
