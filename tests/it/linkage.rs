@@ -135,3 +135,35 @@ fn a_bad_set_up_is_named_and_changes_nothing() {
     assert!(err.contains("state:") && err.contains("more than the limit of 10,000"), "{err}");
     assert_eq!(t.ws.tables().unwrap().len(), before, "nothing was written");
 }
+
+#[test]
+fn a_review_pages_clusters_and_explains_each_pair() {
+    let t = TestWorkspace::new();
+    febrl(&t, "febrl2", "dataset2.csv", "f");
+    let mut spec = MatchSpec::new("f");
+    spec.exclude = vec!["rec_id".into()];
+    spec.review = true;
+    let report = run(&t, spec);
+    let review = report.review.clone().unwrap();
+    let conn = t.ws.connect().unwrap();
+    let clusters = review.clusters_page(&conn, 0, 1000).unwrap();
+    assert_eq!(clusters.len() as u64, report.clusters);
+    assert!(clusters.windows(2).all(|w| w[0].size > w[1].size || (w[0].size == w[1].size && w[0].least <= w[1].least)), "largest and least certain first");
+    let first = &clusters[0];
+    let rows = review.cluster_rows(&conn, first.id).unwrap();
+    assert_eq!(rows.rows.len() as u64, first.size);
+    let rec = rows.columns.iter().position(|c| c == "rec_id").unwrap();
+    let people: std::collections::HashSet<String> =
+        rows.rows.iter().map(|(_, cells)| cells[rec].clone().unwrap().trim().split('-').nth(1).unwrap().to_string()).collect();
+    assert_eq!(people.len(), 1, "one person: {rows:?}");
+    let pairs = review.cluster_pairs(&conn, first.id).unwrap();
+    assert!(!pairs.is_empty());
+    for pair in &pairs {
+        let sum: f64 = review.prior_weight + pair.parts.iter().map(|p| p.weight).sum::<f64>();
+        assert!((sum - pair.weight).abs() < 1e-9, "the waterfall sums to the score: {sum} vs {}", pair.weight);
+        assert!((dataforge::engine::linkage::model::probability(pair.weight) - pair.probability).abs() < 1e-9);
+        assert_eq!(pair.parts.len(), review.comparisons.len());
+    }
+    review.discard(&conn);
+    assert!(review.clusters_page(&conn, 0, 1).is_err(), "the review's tables are gone");
+}

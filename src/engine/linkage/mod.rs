@@ -58,6 +58,8 @@ pub struct MatchSpec {
     pub max_pairs: u64,
     /// Write the rows with their cluster to this new table, and the pairs to `<into>_pairs`.
     pub into: Option<String>,
+    /// Keep the clusters and pairs for review ([`MatchReview`]) in scratch tables.
+    pub review: bool,
 }
 
 impl MatchSpec {
@@ -72,6 +74,7 @@ impl MatchSpec {
             threshold: 0.5,
             max_pairs: DEFAULT_MAX_PAIRS,
             into: None,
+            review: false,
         }
     }
 }
@@ -121,6 +124,9 @@ pub struct MatchReport {
     pub split_clusters: u64,
     pub into: Option<String>,
     pub pairs_table: Option<String>,
+    /// The clusters and pairs kept for review, with `review` asked.
+    #[serde(skip)]
+    pub review: Option<MatchReview>,
 }
 
 pub struct MatchJob {
@@ -204,11 +210,79 @@ fn find_column<'a>(columns: &'a [ColumnInfo], table: &str, name: &str) -> Result
         .ok_or_else(|| EngineError::ColumnNotFound { table: table.to_string(), column: name.to_string() })
 }
 
-fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport> {
-    if !(spec.threshold > 0.0 && spec.threshold < 1.0) {
-        return Err(EngineError::InvalidOption(format!("the threshold is a probability between 0 and 1; got {}", spec.threshold)));
+/// The set-up a run uses: comparisons, the prepared rows and the blocking rules with their
+/// pair counts.
+struct Prepared {
+    comparisons: Vec<Comparison>,
+    reasons: Vec<Option<String>>,
+    left_out: Vec<setup::Proposal>,
+    sides: Sides,
+    rules: Vec<Vec<usize>>,
+    rule_reports: Vec<RuleReport>,
+    columns_a: Vec<ColumnInfo>,
+    columns_b: Option<Vec<ColumnInfo>>,
+}
+
+impl Prepared {
+    fn setup(&self) -> MatchSetup {
+        MatchSetup {
+            comparisons: self.comparisons.clone(),
+            reasons: self.reasons.clone(),
+            left_out: self.left_out.clone(),
+            rules: self.rule_reports.clone(),
+            rows: self.sides.n_a,
+            rows_linked: self.sides.b.as_ref().map(|_| self.sides.n_b),
+        }
     }
-    let mut clock = PhaseClock::new(ctx);
+}
+
+/// The proposed (or given) set-up and what its blocking rules give, before anything runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MatchSetup {
+    pub comparisons: Vec<Comparison>,
+    /// Why each comparison was proposed; `None` for one the user gave.
+    pub reasons: Vec<Option<String>>,
+    pub left_out: Vec<setup::Proposal>,
+    pub rules: Vec<RuleReport>,
+    pub rows: u64,
+    pub rows_linked: Option<u64>,
+}
+
+impl MatchSetup {
+    /// The most candidate pairs the rules give (pairs two rules share are counted twice).
+    pub fn pairs_at_most(&self) -> u64 {
+        self.rules.iter().map(|r| r.pairs).sum()
+    }
+}
+
+/// Proposes the set-up (or checks the given one) and counts each blocking rule's pairs.
+pub struct SetupJob {
+    pub workspace: Arc<Workspace>,
+    pub spec: MatchSpec,
+}
+
+impl Job for SetupJob {
+    type Output = MatchSetup;
+
+    fn title(&self) -> String {
+        format!("Set up matching of {}", self.spec.table)
+    }
+
+    fn run(self, ctx: &JobCtx) -> Result<MatchSetup> {
+        let conn = self.workspace.connect()?;
+        ctx.watch(&conn)?;
+        let mut clock = PhaseClock::new(ctx);
+        let outcome = prepare_run(&conn, &self.spec, &mut clock).map(|p| p.setup());
+        drop(clock);
+        ctx.unwatch();
+        for t in ["__match_a", "__match_b"] {
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"));
+        }
+        outcome
+    }
+}
+
+fn prepare_run(conn: &Connection, spec: &MatchSpec, clock: &mut PhaseClock<'_>) -> Result<Prepared> {
     clock.phase("Setting up the comparisons");
     let columns_a = table_only(conn, &spec.table)?;
     let columns_b = match &spec.link {
@@ -254,7 +328,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         None => n_a,
     };
     let sides = Sides { a: spec.table.clone(), b: spec.link.clone(), n_a, n_b };
-    ctx.checkpoint()?;
+    clock.ctx.checkpoint()?;
 
     clock.phase("Counting the pairs of each blocking rule");
     let rules: Vec<Vec<usize>> = if spec.blocking.is_empty() {
@@ -291,7 +365,16 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
             super::config::group_digits(spec.max_pairs)
         )));
     }
-    ctx.checkpoint()?;
+    clock.ctx.checkpoint()?;
+    Ok(Prepared { comparisons, reasons, left_out, sides, rules, rule_reports, columns_a, columns_b })
+}
+
+fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport> {
+    if !(spec.threshold > 0.0 && spec.threshold < 1.0) {
+        return Err(EngineError::InvalidOption(format!("the threshold is a probability between 0 and 1; got {}", spec.threshold)));
+    }
+    let mut clock = PhaseClock::new(ctx);
+    let Prepared { comparisons, reasons, left_out, sides, rules, rule_reports, columns_a, columns_b } = prepare_run(conn, spec, &mut clock)?;
 
     clock.phase("Comparing the candidate pairs");
     let candidate_pairs = create_pairs(conn, &sides, &comparisons, &rules)?;
@@ -332,8 +415,8 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
     let mut report = MatchReport {
         table: spec.table.clone(),
         link: spec.link.clone(),
-        rows: n_a,
-        rows_linked: spec.link.as_ref().map(|_| n_b),
+        rows: sides.n_a,
+        rows_linked: spec.link.as_ref().map(|_| sides.n_b),
         comparisons: comparisons
             .iter()
             .enumerate()
@@ -364,12 +447,27 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         split_clusters: clustered.split,
         into: None,
         pairs_table: None,
+        review: None,
     };
     if let Some(into) = &spec.into {
         clock.phase("Writing the result tables");
         let (table, pairs) = ctx.transaction(conn, || write_result(conn, &sides, &comparisons, &weights, into, &columns_a, columns_b.as_deref()))?;
         report.into = Some(table);
         report.pairs_table = Some(pairs);
+    }
+    if spec.review {
+        clock.phase("Keeping the clusters for review");
+        let review = MatchReview {
+            prefix: format!("match_{}", super::sql::unique_suffix()),
+            table: spec.table.clone(),
+            link: spec.link.clone(),
+            rows_a: sides.n_a,
+            comparisons: comparisons.clone(),
+            weights: weights.clone(),
+            prior_weight: model::prior_weight(prior),
+        };
+        review.create(conn, &sides)?;
+        report.review = Some(review);
     }
     Ok(report)
 }
@@ -399,6 +497,183 @@ impl<'a> PhaseClock<'a> {
 impl Drop for PhaseClock<'_> {
     fn drop(&mut self) {
         tracing::debug!("match: {} in {:?}", self.name, self.started.elapsed());
+    }
+}
+
+/// A run's clusters and pairs, kept in scratch tables for the window to page through.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchReview {
+    prefix: String,
+    pub table: String,
+    pub link: Option<String>,
+    /// Rows of `table`; rows of the linked table are numbered after them.
+    rows_a: u64,
+    pub comparisons: Vec<Comparison>,
+    weights: Vec<Vec<f64>>,
+    pub prior_weight: f64,
+}
+
+/// One cluster in the review list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSummary {
+    pub id: u32,
+    pub size: u64,
+    /// The least probability among the links that hold it.
+    pub least: f64,
+}
+
+/// A cluster's rows side by side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterRows {
+    pub columns: Vec<String>,
+    /// Where each row comes from ("row 12", or "b row 7" when linking) and its cells as text.
+    pub rows: Vec<(String, Vec<Option<String>>)>,
+}
+
+/// What one comparison added to a pair's weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contribution {
+    pub column: String,
+    /// The level the pair is at ("exact", "different"…), or "missing".
+    pub level: String,
+    pub weight: f64,
+}
+
+/// A scored pair and why: the prior's weight plus each comparison's adds up to its weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairExplained {
+    pub left: String,
+    pub right: String,
+    pub probability: f64,
+    pub weight: f64,
+    pub parts: Vec<Contribution>,
+}
+
+/// Rows of a cluster or pairs shown at most.
+const REVIEW_LIMIT: u64 = 200;
+
+impl MatchReview {
+    fn scratch(&self, part: &str) -> String {
+        format!("{}.main.{}", super::sql::SCRATCH_DB, quote_ident(&format!("{}_{part}", self.prefix)))
+    }
+
+    fn create(&self, conn: &Connection, sides: &Sides) -> Result<()> {
+        let rowid_of = |node: &str| {
+            if sides.is_link() {
+                format!("CASE WHEN {node} < {n} THEN (SELECT _rowid FROM __match_a WHERE _row = {node}) ELSE (SELECT _rowid FROM __match_b WHERE _row = {node} - {n}) END", n = sides.n_a)
+            } else {
+                format!("(SELECT _rowid FROM __match_a WHERE _row = {node})")
+            }
+        };
+        conn.execute_batch(&format!(
+            "CREATE TABLE {clusters} AS
+             SELECT c.node, c.cluster, c.p, {rowid} AS rid, count(*) OVER (PARTITION BY c.cluster) AS size FROM __match_clusters AS c;
+             CREATE TABLE {pairs} AS
+             SELECT p.l, p.r + {offset} AS r, p.p, p.weight, {levels}, a.cluster
+             FROM __match_pairs AS p JOIN {clusters} AS a ON a.node = p.l JOIN {clusters} AS b ON b.node = p.r + {offset}
+             WHERE a.cluster = b.cluster AND p.p >= {PAIRS_TABLE_FLOOR};
+             CREATE TABLE {groups} AS
+             SELECT c.cluster, max(c.size) AS size, coalesce(min(p.p) FILTER (WHERE p.p >= 0), 1.0) AS least
+             FROM {clusters} AS c LEFT JOIN {pairs} AS p ON p.cluster = c.cluster AND p.l = c.node GROUP BY c.cluster
+             ORDER BY size DESC, least, c.cluster;",
+            clusters = self.scratch("clusters"),
+            pairs = self.scratch("pairs"),
+            groups = self.scratch("groups"),
+            rowid = rowid_of("c.node"),
+            offset = if sides.is_link() { sides.n_a } else { 0 },
+            levels = (0..self.comparisons.len()).map(|i| format!("p.g{i}")).collect::<Vec<_>>().join(", "),
+        ))?;
+        Ok(())
+    }
+
+    /// Clusters, largest and least certain first, from `offset`.
+    pub fn clusters_page(&self, conn: &Connection, offset: u64, limit: u64) -> Result<Vec<ClusterSummary>> {
+        let mut stmt = conn.prepare(&format!("SELECT cluster, size, least FROM {} LIMIT ? OFFSET ?", self.scratch("groups")))?;
+        let rows = stmt.query_map(duckdb::params![limit as i64, offset as i64], |r| Ok(ClusterSummary { id: r.get(0)?, size: r.get::<_, i64>(1)? as u64, least: r.get(2)? }))?;
+        Ok(rows.collect::<duckdb::Result<_>>()?)
+    }
+
+    fn label(&self, node: u32) -> String {
+        match &self.link {
+            Some(b) if u64::from(node) >= self.rows_a => format!("{b} row {}", u64::from(node) - self.rows_a + 1),
+            Some(_) => format!("{} row {}", self.table, node + 1),
+            None => format!("row {}", node + 1),
+        }
+    }
+
+    /// The rows of cluster `id` (at most 200), in row order, as text.
+    pub fn cluster_rows(&self, conn: &Connection, id: u32) -> Result<ClusterRows> {
+        let columns_a = table_columns(conn, &self.table)?;
+        let columns_b = match &self.link {
+            Some(b) => Some(table_columns(conn, b)?),
+            None => None,
+        };
+        let columns: Vec<String> = columns_a.iter().map(|c| c.name.clone()).collect();
+        let side = |table: &str, have: &[ColumnInfo], from_b: bool| {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| match have.iter().find(|h| h.name.eq_ignore_ascii_case(c)) {
+                    Some(h) => format!("CAST(t.{} AS VARCHAR)", quote_ident(&h.name)),
+                    None => "NULL".to_string(),
+                })
+                .collect();
+            let which = if from_b { format!("c.node >= {}", self.rows_a) } else if self.link.is_some() { format!("c.node < {}", self.rows_a) } else { "TRUE".into() };
+            format!(
+                "SELECT c.node, {} FROM {} AS c JOIN {} AS t ON t.rowid = c.rid WHERE c.cluster = ? AND {which}",
+                cells.join(", "),
+                self.scratch("clusters"),
+                quote_ident(table)
+            )
+        };
+        let mut sql = side(&self.table, &columns_a, false);
+        if let (Some(b), Some(have)) = (&self.link, &columns_b) {
+            sql = format!("{sql} UNION ALL {}", side(b, have, true));
+        }
+        let sql = format!("SELECT * FROM ({sql}) ORDER BY 1 LIMIT {REVIEW_LIMIT}");
+        let mut stmt = conn.prepare(&sql)?;
+        let params: Vec<u32> = if self.link.is_some() { vec![id, id] } else { vec![id] };
+        let n = columns.len();
+        let rows = stmt.query_map(duckdb::params_from_iter(params), |r| {
+            let node: u32 = r.get(0)?;
+            let cells = (1..=n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
+            Ok((node, cells))
+        })?;
+        let rows = rows.collect::<duckdb::Result<Vec<_>>>()?.into_iter().map(|(node, cells)| (self.label(node), cells)).collect();
+        Ok(ClusterRows { columns, rows })
+    }
+
+    /// The scored pairs inside cluster `id`, most likely first, each explained.
+    pub fn cluster_pairs(&self, conn: &Connection, id: u32) -> Result<Vec<PairExplained>> {
+        let k = self.comparisons.len();
+        let levels: Vec<String> = (0..k).map(|i| format!("g{i}")).collect();
+        let mut stmt = conn.prepare(&format!("SELECT l, r, p, weight, {} FROM {} WHERE cluster = ? ORDER BY p DESC, l, r LIMIT {REVIEW_LIMIT}", levels.join(", "), self.scratch("pairs")))?;
+        let rows = stmt.query_map([id], |r| {
+            let codes = (0..k).map(|i| r.get::<_, i8>(4 + i)).collect::<duckdb::Result<Vec<_>>>()?;
+            Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, f64>(2)?, r.get::<_, f64>(3)?, codes))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (l, r, p, weight, codes) = row?;
+            let parts = self
+                .comparisons
+                .iter()
+                .zip(&codes)
+                .enumerate()
+                .map(|(i, (c, &code))| match usize::try_from(code) {
+                    Ok(level) => Contribution { column: c.column.clone(), level: c.kind.level_labels()[level].to_string(), weight: self.weights[i][level] },
+                    Err(_) => Contribution { column: c.column.clone(), level: "missing".into(), weight: 0.0 },
+                })
+                .collect();
+            out.push(PairExplained { left: self.label(l), right: self.label(r), probability: p, weight, parts });
+        }
+        Ok(out)
+    }
+
+    /// Drops the review's tables.
+    pub fn discard(&self, conn: &Connection) {
+        for part in ["clusters", "pairs", "groups"] {
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.scratch(part)));
+        }
     }
 }
 
