@@ -216,6 +216,10 @@ fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 super::dedupe::dedupe_ui(ui, dedupe, &mut commands);
                 return;
             }
+            if let Some(m) = tab.match_mut() {
+                super::matching::match_ui(ui, m, &mut commands);
+                return;
+            }
             if tab.console().is_some() {
                 console::console_ui(ui, tab, &mut commands);
             }

@@ -55,6 +55,9 @@ pub fn catalog_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 if ui.button("Remove duplicates…").clicked() {
                     commands.push(Command::DedupeTable(table.name.clone()));
                 }
+                if ui.button("Match records…").clicked() {
+                    commands.push(Command::MatchTable(table.name.clone()));
+                }
                 if ui.button("Export…").clicked() {
                     commands.push(Command::ShowExportDialog(crate::engine::view::View::table(table.name.clone())));
                 }

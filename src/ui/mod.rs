@@ -4,6 +4,7 @@ pub mod app;
 pub mod catalog;
 pub mod console;
 pub mod dedupe;
+pub mod matching;
 pub mod dialogs;
 pub mod export_dialog;
 pub mod file_dialog;

@@ -123,6 +123,8 @@ pub enum Command {
     ProfileTable(String),
     /// Opens the "Remove duplicates" tab of a table.
     DedupeTable(String),
+    /// Opens the Match records tab of a table.
+    MatchTable(String),
     /// Rewrites a table with narrower column types.
     OptimizeTypes { table: String, changes: Vec<crate::engine::profile::optimize::TypeChange>, target: crate::engine::profile::optimize::OptimizeTarget },
     SelectTab(usize),
@@ -543,6 +545,12 @@ impl AppState {
                     self.jobs.push(UiJob::Watched(dedupe.start_apply(self.workspace.clone(), self.wake.clone())));
                 }
             }
+            if let TabKind::Match(m) = &mut tab.kind {
+                tables_changed |= m.poll(&self.workspace, &self.wake);
+                if let Some(watch) = m.start_jobs(&self.workspace, &self.wake) {
+                    self.jobs.push(UiJob::Watched(watch));
+                }
+            }
             if let TabKind::Console(console) = &mut tab.kind {
                 if let Some(outcome) = poll_console(console) {
                     tables_changed |= outcome.changes_tables;
@@ -691,6 +699,13 @@ impl AppState {
                     }
                     Err(e) => self.error(e.to_string()),
                 },
+            },
+            Command::MatchTable(name) => match self.tabs.iter().position(|t| matches!(&t.kind, TabKind::Match(m) if m.table == name)) {
+                Some(i) => self.active = i,
+                None => {
+                    self.tabs.push(Tab::new(TabKind::Match(Box::new(crate::ui::matching::MatchState::open(name))), None));
+                    self.active = self.tabs.len() - 1;
+                }
             },
             Command::OptimizeTypes { table, changes, target } => {
                 let job = crate::engine::profile::optimize::OptimizeJob { workspace: self.workspace.clone(), table, changes, target };
@@ -876,6 +891,9 @@ impl AppState {
                     if let Some(dedupe) = tab.dedupe_mut() {
                         dedupe.close(&self.workspace);
                     }
+                    if let Some(m) = tab.match_mut() {
+                        m.close(&self.workspace);
+                    }
                 }
                 self.memory = None;
                 let job = CompactJob { workspace: self.workspace.clone() };
@@ -915,6 +933,9 @@ impl AppState {
         let mut tab = self.tabs.remove(i);
         if let Some(dedupe) = tab.dedupe_mut() {
             dedupe.close(&self.workspace);
+        }
+        if let Some(m) = tab.match_mut() {
+            m.close(&self.workspace);
         }
         if let Some(profile) = tab.profile() {
             for job in [profile.job.as_ref().map(|j| j.watch()), profile.check_job.as_ref().map(|j| j.watch())].into_iter().flatten() {

@@ -338,6 +338,9 @@ fn header_bar_ui(ui: &mut egui::Ui, view: &mut TableView, grid: &mut GridState, 
             if ui.button("Duplicates…").on_hover_text("Find and remove duplicate rows, reviewing the groups first").clicked() {
                 commands.push(Command::DedupeTable(table.to_string()));
             }
+            if ui.button("Match…").on_hover_text("Find rows that are the same person written differently, across several columns").clicked() {
+                commands.push(Command::MatchTable(table.to_string()));
+            }
         }
         let total = view.total_rows();
         if total > 1 {

@@ -17,6 +17,7 @@ pub enum TabKind {
     Console(Box<ConsoleState>),
     Profile(Box<ProfileState>),
     Dedupe(Box<crate::ui::dedupe::DedupeState>),
+    Match(Box<crate::ui::matching::MatchState>),
 }
 
 /// A block of selected cells: rows and shown-column positions, both inclusive.
@@ -136,13 +137,14 @@ impl Tab {
             TabKind::Console(console) => console.title(),
             TabKind::Profile(profile) => profile.title(),
             TabKind::Dedupe(dedupe) => dedupe.title(),
+            TabKind::Match(m) => m.title(),
         }
     }
 
     pub fn table(&self) -> Option<&str> {
         match &self.kind {
             TabKind::Table(name) => Some(name),
-            TabKind::Console(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
+            TabKind::Console(_) | TabKind::Profile(_) | TabKind::Dedupe(_) | TabKind::Match(_) => None,
         }
     }
 
@@ -152,6 +154,7 @@ impl Tab {
             TabKind::Table(name) => Some(name),
             TabKind::Profile(profile) => Some(&profile.table),
             TabKind::Dedupe(dedupe) => Some(&dedupe.table),
+            TabKind::Match(m) => Some(&m.table),
             TabKind::Console(_) => None,
         }
     }
@@ -159,14 +162,14 @@ impl Tab {
     pub fn console(&self) -> Option<&ConsoleState> {
         match &self.kind {
             TabKind::Console(c) => Some(c),
-            TabKind::Table(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
+            TabKind::Table(_) | TabKind::Profile(_) | TabKind::Dedupe(_) | TabKind::Match(_) => None,
         }
     }
 
     pub fn console_mut(&mut self) -> Option<&mut ConsoleState> {
         match &mut self.kind {
             TabKind::Console(c) => Some(c),
-            TabKind::Table(_) | TabKind::Profile(_) | TabKind::Dedupe(_) => None,
+            TabKind::Table(_) | TabKind::Profile(_) | TabKind::Dedupe(_) | TabKind::Match(_) => None,
         }
     }
 
@@ -180,6 +183,13 @@ impl Tab {
     pub fn dedupe_mut(&mut self) -> Option<&mut crate::ui::dedupe::DedupeState> {
         match &mut self.kind {
             TabKind::Dedupe(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn match_mut(&mut self) -> Option<&mut crate::ui::matching::MatchState> {
+        match &mut self.kind {
+            TabKind::Match(m) => Some(m),
             _ => None,
         }
     }

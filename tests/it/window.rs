@@ -539,3 +539,33 @@ fn types_wait_for_a_new_profile_once_the_table_changed() {
     assert!(has_text(&h, "The table changed since this profile"));
     assert!(!has(&h, "Create new table") && !has(&h, "Replace table…"));
 }
+
+#[test]
+fn records_are_matched_explained_and_written_from_the_window() {
+    let t = TestWorkspace::new();
+    t.import(shared().join("corpora/linkage/febrl1/dataset1.csv"), Some("people")).unwrap();
+    let mut h = harness(&t);
+    open_table(&mut h, "people", "rec-223-org");
+    h.get_by_label("Match…").click();
+    h.step();
+    // The proposal and each rule's pairs, before anything runs.
+    step_until(&mut h, "the set-up", |h| has(h, "Find matches") && has_text(h, " pairs") && !has_text(h, "counting…"));
+    assert!(has_text(&h, "identifies a row"), "the record key is left out and says why");
+    h.get_by_label("Find matches").click();
+    h.step();
+    step_until(&mut h, "the clusters", |h| has_text(h, "500 clusters hold 1,000 rows"));
+    step_until(&mut h, "a pair explained", |h| has_text(h, "Why these two match") && has_text(h, "match weight"));
+    assert!(has_text(&h, "surname — exact") || has_text(&h, "surname — "), "each column's part of the score");
+    // Another cluster: its rows and pairs follow.
+    let second = h.state_mut().state.active_tab_mut().and_then(|t| t.match_mut()).unwrap().clusters[1].id;
+    h.get_by_label_contains(&format!("Cluster {} ·", second + 1)).click();
+    h.step();
+    step_until(&mut h, "the second cluster", |h| has_text(h, "Why these two match"));
+    h.get_by_label("Write result tables").click();
+    h.step();
+    step_until(&mut h, "the result tables", |h| {
+        let names: Vec<&str> = h.state().state.tables.iter().map(|t| t.name.as_str()).collect();
+        names.contains(&"people_matches") && names.contains(&"people_matches_pairs")
+    });
+    assert_eq!(h.state().state.tables.iter().find(|x| x.name == "people_matches").map(|x| x.rows), Some(1000));
+}

@@ -1,0 +1,544 @@
+//! The "Match records" tab: the proposed set-up (how each column is compared, the blocking
+//! rules and how many pairs each gives) to accept or edit, a run that finds clusters of rows
+//! that are the same person, the clusters largest and least certain first with their rows
+//! side by side, and each pair's score explained column by column. Nothing changes until the
+//! result is written to new tables.
+
+use std::sync::Arc;
+
+use egui_extras::{Column, TableBuilder};
+
+use super::state::Command;
+use crate::engine::config::group_digits;
+use crate::engine::job::{Job, JobCtx, JobHandle, JobWatch, Waker, spawn};
+use crate::engine::linkage::compare::{CompareKind, Comparison, KINDS};
+use crate::engine::linkage::{ClusterRows, ClusterSummary, DEFAULT_MAX_PAIRS, MatchJob, MatchReport, MatchSetup, MatchSpec, PairExplained, SetupJob};
+use crate::engine::workspace::Workspace;
+
+/// Clusters listed for review; the counts above the list cover them all.
+const LISTED_CLUSTERS: u64 = 100_000;
+
+/// One column of the set-up: compared (and how) or not, and why it was proposed so.
+pub struct SetupRow {
+    pub column: String,
+    pub kind: Option<CompareKind>,
+    pub reason: String,
+}
+
+pub struct MatchState {
+    pub table: String,
+    pub rows: Vec<SetupRow>,
+    /// Blocking rules and the pairs each gives on its own (`None` until counted).
+    pub rules: Vec<(Vec<String>, Option<u64>)>,
+    /// Columns ticked for a new rule.
+    pub new_rule: Vec<bool>,
+    pub threshold: f64,
+    pub max_pairs: u64,
+    pub setup: Option<MatchSetup>,
+    pub wants_setup: bool,
+    pub wants_run: bool,
+    pub wants_write: bool,
+    setup_job: Option<JobHandle<MatchSetup>>,
+    run_job: Option<JobHandle<(MatchReport, Vec<ClusterSummary>)>>,
+    write_job: Option<JobHandle<MatchReport>>,
+    detail_job: Option<JobHandle<(ClusterRows, Vec<PairExplained>)>>,
+    pub report: Option<MatchReport>,
+    /// The set-up the shown result was found with; writing uses exactly this.
+    ran_with: Option<MatchSpec>,
+    pub clusters: Vec<ClusterSummary>,
+    pub selected: Option<u32>,
+    pub detail: Option<(ClusterRows, Vec<PairExplained>)>,
+    /// The cluster the shown (or coming) detail is of.
+    detail_for: Option<u32>,
+    pub pair: usize,
+    pub into_name: String,
+    pub written: Option<MatchReport>,
+    pub opened: bool,
+    pub error: Option<String>,
+}
+
+impl MatchState {
+    pub fn open(table: String) -> Self {
+        Self {
+            into_name: format!("{table}_matches"),
+            table,
+            rows: Vec::new(),
+            rules: Vec::new(),
+            new_rule: Vec::new(),
+            threshold: 0.5,
+            max_pairs: DEFAULT_MAX_PAIRS,
+            setup: None,
+            wants_setup: true,
+            wants_run: false,
+            wants_write: false,
+            setup_job: None,
+            run_job: None,
+            write_job: None,
+            detail_job: None,
+            report: None,
+            ran_with: None,
+            clusters: Vec::new(),
+            selected: None,
+            detail: None,
+            detail_for: None,
+            pair: 0,
+            written: None,
+            opened: true,
+            error: None,
+        }
+    }
+
+    pub fn title(&self) -> String {
+        format!("Match: {}", self.table)
+    }
+
+    /// The spec of the set-up as shown: the automatic one until it is known.
+    fn spec(&self) -> MatchSpec {
+        let mut spec = MatchSpec::new(self.table.clone());
+        if self.setup.is_some() {
+            spec.comparisons = self.rows.iter().filter_map(|r| r.kind.map(|kind| Comparison { column: r.column.clone(), kind })).collect();
+            spec.blocking = self.rules.iter().map(|(columns, _)| columns.clone()).collect();
+        }
+        spec.threshold = self.threshold;
+        spec.max_pairs = self.max_pairs;
+        spec
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.setup_job.is_some() || self.run_job.is_some() || self.write_job.is_some()
+    }
+
+    /// Starts what was asked for; the job's watch goes to the jobs panel.
+    pub fn start_jobs(&mut self, workspace: &Arc<Workspace>, wake: &Waker) -> Option<JobWatch> {
+        if std::mem::take(&mut self.wants_setup) {
+            self.error = None;
+            let job = spawn(SetupJob { workspace: workspace.clone(), spec: self.spec() }, wake.clone());
+            let watch = job.watch();
+            self.setup_job = Some(job);
+            return Some(watch);
+        }
+        if std::mem::take(&mut self.wants_run) {
+            self.error = None;
+            self.discard_review(workspace);
+            let mut spec = self.spec();
+            spec.review = true;
+            self.ran_with = Some(spec.clone());
+            let job = spawn(RunWithClusters(MatchJob { workspace: workspace.clone(), spec }), wake.clone());
+            let watch = job.watch();
+            self.run_job = Some(job);
+            return Some(watch);
+        }
+        if std::mem::take(&mut self.wants_write) {
+            self.error = None;
+            let mut spec = self.ran_with.clone().unwrap_or_else(|| self.spec());
+            spec.review = false;
+            spec.into = Some(self.into_name.trim().to_string());
+            let job = spawn(MatchJob { workspace: workspace.clone(), spec }, wake.clone());
+            let watch = job.watch();
+            self.write_job = Some(job);
+            return Some(watch);
+        }
+        None
+    }
+
+    /// Takes finished jobs' results. True when tables were written.
+    pub fn poll(&mut self, workspace: &Arc<Workspace>, wake: &Waker) -> bool {
+        if let Some(result) = self.setup_job.as_mut().and_then(|j| j.take_result()) {
+            self.setup_job = None;
+            match result {
+                Ok(setup) => self.take_setup(setup),
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        if let Some(result) = self.run_job.as_mut().and_then(|j| j.take_result()) {
+            self.run_job = None;
+            match result {
+                Ok((report, clusters)) => {
+                    self.selected = clusters.first().map(|c| c.id);
+                    self.clusters = clusters;
+                    self.report = Some(report);
+                }
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        let mut written = false;
+        if let Some(result) = self.write_job.as_mut().and_then(|j| j.take_result()) {
+            self.write_job = None;
+            match result {
+                Ok(report) => {
+                    self.written = Some(report);
+                    self.opened = false;
+                    written = true;
+                }
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        if let Some(result) = self.detail_job.as_mut().and_then(|j| j.take_result()) {
+            self.detail_job = None;
+            match result {
+                Ok(detail) => {
+                    self.pair = 0;
+                    self.detail = Some(detail);
+                }
+                Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        // The cluster looked at is read by a job a new choice cancels.
+        if let (Some(id), Some(review)) = (self.selected, self.report.as_ref().and_then(|r| r.review.clone())) {
+            if self.detail_for != Some(id) {
+                if let Some(old) = self.detail_job.take() {
+                    old.cancel();
+                }
+                self.detail_for = Some(id);
+                self.detail = None;
+                self.detail_job = Some(spawn(DetailJob { workspace: workspace.clone(), review, id }, wake.clone()));
+            }
+        }
+        written
+    }
+
+    fn take_setup(&mut self, setup: MatchSetup) {
+        let first = self.setup.is_none();
+        if first {
+            let mut rows: Vec<SetupRow> = setup
+                .comparisons
+                .iter()
+                .zip(&setup.reasons)
+                .map(|(c, reason)| SetupRow { column: c.column.clone(), kind: Some(c.kind), reason: reason.clone().unwrap_or_default() })
+                .collect();
+            rows.extend(setup.left_out.iter().map(|p| SetupRow { column: p.column.clone(), kind: None, reason: p.reason.clone() }));
+            self.rows = rows;
+            self.new_rule = vec![false; self.rows.len()];
+        }
+        self.rules = setup.rules.iter().map(|r| (r.columns.clone(), Some(r.pairs))).collect();
+        self.setup = Some(setup);
+    }
+
+    /// Cancels what runs and drops the review's tables (the tab closes).
+    pub fn close(&mut self, workspace: &Arc<Workspace>) {
+        for watch in [self.setup_job.as_ref().map(|j| j.watch()), self.run_job.as_ref().map(|j| j.watch()), self.write_job.as_ref().map(|j| j.watch())]
+            .into_iter()
+            .flatten()
+        {
+            watch.cancel();
+        }
+        self.discard_review(workspace);
+    }
+
+    fn discard_review(&mut self, workspace: &Arc<Workspace>) {
+        if let Some(review) = self.report.take().and_then(|r| r.review) {
+            if let Ok(conn) = workspace.connect() {
+                review.discard(&conn);
+            }
+        }
+        self.clusters.clear();
+        self.selected = None;
+        self.detail = None;
+        self.detail_for = None;
+    }
+}
+
+/// A run and the first page of its clusters, read by the same job.
+struct RunWithClusters(MatchJob);
+
+impl Job for RunWithClusters {
+    type Output = (MatchReport, Vec<ClusterSummary>);
+
+    fn title(&self) -> String {
+        self.0.title()
+    }
+
+    fn run(self, ctx: &JobCtx) -> crate::engine::Result<Self::Output> {
+        let workspace = self.0.workspace.clone();
+        let report = self.0.run(ctx)?;
+        let Some(review) = report.review.clone() else { return Ok((report, Vec::new())) };
+        let conn = workspace.connect()?;
+        match review.clusters_page(&conn, 0, LISTED_CLUSTERS) {
+            Ok(clusters) => Ok((report, clusters)),
+            Err(e) => {
+                review.discard(&conn);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One cluster's rows and explained pairs.
+struct DetailJob {
+    workspace: Arc<Workspace>,
+    review: crate::engine::linkage::MatchReview,
+    id: u32,
+}
+
+impl Job for DetailJob {
+    type Output = (ClusterRows, Vec<PairExplained>);
+
+    fn title(&self) -> String {
+        format!("Read cluster {} of {}", self.id + 1, self.review.table)
+    }
+
+    fn run(self, _: &JobCtx) -> crate::engine::Result<Self::Output> {
+        let conn = self.workspace.connect()?;
+        Ok((self.review.cluster_rows(&conn, self.id)?, self.review.cluster_pairs(&conn, self.id)?))
+    }
+}
+
+pub fn match_ui(ui: &mut egui::Ui, state: &mut MatchState, commands: &mut Vec<Command>) {
+    ui.heading(format!("Match records of {}", state.table));
+    if !state.opened {
+        if let Some(written) = &state.written {
+            state.opened = true;
+            if let Some(into) = &written.into {
+                commands.push(Command::OpenTable(into.clone()));
+            }
+        }
+    }
+    let busy = state.is_running();
+    if let Some(e) = &state.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if state.setup.is_none() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Looking at the columns and counting the pairs of each blocking rule…");
+        });
+        return;
+    }
+    egui::ScrollArea::vertical().id_salt("match-page").auto_shrink([false, false]).show(ui, |ui| {
+        ui.add_enabled_ui(!busy, |ui| setup_ui(ui, state));
+        ui.separator();
+        results_ui(ui, state, busy);
+    });
+}
+
+fn setup_ui(ui: &mut egui::Ui, state: &mut MatchState) {
+    let mut changed = false;
+    ui.label("How each column is compared (proposed from its name, type and values; change any):");
+    egui::Grid::new("match-setup").striped(true).show(ui, |ui| {
+        for row in state.rows.iter_mut() {
+            ui.label(&row.column);
+            let shown = row.kind.map_or("not compared", |k| k.name());
+            egui::ComboBox::from_id_salt(("match-kind", &row.column)).selected_text(shown).show_ui(ui, |ui| {
+                changed |= ui.selectable_value(&mut row.kind, None, "not compared").changed();
+                for kind in KINDS {
+                    changed |= ui.selectable_value(&mut row.kind, Some(*kind), kind.name()).changed();
+                }
+            });
+            ui.weak(&row.reason);
+            ui.end_row();
+        }
+    });
+    ui.add_space(4.0);
+    ui.label("Blocking rules: only pairs equal in all of a rule's columns are compared.");
+    let mut remove = None;
+    for (i, (columns, pairs)) in state.rules.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(columns.join(" + "));
+            ui.weak(pairs.map_or("counting…".to_string(), |p| format!("{} pairs", group_digits(p))));
+            if ui.small_button("Remove").clicked() {
+                remove = Some(i);
+            }
+        });
+    }
+    if let Some(i) = remove {
+        state.rules.remove(i);
+        changed = true;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label("New rule:");
+        for (row, on) in state.rows.iter().zip(state.new_rule.iter_mut()) {
+            if row.kind.is_some() {
+                ui.checkbox(on, &row.column);
+            }
+        }
+        let picked: Vec<String> = state.rows.iter().zip(&state.new_rule).filter(|(r, on)| **on && r.kind.is_some()).map(|(r, _)| r.column.clone()).collect();
+        if ui.add_enabled(!picked.is_empty(), egui::Button::new("Add rule")).clicked() {
+            state.rules.push((picked, None));
+            state.new_rule.iter_mut().for_each(|on| *on = false);
+            changed = true;
+        }
+    });
+    // Rules name compared columns only.
+    let compared: Vec<&str> = state.rows.iter().filter(|r| r.kind.is_some()).map(|r| r.column.as_str()).collect();
+    let before = state.rules.len();
+    state.rules.retain(|(columns, _)| columns.iter().all(|c| compared.contains(&c.as_str())));
+    changed |= state.rules.len() != before;
+    if changed {
+        state.rules.iter_mut().for_each(|r| r.1 = None);
+        state.wants_setup = true;
+    }
+    let total: u64 = state.rules.iter().filter_map(|r| r.1).sum();
+    ui.horizontal(|ui| {
+        ui.label(format!("At most {} candidate pairs (limit", group_digits(total)));
+        ui.add(egui::DragValue::new(&mut state.max_pairs).speed(100_000.0).range(1_000..=u64::MAX));
+        ui.label(")");
+    });
+    ui.horizontal(|ui| {
+        ui.label("Match when the probability is at least");
+        ui.add(egui::Slider::new(&mut state.threshold, 0.05..=0.99).fixed_decimals(2));
+        let ready = !state.rules.is_empty() && state.rules.iter().all(|r| r.1.is_some()) && compared.len() >= 2;
+        if ui.add_enabled(ready, egui::Button::new("Find matches")).on_hover_text("Train the model, score the candidate pairs and form clusters; nothing changes").clicked() {
+            state.wants_run = true;
+        }
+    });
+}
+
+fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
+    if busy {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(if state.write_job.is_some() { "Writing the result tables…" } else if state.run_job.is_some() { "Finding matches…" } else { "Counting pairs…" });
+        });
+    }
+    if let Some(written) = &state.written {
+        if let (Some(into), Some(pairs)) = (&written.into, &written.pairs_table) {
+            ui.label(format!("Written: every row with its _cluster in {into}, the scored pairs in {pairs}."));
+        }
+    }
+    let Some(report) = &state.report else { return };
+    ui.label(format!(
+        "{} candidate pairs compared · {} at or above {:.2} · {} clusters hold {} rows (largest {}){}",
+        group_digits(report.candidate_pairs),
+        group_digits(report.pairs_above_threshold),
+        report.threshold,
+        group_digits(report.clusters),
+        group_digits(report.rows_in_clusters),
+        group_digits(report.largest_cluster),
+        if report.split_clusters > 0 { format!(" · {} split where one doubtful link held them", group_digits(report.split_clusters)) } else { String::new() }
+    ));
+    ui.add_enabled_ui(!busy, |ui| {
+        ui.horizontal(|ui| {
+            ui.label("Write the rows with their cluster to");
+            ui.add(egui::TextEdit::singleline(&mut state.into_name).desired_width(200.0));
+            if ui.button("Write result tables").on_hover_text("A new table of every row with its cluster and probability, and one of the scored pairs").clicked() {
+                state.wants_write = true;
+            }
+        });
+    });
+    ui.columns(2, |cols| {
+        clusters_list(&mut cols[0], state);
+        cluster_detail(&mut cols[1], state);
+    });
+}
+
+fn clusters_list(ui: &mut egui::Ui, state: &mut MatchState) {
+    ui.label("Clusters, largest and least certain first");
+    let row_height = ui.spacing().interact_size.y;
+    egui::ScrollArea::vertical().id_salt("match-clusters").max_height(360.0).auto_shrink([false, true]).show_rows(ui, row_height, state.clusters.len(), |ui, range| {
+        for i in range {
+            let c = &state.clusters[i];
+            let text = format!("Cluster {} · {} rows · weakest link {:.2}", c.id + 1, c.size, c.least);
+            if ui.selectable_label(state.selected == Some(c.id), text).clicked() {
+                state.selected = Some(c.id);
+            }
+        }
+    });
+}
+
+fn cluster_detail(ui: &mut egui::Ui, state: &mut MatchState) {
+    let Some((rows, pairs)) = &state.detail else {
+        if state.selected.is_some() {
+            ui.spinner();
+        }
+        return;
+    };
+    ui.label("Its rows (cells that differ from the first row are marked)");
+    let first = rows.rows.first().map(|r| r.1.clone()).unwrap_or_default();
+    egui::ScrollArea::horizontal().id_salt("match-rows").show(ui, |ui| {
+        TableBuilder::new(ui)
+            .id_salt("match-rows-table")
+            .striped(true)
+            .column(Column::auto())
+            .columns(Column::auto().at_least(60.0), rows.columns.len())
+            .header(20.0, |mut header| {
+                header.col(|ui| {
+                    ui.strong("row");
+                });
+                for c in &rows.columns {
+                    header.col(|ui| {
+                        ui.strong(c);
+                    });
+                }
+            })
+            .body(|mut body| {
+                for (label, cells) in &rows.rows {
+                    body.row(18.0, |mut row| {
+                        row.col(|ui| {
+                            ui.label(label);
+                        });
+                        for (i, cell) in cells.iter().enumerate() {
+                            row.col(|ui| {
+                                let text = cell.as_deref().unwrap_or("NULL");
+                                if first.get(i) != Some(cell) {
+                                    ui.colored_label(ui.visuals().warn_fg_color, text);
+                                } else {
+                                    ui.label(text);
+                                }
+                            });
+                        }
+                    });
+                }
+            });
+    });
+    ui.add_space(6.0);
+    if pairs.is_empty() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Why these two match:");
+        egui::ComboBox::from_id_salt("match-pair")
+            .selected_text(pairs.get(state.pair).map_or(String::new(), |p| format!("{} – {} ({:.3})", p.left, p.right, p.probability)))
+            .show_ui(ui, |ui| {
+                for (i, p) in pairs.iter().enumerate() {
+                    ui.selectable_value(&mut state.pair, i, format!("{} – {} ({:.3})", p.left, p.right, p.probability));
+                }
+            });
+    });
+    if let Some(pair) = pairs.get(state.pair) {
+        let prior = state.report.as_ref().and_then(|r| r.review.as_ref()).map_or(0.0, |r| r.prior_weight);
+        waterfall(ui, pair, prior);
+    }
+}
+
+/// The pair's weight built up bar by bar: the prior, then what each column added or took away.
+fn waterfall(ui: &mut egui::Ui, pair: &PairExplained, prior: f64) {
+    use egui_plot::{Bar, BarChart, Plot};
+    let mut names = vec!["prior (how rare a match is)".to_string()];
+    names.extend(pair.parts.iter().map(|p| format!("{}: {}", p.column, p.level)));
+    names.push("match weight".into());
+    let good = egui::Color32::from_rgb(60, 160, 90);
+    let bad = egui::Color32::from_rgb(200, 70, 60);
+    let mut bars = Vec::new();
+    let mut running = 0.0;
+    let steps = std::iter::once(prior).chain(pair.parts.iter().map(|p| p.weight));
+    for (i, w) in steps.enumerate() {
+        let y = -(i as f64);
+        bars.push(Bar::new(y, w).base_offset(running).width(0.7).name(&names[i]).fill(if w >= 0.0 { good } else { bad }));
+        running += w;
+    }
+    let total_y = -((names.len() - 1) as f64);
+    bars.push(Bar::new(total_y, running).width(0.7).name("match weight").fill(ui.visuals().selection.bg_fill));
+    for part in &pair.parts {
+        ui.horizontal(|ui| {
+            ui.monospace(format!("{:+6.2}", part.weight));
+            ui.label(format!("{} — {}", part.column, part.level));
+        });
+    }
+    ui.label(format!("prior {prior:+.2} · match weight {:+.2} · probability {:.4}", pair.weight, pair.probability));
+    let labels = names.clone();
+    Plot::new(("match-waterfall", &pair.left, &pair.right))
+        .height(22.0 * names.len() as f32 + 30.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .show_y(false)
+        .y_axis_formatter(move |mark, _| {
+            let i = (-mark.value).round();
+            if (mark.value + i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .show(ui, |plot| plot.bar_chart(BarChart::new("weights", bars).horizontal()));
+}
