@@ -53,6 +53,8 @@ pub struct MatchState {
     pub pair: usize,
     pub into_name: String,
     pub written: Option<MatchReport>,
+    /// Fold the set-up away on the next frame.
+    fold_setup: bool,
     pub opened: bool,
     pub error: Option<String>,
 }
@@ -83,6 +85,7 @@ impl MatchState {
             detail_for: None,
             pair: 0,
             written: None,
+            fold_setup: false,
             opened: true,
             error: None,
         }
@@ -155,6 +158,7 @@ impl MatchState {
             self.run_job = None;
             match result {
                 Ok((report, clusters)) => {
+                    self.fold_setup = !clusters.is_empty();
                     self.selected = clusters.first().map(|c| c.id);
                     self.clusters = clusters;
                     self.report = Some(report);
@@ -308,31 +312,50 @@ pub fn match_ui(ui: &mut egui::Ui, state: &mut MatchState, commands: &mut Vec<Co
         });
         return;
     }
-    egui::ScrollArea::vertical().id_salt("match-page").auto_shrink([false, false]).show(ui, |ui| {
-        ui.add_enabled_ui(!busy, |ui| setup_ui(ui, state));
-        ui.separator();
-        results_ui(ui, state, busy);
+    // The set-up folds away once there are clusters to look at.
+    let fold = std::mem::take(&mut state.fold_setup);
+    let setup_height = ui.available_height() * 0.5;
+    egui::CollapsingHeader::new("Set-up: comparisons and blocking rules").id_salt("match-setup-header").default_open(true).open(fold.then_some(false)).show(ui, |ui| {
+        ui.add_enabled_ui(!busy, |ui| setup_ui(ui, state, setup_height));
+    });
+    ui.separator();
+    results_ui(ui, state, busy);
+}
+
+fn setup_ui(ui: &mut egui::Ui, state: &mut MatchState, height: f32) {
+    let mut changed = false;
+    ui.columns(2, |cols| {
+        comparisons_ui(&mut cols[0], state, height, &mut changed);
+        rules_ui(&mut cols[1], state, &mut changed);
     });
 }
 
-fn setup_ui(ui: &mut egui::Ui, state: &mut MatchState) {
-    let mut changed = false;
+fn comparisons_ui(ui: &mut egui::Ui, state: &mut MatchState, height: f32, changed: &mut bool) {
     ui.label("How each column is compared (proposed from its name, type and values; change any):");
+    egui::ScrollArea::vertical().id_salt("match-columns").max_height(height).auto_shrink([false, true]).show(ui, |ui| comparisons_grid(ui, state, changed));
+}
+
+fn comparisons_grid(ui: &mut egui::Ui, state: &mut MatchState, changed: &mut bool) {
     egui::Grid::new("match-setup").striped(true).show(ui, |ui| {
         for row in state.rows.iter_mut() {
             ui.label(&row.column);
             let shown = row.kind.map_or("not compared", |k| k.name());
             egui::ComboBox::from_id_salt(("match-kind", &row.column)).selected_text(shown).show_ui(ui, |ui| {
-                changed |= ui.selectable_value(&mut row.kind, None, "not compared").changed();
+                *changed |= ui.selectable_value(&mut row.kind, None, "not compared").changed();
                 for kind in KINDS {
-                    changed |= ui.selectable_value(&mut row.kind, Some(*kind), kind.name()).changed();
+                    *changed |= ui.selectable_value(&mut row.kind, Some(*kind), kind.name()).changed();
                 }
             });
             ui.weak(&row.reason);
             ui.end_row();
         }
     });
-    ui.add_space(4.0);
+}
+
+/// The blocking rules, the limits and Find matches; a change in the set-up (`changed`, or
+/// here) counts the pairs again.
+fn rules_ui(ui: &mut egui::Ui, state: &mut MatchState, changed: &mut bool) {
+    let mut changed = *changed;
     ui.label("Blocking rules: only pairs equal in all of a rule's columns are compared.");
     let mut remove = None;
     for (i, (columns, pairs)) in state.rules.iter().enumerate() {
@@ -374,7 +397,13 @@ fn setup_ui(ui: &mut egui::Ui, state: &mut MatchState) {
     let total: u64 = state.rules.iter().filter_map(|r| r.1).sum();
     ui.horizontal(|ui| {
         ui.label(format!("At most {} candidate pairs (limit", group_digits(total)));
-        ui.add(egui::DragValue::new(&mut state.max_pairs).speed(100_000.0).range(1_000..=u64::MAX));
+        ui.add(
+            egui::DragValue::new(&mut state.max_pairs)
+                .speed(100_000.0)
+                .range(1_000..=u64::MAX)
+                .custom_formatter(|v, _| group_digits(v as u64))
+                .custom_parser(|text| text.replace([',', ' ', '_'], "").parse::<f64>().ok()),
+        );
         ui.label(")");
     });
     ui.horizontal(|ui| {
@@ -428,10 +457,10 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
 fn clusters_list(ui: &mut egui::Ui, state: &mut MatchState) {
     ui.label("Clusters, largest and least certain first");
     let row_height = ui.spacing().interact_size.y;
-    egui::ScrollArea::vertical().id_salt("match-clusters").max_height(360.0).auto_shrink([false, true]).show_rows(ui, row_height, state.clusters.len(), |ui, range| {
+    egui::ScrollArea::vertical().id_salt("match-clusters").auto_shrink([false, false]).show_rows(ui, row_height, state.clusters.len(), |ui, range| {
         for i in range {
             let c = &state.clusters[i];
-            let text = format!("Cluster {} · {} rows · weakest link {:.2}", c.id + 1, c.size, c.least);
+            let text = format!("Cluster {} · {} rows · weakest link {:.3}", c.id + 1, c.size, c.least);
             if ui.selectable_label(state.selected == Some(c.id), text).clicked() {
                 state.selected = Some(c.id);
             }
@@ -440,12 +469,17 @@ fn clusters_list(ui: &mut egui::Ui, state: &mut MatchState) {
 }
 
 fn cluster_detail(ui: &mut egui::Ui, state: &mut MatchState) {
-    let Some((rows, pairs)) = &state.detail else {
+    if state.detail.is_none() {
         if state.selected.is_some() {
             ui.spinner();
         }
         return;
-    };
+    }
+    egui::ScrollArea::vertical().id_salt("match-detail").auto_shrink([false, false]).show(ui, |ui| cluster_detail_inner(ui, state));
+}
+
+fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
+    let Some((rows, pairs)) = &state.detail else { return };
     ui.label("Its rows (cells that differ from the first row are marked)");
     let first = rows.rows.first().map(|r| r.1.clone()).unwrap_or_default();
     egui::ScrollArea::horizontal().id_salt("match-rows").show(ui, |ui| {
@@ -507,9 +541,11 @@ fn cluster_detail(ui: &mut egui::Ui, state: &mut MatchState) {
 /// The pair's weight built up bar by bar: the prior, then what each column added or took away.
 fn waterfall(ui: &mut egui::Ui, pair: &PairExplained, prior: f64) {
     use egui_plot::{Bar, BarChart, Plot};
-    let mut names = vec!["prior (how rare a match is)".to_string()];
-    names.extend(pair.parts.iter().map(|p| format!("{}: {}", p.column, p.level)));
+    let mut names = vec!["prior".to_string()];
+    names.extend(pair.parts.iter().map(|p| p.column.clone()));
     names.push("match weight".into());
+    let mut hovers = vec![format!("prior (how rare a match is): {prior:+.2}")];
+    hovers.extend(pair.parts.iter().map(|p| format!("{}: {} ({:+.2})", p.column, p.level, p.weight)));
     let good = egui::Color32::from_rgb(60, 160, 90);
     let bad = egui::Color32::from_rgb(200, 70, 60);
     let mut bars = Vec::new();
@@ -517,7 +553,7 @@ fn waterfall(ui: &mut egui::Ui, pair: &PairExplained, prior: f64) {
     let steps = std::iter::once(prior).chain(pair.parts.iter().map(|p| p.weight));
     for (i, w) in steps.enumerate() {
         let y = -(i as f64);
-        bars.push(Bar::new(y, w).base_offset(running).width(0.7).name(&names[i]).fill(if w >= 0.0 { good } else { bad }));
+        bars.push(Bar::new(y, w).base_offset(running).width(0.7).name(&hovers[i]).fill(if w >= 0.0 { good } else { bad }));
         running += w;
     }
     let total_y = -((names.len() - 1) as f64);

@@ -156,7 +156,7 @@ impl Job for MatchJob {
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"));
         }
         let report = outcome?;
-        ctx.record_output(report.rows_in_clusters, 0);
+        ctx.record_output(report.rows + report.rows_linked.unwrap_or(0), 0);
         Ok(report)
     }
 }
