@@ -37,10 +37,36 @@ pub struct MatchArgs {
     /// scored pairs to NAME_pairs
     #[arg(long, value_name = "NAME")]
     into: Option<String>,
+    /// With --into: also merge each cluster into one row, into NAME_merged (or --merged-into)
+    #[arg(long, requires = "into")]
+    apply: bool,
+    /// With --apply: how a column's value is chosen: most_frequent (default), most_complete,
+    /// longest, first or newest:COLUMN (repeatable)
+    #[arg(long, value_name = "COL:RULE", requires = "apply")]
+    survive: Vec<String>,
+    /// With --apply: the merged rows' table
+    #[arg(long, value_name = "NAME", requires = "apply", conflicts_with = "replace")]
+    merged_into: Option<String>,
+    /// With --apply: replace TABLE by the merged rows (the --into table keeps every original row)
+    #[arg(long, requires = "apply")]
+    replace: bool,
+    /// Put TABLE back as it was before a --replace, from that run's --into table
+    #[arg(long, value_name = "INTO_TABLE", conflicts_with_all = ["apply", "into", "compare", "block"])]
+    undo: Option<String>,
 }
 
 pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Outcome> {
     let ws = open_workspace(args)?;
+    if let Some(companion) = &o.undo {
+        let job = crate::engine::linkage::apply::UndoApplyJob { workspace: ws, table: table.to_string(), companion: companion.clone() };
+        let (result, snap) = progress::wait(spawn(job, no_waker()));
+        let rows = result?;
+        return Ok(Outcome {
+            json: json!({"ok": true, "command": "match", "undo": {"table": table, "rows": rows}, "metrics": metrics_json(&snap)}),
+            text: format!("{table} is back as it was: {} rows from {companion}\n", group_digits(rows)),
+            code: EXIT_OK,
+        });
+    }
     let mut spec = MatchSpec::new(table);
     spec.link = o.link.clone();
     spec.columns = o.columns.as_deref().map(split_list).unwrap_or_default();
@@ -50,6 +76,19 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
     spec.threshold = o.threshold;
     spec.max_pairs = o.max_pairs;
     spec.into = o.into.clone();
+    if o.apply {
+        use crate::engine::linkage::apply::{ApplySpec, ApplyTarget, Survivor};
+        let survivors = o
+            .survive
+            .iter()
+            .map(|s| {
+                let (column, rule) = s.split_once(':').ok_or_else(|| crate::engine::EngineError::InvalidOption(format!("--survive takes COLUMN:RULE; got {s:?}")))?;
+                Ok((column.trim().to_string(), Survivor::parse(rule)?))
+            })
+            .collect::<Result<Vec<_>, crate::engine::EngineError>>()?;
+        let target = if o.replace { ApplyTarget::Replace } else { ApplyTarget::NewTable(o.merged_into.clone()) };
+        spec.apply = Some(ApplySpec { survivors, target });
+    }
     let (result, snap) = progress::wait(spawn(MatchJob { workspace: ws, spec }, no_waker()));
     let report = result?;
     let mut text = String::new();
@@ -82,6 +121,9 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
     ));
     if let (Some(into), Some(pairs)) = (&report.into, &report.pairs_table) {
         text.push_str(&format!("rows with their cluster in {into}, scored pairs in {pairs}\n"));
+    }
+    if let Some((merged, rows)) = &report.merged {
+        text.push_str(&format!("one row per cluster: {} rows in {merged}\n", group_digits(*rows)));
     }
     Ok(Outcome { json: json!({"ok": true, "command": "match", "report": report, "metrics": metrics_json(&snap)}), text, code: EXIT_OK })
 }

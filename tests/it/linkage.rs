@@ -167,3 +167,53 @@ fn a_review_pages_clusters_and_explains_each_pair() {
     review.discard(&conn);
     assert!(review.clusters_page(&conn, 0, 1).is_err(), "the review's tables are gone");
 }
+
+#[test]
+fn merging_clusters_keeps_every_row_beside_it_and_undoes_exactly() {
+    use dataforge::engine::linkage::apply::{ApplySpec, ApplyTarget, Survivor, UndoApplyJob};
+    let t = TestWorkspace::new();
+    febrl(&t, "febrl2", "dataset2.csv", "f");
+    let conn = t.ws.connect().unwrap();
+    conn.execute_batch("CREATE TABLE f_before AS SELECT * FROM f ORDER BY rowid").unwrap();
+
+    // Into a new table: one row per person, each cluster's size beside it.
+    let mut spec = MatchSpec::new("f");
+    spec.exclude = vec!["rec_id".into()];
+    spec.into = Some("f_rows".into());
+    spec.apply = Some(ApplySpec { survivors: vec![("given_name".into(), Survivor::Longest)], target: ApplyTarget::NewTable(None) });
+    let report = run(&t, spec.clone());
+    let (merged, rows) = report.merged.clone().unwrap();
+    assert_eq!(merged, "f_merged");
+    assert_eq!(rows, 5000 - (report.rows_in_clusters - report.clusters));
+    let (people, total): (i64, i64) = conn
+        .query_row("SELECT (SELECT count(DISTINCT regexp_extract(rec_id, 'rec-(\\d+)', 1)) FROM f), (SELECT sum(_rows) FROM f_merged)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((rows as i64, total), (people, 5000), "one row per person, every row counted once");
+    // The longest given name of each cluster survived.
+    let shorter: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM f_merged AS m JOIN (SELECT _cluster, max(length(given_name)) AS l FROM f_rows GROUP BY _cluster) AS r USING (_cluster) WHERE length(m.given_name) <> r.l",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(shorter, 0);
+
+    // In place, then undone: the table is exactly as it was, in its order.
+    conn.execute_batch("DROP TABLE f_rows; DROP TABLE f_rows_pairs; DROP TABLE f_merged").unwrap();
+    spec.apply = Some(ApplySpec { survivors: Vec::new(), target: ApplyTarget::Replace });
+    let report = run(&t, spec);
+    let now: i64 = conn.query_row("SELECT count(*) FROM f", [], |r| r.get(0)).unwrap();
+    assert_eq!(now as u64, report.merged.unwrap().1);
+    assert!(now < 5000);
+    spawn(UndoApplyJob { workspace: t.ws.clone(), table: "f".into(), companion: "f_rows".into() }, no_waker()).wait().unwrap();
+    let (missing, extra, same_order): (i64, i64, bool) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM f_before EXCEPT ALL SELECT * FROM f)), (SELECT count(*) FROM (SELECT * FROM f EXCEPT ALL SELECT * FROM f_before)),
+                    (SELECT list(rec_id ORDER BY rowid) FROM f) = (SELECT list(rec_id ORDER BY rowid) FROM f_before)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((missing, extra, same_order), (0, 0, true));
+}

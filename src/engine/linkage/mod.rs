@@ -8,6 +8,7 @@
 //! clustered by union-find in Rust, over row numbers only. Nothing changes until the result
 //! is written to new tables, in one transaction.
 
+pub mod apply;
 pub mod cluster;
 pub mod compare;
 pub mod distance;
@@ -60,6 +61,8 @@ pub struct MatchSpec {
     pub into: Option<String>,
     /// Keep the clusters and pairs for review ([`MatchReview`]) in scratch tables.
     pub review: bool,
+    /// With `into`: merge each cluster into one row ([`apply`]) in the same transaction.
+    pub apply: Option<apply::ApplySpec>,
 }
 
 impl MatchSpec {
@@ -75,6 +78,7 @@ impl MatchSpec {
             max_pairs: DEFAULT_MAX_PAIRS,
             into: None,
             review: false,
+            apply: None,
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct MatchReport {
     pub split_clusters: u64,
     pub into: Option<String>,
     pub pairs_table: Option<String>,
+    /// The merged table and its rows, with `apply` asked.
+    pub merged: Option<(String, u64)>,
     /// The clusters and pairs kept for review, with `review` asked.
     #[serde(skip)]
     pub review: Option<MatchReview>,
@@ -149,6 +155,18 @@ impl Job for MatchJob {
         if let Some(name) = &self.spec.into {
             validate_table_name(name)?;
         }
+        if let Some(a) = &self.spec.apply {
+            if self.spec.link.is_some() || self.spec.into.is_none() {
+                return Err(EngineError::InvalidOption("merging clusters works on one table, with the rows and their cluster written beside it".into()));
+            }
+            if let apply::ApplyTarget::NewTable(Some(name)) = &a.target {
+                validate_table_name(name)?;
+            }
+        }
+        let replacing = self.spec.apply.as_ref().is_some_and(|a| a.target == apply::ApplyTarget::Replace);
+        let _writing = replacing.then(|| self.workspace.writing());
+        // Replacing: no other write may land between reading the table and replacing it.
+        let _lock = if replacing { Some(super::catalog::lock_table(&self.workspace, &self.spec.table, ctx)?) } else { None };
         ctx.watch(&conn)?;
         let outcome = run(&conn, &self.spec, ctx);
         ctx.unwatch();
@@ -156,6 +174,9 @@ impl Job for MatchJob {
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"));
         }
         let report = outcome?;
+        if replacing {
+            let _ = super::profile::store::mark_changed(&conn, Some(&self.spec.table));
+        }
         ctx.record_output(report.rows + report.rows_linked.unwrap_or(0), 0);
         Ok(report)
     }
@@ -447,13 +468,22 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         split_clusters: clustered.split,
         into: None,
         pairs_table: None,
+        merged: None,
         review: None,
     };
     if let Some(into) = &spec.into {
         clock.phase("Writing the result tables");
-        let (table, pairs) = ctx.transaction(conn, || write_result(conn, &sides, &comparisons, &weights, into, &columns_a, columns_b.as_deref()))?;
+        let (table, pairs, merged) = ctx.transaction(conn, || {
+            let (table, pairs) = write_result(conn, &sides, &comparisons, &weights, into, &columns_a, columns_b.as_deref())?;
+            let merged = match &spec.apply {
+                Some(a) => Some(apply::write_merged(conn, &spec.table, &columns_a, &table, a)?),
+                None => None,
+            };
+            Ok((table, pairs, merged))
+        })?;
         report.into = Some(table);
         report.pairs_table = Some(pairs);
+        report.merged = merged;
     }
     if spec.review {
         clock.phase("Keeping the clusters for review");
