@@ -11,6 +11,7 @@ use egui_extras::{Column, TableBuilder};
 use super::state::Command;
 use crate::engine::config::group_digits;
 use crate::engine::job::{Job, JobCtx, JobHandle, JobWatch, Waker, spawn};
+use crate::engine::linkage::apply::{ApplySpec, ApplyTarget, Survivor, UndoApplyJob};
 use crate::engine::linkage::compare::{CompareKind, Comparison, KINDS};
 use crate::engine::linkage::{ClusterRows, ClusterSummary, DEFAULT_MAX_PAIRS, MatchJob, MatchReport, MatchSetup, MatchSpec, PairExplained, SetupJob};
 use crate::engine::workspace::Workspace;
@@ -53,6 +54,18 @@ pub struct MatchState {
     pub pair: usize,
     pub into_name: String,
     pub written: Option<MatchReport>,
+    /// How each column's value is chosen when clusters are merged.
+    pub survivors: Vec<(String, Survivor)>,
+    /// Merge into the table itself (after asking) rather than a new table.
+    pub replace: bool,
+    pub confirm_replace: bool,
+    pub merged_name: String,
+    pub wants_merge: bool,
+    /// The table and the companion a merge replaced it from, for Undo.
+    pub undo: Option<(String, String)>,
+    pub wants_undo: bool,
+    undo_job: Option<JobHandle<u64>>,
+    pub message: Option<String>,
     /// Fold the set-up away on the next frame.
     fold_setup: bool,
     pub opened: bool,
@@ -85,6 +98,15 @@ impl MatchState {
             detail_for: None,
             pair: 0,
             written: None,
+            survivors: Vec::new(),
+            replace: false,
+            confirm_replace: false,
+            merged_name: String::new(),
+            wants_merge: false,
+            undo: None,
+            wants_undo: false,
+            undo_job: None,
+            message: None,
             fold_setup: false,
             opened: true,
             error: None,
@@ -108,7 +130,7 @@ impl MatchState {
     }
 
     pub fn is_running(&self) -> bool {
-        self.setup_job.is_some() || self.run_job.is_some() || self.write_job.is_some()
+        self.setup_job.is_some() || self.run_job.is_some() || self.write_job.is_some() || self.undo_job.is_some()
     }
 
     /// Starts what was asked for; the job's watch goes to the jobs panel.
@@ -131,14 +153,29 @@ impl MatchState {
             self.run_job = Some(job);
             return Some(watch);
         }
-        if std::mem::take(&mut self.wants_write) {
+        let merge = std::mem::take(&mut self.wants_merge);
+        if std::mem::take(&mut self.wants_write) || merge {
             self.error = None;
+            self.message = None;
             let mut spec = self.ran_with.clone().unwrap_or_else(|| self.spec());
             spec.review = false;
             spec.into = Some(self.into_name.trim().to_string());
+            if merge {
+                let name = Some(self.merged_name.trim().to_string()).filter(|n| !n.is_empty());
+                let target = if self.replace { ApplyTarget::Replace } else { ApplyTarget::NewTable(name) };
+                spec.apply = Some(ApplySpec { survivors: self.survivors.clone(), target });
+            }
             let job = spawn(MatchJob { workspace: workspace.clone(), spec }, wake.clone());
             let watch = job.watch();
             self.write_job = Some(job);
+            return Some(watch);
+        }
+        if std::mem::take(&mut self.wants_undo) {
+            let (table, companion) = self.undo.clone()?;
+            self.error = None;
+            let job = spawn(UndoApplyJob { workspace: workspace.clone(), table, companion }, wake.clone());
+            let watch = job.watch();
+            self.undo_job = Some(job);
             return Some(watch);
         }
         None
@@ -172,12 +209,38 @@ impl MatchState {
             self.write_job = None;
             match result {
                 Ok(report) => {
+                    if let (Some((merged, rows)), Some(into)) = (&report.merged, &report.into) {
+                        self.message = Some(format!("Merged: {} rows in {merged}; every original row is in {into} with its cluster.", group_digits(*rows)));
+                        self.undo = (merged == &self.table).then(|| (self.table.clone(), into.clone()));
+                        if self.undo.is_some() {
+                            // The clusters were of the rows the merge replaced.
+                            self.discard_review(workspace);
+                        }
+                    }
+                    // The next write needs a free name too.
+                    if report.into.as_deref() == Some(self.into_name.trim()) {
+                        self.into_name = next_name(&self.into_name);
+                    }
+                    if report.merged.as_ref().is_some_and(|(m, _)| m.as_str() == self.merged_name.trim()) {
+                        self.merged_name = next_name(&self.merged_name);
+                    }
                     self.written = Some(report);
                     self.opened = false;
                     written = true;
                 }
                 Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
                 Err(_) => {}
+            }
+        }
+        if let Some(result) = self.undo_job.as_mut().and_then(|j| j.take_result()) {
+            self.undo_job = None;
+            written = true;
+            match result {
+                Ok(rows) => {
+                    self.undo = None;
+                    self.message = Some(format!("{} is back as it was: {} rows. Find matches again to review it.", self.table, group_digits(rows)));
+                }
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         if let Some(result) = self.detail_job.as_mut().and_then(|j| j.take_result()) {
@@ -217,6 +280,8 @@ impl MatchState {
             rows.extend(setup.left_out.iter().map(|p| SetupRow { column: p.column.clone(), kind: None, reason: p.reason.clone() }));
             self.rows = rows;
             self.new_rule = vec![false; self.rows.len()];
+            self.survivors = self.rows.iter().map(|r| (r.column.clone(), Survivor::MostFrequent)).collect();
+            self.merged_name = format!("{}_merged", self.table);
         }
         self.rules = setup.rules.iter().map(|r| (r.columns.clone(), Some(r.pairs))).collect();
         self.setup = Some(setup);
@@ -224,7 +289,12 @@ impl MatchState {
 
     /// Cancels what runs and drops the review's tables (the tab closes).
     pub fn close(&mut self, workspace: &Arc<Workspace>) {
-        for watch in [self.setup_job.as_ref().map(|j| j.watch()), self.run_job.as_ref().map(|j| j.watch()), self.write_job.as_ref().map(|j| j.watch())]
+        for watch in [
+            self.setup_job.as_ref().map(|j| j.watch()),
+            self.run_job.as_ref().map(|j| j.watch()),
+            self.write_job.as_ref().map(|j| j.watch()),
+            self.undo_job.as_ref().map(|j| j.watch()),
+        ]
             .into_iter()
             .flatten()
         {
@@ -243,6 +313,15 @@ impl MatchState {
         self.selected = None;
         self.detail = None;
         self.detail_for = None;
+    }
+}
+
+/// `name_2` after `name`, `name_3` after `name_2`.
+fn next_name(name: &str) -> String {
+    let name = name.trim();
+    match name.rsplit_once('_').and_then(|(base, n)| n.parse::<u32>().ok().map(|n| (base, n))) {
+        Some((base, n)) => format!("{base}_{}", n + 1),
+        None => format!("{name}_2"),
     }
 }
 
@@ -296,8 +375,9 @@ pub fn match_ui(ui: &mut egui::Ui, state: &mut MatchState, commands: &mut Vec<Co
     if !state.opened {
         if let Some(written) = &state.written {
             state.opened = true;
-            if let Some(into) = &written.into {
-                commands.push(Command::OpenTable(into.clone()));
+            // The merged rows, or else the rows with their cluster.
+            if let Some(shown) = written.merged.as_ref().map(|(m, _)| m).or(written.into.as_ref()) {
+                commands.push(Command::OpenTable(shown.clone()));
             }
         }
     }
@@ -428,6 +508,12 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
             ui.label(format!("Written: every row with its _cluster in {into}, the scored pairs in {pairs}."));
         }
     }
+    if let Some(m) = &state.message {
+        ui.label(m);
+    }
+    if state.undo.is_some() && ui.add_enabled(!busy, egui::Button::new("Undo merge")).on_hover_text("Put the table back as it was, from the table of its original rows").clicked() {
+        state.wants_undo = true;
+    }
     let Some(report) = &state.report else { return };
     ui.label(format!(
         "{} candidate pairs compared · {} at or above {:.2} · {} clusters hold {} rows (largest {}){}",
@@ -447,10 +533,54 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
                 state.wants_write = true;
             }
         });
+        egui::CollapsingHeader::new("Merge each cluster into one row…").id_salt("match-merge").show(ui, |ui| merge_ui(ui, state));
     });
     ui.columns(2, |cols| {
         clusters_list(&mut cols[0], state);
         cluster_detail(&mut cols[1], state);
+    });
+}
+
+/// Survivorship per column, where the merged rows go, and Merge.
+fn merge_ui(ui: &mut egui::Ui, state: &mut MatchState) {
+    let columns: Vec<String> = state.survivors.iter().map(|(c, _)| c.clone()).collect();
+    egui::Grid::new("match-survivors").striped(true).show(ui, |ui| {
+        for (column, survivor) in state.survivors.iter_mut() {
+            ui.label(column.as_str());
+            egui::ComboBox::from_id_salt(("match-survivor", column.as_str())).selected_text(survivor.label()).show_ui(ui, |ui| {
+                for choice in [Survivor::MostFrequent, Survivor::MostComplete, Survivor::Longest, Survivor::First] {
+                    let label = choice.label();
+                    ui.selectable_value(survivor, choice, label);
+                }
+                for by in &columns {
+                    let choice = Survivor::NewestBy(by.clone());
+                    let label = choice.label();
+                    ui.selectable_value(survivor, choice, label);
+                }
+            });
+            ui.end_row();
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut state.replace, false, "into a new table");
+        ui.add_enabled(!state.replace, egui::TextEdit::singleline(&mut state.merged_name).desired_width(180.0));
+        ui.radio_value(&mut state.replace, true, format!("replace {}", state.table));
+        if state.confirm_replace {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Replace {}? Every original row stays in {} and Undo puts them back.", state.table, state.into_name));
+            if ui.button("Replace").clicked() {
+                state.confirm_replace = false;
+                state.wants_merge = true;
+            }
+            if ui.button("Keep it").clicked() {
+                state.confirm_replace = false;
+            }
+        } else if ui.button("Merge clusters").on_hover_text("One row per cluster, each column chosen as set above; the original rows are written beside it").clicked() {
+            if state.replace {
+                state.confirm_replace = true;
+            } else {
+                state.wants_merge = true;
+            }
+        }
     });
 }
 

@@ -568,4 +568,29 @@ fn records_are_matched_explained_and_written_from_the_window() {
         names.contains(&"people_matches") && names.contains(&"people_matches_pairs")
     });
     assert_eq!(h.state().state.tables.iter().find(|x| x.name == "people_matches").map(|x| x.rows), Some(1000));
+
+    // Merge in place after asking, then undo: the table is back.
+    h.state_mut().state.push(Command::MatchTable("people".into()));
+    h.step();
+    step_until(&mut h, "the match tab again", |h| has(h, "Merge each cluster into one row…"));
+    h.get_by_label("Merge each cluster into one row…").click();
+    h.step();
+    h.get_by_label("replace people").click();
+    h.step();
+    h.get_by_label("Merge clusters").click();
+    h.step();
+    step_until(&mut h, "the question", |h| has_text(h, "Replace people?"));
+    assert_eq!(h.state().state.tables.iter().find(|x| x.name == "people").map(|x| x.rows), Some(1000), "nothing changed before the answer");
+    h.get_by_label("Replace").click();
+    h.step();
+    step_until(&mut h, "the merge", |h| has_text(h, "Merged: 500 rows in people"));
+    step_until(&mut h, "the new count", |h| h.state().state.tables.iter().any(|x| x.name == "people" && x.rows == 500));
+    h.state_mut().state.push(Command::MatchTable("people".into()));
+    h.step();
+    step_until(&mut h, "the match tab again", |h| has(h, "Undo merge"));
+    h.get_by_label("Undo merge").click();
+    h.step();
+    step_until(&mut h, "the undo", |h| has_text(h, "people is back as it was: 1,000 rows."));
+    assert!(!has_text(&h, "Why these two match"), "the clusters of the replaced rows are gone");
+    step_until(&mut h, "the old count", |h| h.state().state.tables.iter().any(|x| x.name == "people" && x.rows == 1000));
 }
