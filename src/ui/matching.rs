@@ -670,41 +670,44 @@ fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
 
 /// The pair's weight built up bar by bar: the prior, then what each column added or took away.
 fn waterfall(ui: &mut egui::Ui, pair: &PairExplained, prior: f64) {
-    use egui_plot::{Bar, BarChart, Plot};
+    use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
     let mut names = vec!["prior".to_string()];
     names.extend(pair.parts.iter().map(|p| p.column.clone()));
     names.push("match weight".into());
-    let mut hovers = vec![format!("prior (how rare a match is): {prior:+.2}")];
-    hovers.extend(pair.parts.iter().map(|p| format!("{}: {} ({:+.2})", p.column, p.level, p.weight)));
+    // What each bar says beside it: the level the pair is at and what it added.
+    let mut notes = vec![format!("prior: how rare a match is {prior:+.1}")];
+    notes.extend(pair.parts.iter().map(|p| format!("{}: {} {:+.1}", p.column, p.level, p.weight)));
+    notes.push(format!("match weight {:+.1} = probability {:.4}", pair.weight, pair.probability));
     let good = egui::Color32::from_rgb(60, 160, 90);
     let bad = egui::Color32::from_rgb(200, 70, 60);
     let mut bars = Vec::new();
+    let mut ends = Vec::new();
     let mut running = 0.0;
     let steps = std::iter::once(prior).chain(pair.parts.iter().map(|p| p.weight));
     for (i, w) in steps.enumerate() {
         let y = -(i as f64);
-        bars.push(Bar::new(y, w).base_offset(running).width(0.7).name(&hovers[i]).fill(if w >= 0.0 { good } else { bad }));
+        bars.push(Bar::new(y, w).base_offset(running).width(0.7).name(&notes[i]).fill(if w >= 0.0 { good } else { bad }));
         running += w;
+        ends.push(f64::max(running, running - w));
     }
     let total_y = -((names.len() - 1) as f64);
-    bars.push(Bar::new(total_y, running).width(0.7).name("match weight").fill(ui.visuals().selection.bg_fill));
-    for part in &pair.parts {
-        ui.horizontal(|ui| {
-            ui.monospace(format!("{:+6.2}", part.weight));
-            ui.label(format!("{} — {}", part.column, part.level));
-        });
-    }
-    ui.label(format!("prior {prior:+.2} · match weight {:+.2} · probability {:.4}", pair.weight, pair.probability));
-    let labels = names.clone();
+    bars.push(Bar::new(total_y, running).width(0.7).name(&notes[notes.len() - 1]).fill(ui.visuals().selection.bg_fill));
+    ends.push(running.max(0.0));
+    ui.label(format!("match weight {:+.2}: the prior {prior:+.2} plus what each column added · probability {:.4}", pair.weight, pair.probability));
+    let text_color = ui.visuals().text_color();
     Plot::new(("match-waterfall", &pair.left, &pair.right))
-        .height(22.0 * names.len() as f32 + 30.0)
+        .height(18.0 * names.len() as f32 + 30.0)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
         .show_y(false)
-        .y_axis_formatter(move |mark, _| {
-            let i = (-mark.value).round();
-            if (mark.value + i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
-        })
-        .show(ui, |plot| plot.bar_chart(BarChart::new("weights", bars).horizontal()));
+        .include_x(ends.iter().copied().fold(0.0, f64::max) * 1.8)
+        .show_axes([true, false])
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("weights", bars).horizontal());
+            for (i, (note, end)) in notes.iter().zip(&ends).enumerate() {
+                let at = PlotPoint::new(end + 0.5, -(i as f64));
+                plot.text(Text::new(format!("note {i}"), at, egui::RichText::new(note).small().color(text_color)).anchor(egui::Align2::LEFT_CENTER));
+            }
+        });
 }
