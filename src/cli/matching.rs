@@ -109,16 +109,8 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
     for r in &report.rules {
         text.push_str(&format!("  {:<40} {} pairs\n", r.columns.join(" + "), group_digits(r.pairs)));
     }
-    text.push_str(&format!(
-        "{} candidate pairs, {} at or above {}; {} clusters hold {} rows (largest {}{})\n",
-        group_digits(report.candidate_pairs),
-        group_digits(report.pairs_above_threshold),
-        report.threshold,
-        group_digits(report.clusters),
-        group_digits(report.rows_in_clusters),
-        group_digits(report.largest_cluster),
-        if report.split_clusters > 0 { format!("; {} split where one doubtful link held them", group_digits(report.split_clusters)) } else { String::new() }
-    ));
+    text.push_str(&report.summary());
+    text.push('\n');
     if let (Some(into), Some(pairs)) = (&report.into, &report.pairs_table) {
         text.push_str(&format!("rows with their cluster in {into}, scored pairs in {pairs}\n"));
     }

@@ -515,16 +515,7 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
         state.wants_undo = true;
     }
     let Some(report) = &state.report else { return };
-    ui.label(format!(
-        "{} candidate pairs compared · {} at or above {:.2} · {} clusters hold {} rows (largest {}){}",
-        group_digits(report.candidate_pairs),
-        group_digits(report.pairs_above_threshold),
-        report.threshold,
-        group_digits(report.clusters),
-        group_digits(report.rows_in_clusters),
-        group_digits(report.largest_cluster),
-        if report.split_clusters > 0 { format!(" · {} split where one doubtful link held them", group_digits(report.split_clusters)) } else { String::new() }
-    ));
+    ui.label(report.summary());
     ui.add_enabled_ui(!busy, |ui| {
         ui.horizontal(|ui| {
             ui.label("Write the rows with their cluster to");

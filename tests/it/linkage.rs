@@ -217,3 +217,22 @@ fn merging_clusters_keeps_every_row_beside_it_and_undoes_exactly() {
         .unwrap();
     assert_eq!((missing, extra, same_order), (0, 0, true));
 }
+
+#[test]
+fn a_cancelled_run_writes_nothing() {
+    let t = TestWorkspace::new();
+    febrl(&t, "febrl2", "dataset2.csv", "f");
+    let before = t.ws.tables().unwrap().len();
+    let mut spec = MatchSpec::new("f");
+    spec.exclude = vec!["rec_id".into()];
+    spec.into = Some("out".into());
+    spec.apply = Some(dataforge::engine::linkage::apply::ApplySpec { survivors: Vec::new(), target: dataforge::engine::linkage::apply::ApplyTarget::Replace });
+    let job = spawn(MatchJob { workspace: t.ws.clone(), spec }, no_waker());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    job.cancel();
+    let err = job.wait().unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    assert_eq!(t.ws.tables().unwrap().len(), before);
+    let rows: i64 = t.ws.connect().unwrap().query_row("SELECT count(*) FROM f", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 5000);
+}

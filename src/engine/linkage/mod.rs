@@ -135,6 +135,23 @@ pub struct MatchReport {
     pub review: Option<MatchReview>,
 }
 
+impl MatchReport {
+    /// What the run found, in one sentence.
+    pub fn summary(&self) -> String {
+        let g = super::config::group_digits;
+        format!(
+            "{} candidate pairs compared · {} at or above {:.2} · {} clusters hold {} rows (largest {}){}",
+            g(self.candidate_pairs),
+            g(self.pairs_above_threshold),
+            self.threshold,
+            g(self.clusters),
+            g(self.rows_in_clusters),
+            g(self.largest_cluster),
+            if self.split_clusters > 0 { format!(" · {} split where one doubtful link held them", g(self.split_clusters)) } else { String::new() }
+        )
+    }
+}
+
 pub struct MatchJob {
     pub workspace: Arc<Workspace>,
     pub spec: MatchSpec,
