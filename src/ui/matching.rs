@@ -13,7 +13,7 @@ use crate::engine::config::group_digits;
 use crate::engine::job::{Job, JobCtx, JobHandle, JobWatch, Waker, spawn};
 use crate::engine::linkage::apply::{ApplySpec, ApplyTarget, Survivor, UndoApplyJob};
 use crate::engine::linkage::compare::{CompareKind, Comparison, KINDS};
-use crate::engine::linkage::{ClusterRows, ClusterSummary, DEFAULT_MAX_PAIRS, MatchJob, MatchReport, MatchSetup, MatchSpec, PairExplained, SetupJob};
+use crate::engine::linkage::{ClusterRows, ClusterSummary, DEFAULT_MAX_PAIRS, MatchJob, MatchReport, MatchSetup, MatchSpec, PairExplained, SetupJob, ThresholdCounts};
 use crate::engine::workspace::Workspace;
 
 /// Clusters listed for review; the counts above the list cover them all.
@@ -66,6 +66,10 @@ pub struct MatchState {
     pub wants_undo: bool,
     undo_job: Option<JobHandle<u64>>,
     pub message: Option<String>,
+    /// Another threshold to see what it would give, and what it gives.
+    pub try_threshold: f64,
+    pub at_threshold: Option<ThresholdCounts>,
+    threshold_job: Option<JobHandle<ThresholdCounts>>,
     /// Fold the set-up away on the next frame.
     fold_setup: bool,
     pub opened: bool,
@@ -107,6 +111,9 @@ impl MatchState {
             wants_undo: false,
             undo_job: None,
             message: None,
+            try_threshold: 0.5,
+            at_threshold: None,
+            threshold_job: None,
             fold_setup: false,
             opened: true,
             error: None,
@@ -196,6 +203,8 @@ impl MatchState {
             match result {
                 Ok((report, clusters)) => {
                     self.fold_setup = !clusters.is_empty();
+                    self.try_threshold = report.threshold;
+                    self.at_threshold = None;
                     self.selected = clusters.first().map(|c| c.id);
                     self.clusters = clusters;
                     self.report = Some(report);
@@ -252,6 +261,21 @@ impl MatchState {
                 }
                 Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
                 Err(_) => {}
+            }
+        }
+        if let Some(result) = self.threshold_job.as_mut().and_then(|j| j.take_result()) {
+            self.threshold_job = None;
+            if let Ok(counts) = result {
+                self.at_threshold = Some(counts);
+            }
+        }
+        // What another threshold gives, counted by a job a new value cancels.
+        if let Some(review) = self.report.as_ref().and_then(|r| r.review.clone()) {
+            let asked = self.try_threshold;
+            let counted = self.at_threshold.map(|c| c.threshold);
+            let running = self.threshold_job.is_some();
+            if counted != Some(asked) && !running {
+                self.threshold_job = Some(spawn(ThresholdJob { workspace: workspace.clone(), review, threshold: asked }, wake.clone()));
             }
         }
         // The cluster looked at is read by a job a new choice cancels.
@@ -347,6 +371,26 @@ impl Job for RunWithClusters {
                 Err(e)
             }
         }
+    }
+}
+
+/// Counts what another threshold gives.
+struct ThresholdJob {
+    workspace: Arc<Workspace>,
+    review: crate::engine::linkage::MatchReview,
+    threshold: f64,
+}
+
+impl Job for ThresholdJob {
+    type Output = ThresholdCounts;
+
+    fn title(&self) -> String {
+        format!("Count matches of {} at {:.2}", self.review.table, self.threshold)
+    }
+
+    fn run(self, _: &JobCtx) -> crate::engine::Result<ThresholdCounts> {
+        let conn = self.workspace.connect()?;
+        self.review.at_threshold(&conn, self.threshold)
     }
 }
 
@@ -516,6 +560,18 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
     }
     let Some(report) = &state.report else { return };
     ui.label(report.summary());
+    ui.horizontal(|ui| {
+        ui.label("Another threshold would give:");
+        ui.add(egui::Slider::new(&mut state.try_threshold, 0.01..=0.99).fixed_decimals(2));
+        match state.at_threshold.filter(|c| c.threshold == state.try_threshold) {
+            Some(c) => ui.label(format!("{} pairs, {} clusters of {} rows", group_digits(c.pairs), group_digits(c.clusters), group_digits(c.rows))),
+            None => ui.spinner(),
+        };
+        if (state.try_threshold - report.threshold).abs() > 1e-9 && ui.button("Use it").on_hover_text("Find matches again at this threshold").clicked() {
+            state.threshold = state.try_threshold;
+            state.wants_run = true;
+        }
+    });
     ui.add_enabled_ui(!busy, |ui| {
         ui.horizontal(|ui| {
             ui.label("Write the rows with their cluster to");

@@ -164,6 +164,11 @@ fn a_review_pages_clusters_and_explains_each_pair() {
         assert!((dataforge::engine::linkage::model::probability(pair.weight) - pair.probability).abs() < 1e-9);
         assert_eq!(pair.parts.len(), review.comparisons.len());
     }
+    // The threshold slider's counts: the run's own at its threshold, fewer above, more below.
+    let at = review.at_threshold(&conn, 0.5).unwrap();
+    assert_eq!((at.pairs, at.clusters, at.rows), (report.pairs_above_threshold, report.clusters, report.rows_in_clusters));
+    let (high, low) = (review.at_threshold(&conn, 0.99).unwrap(), review.at_threshold(&conn, 0.05).unwrap());
+    assert!(high.pairs <= at.pairs && at.pairs <= low.pairs, "{high:?} {at:?} {low:?}");
     review.discard(&conn);
     assert!(review.clusters_page(&conn, 0, 1).is_err(), "the review's tables are gone");
 }

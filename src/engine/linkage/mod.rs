@@ -509,6 +509,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
             table: spec.table.clone(),
             link: spec.link.clone(),
             rows_a: sides.n_a,
+            rows_all: sides.n_a + if sides.is_link() { sides.n_b } else { 0 },
             comparisons: comparisons.clone(),
             weights: weights.clone(),
             prior_weight: model::prior_weight(prior),
@@ -555,6 +556,8 @@ pub struct MatchReview {
     pub link: Option<String>,
     /// Rows of `table`; rows of the linked table are numbered after them.
     rows_a: u64,
+    /// Rows of both tables.
+    rows_all: u64,
     pub comparisons: Vec<Comparison>,
     weights: Vec<Vec<f64>>,
     pub prior_weight: f64,
@@ -596,6 +599,15 @@ pub struct PairExplained {
     pub parts: Vec<Contribution>,
 }
 
+/// What one threshold gives ([`MatchReview::at_threshold`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThresholdCounts {
+    pub threshold: f64,
+    pub pairs: u64,
+    pub clusters: u64,
+    pub rows: u64,
+}
+
 /// Rows of a cluster or pairs shown at most.
 const REVIEW_LIMIT: u64 = 200;
 
@@ -619,6 +631,7 @@ impl MatchReview {
              SELECT p.l, p.r + {offset} AS r, p.p, p.weight, {levels}, a.cluster
              FROM __match_pairs AS p JOIN {clusters} AS a ON a.node = p.l JOIN {clusters} AS b ON b.node = p.r + {offset}
              WHERE a.cluster = b.cluster AND p.p >= {PAIRS_TABLE_FLOOR};
+             CREATE TABLE {scores} AS SELECT l, r + {offset} AS r, p FROM __match_pairs WHERE p >= {PAIRS_TABLE_FLOOR};
              CREATE TABLE {groups} AS
              SELECT c.cluster, max(c.size) AS size, coalesce(min(p.p) FILTER (WHERE p.p >= 0), 1.0) AS least
              FROM {clusters} AS c LEFT JOIN {pairs} AS p ON p.cluster = c.cluster AND p.l = c.node GROUP BY c.cluster
@@ -626,6 +639,7 @@ impl MatchReview {
             clusters = self.scratch("clusters"),
             pairs = self.scratch("pairs"),
             groups = self.scratch("groups"),
+            scores = self.scratch("scores"),
             rowid = rowid_of("c.node"),
             offset = if sides.is_link() { sides.n_a } else { 0 },
             levels = (0..self.comparisons.len()).map(|i| format!("p.g{i}")).collect::<Vec<_>>().join(", "),
@@ -716,9 +730,28 @@ impl MatchReview {
         Ok(out)
     }
 
+    /// What another threshold would give: pairs at or above it, the clusters they form (split
+    /// where one doubtful link holds them, as a run does) and the rows in those clusters.
+    pub fn at_threshold(&self, conn: &Connection, threshold: f64) -> Result<ThresholdCounts> {
+        let mut stmt = conn.prepare(&format!("SELECT l, r, p FROM {} WHERE p >= ?", self.scratch("scores")))?;
+        let mut rows = stmt.query([threshold])?;
+        let mut edges = Vec::new();
+        while let Some(row) = rows.next()? {
+            edges.push((row.get::<_, u32>(0)?, row.get::<_, u32>(1)?, row.get::<_, f64>(2)?));
+        }
+        let (ids, kept, _) = cluster::split_clusters(self.rows_all as usize, &edges, SPLIT_BELOW);
+        let mut clustered = std::collections::HashSet::new();
+        for &(l, r, _) in &kept {
+            clustered.insert(l);
+            clustered.insert(r);
+        }
+        let clusters: std::collections::HashSet<u32> = clustered.iter().map(|&n| ids[n as usize]).collect();
+        Ok(ThresholdCounts { threshold, pairs: edges.len() as u64, clusters: clusters.len() as u64, rows: clustered.len() as u64 })
+    }
+
     /// Drops the review's tables.
     pub fn discard(&self, conn: &Connection) {
-        for part in ["clusters", "pairs", "groups"] {
+        for part in ["clusters", "pairs", "groups", "scores"] {
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.scratch(part)));
         }
     }
