@@ -66,6 +66,9 @@ pub struct MatchState {
     pub wants_undo: bool,
     undo_job: Option<JobHandle<u64>>,
     pub message: Option<String>,
+    /// A pair to label: its two rows and whether they are one.
+    pub wants_label: Option<(u32, u32, bool)>,
+    label_job: Option<JobHandle<()>>,
     /// Another threshold to see what it would give, and what it gives.
     pub try_threshold: f64,
     pub at_threshold: Option<ThresholdCounts>,
@@ -111,6 +114,8 @@ impl MatchState {
             wants_undo: false,
             undo_job: None,
             message: None,
+            wants_label: None,
+            label_job: None,
             try_threshold: 0.5,
             at_threshold: None,
             threshold_job: None,
@@ -175,6 +180,13 @@ impl MatchState {
             let job = spawn(MatchJob { workspace: workspace.clone(), spec }, wake.clone());
             let watch = job.watch();
             self.write_job = Some(job);
+            return Some(watch);
+        }
+        if let Some((left, right, is_match)) = self.wants_label.take() {
+            let review = self.report.as_ref()?.review.clone()?;
+            let job = spawn(crate::engine::linkage::labels::LabelJob { workspace: workspace.clone(), review, left, right, is_match }, wake.clone());
+            let watch = job.watch();
+            self.label_job = Some(job);
             return Some(watch);
         }
         if std::mem::take(&mut self.wants_undo) {
@@ -261,6 +273,13 @@ impl MatchState {
                 }
                 Err(e) if !e.is_cancelled() => self.error = Some(e.to_string()),
                 Err(_) => {}
+            }
+        }
+        if let Some(result) = self.label_job.as_mut().and_then(|j| j.take_result()) {
+            self.label_job = None;
+            match result {
+                Ok(()) => self.message = Some("Labelled. Labels are kept with the table and take the place of the pair's score: Find matches again to use it.".into()),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         if let Some(result) = self.threshold_job.as_mut().and_then(|j| j.take_result()) {
@@ -559,7 +578,12 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
         state.wants_undo = true;
     }
     let Some(report) = &state.report else { return };
-    ui.label(report.summary());
+    ui.horizontal_wrapped(|ui| {
+        ui.label(report.summary());
+        if ui.add_enabled(!busy, egui::Button::new("Find matches again")).on_hover_text("With the set-up above and the labels given so far").clicked() {
+            state.wants_run = true;
+        }
+    });
     ui.horizontal(|ui| {
         ui.label("Another threshold would give:");
         ui.add(egui::Slider::new(&mut state.try_threshold, 0.01..=0.99).fixed_decimals(2));
@@ -710,6 +734,15 @@ fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
             });
     });
     if let Some(pair) = pairs.get(state.pair) {
+        ui.horizontal(|ui| {
+            ui.label("Label this pair:");
+            if ui.button("Same person").on_hover_text("Kept with the table; later runs treat this pair as a match").clicked() {
+                state.wants_label = Some((pair.left_node, pair.right_node, true));
+            }
+            if ui.button("Not the same").on_hover_text("Kept with the table; later runs never link this pair").clicked() {
+                state.wants_label = Some((pair.left_node, pair.right_node, false));
+            }
+        });
         let prior = state.report.as_ref().and_then(|r| r.review.as_ref()).map_or(0.0, |r| r.prior_weight);
         waterfall(ui, pair, prior);
     }

@@ -241,3 +241,33 @@ fn a_cancelled_run_writes_nothing() {
     let rows: i64 = t.ws.connect().unwrap().query_row("SELECT count(*) FROM f", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 5000);
 }
+
+#[test]
+fn a_labelled_pair_overrides_its_score_in_every_later_run() {
+    use dataforge::engine::linkage::labels::LabelJob;
+    let t = TestWorkspace::new();
+    febrl(&t, "febrl1", "dataset1.csv", "f");
+    let mut spec = MatchSpec::new("f");
+    spec.exclude = vec!["rec_id".into()];
+    spec.review = true;
+    let first = run(&t, spec.clone());
+    assert_eq!((first.clusters, first.labels_used), (500, 0));
+    let review = first.review.clone().unwrap();
+    let conn = t.ws.connect().unwrap();
+    let cluster = review.clusters_page(&conn, 0, 1).unwrap()[0].id;
+    let pair = review.cluster_pairs(&conn, cluster).unwrap()[0].clone();
+    spawn(LabelJob { workspace: t.ws.clone(), review: review.clone(), left: pair.left_node, right: pair.right_node, is_match: false }, no_waker()).wait().unwrap();
+    // And two rows of different people said to be one.
+    let other = review.clusters_page(&conn, 1, 1).unwrap()[0].id;
+    let stranger = review.cluster_pairs(&conn, other).unwrap()[0].clone();
+    spawn(LabelJob { workspace: t.ws.clone(), review: review.clone(), left: pair.left_node, right: stranger.left_node, is_match: true }, no_waker()).wait().unwrap();
+    review.discard(&conn);
+
+    let second = run(&t, spec);
+    assert_eq!(second.labels_used, 2);
+    let review = second.review.clone().unwrap();
+    // The pair labelled apart is not a link; the strangers are one cluster through the label.
+    let clusters = review.clusters_page(&conn, 0, 1000).unwrap();
+    assert_eq!(second.pairs_above_threshold, 500, "one pair less, one more");
+    assert_eq!(clusters[0].size, 3, "the stranger's pair joined the labelled row: {:?}", &clusters[..2]);
+}

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cluster;
 pub mod compare;
 pub mod distance;
+pub mod labels;
 pub mod model;
 pub mod setup;
 
@@ -128,6 +129,8 @@ pub struct MatchReport {
     pub split_clusters: u64,
     pub into: Option<String>,
     pub pairs_table: Option<String>,
+    /// Labelled pairs whose label took the place of their score.
+    pub labels_used: u64,
     /// The merged table and its rows, with `apply` asked.
     pub merged: Option<(String, u64)>,
     /// The clusters and pairs kept for review, with `review` asked.
@@ -148,7 +151,7 @@ impl MatchReport {
             g(self.rows_in_clusters),
             g(self.largest_cluster),
             if self.split_clusters > 0 { format!(" · {} split where one doubtful link held them", g(self.split_clusters)) } else { String::new() }
-        )
+        ) + &if self.labels_used > 0 { format!(" · {} labelled pairs used", g(self.labels_used)) } else { String::new() }
     }
 }
 
@@ -187,7 +190,7 @@ impl Job for MatchJob {
         ctx.watch(&conn)?;
         let outcome = run(&conn, &self.spec, ctx);
         ctx.unwatch();
-        for t in ["__match_a", "__match_b", "__match_pairs", "__match_random", "__match_clusters"] {
+        for t in ["__match_a", "__match_b", "__match_pairs", "__match_random", "__match_clusters", "__match_labels"] {
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"));
         }
         let report = outcome?;
@@ -444,6 +447,12 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
     clock.phase("Scoring the pairs");
     let weights: Vec<Vec<f64>> = m.iter().zip(&u).map(|(m, u)| model::weights(m, u)).collect();
     score(conn, &comparisons, &weights, model::prior_weight(prior))?;
+    let labels_used = if labels::count(conn, &spec.table, spec.link.as_deref())? > 0 {
+        clock.phase("Using the labelled pairs");
+        apply_labels(conn, &sides, spec, &comparisons, &weights, model::prior_weight(prior))?
+    } else {
+        0
+    };
     ctx.checkpoint()?;
 
     clock.phase("Forming clusters");
@@ -486,6 +495,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         into: None,
         pairs_table: None,
         merged: None,
+        labels_used,
         review: None,
     };
     if let Some(into) = &spec.into {
@@ -592,6 +602,9 @@ pub struct Contribution {
 /// A scored pair and why: the prior's weight plus each comparison's adds up to its weight.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairExplained {
+    /// The two rows' numbers in the review (for labelling the pair).
+    pub left_node: u32,
+    pub right_node: u32,
     pub left: String,
     pub right: String,
     pub probability: f64,
@@ -725,7 +738,7 @@ impl MatchReview {
                     Err(_) => Contribution { column: c.column.clone(), level: "missing".into(), weight: 0.0 },
                 })
                 .collect();
-            out.push(PairExplained { left: self.label(l), right: self.label(r), probability: p, weight, parts });
+            out.push(PairExplained { left_node: l, right_node: r, left: self.label(l), right: self.label(r), probability: p, weight, parts });
         }
         Ok(out)
     }
@@ -747,6 +760,16 @@ impl MatchReview {
         }
         let clusters: std::collections::HashSet<u32> = clustered.iter().map(|&n| ids[n as usize]).collect();
         Ok(ThresholdCounts { threshold, pairs: edges.len() as u64, clusters: clusters.len() as u64, rows: clustered.len() as u64 })
+    }
+
+    /// The table and rowid of a clustered row.
+    pub fn row_of(&self, conn: &Connection, node: u32) -> Result<(String, i64)> {
+        let rid: i64 = conn.query_row(&format!("SELECT rid FROM {} WHERE node = ?", self.scratch("clusters")), [node], |r| r.get(0))?;
+        let table = match &self.link {
+            Some(b) if u64::from(node) >= self.rows_a => b.clone(),
+            _ => self.table.clone(),
+        };
+        Ok((table, rid))
     }
 
     /// Drops the review's tables.
@@ -974,6 +997,29 @@ fn weight_sql(i: usize, weights: &[f64]) -> String {
     }
     sql.push_str(" ELSE 0.0 END");
     sql
+}
+
+/// Pairs the user labelled take 1 (match) or 0 (not a match) as their probability; a pair
+/// labelled a match that no rule blocked is added. Returns the labels used.
+fn apply_labels(conn: &Connection, sides: &Sides, spec: &MatchSpec, comparisons: &[Comparison], weights: &[Vec<f64>], prior_weight: f64) -> Result<u64> {
+    let used = labels::load(conn, &spec.table, spec.link.as_deref(), sides.right())?;
+    if used == 0 {
+        return Ok(0);
+    }
+    let levels: Vec<String> = (0..comparisons.len()).map(|i| format!("{} AS g{i}", level_sql(comparisons, i))).collect();
+    let sum: Vec<String> = (0..comparisons.len()).map(|i| weight_sql(i, &weights[i])).collect();
+    conn.execute_batch(&format!(
+        "UPDATE __match_pairs SET p = CASE WHEN x.is_match THEN 1.0 ELSE 0.0 END FROM __match_labels AS x WHERE __match_pairs.l = x.l AND __match_pairs.r = x.r;
+         INSERT INTO __match_pairs
+         SELECT l, r, {g}, CAST(0 AS UBIGINT), {prior_weight:?} + {sum}, 1.0 FROM (
+           SELECT x.l AS l, x.r AS r, {levels} FROM __match_labels AS x JOIN __match_a AS l ON l._row = x.l JOIN {right} AS r ON r._row = x.r
+           WHERE x.is_match AND NOT EXISTS (SELECT 1 FROM __match_pairs AS p WHERE p.l = x.l AND p.r = x.r));",
+        g = (0..comparisons.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", "),
+        sum = sum.join(" + "),
+        levels = levels.join(", "),
+        right = sides.right(),
+    ))?;
+    Ok(used)
 }
 
 /// Adds `weight` and `p` (the match probability) to every candidate pair.

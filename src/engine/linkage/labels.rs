@@ -1,0 +1,117 @@
+//! Pairs the user labelled "match" or "not a match": kept with the table in the workspace,
+//! keyed by each row's content (so a replace that renumbers rows keeps them), and used by
+//! every later run in place of the pair's score.
+
+use std::sync::Arc;
+
+use duckdb::Connection;
+
+use super::MatchReview;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::job::{Job, JobCtx};
+use crate::engine::sql::{META_SCHEMA, quote_ident};
+use crate::engine::workspace::Workspace;
+
+fn ensure(conn: &Connection) -> Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {META_SCHEMA}.match_labels (table_name VARCHAR, other VARCHAR, left_key VARCHAR, right_key VARCHAR, is_match BOOLEAN, labelled TIMESTAMP DEFAULT current_timestamp)"
+    ))?;
+    Ok(())
+}
+
+/// The content key of the row of `table` whose rowid is `rowid`.
+fn row_key(conn: &Connection, table: &str, rowid: i64) -> Result<String> {
+    let key: Option<String> = conn
+        .query_row(&format!("SELECT md5(CAST(__r AS VARCHAR)) FROM {} AS __r WHERE rowid = ?", quote_ident(table)), [rowid], |r| r.get(0))
+        .ok();
+    key.ok_or_else(|| EngineError::InvalidOption(format!("the row of {table} this pair named is gone; find matches again")))
+}
+
+/// Labels one pair of a review.
+pub struct LabelJob {
+    pub workspace: Arc<Workspace>,
+    pub review: MatchReview,
+    pub left: u32,
+    pub right: u32,
+    pub is_match: bool,
+}
+
+impl Job for LabelJob {
+    type Output = ();
+
+    fn title(&self) -> String {
+        format!("Label a pair of {}", self.review.table)
+    }
+
+    fn run(self, _: &JobCtx) -> Result<()> {
+        let conn = self.workspace.connect()?;
+        ensure(&conn)?;
+        let (left_table, left_rowid) = self.review.row_of(&conn, self.left)?;
+        let (right_table, right_rowid) = self.review.row_of(&conn, self.right)?;
+        let (l, r) = (row_key(&conn, &left_table, left_rowid)?, row_key(&conn, &right_table, right_rowid)?);
+        let other = self.review.link.clone().unwrap_or_default();
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let outcome = (|| -> Result<()> {
+            conn.execute(
+                &format!(
+                    "DELETE FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ? AND ((left_key = ? AND right_key = ?) OR (left_key = ? AND right_key = ?))"
+                ),
+                duckdb::params![self.review.table, other, l, r, r, l],
+            )?;
+            conn.execute(
+                &format!("INSERT INTO {META_SCHEMA}.match_labels (table_name, other, left_key, right_key, is_match) VALUES (?, ?, ?, ?, ?)"),
+                duckdb::params![self.review.table, other, l, r, self.is_match],
+            )?;
+            Ok(())
+        })();
+        match outcome {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many labels `table` (linked with `other`) has.
+pub fn count(conn: &Connection, table: &str, other: Option<&str>) -> Result<u64> {
+    ensure(conn)?;
+    let n: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ?"),
+        duckdb::params![table, other.unwrap_or("")],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// Creates `__match_labels` (l, r, is_match): the labelled pairs of this run, by row number.
+pub(super) fn load(conn: &Connection, table: &str, other: Option<&str>, right_prepared: &str) -> Result<u64> {
+    let keys = |source: &str, prepared: &str, wanted: &str| {
+        format!(
+            "SELECT p._row, md5(CAST(__r AS VARCHAR)) AS k FROM {} AS __r JOIN {prepared} AS p ON p._rowid = __r.rowid WHERE md5(CAST(__r AS VARCHAR)) IN ({wanted})",
+            quote_ident(source)
+        )
+    };
+    let right_table = other.unwrap_or(table);
+    // One table: a label may name the pair either way round.
+    let pairs = if other.is_some() {
+        "SELECT a._row AS l, b._row AS r, x.is_match FROM labels AS x JOIN ka AS a ON a.k = x.left_key JOIN kb AS b ON b.k = x.right_key"
+    } else {
+        "SELECT least(a._row, b._row) AS l, greatest(a._row, b._row) AS r, x.is_match FROM labels AS x JOIN ka AS a ON a.k = x.left_key JOIN ka AS b ON b.k = x.right_key WHERE a._row <> b._row"
+    };
+    conn.execute(
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE __match_labels AS
+             WITH labels AS (SELECT left_key, right_key, is_match FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ?),
+                  ka AS ({}), kb AS ({})
+             SELECT l, r, bool_and(is_match) AS is_match FROM ({pairs}) GROUP BY l, r",
+            keys(table, "__match_a", "SELECT left_key FROM labels UNION SELECT right_key FROM labels"),
+            keys(right_table, right_prepared, "SELECT right_key FROM labels"),
+        ),
+        duckdb::params![table, other.unwrap_or("")],
+    )?;
+    let n: i64 = conn.query_row("SELECT count(*) FROM __match_labels", [], |r| r.get(0))?;
+    Ok(n as u64)
+}
