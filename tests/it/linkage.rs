@@ -271,3 +271,31 @@ fn a_labelled_pair_overrides_its_score_in_every_later_run() {
     assert_eq!(second.pairs_above_threshold, 500, "one pair less, one more");
     assert_eq!(clusters[0].size, 3, "the stranger's pair joined the labelled row: {:?}", &clusters[..2]);
 }
+
+#[test]
+fn tables_too_small_or_too_plain_to_match_say_so() {
+    let t = TestWorkspace::new();
+    t.ws.connect()
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE empty (name VARCHAR, dob DATE); CREATE TABLE one AS SELECT 'ann' AS name, DATE '2000-01-01' AS dob;
+             CREATE TABLE same AS SELECT 'john' AS first_name, 'smith' AS surname FROM range(3000)",
+        )
+        .unwrap();
+    for table in ["empty", "one"] {
+        let err = spawn(MatchJob { workspace: t.ws.clone(), spec: MatchSpec::new(table) }, no_waker()).wait().unwrap_err().to_string();
+        assert!(err.contains(&format!("no column of {table} is left to compare")), "{err}");
+        let mut spec = MatchSpec::new(table);
+        spec.comparisons = vec![
+            dataforge::engine::linkage::compare::Comparison::parse("name:name").unwrap(),
+            dataforge::engine::linkage::compare::Comparison::parse("dob:date").unwrap(),
+        ];
+        spec.blocking = vec![vec!["name".into()]];
+        let report = run(&t, spec);
+        assert_eq!((report.candidate_pairs, report.clusters), (0, 0), "{table}");
+    }
+    let mut spec = MatchSpec::new("same");
+    spec.comparisons = vec![dataforge::engine::linkage::compare::Comparison::parse("surname:name").unwrap()];
+    let err = spawn(MatchJob { workspace: t.ws.clone(), spec }, no_waker()).wait().unwrap_err().to_string();
+    assert!(err.contains("no blocking rule keeps the pairs few enough"), "{err}");
+}

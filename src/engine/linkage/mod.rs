@@ -986,7 +986,8 @@ fn estimate_prior(conn: &Connection, sides: &Sides, rules: &[Vec<usize>], compar
         0 => all.sqrt(),
         n => estimates[n / 2],
     };
-    Ok((matches / all).clamp(1.0 / all, 0.5))
+    // Fewer than two rows: no pair, and the prior says nothing.
+    Ok((matches / all).clamp((1.0 / all).min(0.5), 0.5))
 }
 
 /// SQL of a pair's weight for comparison `i` from its level code.
