@@ -117,7 +117,7 @@ pub fn combine(sessions: &[Fitted], levels: &[usize]) -> (Vec<Vec<f64>>, Vec<usi
                     let mut values: Vec<f64> = trained.iter().map(|m| m[k]).collect();
                     values.sort_by(f64::total_cmp);
                     let mid = values.len() / 2;
-                    if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] }
+                    if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] }
                 })
                 .collect();
             let sum: f64 = medians.iter().sum();
