@@ -615,9 +615,12 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
 /// Survivorship per column, where the merged rows go, and Merge.
 fn merge_ui(ui: &mut egui::Ui, state: &mut MatchState) {
     let columns: Vec<String> = state.survivors.iter().map(|(c, _)| c.clone()).collect();
-    egui::Grid::new("match-survivors").striped(true).show(ui, |ui| {
-        for (column, survivor) in state.survivors.iter_mut() {
-            ui.label(column.as_str());
+    ui.label("Each column of a merged row comes from:");
+    // Several columns a row, so a wide table's columns do not push the clusters off the window.
+    let per_row = ((ui.available_width() / 300.0) as usize).max(1);
+    egui::Grid::new("match-survivors").show(ui, |ui| {
+        for (i, (column, survivor)) in state.survivors.iter_mut().enumerate() {
+            ui.label(format!("{column}:"));
             egui::ComboBox::from_id_salt(("match-survivor", column.as_str())).selected_text(survivor.label()).show_ui(ui, |ui| {
                 for choice in [Survivor::MostFrequent, Survivor::MostComplete, Survivor::Longest, Survivor::First] {
                     let label = choice.label();
@@ -629,7 +632,9 @@ fn merge_ui(ui: &mut egui::Ui, state: &mut MatchState) {
                     ui.selectable_value(survivor, choice, label);
                 }
             });
-            ui.end_row();
+            if (i + 1) % per_row == 0 {
+                ui.end_row();
+            }
         }
     });
     ui.horizontal(|ui| {
