@@ -370,6 +370,11 @@ fn time_view(ws: &Arc<Workspace>, view: View) -> anyhow::Result<(f64, f64)> {
 }
 
 fn anchor(script: &Path, args: &[&str]) -> anyhow::Result<f64> {
+    anchor_json(script, args)?["seconds"].as_f64().context("anchors JSON has no seconds")
+}
+
+/// Runs an anchors command and returns the JSON line it printed.
+pub(super) fn anchor_json(script: &Path, args: &[&str]) -> anyhow::Result<Value> {
     // The anchors run with their own defaults, not the thread setting this process gives Polars.
     let output = Command::new(script)
         .args(args)
@@ -381,8 +386,7 @@ fn anchor(script: &Path, args: &[&str]) -> anyhow::Result<f64> {
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).context("anchors printed no JSON")?;
-    let value: Value = serde_json::from_str(line)?;
-    value["seconds"].as_f64().context("anchors JSON has no seconds")
+    Ok(serde_json::from_str(line)?)
 }
 
 fn remove_workspace(path: &Path) {

@@ -8,6 +8,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use super::bench::anchor_json;
+
 /// One matching run of ours or of the anchor.
 #[derive(Debug, Default)]
 pub struct Run {
@@ -37,16 +39,6 @@ fn dataforge(workspace: &Path, args: &[&str], memory_limit: Option<&str>) -> any
         bail!("dataforge {} failed: {}{}", args.join(" "), String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     }
     Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-fn anchor_json(script: &Path, args: &[&str]) -> anyhow::Result<Value> {
-    let output = Command::new(script).args(args).env_remove("POLARS_MAX_THREADS").output().with_context(|| format!("running {}", script.display()))?;
-    if !output.status.success() {
-        bail!("{} {} failed: {}", script.display(), args.join(" "), String::from_utf8_lossy(&output.stderr));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).context("anchors printed no JSON")?;
-    Ok(serde_json::from_str(line)?)
 }
 
 /// Matches `table` of `workspace` into `<table>_matched` in its own process; scores the

@@ -158,6 +158,33 @@ pub fn split_clusters(nodes: usize, edges: &[(u32, u32, f64)], split_below: f64)
     (uf.clusters(), kept, split)
 }
 
+/// Clusters as a run forms them ([`split_clusters`]), with what the result tables need.
+pub struct Formed {
+    /// Each record's cluster (its smallest member).
+    pub ids: Vec<u32>,
+    /// Each clustered record's most likely kept link.
+    pub best: std::collections::HashMap<u32, f64>,
+    /// Records per cluster of two or more.
+    pub sizes: std::collections::HashMap<u32, u64>,
+    pub split: u64,
+}
+
+pub fn form(nodes: usize, edges: &[(u32, u32, f64)], split_below: f64) -> Formed {
+    let (ids, kept, split) = split_clusters(nodes, edges, split_below);
+    let mut best: std::collections::HashMap<u32, f64> = std::collections::HashMap::new();
+    for &(l, r, p) in &kept {
+        for node in [l, r] {
+            let e = best.entry(node).or_insert(p);
+            *e = f64::max(*e, p);
+        }
+    }
+    let mut sizes = std::collections::HashMap::new();
+    for &node in best.keys() {
+        *sizes.entry(ids[node as usize]).or_default() += 1;
+    }
+    Formed { ids, best, sizes, split }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

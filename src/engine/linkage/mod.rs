@@ -14,30 +14,32 @@ pub mod compare;
 pub mod distance;
 pub mod labels;
 pub mod model;
+mod review;
 pub mod setup;
+mod steps;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
+pub use self::review::{ClusterRows, ClusterSummary, Contribution, MatchReview, PairExplained, ThresholdCounts};
 use self::compare::Comparison;
-use self::model::{Fitted, LevelModel, Pattern};
-use super::dedupe::unused_name;
+use self::model::{Fitted, LevelModel};
+use self::steps::{apply_labels, count_rule_pairs, create_pairs, estimate_prior, estimate_u, form_clusters, patterns, prepare, propose_rules, score, write_result};
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
-use super::sql::{quote_ident, quote_literal, validate_table_name};
-use super::workspace::{ColumnInfo, Workspace, new_table_name, register_in_catalog, table_columns};
+use super::sql::validate_table_name;
+use super::workspace::{ColumnInfo, Workspace, table_columns};
 
 /// Random pairs that estimate u.
-const RANDOM_PAIRS: u64 = 1_000_000;
+pub(super) const RANDOM_PAIRS: u64 = 1_000_000;
 /// Candidate pairs a run may compare unless the user raises it.
 pub const DEFAULT_MAX_PAIRS: u64 = 50_000_000;
 /// A cluster held together by one link below this probability is split there.
-const SPLIT_BELOW: f64 = 0.9;
+pub(super) const SPLIT_BELOW: f64 = 0.9;
 /// Pairs below this probability are not written to the pairs table.
-const PAIRS_TABLE_FLOOR: f64 = 0.01;
+pub(super) const PAIRS_TABLE_FLOOR: f64 = 0.01;
 
 /// What to match and how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,30 +205,30 @@ impl Job for MatchJob {
 }
 
 /// The two sides of a run: the table and, when linking, the other table.
-struct Sides {
-    a: String,
-    b: Option<String>,
-    n_a: u64,
-    n_b: u64,
+pub(super) struct Sides {
+    pub(super) a: String,
+    pub(super) b: Option<String>,
+    pub(super) n_a: u64,
+    pub(super) n_b: u64,
 }
 
 impl Sides {
-    fn is_link(&self) -> bool {
+    pub(super) fn is_link(&self) -> bool {
         self.b.is_some()
     }
 
     /// The prepared table of the right-hand side of a pair.
-    fn right(&self) -> &'static str {
+    pub(super) fn right(&self) -> &'static str {
         if self.is_link() { "__match_b" } else { "__match_a" }
     }
 
     /// Every pair the run could compare.
-    fn all_pairs(&self) -> f64 {
+    pub(super) fn all_pairs(&self) -> f64 {
         if self.is_link() { self.n_a as f64 * self.n_b as f64 } else { self.n_a as f64 * (self.n_a as f64 - 1.0) / 2.0 }
     }
 
     /// Keeps each unordered pair of one table once.
-    fn pair_order(&self) -> &'static str {
+    pub(super) fn pair_order(&self) -> &'static str {
         if self.is_link() { "TRUE" } else { "l._row < r._row" }
     }
 }
@@ -556,593 +558,4 @@ impl Drop for PhaseClock<'_> {
     fn drop(&mut self) {
         tracing::debug!("match: {} in {:?}", self.name, self.started.elapsed());
     }
-}
-
-/// A run's clusters and pairs, kept in scratch tables for the window to page through.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MatchReview {
-    prefix: String,
-    pub table: String,
-    pub link: Option<String>,
-    /// Rows of `table`; rows of the linked table are numbered after them.
-    rows_a: u64,
-    /// Rows of both tables.
-    rows_all: u64,
-    pub comparisons: Vec<Comparison>,
-    weights: Vec<Vec<f64>>,
-    pub prior_weight: f64,
-}
-
-/// One cluster in the review list.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClusterSummary {
-    pub id: u32,
-    pub size: u64,
-    /// The least probability among the links that hold it.
-    pub least: f64,
-}
-
-/// A cluster's rows side by side.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClusterRows {
-    pub columns: Vec<String>,
-    /// Where each row comes from ("row 12", or "b row 7" when linking) and its cells as text.
-    pub rows: Vec<(String, Vec<Option<String>>)>,
-}
-
-/// What one comparison added to a pair's weight.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Contribution {
-    pub column: String,
-    /// The level the pair is at ("exact", "different"…), or "missing".
-    pub level: String,
-    pub weight: f64,
-}
-
-/// A scored pair and why: the prior's weight plus each comparison's adds up to its weight.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PairExplained {
-    /// The two rows' numbers in the review (for labelling the pair).
-    pub left_node: u32,
-    pub right_node: u32,
-    pub left: String,
-    pub right: String,
-    pub probability: f64,
-    pub weight: f64,
-    pub parts: Vec<Contribution>,
-}
-
-/// What one threshold gives ([`MatchReview::at_threshold`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ThresholdCounts {
-    pub threshold: f64,
-    pub pairs: u64,
-    pub clusters: u64,
-    pub rows: u64,
-}
-
-/// Rows of a cluster or pairs shown at most.
-const REVIEW_LIMIT: u64 = 200;
-
-impl MatchReview {
-    fn scratch(&self, part: &str) -> String {
-        format!("{}.main.{}", super::sql::SCRATCH_DB, quote_ident(&format!("{}_{part}", self.prefix)))
-    }
-
-    fn create(&self, conn: &Connection, sides: &Sides) -> Result<()> {
-        let rowid_of = |node: &str| {
-            if sides.is_link() {
-                format!("CASE WHEN {node} < {n} THEN (SELECT _rowid FROM __match_a WHERE _row = {node}) ELSE (SELECT _rowid FROM __match_b WHERE _row = {node} - {n}) END", n = sides.n_a)
-            } else {
-                format!("(SELECT _rowid FROM __match_a WHERE _row = {node})")
-            }
-        };
-        conn.execute_batch(&format!(
-            "CREATE TABLE {clusters} AS
-             SELECT c.node, c.cluster, c.p, {rowid} AS rid, count(*) OVER (PARTITION BY c.cluster) AS size FROM __match_clusters AS c;
-             CREATE TABLE {pairs} AS
-             SELECT p.l, p.r + {offset} AS r, p.p, p.weight, {levels}, a.cluster
-             FROM __match_pairs AS p JOIN {clusters} AS a ON a.node = p.l JOIN {clusters} AS b ON b.node = p.r + {offset}
-             WHERE a.cluster = b.cluster AND p.p >= {PAIRS_TABLE_FLOOR};
-             CREATE TABLE {scores} AS SELECT l, r + {offset} AS r, p FROM __match_pairs WHERE p >= {PAIRS_TABLE_FLOOR};
-             CREATE TABLE {groups} AS
-             SELECT c.cluster, max(c.size) AS size, coalesce(min(p.p) FILTER (WHERE p.p >= 0), 1.0) AS least
-             FROM {clusters} AS c LEFT JOIN {pairs} AS p ON p.cluster = c.cluster AND p.l = c.node GROUP BY c.cluster
-             ORDER BY size DESC, least, c.cluster;",
-            clusters = self.scratch("clusters"),
-            pairs = self.scratch("pairs"),
-            groups = self.scratch("groups"),
-            scores = self.scratch("scores"),
-            rowid = rowid_of("c.node"),
-            offset = if sides.is_link() { sides.n_a } else { 0 },
-            levels = (0..self.comparisons.len()).map(|i| format!("p.g{i}")).collect::<Vec<_>>().join(", "),
-        ))?;
-        Ok(())
-    }
-
-    /// Clusters, largest and least certain first, from `offset`.
-    pub fn clusters_page(&self, conn: &Connection, offset: u64, limit: u64) -> Result<Vec<ClusterSummary>> {
-        let mut stmt = conn.prepare(&format!("SELECT cluster, size, least FROM {} LIMIT ? OFFSET ?", self.scratch("groups")))?;
-        let rows = stmt.query_map(duckdb::params![limit as i64, offset as i64], |r| Ok(ClusterSummary { id: r.get(0)?, size: r.get::<_, i64>(1)? as u64, least: r.get(2)? }))?;
-        Ok(rows.collect::<duckdb::Result<_>>()?)
-    }
-
-    fn label(&self, node: u32) -> String {
-        match &self.link {
-            Some(b) if u64::from(node) >= self.rows_a => format!("{b} row {}", u64::from(node) - self.rows_a + 1),
-            Some(_) => format!("{} row {}", self.table, node + 1),
-            None => format!("row {}", node + 1),
-        }
-    }
-
-    /// The rows of cluster `id` (at most 200), in row order, as text.
-    pub fn cluster_rows(&self, conn: &Connection, id: u32) -> Result<ClusterRows> {
-        let columns_a = table_columns(conn, &self.table)?;
-        let columns_b = match &self.link {
-            Some(b) => Some(table_columns(conn, b)?),
-            None => None,
-        };
-        let columns: Vec<String> = columns_a.iter().map(|c| c.name.clone()).collect();
-        let side = |table: &str, have: &[ColumnInfo], from_b: bool| {
-            let cells: Vec<String> = columns
-                .iter()
-                .map(|c| match have.iter().find(|h| h.name.eq_ignore_ascii_case(c)) {
-                    Some(h) => format!("CAST(t.{} AS VARCHAR)", quote_ident(&h.name)),
-                    None => "NULL".to_string(),
-                })
-                .collect();
-            let which = if from_b { format!("c.node >= {}", self.rows_a) } else if self.link.is_some() { format!("c.node < {}", self.rows_a) } else { "TRUE".into() };
-            format!(
-                "SELECT c.node, {} FROM {} AS c JOIN {} AS t ON t.rowid = c.rid WHERE c.cluster = ? AND {which}",
-                cells.join(", "),
-                self.scratch("clusters"),
-                quote_ident(table)
-            )
-        };
-        let mut sql = side(&self.table, &columns_a, false);
-        if let (Some(b), Some(have)) = (&self.link, &columns_b) {
-            sql = format!("{sql} UNION ALL {}", side(b, have, true));
-        }
-        let sql = format!("SELECT * FROM ({sql}) ORDER BY 1 LIMIT {REVIEW_LIMIT}");
-        let mut stmt = conn.prepare(&sql)?;
-        let params: Vec<u32> = if self.link.is_some() { vec![id, id] } else { vec![id] };
-        let n = columns.len();
-        let rows = stmt.query_map(duckdb::params_from_iter(params), |r| {
-            let node: u32 = r.get(0)?;
-            let cells = (1..=n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
-            Ok((node, cells))
-        })?;
-        let rows = rows.collect::<duckdb::Result<Vec<_>>>()?.into_iter().map(|(node, cells)| (self.label(node), cells)).collect();
-        Ok(ClusterRows { columns, rows })
-    }
-
-    /// The scored pairs inside cluster `id`, most likely first, each explained.
-    pub fn cluster_pairs(&self, conn: &Connection, id: u32) -> Result<Vec<PairExplained>> {
-        let k = self.comparisons.len();
-        let levels: Vec<String> = (0..k).map(|i| format!("g{i}")).collect();
-        let mut stmt = conn.prepare(&format!("SELECT l, r, p, weight, {} FROM {} WHERE cluster = ? ORDER BY p DESC, l, r LIMIT {REVIEW_LIMIT}", levels.join(", "), self.scratch("pairs")))?;
-        let rows = stmt.query_map([id], |r| {
-            let codes = (0..k).map(|i| r.get::<_, i8>(4 + i)).collect::<duckdb::Result<Vec<_>>>()?;
-            Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, f64>(2)?, r.get::<_, f64>(3)?, codes))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (l, r, p, weight, codes) = row?;
-            let parts = self
-                .comparisons
-                .iter()
-                .zip(&codes)
-                .enumerate()
-                .map(|(i, (c, &code))| match usize::try_from(code) {
-                    Ok(level) => Contribution { column: c.column.clone(), level: c.kind.level_labels()[level].to_string(), weight: self.weights[i][level] },
-                    Err(_) => Contribution { column: c.column.clone(), level: "missing".into(), weight: 0.0 },
-                })
-                .collect();
-            out.push(PairExplained { left_node: l, right_node: r, left: self.label(l), right: self.label(r), probability: p, weight, parts });
-        }
-        Ok(out)
-    }
-
-    /// What another threshold would give: pairs at or above it, the clusters they form (split
-    /// where one doubtful link holds them, as a run does) and the rows in those clusters.
-    pub fn at_threshold(&self, conn: &Connection, threshold: f64) -> Result<ThresholdCounts> {
-        let mut stmt = conn.prepare(&format!("SELECT l, r, p FROM {} WHERE p >= ?", self.scratch("scores")))?;
-        let mut rows = stmt.query([threshold])?;
-        let mut edges = Vec::new();
-        while let Some(row) = rows.next()? {
-            edges.push((row.get::<_, u32>(0)?, row.get::<_, u32>(1)?, row.get::<_, f64>(2)?));
-        }
-        let (ids, kept, _) = cluster::split_clusters(self.rows_all as usize, &edges, SPLIT_BELOW);
-        let mut clustered = std::collections::HashSet::new();
-        for &(l, r, _) in &kept {
-            clustered.insert(l);
-            clustered.insert(r);
-        }
-        let clusters: std::collections::HashSet<u32> = clustered.iter().map(|&n| ids[n as usize]).collect();
-        Ok(ThresholdCounts { threshold, pairs: edges.len() as u64, clusters: clusters.len() as u64, rows: clustered.len() as u64 })
-    }
-
-    /// The table and rowid of a clustered row.
-    pub fn row_of(&self, conn: &Connection, node: u32) -> Result<(String, i64)> {
-        let rid: i64 = conn.query_row(&format!("SELECT rid FROM {} WHERE node = ?", self.scratch("clusters")), [node], |r| r.get(0))?;
-        let table = match &self.link {
-            Some(b) if u64::from(node) >= self.rows_a => b.clone(),
-            _ => self.table.clone(),
-        };
-        Ok((table, rid))
-    }
-
-    /// Drops the review's tables.
-    pub fn discard(&self, conn: &Connection) {
-        for part in ["clusters", "pairs", "groups", "scores"] {
-            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.scratch(part)));
-        }
-    }
-}
-
-/// Column names of the prepared values of comparison `i`.
-fn prepared(i: usize) -> (String, String) {
-    (format!("c{i}"), format!("c{i}x"))
-}
-
-/// Creates `target`: each row's number `_row` (0-based, in table order), its rowid and its
-/// prepared values. Returns the row count.
-fn prepare(conn: &Connection, table: &str, comparisons: &[Comparison], target: &str) -> Result<u64> {
-    let mut select = vec!["CAST(row_number() OVER (ORDER BY rowid) - 1 AS UINTEGER) AS _row".to_string(), "rowid AS _rowid".to_string()];
-    for (i, c) in comparisons.iter().enumerate() {
-        let (main, second) = c.kind.prepare_sql(&quote_ident(&c.column));
-        let (a, a2) = prepared(i);
-        select.push(format!("{main} AS {a}"));
-        select.push(format!("{second} AS {a2}"));
-    }
-    conn.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE {target} AS SELECT {} FROM {}", select.join(", "), quote_ident(table)))?;
-    let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {target}"), [], |r| r.get(0))?;
-    Ok(n as u64)
-}
-
-/// The key expressions of a rule over the prepared table aliased `side`.
-fn rule_keys(comparisons: &[Comparison], rule: &[usize], side: &str) -> Vec<String> {
-    rule.iter()
-        .map(|&i| {
-            let (a, a2) = prepared(i);
-            comparisons[i].kind.block_key(&format!("{side}.{a}"), &format!("{side}.{a2}"))
-        })
-        .collect()
-}
-
-/// A rule as a join condition between `l` and `r` (NULL keys never join).
-fn rule_condition(comparisons: &[Comparison], rule: &[usize]) -> String {
-    let l = rule_keys(comparisons, rule, "l");
-    let r = rule_keys(comparisons, rule, "r");
-    l.iter().zip(&r).map(|(a, b)| format!("{a} = {b}")).collect::<Vec<_>>().join(" AND ")
-}
-
-/// Pairs a rule gives on its own, counted from the sizes of its key groups.
-fn count_rule_pairs(conn: &Connection, sides: &Sides, comparisons: &[Comparison], rule: &[usize]) -> Result<u64> {
-    let grouped = |table: &str| {
-        let keys = rule_keys(comparisons, rule, "t");
-        let named: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("{k} AS k{i}")).collect();
-        let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
-        format!("SELECT {}, count(*) AS n FROM {table} AS t WHERE {} GROUP BY ALL", named.join(", "), present.join(" AND "))
-    };
-    let sql = if sides.is_link() {
-        let on: Vec<String> = (0..rule.len()).map(|i| format!("a.k{i} = b.k{i}")).collect();
-        format!("SELECT coalesce(sum(a.n * b.n), 0)::DOUBLE FROM ({}) AS a JOIN ({}) AS b ON {}", grouped("__match_a"), grouped("__match_b"), on.join(" AND "))
-    } else {
-        format!("SELECT coalesce(sum(n * (n - 1) / 2), 0)::DOUBLE FROM ({})", grouped("__match_a"))
-    };
-    let pairs: f64 = conn.query_row(&sql, [], |r| r.get(0))?;
-    Ok(pairs as u64)
-}
-
-/// Proposes blocking rules: each column that tells people apart, alone when its pairs stay
-/// under the budget, else with the partner that gives the most pairs under it.
-fn propose_rules(conn: &Connection, sides: &Sides, comparisons: &[Comparison]) -> Result<Vec<Vec<usize>>> {
-    let rows = sides.n_a.max(sides.n_b);
-    let budget = (rows.saturating_mul(10)).max(100_000);
-    let strong: Vec<usize> = (0..comparisons.len()).filter(|&i| comparisons[i].kind.identifies_people()).collect();
-    let mut rules: Vec<Vec<usize>> = Vec::new();
-    let mut too_coarse = Vec::new();
-    for &i in &strong {
-        if count_rule_pairs(conn, sides, comparisons, &[i])? <= budget {
-            rules.push(vec![i]);
-        } else {
-            too_coarse.push(i);
-        }
-    }
-    for &i in &too_coarse {
-        let mut best: Option<(u64, usize)> = None;
-        for j in 0..comparisons.len() {
-            if j == i {
-                continue;
-            }
-            let pairs = count_rule_pairs(conn, sides, comparisons, &[i, j])?;
-            if pairs <= budget && best.is_none_or(|(b, _)| pairs > b) {
-                best = Some((pairs, j));
-            }
-        }
-        if let Some((_, j)) = best {
-            let mut rule = vec![i, j];
-            rule.sort_unstable();
-            if !rules.contains(&rule) {
-                rules.push(rule);
-            }
-        }
-    }
-    Ok(rules)
-}
-
-/// The level codes of comparison `i` for the pair `l`, `r`.
-fn level_sql(comparisons: &[Comparison], i: usize) -> String {
-    let (a, a2) = prepared(i);
-    comparisons[i].kind.level_sql(&format!("l.{a}"), &format!("r.{a}"), &format!("l.{a2}"), &format!("r.{a2}"))
-}
-
-/// Creates `__match_pairs`: each distinct candidate pair once, its level codes `g0…` and a
-/// `mask` of the rules it satisfies. Returns the pair count.
-fn create_pairs(conn: &Connection, sides: &Sides, comparisons: &[Comparison], rules: &[Vec<usize>]) -> Result<u64> {
-    let right = sides.right();
-    let order = sides.pair_order();
-    let mut parts = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        let mut condition = format!("{} AND {order}", rule_condition(comparisons, rule));
-        for earlier in &rules[..i] {
-            condition.push_str(&format!(" AND NOT coalesce({}, false)", rule_condition(comparisons, earlier)));
-        }
-        parts.push(format!("SELECT l._row AS l, r._row AS r FROM __match_a AS l JOIN {right} AS r ON {condition}"));
-    }
-    let levels: Vec<String> = (0..comparisons.len()).map(|i| format!("{} AS g{i}", level_sql(comparisons, i))).collect();
-    let mask: Vec<String> =
-        rules.iter().enumerate().map(|(i, rule)| format!("CASE WHEN {} THEN {} ELSE 0 END", rule_condition(comparisons, rule), 1u64 << i)).collect();
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE __match_pairs AS
-         SELECT p.l, p.r, {}, CAST({} AS UBIGINT) AS mask
-         FROM ({}) AS p JOIN __match_a AS l ON l._row = p.l JOIN {right} AS r ON r._row = p.r",
-        levels.join(", "),
-        mask.join(" + "),
-        parts.join(" UNION ALL ")
-    ))?;
-    let n: i64 = conn.query_row("SELECT count(*) FROM __match_pairs", [], |r| r.get(0))?;
-    Ok(n as u64)
-}
-
-/// u of every level: how often random pairs (almost all non-matches) land there.
-fn estimate_u(conn: &Connection, sides: &Sides, comparisons: &[Comparison]) -> Result<(Vec<Vec<f64>>, u64)> {
-    let wanted = RANDOM_PAIRS.min((sides.all_pairs() as u64).saturating_mul(4)).max(1);
-    let right = sides.right();
-    let different = if sides.is_link() { "TRUE" } else { "s.a <> s.b" };
-    let levels: Vec<String> = (0..comparisons.len()).map(|i| format!("{} AS g{i}", level_sql(comparisons, i))).collect();
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE __match_random AS
-         SELECT {} FROM (SELECT CAST(hash(i, 17) % {na} AS UINTEGER) AS a, CAST(hash(i, 29) % {nb} AS UINTEGER) AS b FROM range({wanted}) AS t(i)) AS s
-         JOIN __match_a AS l ON l._row = s.a JOIN {right} AS r ON r._row = s.b WHERE {different}",
-        levels.join(", "),
-        na = sides.n_a.max(1),
-        nb = sides.n_b.max(1),
-    ))?;
-    let drawn: i64 = conn.query_row("SELECT count(*) FROM __match_random", [], |r| r.get(0))?;
-    let mut u = Vec::new();
-    for (i, c) in comparisons.iter().enumerate() {
-        let n = c.kind.levels();
-        let mut counts = vec![0f64; n];
-        let mut stmt = conn.prepare(&format!("SELECT g{i}, count(*) FROM __match_random WHERE g{i} >= 0 GROUP BY 1"))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let level: i8 = row.get(0)?;
-            counts[level as usize] = row.get::<_, i64>(1)? as f64;
-        }
-        let total: f64 = counts.iter().sum();
-        // A level no random pair reached is rarer than one in the pairs drawn.
-        let floor = 0.5 / total.max(1.0);
-        u.push(if total == 0.0 { vec![1.0 / n as f64; n] } else { counts.iter().map(|&k| (k / total).max(floor)).collect() });
-    }
-    Ok((u, drawn as u64))
-}
-
-/// The distinct level patterns of the candidate pairs where `filter` holds, with counts.
-fn patterns(conn: &Connection, comparisons: usize, filter: &str) -> Result<Vec<Pattern>> {
-    let g: Vec<String> = (0..comparisons).map(|i| format!("g{i}")).collect();
-    let mut stmt = conn.prepare(&format!("SELECT {g}, count(*) FROM __match_pairs WHERE {filter} GROUP BY {g}", g = g.join(", ")))?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let levels = (0..comparisons).map(|i| row.get::<_, i8>(i)).collect::<duckdb::Result<Vec<i8>>>()?;
-        out.push(Pattern { levels, count: row.get::<_, i64>(comparisons)? as f64 });
-    }
-    Ok(out)
-}
-
-/// λ from deterministic rules: pairs that agree exactly on a rule's columns and on enough
-/// others that random agreement is negligible are matches; the share of all matches they
-/// catch is the product of those comparisons' exact-level m. The median over the rules.
-fn estimate_prior(conn: &Connection, sides: &Sides, rules: &[Vec<usize>], comparisons: &[Comparison], m: &[Vec<f64>], u: &[Vec<f64>]) -> Result<f64> {
-    let all = sides.all_pairs().max(1.0);
-    let exact = |c: usize| comparisons[c].kind.levels() - 1;
-    let mut by_u: Vec<usize> = (0..comparisons.len()).collect();
-    by_u.sort_by(|&a, &b| u[a][exact(a)].total_cmp(&u[b][exact(b)]));
-    let mut estimates = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        let mut chosen = rule.clone();
-        let mut rest = by_u.iter().filter(|c| !rule.contains(c));
-        loop {
-            let agree: Vec<String> = chosen.iter().map(|&c| format!("g{c} = {}", exact(c))).collect();
-            let caught: i64 = conn.query_row(&format!("SELECT count(*) FROM __match_pairs WHERE mask & {} <> 0 AND {}", 1u64 << i, agree.join(" AND ")), [], |r| r.get(0))?;
-            let by_chance = all * chosen.iter().map(|&c| u[c][exact(c)]).product::<f64>();
-            if by_chance <= 0.01 * caught as f64 {
-                let recall: f64 = chosen.iter().map(|&c| m[c][exact(c)]).product();
-                if caught > 0 && recall > 0.0 {
-                    estimates.push((caught as f64 - by_chance) / recall);
-                }
-                break;
-            }
-            match rest.next() {
-                Some(&next) => chosen.push(next),
-                None => break,
-            }
-        }
-    }
-    estimates.sort_by(f64::total_cmp);
-    let matches = match estimates.len() {
-        0 => all.sqrt(),
-        n => estimates[n / 2],
-    };
-    // Fewer than two rows: no pair, and the prior says nothing.
-    Ok((matches / all).clamp((1.0 / all).min(0.5), 0.5))
-}
-
-/// SQL of a pair's weight for comparison `i` from its level code.
-fn weight_sql(i: usize, weights: &[f64]) -> String {
-    let mut sql = format!("CASE g{i}");
-    for (k, w) in weights.iter().enumerate() {
-        sql.push_str(&format!(" WHEN {k} THEN {w:?}"));
-    }
-    sql.push_str(" ELSE 0.0 END");
-    sql
-}
-
-/// Pairs the user labelled take 1 (match) or 0 (not a match) as their probability; a pair
-/// labelled a match that no rule blocked is added. Returns the labels used.
-fn apply_labels(conn: &Connection, sides: &Sides, spec: &MatchSpec, comparisons: &[Comparison], weights: &[Vec<f64>], prior_weight: f64) -> Result<u64> {
-    let used = labels::load(conn, &spec.table, spec.link.as_deref(), sides.right())?;
-    if used == 0 {
-        return Ok(0);
-    }
-    let levels: Vec<String> = (0..comparisons.len()).map(|i| format!("{} AS g{i}", level_sql(comparisons, i))).collect();
-    let sum: Vec<String> = (0..comparisons.len()).map(|i| weight_sql(i, &weights[i])).collect();
-    conn.execute_batch(&format!(
-        "UPDATE __match_pairs SET p = CASE WHEN x.is_match THEN 1.0 ELSE 0.0 END FROM __match_labels AS x WHERE __match_pairs.l = x.l AND __match_pairs.r = x.r;
-         INSERT INTO __match_pairs
-         SELECT l, r, {g}, CAST(0 AS UBIGINT), {prior_weight:?} + {sum}, 1.0 FROM (
-           SELECT x.l AS l, x.r AS r, {levels} FROM __match_labels AS x JOIN __match_a AS l ON l._row = x.l JOIN {right} AS r ON r._row = x.r
-           WHERE x.is_match AND NOT EXISTS (SELECT 1 FROM __match_pairs AS p WHERE p.l = x.l AND p.r = x.r));",
-        g = (0..comparisons.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", "),
-        sum = sum.join(" + "),
-        levels = levels.join(", "),
-        right = sides.right(),
-    ))?;
-    Ok(used)
-}
-
-/// Adds `weight` and `p` (the match probability) to every candidate pair.
-fn score(conn: &Connection, comparisons: &[Comparison], weights: &[Vec<f64>], prior_weight: f64) -> Result<()> {
-    let sum: Vec<String> = (0..comparisons.len()).map(|i| weight_sql(i, &weights[i])).collect();
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE __match_pairs AS
-         SELECT *, 1.0 / (1.0 + pow(2.0, -weight)) AS p FROM (SELECT *, {prior_weight:?} + {} AS weight FROM __match_pairs)",
-        sum.join(" + ")
-    ))?;
-    Ok(())
-}
-
-struct Clustered {
-    edges: u64,
-    clusters: u64,
-    rows_in_clusters: u64,
-    largest: u64,
-    split: u64,
-}
-
-/// Clusters of the pairs at or above `threshold`, split where one doubtful link held them;
-/// each clustered row's cluster and best probability go to `__match_clusters` (node,
-/// cluster, p). Rows of the linked table are
-/// numbered after the first table's.
-fn form_clusters(conn: &Connection, sides: &Sides, threshold: f64) -> Result<Clustered> {
-    let offset = if sides.is_link() { sides.n_a as u32 } else { 0 };
-    let nodes = (sides.n_a + if sides.is_link() { sides.n_b } else { 0 }) as usize;
-    let mut edges = Vec::new();
-    {
-        let mut stmt = conn.prepare("SELECT l, r, p FROM __match_pairs WHERE p >= ?")?;
-        let mut rows = stmt.query([threshold])?;
-        while let Some(row) = rows.next()? {
-            edges.push((row.get::<_, u32>(0)?, row.get::<_, u32>(1)? + offset, row.get::<_, f64>(2)?));
-        }
-    }
-    let (ids, kept, split) = cluster::split_clusters(nodes, &edges, SPLIT_BELOW);
-    let mut best: HashMap<u32, f64> = HashMap::new();
-    for &(l, r, p) in &kept {
-        for node in [l, r] {
-            let e = best.entry(node).or_insert(p);
-            *e = f64::max(*e, p);
-        }
-    }
-    let mut sizes: HashMap<u32, u64> = HashMap::new();
-    for &node in best.keys() {
-        *sizes.entry(ids[node as usize]).or_default() += 1;
-    }
-    conn.execute_batch("CREATE OR REPLACE TEMP TABLE __match_clusters (node UINTEGER, cluster UINTEGER, p DOUBLE)")?;
-    {
-        let mut app = conn.appender("__match_clusters")?;
-        for (&node, &p) in &best {
-            app.append_row(duckdb::params![node, ids[node as usize], p])?;
-        }
-        app.flush()?;
-    }
-    Ok(Clustered {
-        edges: edges.len() as u64,
-        clusters: sizes.len() as u64,
-        rows_in_clusters: best.len() as u64,
-        largest: sizes.values().copied().max().unwrap_or(0),
-        split,
-    })
-}
-
-/// Writes `into` (every input row with `_cluster` and `_match_probability`; when linking,
-/// both tables' rows with `_source` and `_row`) and `<into>_pairs`.
-fn write_result(
-    conn: &Connection,
-    sides: &Sides,
-    comparisons: &[Comparison],
-    weights: &[Vec<f64>],
-    into: &str,
-    columns_a: &[ColumnInfo],
-    columns_b: Option<&[ColumnInfo]>,
-) -> Result<(String, String)> {
-    let name = new_table_name(conn, Some(into), into)?;
-    let pairs_name = new_table_name(conn, None, &format!("{into}_pairs"))?;
-    let mut all_columns = columns_a.to_vec();
-    all_columns.extend(columns_b.unwrap_or_default().iter().cloned());
-    let cluster_col = quote_ident(&unused_name(&all_columns, "_cluster"));
-    let prob_col = quote_ident(&unused_name(&all_columns, "_match_probability"));
-    let side = |table: &str, prepared_table: &str, offset: u64| {
-        format!(
-            "SELECT t.*, coalesce(c.cluster, p._row + {offset}) + 1 AS {cluster_col}, c.p AS {prob_col}, p._row AS __row
-             FROM {} AS t JOIN {prepared_table} AS p ON p._rowid = t.rowid LEFT JOIN __match_clusters AS c ON c.node = p._row + {offset}",
-            quote_ident(table)
-        )
-    };
-    let select = match &sides.b {
-        None => format!("SELECT * EXCLUDE (__row) FROM ({}) ORDER BY __row", side(&sides.a, "__match_a", 0)),
-        Some(b) => {
-            let source_col = quote_ident(&unused_name(&all_columns, "_source"));
-            let row_col = quote_ident(&unused_name(&all_columns, "_row"));
-            format!(
-                "SELECT {} AS {source_col}, __row + 1 AS {row_col}, * EXCLUDE (__row) FROM ({}) UNION ALL BY NAME
-                 SELECT {} AS {source_col}, __row + 1 AS {row_col}, * EXCLUDE (__row) FROM ({}) ORDER BY 1 DESC, 2",
-                quote_literal(&sides.a),
-                side(&sides.a, "__match_a", 0),
-                quote_literal(b),
-                side(b, "__match_b", sides.n_a)
-            )
-        }
-    };
-    conn.execute_batch(&format!("CREATE TABLE {} AS {select}", quote_ident(&name)))?;
-    let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&name)), [], |r| r.get(0))?;
-    let what = match &sides.b {
-        Some(b) => format!("rows of {} and {b} with their match cluster", sides.a),
-        None => format!("rows of {} with their match cluster", sides.a),
-    };
-    register_in_catalog(conn, &name, &what, Some(rows as u64))?;
-    let mut cells = vec!["l + 1 AS row_l".to_string(), "r + 1 AS row_r".to_string(), "p AS match_probability".into(), "weight AS match_weight".into()];
-    for (i, c) in comparisons.iter().enumerate() {
-        cells.push(format!("g{i} AS {}", quote_ident(&format!("{}_level", c.column))));
-        cells.push(format!("{} AS {}", weight_sql(i, &weights[i]), quote_ident(&format!("{}_weight", c.column))));
-    }
-    conn.execute_batch(&format!(
-        "CREATE TABLE {} AS SELECT {} FROM __match_pairs WHERE p >= {PAIRS_TABLE_FLOOR} ORDER BY p DESC, l, r",
-        quote_ident(&pairs_name),
-        cells.join(", ")
-    ))?;
-    let pairs: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", quote_ident(&pairs_name)), [], |r| r.get(0))?;
-    register_in_catalog(conn, &pairs_name, &format!("candidate pairs of {into} with their match probability"), Some(pairs as u64))?;
-    Ok((name, pairs_name))
 }
