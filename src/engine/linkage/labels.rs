@@ -75,9 +75,17 @@ impl Job for LabelJob {
     }
 }
 
-/// How many labels `table` (linked with `other`) has.
+/// How many labels `table` (linked with `other`) has; a workspace never labelled has none
+/// (and a run that only reads writes nothing to find that out).
 pub fn count(conn: &Connection, table: &str, other: Option<&str>) -> Result<u64> {
-    ensure(conn)?;
+    let exists: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = 'match_labels'",
+        [META_SCHEMA],
+        |r| r.get(0),
+    )?;
+    if exists == 0 {
+        return Ok(0);
+    }
     let n: i64 = conn.query_row(
         &format!("SELECT count(*) FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ?"),
         duckdb::params![table, other.unwrap_or("")],

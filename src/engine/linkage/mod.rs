@@ -393,6 +393,10 @@ fn prepare_run(conn: &Connection, spec: &MatchSpec, clock: &mut PhaseClock<'_>) 
     if rules.is_empty() {
         return Err(EngineError::InvalidOption("no blocking rule keeps the pairs few enough; name one with --block COLUMN[,COLUMN…]".into()));
     }
+    // Each pair keeps the rules it satisfies as bits of one 64-bit mask.
+    if rules.len() > 64 {
+        return Err(EngineError::InvalidOption(format!("{} blocking rules are more than the 64 a run can use", rules.len())));
+    }
     let mut rule_reports = Vec::new();
     for rule in &rules {
         let pairs = count_rule_pairs(conn, &sides, &comparisons, rule)?;
