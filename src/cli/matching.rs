@@ -41,9 +41,13 @@ pub struct MatchArgs {
     #[arg(long, requires = "into")]
     apply: bool,
     /// With --apply: how a column's value is chosen: most_frequent (default), most_complete,
-    /// longest, first or newest:COLUMN (repeatable)
+    /// longest, first, newest:COLUMN or chosen (the --choose row's) (repeatable)
     #[arg(long, value_name = "COL:RULE", requires = "apply")]
     survive: Vec<String>,
+    /// With --apply: rows (1-based, in table order) whose values win their cluster's
+    /// `chosen` columns; a cluster with none takes its most complete row's
+    #[arg(long, value_name = "ROW,ROW...", requires = "apply")]
+    choose: Option<String>,
     /// With --apply: the merged rows' table
     #[arg(long, value_name = "NAME", requires = "apply", conflicts_with = "replace")]
     merged_into: Option<String>,
@@ -87,7 +91,18 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
             })
             .collect::<Result<Vec<_>, crate::engine::EngineError>>()?;
         let target = if o.replace { ApplyTarget::Replace } else { ApplyTarget::NewTable(o.merged_into.clone()) };
-        spec.apply = Some(ApplySpec { survivors, target });
+        let chosen_rows = o
+            .choose
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default()
+            .iter()
+            .map(|row| match row.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(n - 1),
+                _ => Err(crate::engine::EngineError::InvalidOption(format!("--choose takes row numbers from 1; got {row:?}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        spec.apply = Some(ApplySpec { survivors, target, chosen_rows });
     }
     let (result, snap) = progress::wait(spawn(MatchJob { workspace: ws, spec }, no_waker()));
     let report = result?;
@@ -100,7 +115,12 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
     for c in &report.comparisons {
         let exact = c.levels.last().map_or(0.0, |l| l.weight);
         let different = c.levels.first().map_or(0.0, |l| l.weight);
-        text.push_str(&format!("  {:<24} {:<9} exact {exact:+.1}, different {different:+.1}{}\n", c.column, c.kind.name(), c.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()));
+        text.push_str(&format!(
+            "  {:<24} {:<9} exact {exact:+.1}, different {different:+.1}{}\n",
+            c.column,
+            c.kind.name(),
+            c.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()
+        ));
     }
     for p in &report.left_out {
         text.push_str(&format!("  {:<24} left out: {}\n", p.column, p.reason));

@@ -13,7 +13,10 @@ use crate::engine::config::group_digits;
 use crate::engine::job::{Job, JobCtx, JobHandle, JobWatch, Waker, spawn};
 use crate::engine::linkage::apply::{ApplySpec, ApplyTarget, Survivor, UndoApplyJob};
 use crate::engine::linkage::compare::{CompareKind, Comparison, KINDS};
-use crate::engine::linkage::{ClusterRows, ClusterSummary, DEFAULT_MAX_PAIRS, MatchJob, MatchReport, MatchSetup, MatchSpec, PairExplained, SetupJob, ThresholdCounts};
+use crate::engine::linkage::labels::{Split, SplitJob};
+use crate::engine::linkage::{
+    ClusterRows, ClusterSummary, DEFAULT_MAX_PAIRS, MatchJob, MatchReport, MatchSetup, MatchSpec, PairExplained, SetupJob, SplitOutcome, ThresholdCounts,
+};
 use crate::engine::workspace::Workspace;
 
 /// Clusters listed for review; the counts above the list cover them all.
@@ -69,6 +72,13 @@ pub struct MatchState {
     /// A pair to label: its two rows and whether they are one.
     pub wants_label: Option<(u32, u32, bool)>,
     label_job: Option<JobHandle<()>>,
+    /// Rows of the shown cluster ticked to split off.
+    pub ticked: std::collections::BTreeSet<u32>,
+    /// A cluster to split, and where.
+    pub wants_split: Option<(u32, Split)>,
+    split_job: Option<JobHandle<(SplitOutcome, Vec<ClusterSummary>)>>,
+    /// The row chosen in each cluster for the columns merged "from the chosen row".
+    pub chosen: std::collections::BTreeSet<u32>,
     /// Another threshold to see what it would give, and what it gives.
     pub try_threshold: f64,
     pub at_threshold: Option<ThresholdCounts>,
@@ -116,6 +126,10 @@ impl MatchState {
             message: None,
             wants_label: None,
             label_job: None,
+            ticked: Default::default(),
+            wants_split: None,
+            split_job: None,
+            chosen: Default::default(),
             try_threshold: 0.5,
             at_threshold: None,
             threshold_job: None,
@@ -142,7 +156,7 @@ impl MatchState {
     }
 
     pub fn is_running(&self) -> bool {
-        self.setup_job.is_some() || self.run_job.is_some() || self.write_job.is_some() || self.undo_job.is_some()
+        self.setup_job.is_some() || self.run_job.is_some() || self.write_job.is_some() || self.undo_job.is_some() || self.split_job.is_some()
     }
 
     /// Starts what was asked for; the job's watch goes to the jobs panel.
@@ -175,7 +189,8 @@ impl MatchState {
             if merge {
                 let name = Some(self.merged_name.trim().to_string()).filter(|n| !n.is_empty());
                 let target = if self.replace { ApplyTarget::Replace } else { ApplyTarget::NewTable(name) };
-                spec.apply = Some(ApplySpec { survivors: self.survivors.clone(), target });
+                let chosen_rows = self.chosen.iter().map(|&n| u64::from(n)).collect();
+                spec.apply = Some(ApplySpec { survivors: self.survivors.clone(), target, chosen_rows });
             }
             let job = spawn(MatchJob { workspace: workspace.clone(), spec }, wake.clone());
             let watch = job.watch();
@@ -187,6 +202,13 @@ impl MatchState {
             let job = spawn(crate::engine::linkage::labels::LabelJob { workspace: workspace.clone(), review, left, right, is_match }, wake.clone());
             let watch = job.watch();
             self.label_job = Some(job);
+            return Some(watch);
+        }
+        if let Some((cluster, how)) = self.wants_split.take() {
+            let review = self.report.as_ref()?.review.clone()?;
+            let job = spawn(SplitAndList(SplitJob { workspace: workspace.clone(), review, cluster, how }), wake.clone());
+            let watch = job.watch();
+            self.split_job = Some(job);
             return Some(watch);
         }
         if std::mem::take(&mut self.wants_undo) {
@@ -282,6 +304,20 @@ impl MatchState {
                 Err(e) => self.error = Some(e.to_string()),
             }
         }
+        if let Some(result) = self.split_job.as_mut().and_then(|j| j.take_result()) {
+            self.split_job = None;
+            match result {
+                Ok((outcome, clusters)) => {
+                    self.message = Some(split_message(&outcome));
+                    self.clusters = clusters;
+                    self.selected = outcome.clusters.first().copied().or_else(|| self.clusters.first().map(|c| c.id));
+                    self.detail_for = None;
+                    // The counts of every threshold changed with the pairs labelled apart.
+                    self.at_threshold = None;
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
         if let Some(result) = self.threshold_job.as_mut().and_then(|j| j.take_result()) {
             self.threshold_job = None;
             if let Ok(counts) = result {
@@ -305,6 +341,7 @@ impl MatchState {
                 }
                 self.detail_for = Some(id);
                 self.detail = None;
+                self.ticked.clear();
                 self.detail_job = Some(spawn(DetailJob { workspace: workspace.clone(), review, id }, wake.clone()));
             }
         }
@@ -338,8 +375,8 @@ impl MatchState {
             self.write_job.as_ref().map(|j| j.watch()),
             self.undo_job.as_ref().map(|j| j.watch()),
         ]
-            .into_iter()
-            .flatten()
+        .into_iter()
+        .flatten()
         {
             watch.cancel();
         }
@@ -381,7 +418,9 @@ impl Job for RunWithClusters {
     fn run(self, ctx: &JobCtx) -> crate::engine::Result<Self::Output> {
         let workspace = self.0.workspace.clone();
         let report = self.0.run(ctx)?;
-        let Some(review) = report.review.clone() else { return Ok((report, Vec::new())) };
+        let Some(review) = report.review.clone() else {
+            return Ok((report, Vec::new()));
+        };
         let conn = workspace.connect()?;
         match review.clusters_page(&conn, 0, LISTED_CLUSTERS) {
             Ok(clusters) => Ok((report, clusters)),
@@ -391,6 +430,40 @@ impl Job for RunWithClusters {
             }
         }
     }
+}
+
+/// A split and the clusters listed again.
+struct SplitAndList(SplitJob);
+
+impl Job for SplitAndList {
+    type Output = (SplitOutcome, Vec<ClusterSummary>);
+
+    fn title(&self) -> String {
+        self.0.title()
+    }
+
+    fn run(self, ctx: &JobCtx) -> crate::engine::Result<Self::Output> {
+        let (workspace, review) = (self.0.workspace.clone(), self.0.review.clone());
+        let outcome = self.0.run(ctx)?;
+        let conn = workspace.connect()?;
+        let clusters = review.clusters_page(&conn, 0, LISTED_CLUSTERS)?;
+        Ok((outcome, clusters))
+    }
+}
+
+fn split_message(outcome: &SplitOutcome) -> String {
+    let parts: Vec<String> = outcome.clusters.iter().map(|id| (id + 1).to_string()).collect();
+    let into = match (parts.len(), outcome.alone) {
+        (0, n) => format!("Split: its {n} rows stand alone now."),
+        (1, n) => format!("Split into cluster {} and {n} row{} on {}.", parts[0], if n == 1 { "" } else { "s" }, if n == 1 { "its own" } else { "their own" }),
+        (_, 0) => format!("Split into clusters {}.", parts.join(", ")),
+        (_, n) => format!("Split into clusters {} and {n} row{} on {}.", parts.join(", "), if n == 1 { "" } else { "s" }, if n == 1 { "its own" } else { "their own" }),
+    };
+    let labelled = match outcome.labelled {
+        1 => "The pair across the split is labelled not the same".to_string(),
+        n => format!("The {} pairs across the split are labelled not the same", group_digits(n)),
+    };
+    format!("{into} {labelled}, so later runs keep it.")
 }
 
 /// Counts what another threshold gives.
@@ -563,7 +636,13 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
     if busy {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.label(if state.write_job.is_some() { "Writing the result tables…" } else if state.run_job.is_some() { "Finding matches…" } else { "Counting pairs…" });
+            ui.label(if state.write_job.is_some() {
+                "Writing the result tables…"
+            } else if state.run_job.is_some() {
+                "Finding matches…"
+            } else {
+                "Counting pairs…"
+            });
         });
     }
     if let Some(written) = &state.written {
@@ -616,13 +695,19 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
 fn merge_ui(ui: &mut egui::Ui, state: &mut MatchState) {
     let columns: Vec<String> = state.survivors.iter().map(|(c, _)| c.clone()).collect();
     ui.label("Each column of a merged row comes from:");
+    if state.survivors.iter().any(|(_, s)| *s == Survivor::Chosen) {
+        ui.label(format!(
+            "\"From the chosen row\": the row picked under \"merge from\" in its cluster ({} chosen so far); a cluster with none takes its most complete row.",
+            group_digits(state.chosen.len() as u64)
+        ));
+    }
     // Several columns a row, so a wide table's columns do not push the clusters off the window.
     let per_row = ((ui.available_width() / 300.0) as usize).max(1);
     egui::Grid::new("match-survivors").show(ui, |ui| {
         for (i, (column, survivor)) in state.survivors.iter_mut().enumerate() {
             ui.label(format!("{column}:"));
             egui::ComboBox::from_id_salt(("match-survivor", column.as_str())).selected_text(survivor.label()).show_ui(ui, |ui| {
-                for choice in [Survivor::MostFrequent, Survivor::MostComplete, Survivor::Longest, Survivor::First] {
+                for choice in [Survivor::MostFrequent, Survivor::MostComplete, Survivor::Longest, Survivor::First, Survivor::Chosen] {
                     let label = choice.label();
                     ui.selectable_value(survivor, choice, label);
                 }
@@ -666,7 +751,10 @@ fn clusters_list(ui: &mut egui::Ui, state: &mut MatchState) {
     egui::ScrollArea::vertical().id_salt("match-clusters").auto_shrink([false, false]).show_rows(ui, row_height, state.clusters.len(), |ui, range| {
         for i in range {
             let c = &state.clusters[i];
-            let text = format!("Cluster {} · {} rows · weakest link {:.3}", c.id + 1, c.size, c.least);
+            let text = match c.weak_link {
+                Some(link) => format!("Cluster {} · {} rows · hangs on one link {:.3} (flagged)", c.id + 1, c.size, link.probability),
+                None => format!("Cluster {} · {} rows · weakest link {:.3}", c.id + 1, c.size, c.least),
+            };
             if ui.selectable_label(state.selected == Some(c.id), text).clicked() {
                 state.selected = Some(c.id);
             }
@@ -685,18 +773,37 @@ fn cluster_detail(ui: &mut egui::Ui, state: &mut MatchState) {
 }
 
 fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
-    let Some((rows, pairs)) = &state.detail else { return };
-    ui.label("Its rows (cells that differ from the first row are marked)");
+    let Some((rows, pairs)) = &state.detail else {
+        return;
+    };
+    let Some(id) = state.detail_for else { return };
+    let busy = state.split_job.is_some();
+    let summary = state.clusters.iter().find(|c| c.id == id).cloned();
+    if let Some(link) = summary.as_ref().and_then(|c| c.weak_link) {
+        let name = |node: u32| rows.nodes.iter().position(|&n| n == node).map_or_else(|| format!("row {}", node + 1), |i| rows.rows[i].0.clone());
+        ui.horizontal_wrapped(|ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Flagged: this cluster hangs on one link: {} – {} ({:.3}).", name(link.left), name(link.right), link.probability));
+            if ui.add_enabled(!busy, egui::Button::new("Split there")).on_hover_text("The rows on either side of that link become clusters of their own").clicked() {
+                state.wants_split = Some((id, Split::At(link)));
+            }
+        });
+    }
+    ui.label("Its rows (cells that differ from the first row are marked; tick rows to split them off; under \"merge from\", the row a merge takes values from)");
     let first = rows.rows.first().map(|r| r.1.clone()).unwrap_or_default();
+    let (ticked, chosen) = (&mut state.ticked, &mut state.chosen);
     egui::ScrollArea::horizontal().id_salt("match-rows").show(ui, |ui| {
         TableBuilder::new(ui)
             .id_salt("match-rows-table")
             .striped(true)
             .column(Column::auto())
+            .column(Column::auto())
             .columns(Column::auto().at_least(60.0), rows.columns.len())
             .header(20.0, |mut header| {
                 header.col(|ui| {
                     ui.strong("row");
+                });
+                header.col(|ui| {
+                    ui.strong("merge from").on_hover_text("The row whose values a merge keeps for columns set to \"from the chosen row\"");
                 });
                 for c in &rows.columns {
                     header.col(|ui| {
@@ -705,10 +812,28 @@ fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
                 }
             })
             .body(|mut body| {
-                for (label, cells) in &rows.rows {
+                for ((label, cells), &node) in rows.rows.iter().zip(&rows.nodes) {
                     body.row(18.0, |mut row| {
                         row.col(|ui| {
-                            ui.label(label);
+                            let mut on = ticked.contains(&node);
+                            if ui.checkbox(&mut on, label).changed() {
+                                if on {
+                                    ticked.insert(node);
+                                } else {
+                                    ticked.remove(&node);
+                                }
+                            }
+                        });
+                        row.col(|ui| {
+                            let is_chosen = chosen.contains(&node);
+                            if ui.radio(is_chosen, "").on_hover_text(format!("Merge takes {label}'s values for columns set to \"from the chosen row\"")).clicked() {
+                                for other in &rows.nodes {
+                                    chosen.remove(other);
+                                }
+                                if !is_chosen {
+                                    chosen.insert(node);
+                                }
+                            }
                         });
                         for (i, cell) in cells.iter().enumerate() {
                             row.col(|ui| {
@@ -724,6 +849,15 @@ fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
                 }
             });
     });
+    let n = state.ticked.len();
+    let can_split = n > 0 && n < rows.nodes.len() && !busy;
+    if ui
+        .add_enabled(can_split, egui::Button::new(format!("Split off the ticked rows ({n})")))
+        .on_hover_text("They leave this cluster; the pairs across are labelled not the same, so later runs keep the split")
+        .clicked()
+    {
+        state.wants_split = Some((id, Split::Rows(state.ticked.iter().copied().collect())));
+    }
     ui.add_space(6.0);
     if pairs.is_empty() {
         return;

@@ -19,12 +19,7 @@ fn scores(t: &TestWorkspace, into: &str, entity: &str, linked_from: Option<&str>
         ),
         None => format!("SELECT coalesce(sum(n * (n - 1) / 2), 0)::DOUBLE FROM (SELECT count(*) AS n FROM t GROUP BY {group})"),
     };
-    let sql = format!(
-        "WITH t AS (SELECT *, {entity} AS __e FROM \"{into}\") SELECT ({}), ({}), ({})",
-        pairs("__e, _cluster"),
-        pairs("_cluster"),
-        pairs("__e")
-    );
+    let sql = format!("WITH t AS (SELECT *, {entity} AS __e FROM \"{into}\") SELECT ({}), ({}), ({})", pairs("__e, _cluster"), pairs("_cluster"), pairs("__e"));
     let (tp, predicted, truth): (f64, f64, f64) = conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
     let (p, r) = (tp / predicted, tp / truth);
     (p, r, 2.0 * p * r / (p + r))
@@ -68,9 +63,7 @@ fn febrl_dedupe_sets_are_found_with_and_without_the_social_security_number() {
     }
     // Every input row is in the result once, in table order, with its cluster.
     let conn = t.ws.connect().unwrap();
-    let same: bool = conn
-        .query_row("SELECT (SELECT list(rec_id) FROM febrl2_m) = (SELECT list(rec_id ORDER BY rowid) FROM febrl2)", [], |r| r.get(0))
-        .unwrap();
+    let same: bool = conn.query_row("SELECT (SELECT list(rec_id) FROM febrl2_m) = (SELECT list(rec_id ORDER BY rowid) FROM febrl2)", [], |r| r.get(0)).unwrap();
     assert!(same);
 }
 
@@ -101,7 +94,11 @@ fn generated_people_match_at_least_as_well_as_the_reference() {
     let status = Command::new("python3").arg(shared().join("bench/anchors.py")).args(["people", "20000"]).arg(&csv).output().unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     t.import(&csv, Some("people")).unwrap();
-    let report = dedupe(&t, "people", &["entity"], "people_m");
+    let mut spec = MatchSpec::new("people");
+    spec.exclude = vec!["entity".into()];
+    spec.into = Some("people_m".into());
+    spec.review = true;
+    let report = run(&t, spec);
     let (p, r, f1) = scores(&t, "people_m", "entity", None);
     // Splink 5 with its tutorial set-up on the same 20,000 rows: 0.901 / 0.983 / 0.940.
     assert!(f1 >= 0.94, "precision {p:.4}, recall {r:.4}, F1 {f1:.4}");
@@ -110,10 +107,23 @@ fn generated_people_match_at_least_as_well_as_the_reference() {
     let conn = t.ws.connect().unwrap();
     let columns: Vec<String> = report.comparisons.iter().map(|c| format!("\"{}_weight\"", c.column)).collect();
     let prior = dataforge::engine::linkage::model::prior_weight(report.prior);
-    let off: f64 = conn
-        .query_row(&format!("SELECT max(abs(match_weight - ({prior} + {}))) FROM people_m_pairs", columns.join(" + ")), [], |r| r.get(0))
-        .unwrap();
+    let off: f64 = conn.query_row(&format!("SELECT max(abs(match_weight - ({prior} + {}))) FROM people_m_pairs", columns.join(" + ")), [], |r| r.get(0)).unwrap();
     assert!(off < 1e-9, "{off}");
+
+    // Clusters that hang on one doubtful link are flagged, and split there fall in two.
+    let review = report.review.unwrap();
+    let flagged: Vec<_> = review.clusters_page(&conn, 0, 100_000).unwrap().into_iter().filter(|c| c.weak_link.is_some()).collect();
+    assert!(!flagged.is_empty(), "people written several ways give some clusters that hang on one link");
+    let c = &flagged[0];
+    let link = c.weak_link.unwrap();
+    let split = review.split_at(&conn, c.id, link).unwrap();
+    assert!(split.labelled >= 1, "{split:?}");
+    let after = review.clusters_page(&conn, 0, 100_000).unwrap();
+    let cluster_of = |node: u32| after.iter().map(|c| c.id).find(|&id| review.cluster_rows(&conn, id).unwrap().nodes.contains(&node));
+    let (left, right) = (cluster_of(link.left), cluster_of(link.right));
+    assert!(left.is_none() || left != right, "the link's two rows are apart: {left:?} {right:?}");
+    let sizes: u64 = split.clusters.iter().map(|id| after.iter().find(|c| c.id == *id).unwrap().size).sum();
+    assert_eq!(sizes + split.alone, c.size);
 }
 
 #[test]
@@ -153,8 +163,7 @@ fn a_review_pages_clusters_and_explains_each_pair() {
     let rows = review.cluster_rows(&conn, first.id).unwrap();
     assert_eq!(rows.rows.len() as u64, first.size);
     let rec = rows.columns.iter().position(|c| c == "rec_id").unwrap();
-    let people: std::collections::HashSet<String> =
-        rows.rows.iter().map(|(_, cells)| cells[rec].clone().unwrap().trim().split('-').nth(1).unwrap().to_string()).collect();
+    let people: std::collections::HashSet<String> = rows.rows.iter().map(|(_, cells)| cells[rec].clone().unwrap().trim().split('-').nth(1).unwrap().to_string()).collect();
     assert_eq!(people.len(), 1, "one person: {rows:?}");
     let pairs = review.cluster_pairs(&conn, first.id).unwrap();
     assert!(!pairs.is_empty());
@@ -185,7 +194,7 @@ fn merging_clusters_keeps_every_row_beside_it_and_undoes_exactly() {
     let mut spec = MatchSpec::new("f");
     spec.exclude = vec!["rec_id".into()];
     spec.into = Some("f_rows".into());
-    spec.apply = Some(ApplySpec { survivors: vec![("given_name".into(), Survivor::Longest)], target: ApplyTarget::NewTable(None) });
+    spec.apply = Some(ApplySpec { survivors: vec![("given_name".into(), Survivor::Longest)], target: ApplyTarget::NewTable(None), chosen_rows: Vec::new() });
     let report = run(&t, spec.clone());
     let (merged, rows) = report.merged.clone().unwrap();
     assert_eq!(merged, "f_merged");
@@ -204,9 +213,57 @@ fn merging_clusters_keeps_every_row_beside_it_and_undoes_exactly() {
         .unwrap();
     assert_eq!(shorter, 0);
 
+    // Names from the row chosen in each cluster (here its last); clusters with no row chosen
+    // take their most complete row's.
+    let last_rows: Vec<u64> = conn
+        .prepare("SELECT max(rowid) FROM f_rows GROUP BY _cluster HAVING count(*) > 1")
+        .unwrap()
+        .query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|r| r.unwrap() as u64)
+        .collect();
+    let (chosen_rows, unchosen) = last_rows.split_at(last_rows.len() / 2);
+    let mut chosen_spec = spec.clone();
+    chosen_spec.into = Some("f_rows_2".into());
+    chosen_spec.apply = Some(ApplySpec {
+        survivors: vec![("given_name".into(), Survivor::Chosen), ("surname".into(), Survivor::Chosen)],
+        target: ApplyTarget::NewTable(Some("f_chosen".into())),
+        chosen_rows: chosen_rows.to_vec(),
+    });
+    run(&t, chosen_spec);
+    let list = |rows: &[u64]| rows.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    let (from_chosen, from_complete): (i64, i64) = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FILTER (WHERE w.chosen), count(*) FILTER (WHERE NOT w.chosen) FROM f_chosen AS m JOIN (
+                   SELECT _cluster, bool_or(rowid IN ({c})) AS chosen,
+                          coalesce(arg_max(given_name, rowid) FILTER (WHERE rowid IN ({c})), arg_min(given_name, [(given_name IS NULL)::INT + (surname IS NULL)::INT + (street_number IS NULL)::INT + (address_1 IS NULL)::INT + (address_2 IS NULL)::INT + (suburb IS NULL)::INT + (postcode IS NULL)::INT + (state IS NULL)::INT + (date_of_birth IS NULL)::INT + (soc_sec_id IS NULL)::INT + (rec_id IS NULL)::INT, rowid])) AS g,
+                          coalesce(arg_max(surname, rowid) FILTER (WHERE rowid IN ({c})), arg_min(surname, [(given_name IS NULL)::INT + (surname IS NULL)::INT + (street_number IS NULL)::INT + (address_1 IS NULL)::INT + (address_2 IS NULL)::INT + (suburb IS NULL)::INT + (postcode IS NULL)::INT + (state IS NULL)::INT + (date_of_birth IS NULL)::INT + (soc_sec_id IS NULL)::INT + (rec_id IS NULL)::INT, rowid])) AS s
+                   FROM f_rows_2 GROUP BY _cluster HAVING count(*) > 1) AS w USING (_cluster)
+                 WHERE m.given_name IS NOT DISTINCT FROM w.g AND m.surname IS NOT DISTINCT FROM w.s",
+                c = list(chosen_rows)
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((from_chosen as usize, from_complete as usize), (chosen_rows.len(), unchosen.len()));
+    // Every other column: its most frequent value in the cluster, ties to the earliest row.
+    let frequent_differs: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM f_chosen AS m JOIN (
+               SELECT _cluster, arg_max(suburb, [n, -rowid]) FILTER (WHERE suburb IS NOT NULL) AS s
+               FROM (SELECT *, rowid, count(*) OVER (PARTITION BY _cluster, suburb) AS n FROM f_rows_2) GROUP BY _cluster) AS w USING (_cluster)
+             WHERE m.suburb IS DISTINCT FROM w.s",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(frequent_differs, 0);
+
     // In place, then undone: the table is exactly as it was, in its order.
     conn.execute_batch("DROP TABLE f_rows; DROP TABLE f_rows_pairs; DROP TABLE f_merged").unwrap();
-    spec.apply = Some(ApplySpec { survivors: Vec::new(), target: ApplyTarget::Replace });
+    spec.apply = Some(ApplySpec { survivors: Vec::new(), target: ApplyTarget::Replace, chosen_rows: Vec::new() });
     let report = run(&t, spec);
     let now: i64 = conn.query_row("SELECT count(*) FROM f", [], |r| r.get(0)).unwrap();
     assert_eq!(now as u64, report.merged.unwrap().1);
@@ -231,7 +288,8 @@ fn a_cancelled_run_writes_nothing() {
     let mut spec = MatchSpec::new("f");
     spec.exclude = vec!["rec_id".into()];
     spec.into = Some("out".into());
-    spec.apply = Some(dataforge::engine::linkage::apply::ApplySpec { survivors: Vec::new(), target: dataforge::engine::linkage::apply::ApplyTarget::Replace });
+    spec.apply =
+        Some(dataforge::engine::linkage::apply::ApplySpec { survivors: Vec::new(), target: dataforge::engine::linkage::apply::ApplyTarget::Replace, chosen_rows: Vec::new() });
     let job = spawn(MatchJob { workspace: t.ws.clone(), spec }, no_waker());
     std::thread::sleep(std::time::Duration::from_millis(300));
     job.cancel();
@@ -273,6 +331,67 @@ fn a_labelled_pair_overrides_its_score_in_every_later_run() {
 }
 
 #[test]
+fn a_cluster_split_in_review_stays_split_in_every_later_run() {
+    use dataforge::engine::linkage::labels::{Split, SplitJob};
+    let t = TestWorkspace::new();
+    febrl(&t, "febrl2", "dataset2.csv", "f");
+    let mut spec = MatchSpec::new("f");
+    spec.exclude = vec!["rec_id".into()];
+    spec.review = true;
+    let first = run(&t, spec.clone());
+    let review = first.review.clone().unwrap();
+    let conn = t.ws.connect().unwrap();
+    let clusters = review.clusters_page(&conn, 0, 100_000).unwrap();
+    // Flagged clusters hang on one link below the flag, and that link is one of their pairs.
+    for c in clusters.iter().filter(|c| c.weak_link.is_some()) {
+        let link = c.weak_link.unwrap();
+        assert!(c.size >= 3 && link.probability < dataforge::engine::linkage::FLAG_BELOW && link.probability >= first.threshold, "{c:?}");
+        assert!(review.cluster_pairs(&conn, c.id).unwrap().iter().any(|p| (p.left_node, p.right_node) == (link.left, link.right)));
+    }
+    let big = clusters[0].clone();
+    assert!(big.size >= 3, "{big:?}");
+    let rows = review.cluster_rows(&conn, big.id).unwrap();
+    assert_eq!(rows.nodes.len() as u64, big.size);
+    let off = *rows.nodes.last().unwrap();
+    let across = review.cluster_pairs(&conn, big.id).unwrap().iter().filter(|p| p.left_node == off || p.right_node == off).count() as u64;
+
+    // Ticking all rows or a row of another cluster is refused in words.
+    let err = review.split(&conn, big.id, &rows.nodes).unwrap_err().to_string();
+    assert!(err.contains("not all of them"), "{err}");
+    let other_row = review.cluster_rows(&conn, clusters[1].id).unwrap().nodes[0];
+    assert!(review.split(&conn, big.id, &[other_row]).is_err());
+
+    let split = spawn(SplitJob { workspace: t.ws.clone(), review: review.clone(), cluster: big.id, how: Split::Rows(vec![off]) }, no_waker()).wait().unwrap();
+    assert_eq!(split.labelled, across, "every pair across the split is labelled apart");
+    let after = review.clusters_page(&conn, 0, 100_000).unwrap();
+    assert!(after.iter().all(|c| c.id != off || c.size >= 2));
+    let kept: u64 = split.clusters.iter().map(|id| after.iter().find(|c| c.id == *id).unwrap().size).sum();
+    assert_eq!(kept + split.alone, big.size, "{split:?}");
+    assert_eq!(after.len() as i64, clusters.len() as i64 - 1 + split.clusters.len() as i64);
+    let at = review.at_threshold(&conn, first.threshold).unwrap();
+    assert_eq!(at.clusters, after.len() as u64, "the slider counts the split");
+    review.discard(&conn);
+
+    // The next run keeps the split: the row split off shares a cluster with none it left.
+    spec.review = false;
+    spec.into = Some("f_rows".into());
+    let second = run(&t, spec);
+    assert_eq!(second.labels_used, across);
+    assert_eq!(second.clusters, at.clusters);
+    let together: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM f_rows WHERE rowid IN ({}) AND _cluster = (SELECT _cluster FROM f_rows WHERE rowid = {off})",
+                rows.nodes.iter().filter(|&&n| n != off).map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(together, 0);
+}
+
+#[test]
 fn tables_too_small_or_too_plain_to_match_say_so() {
     let t = TestWorkspace::new();
     t.ws.connect()
@@ -286,10 +405,8 @@ fn tables_too_small_or_too_plain_to_match_say_so() {
         let err = spawn(MatchJob { workspace: t.ws.clone(), spec: MatchSpec::new(table) }, no_waker()).wait().unwrap_err().to_string();
         assert!(err.contains(&format!("no column of {table} is left to compare")), "{err}");
         let mut spec = MatchSpec::new(table);
-        spec.comparisons = vec![
-            dataforge::engine::linkage::compare::Comparison::parse("name:name").unwrap(),
-            dataforge::engine::linkage::compare::Comparison::parse("dob:date").unwrap(),
-        ];
+        spec.comparisons =
+            vec![dataforge::engine::linkage::compare::Comparison::parse("name:name").unwrap(), dataforge::engine::linkage::compare::Comparison::parse("dob:date").unwrap()];
         spec.blocking = vec![vec!["name".into()]];
         let report = run(&t, spec);
         assert_eq!((report.candidate_pairs, report.clusters), (0, 0), "{table}");
@@ -311,10 +428,10 @@ fn merging_in_place_and_undoing_gives_back_the_table_exactly() {
     const CITIES: &[&str] = &["york", "yorke", "leeds", "hull"];
     let t = TestWorkspace::new();
     let person = (proptest::sample::select(NAMES), 0u32..6, proptest::option::of(proptest::sample::select(CITIES)));
-    let rules = proptest::sample::select(&["most_frequent", "most_complete", "longest", "first", "newest:dob"][..]);
+    let rules = proptest::sample::select(&["most_frequent", "most_complete", "longest", "first", "newest:dob", "chosen"][..]);
     let config = ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() };
     let merged_somewhere = std::sync::atomic::AtomicU64::new(0);
-    proptest!(config, |(people in proptest::collection::vec(person, 2..40), copies in proptest::collection::vec(any::<bool>(), 40), survivors in proptest::collection::vec(rules, 3))| {
+    proptest!(config, |(people in proptest::collection::vec(person, 2..40), copies in proptest::collection::vec(any::<bool>(), 40), survivors in proptest::collection::vec(rules, 3), chosen_rows in proptest::collection::vec(0u64..80, 0..6))| {
         let conn = t.ws.connect().unwrap();
         conn.execute_batch("DROP TABLE IF EXISTS p; DROP TABLE IF EXISTS p_rows; DROP TABLE IF EXISTS p_rows_pairs; DROP TABLE IF EXISTS p_before;
                             CREATE TABLE p (name VARCHAR, dob DATE, city VARCHAR)").unwrap();
@@ -336,7 +453,7 @@ fn merging_in_place_and_undoing_gives_back_the_table_exactly() {
         spec.blocking = vec![vec!["dob".into()]];
         spec.into = Some("p_rows".into());
         let survivors = ["name", "dob", "city"].iter().zip(&survivors).map(|(c, r)| (c.to_string(), Survivor::parse(r).unwrap())).collect();
-        spec.apply = Some(ApplySpec { survivors, target: ApplyTarget::Replace });
+        spec.apply = Some(ApplySpec { survivors, target: ApplyTarget::Replace, chosen_rows });
         let report = run(&t, spec);
         merged_somewhere.fetch_add(report.clusters, std::sync::atomic::Ordering::Relaxed);
         let now: i64 = conn.query_row("SELECT count(*) FROM p", [], |r| r.get(0)).unwrap();

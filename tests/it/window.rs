@@ -220,7 +220,9 @@ fn the_columns_chooser_stays_open_while_columns_are_ticked() {
     // Still open: the next column can be ticked off at once.
     h.get_by(|n| n.role() == egui::accesskit::Role::CheckBox && n.label().as_deref() == Some("sex")).click();
     h.step();
-    step_until(&mut h, "two columns hidden", |h| h.state().state.view().is_some_and(|v| v.view().columns.as_ref().is_some_and(|c| !c.contains(&"island".to_string()) && !c.contains(&"sex".to_string()))));
+    step_until(&mut h, "two columns hidden", |h| {
+        h.state().state.view().is_some_and(|v| v.view().columns.as_ref().is_some_and(|c| !c.contains(&"island".to_string()) && !c.contains(&"sex".to_string())))
+    });
 }
 
 #[test]
@@ -556,7 +558,8 @@ fn records_are_matched_explained_and_written_from_the_window() {
     step_until(&mut h, "the clusters", |h| has_text(h, "500 clusters hold 1,000 rows"));
     step_until(&mut h, "a pair explained", |h| has_text(h, "Why these two match") && has_text(h, "match weight"));
     step_until(&mut h, "the threshold's counts", |h| has_text(h, "500 pairs, 500 clusters of 1,000 rows"));
-    let parts: Vec<String> = h.state_mut().state.active_tab_mut().and_then(|t| t.match_mut()).unwrap().detail.as_ref().unwrap().1[0].parts.iter().map(|p| p.column.clone()).collect();
+    let parts: Vec<String> =
+        h.state_mut().state.active_tab_mut().and_then(|t| t.match_mut()).unwrap().detail.as_ref().unwrap().1[0].parts.iter().map(|p| p.column.clone()).collect();
     assert!(parts.contains(&"surname".to_string()) && parts.contains(&"date_of_birth".to_string()), "each column's part of the score: {parts:?}");
     // A pair labelled apart is kept for the next run, which uses it.
     h.get_by_label("Not the same").click();
@@ -565,6 +568,15 @@ fn records_are_matched_explained_and_written_from_the_window() {
     h.get_by_label("Find matches again").click();
     h.step();
     step_until(&mut h, "the run with the label", |h| has_text(h, "499 clusters hold 998 rows") && has_text(h, "1 labelled pairs used"));
+    // A cluster split in review: one row ticked and split off leaves both rows alone.
+    step_until(&mut h, "the first cluster's rows", |h| has(h, "Split off the ticked rows (0)"));
+    let row = h.state_mut().state.active_tab_mut().and_then(|t| t.match_mut()).unwrap().detail.as_ref().unwrap().0.rows[0].0.clone();
+    h.get_by_label(&row).click();
+    h.step();
+    h.get_by_label("Split off the ticked rows (1)").click();
+    h.step();
+    step_until(&mut h, "the split", |h| has_text(h, "Split: its 2 rows stand alone now. The pair across the split is labelled not the same"));
+    step_until(&mut h, "the split's counts", |h| has_text(h, "498 pairs, 498 clusters of 996 rows"));
     // Another cluster: its rows and pairs follow.
     let second = h.state_mut().state.active_tab_mut().and_then(|t| t.match_mut()).unwrap().clusters[1].id;
     h.get_by_label_contains(&format!("Cluster {} ·", second + 1)).click();
@@ -592,9 +604,9 @@ fn records_are_matched_explained_and_written_from_the_window() {
     assert_eq!(h.state().state.tables.iter().find(|x| x.name == "people").map(|x| x.rows), Some(1000), "nothing changed before the answer");
     h.get_by_label("Replace").click();
     h.step();
-    // 499 pairs merge (one was labelled apart): 501 rows.
-    step_until(&mut h, "the merge", |h| has_text(h, "Merged: 501 rows in people"));
-    step_until(&mut h, "the new count", |h| h.state().state.tables.iter().any(|x| x.name == "people" && x.rows == 501));
+    // 498 pairs merge (one was labelled apart, one split): 502 rows.
+    step_until(&mut h, "the merge", |h| has_text(h, "Merged: 502 rows in people"));
+    step_until(&mut h, "the new count", |h| h.state().state.tables.iter().any(|x| x.name == "people" && x.rows == 502));
     h.state_mut().state.push(Command::MatchTable("people".into()));
     h.step();
     step_until(&mut h, "the match tab again", |h| has(h, "Undo merge"));

@@ -27,10 +27,13 @@ pub enum Survivor {
     First,
     /// The value of the row with the greatest value in this column (a date of last update).
     NewestBy(String),
+    /// The value of the row chosen for its cluster ([`ApplySpec::chosen_rows`]); a cluster
+    /// with no row chosen takes its most complete row's.
+    Chosen,
 }
 
 impl Survivor {
-    /// `most_frequent`, `most_complete`, `longest`, `first` or `newest:COLUMN`.
+    /// `most_frequent`, `most_complete`, `longest`, `first`, `chosen` or `newest:COLUMN`.
     pub fn parse(text: &str) -> Result<Self> {
         let t = text.trim();
         match t.to_ascii_lowercase().as_str() {
@@ -38,10 +41,9 @@ impl Survivor {
             "most_complete" | "complete" => Ok(Self::MostComplete),
             "longest" => Ok(Self::Longest),
             "first" => Ok(Self::First),
+            "chosen" | "chosen_row" => Ok(Self::Chosen),
             lower if lower.starts_with("newest:") => Ok(Self::NewestBy(t["newest:".len()..].to_string())),
-            _ => Err(EngineError::InvalidOption(format!(
-                "unknown survivorship rule {t:?}; use most_frequent, most_complete, longest, first or newest:COLUMN"
-            ))),
+            _ => Err(EngineError::InvalidOption(format!("unknown survivorship rule {t:?}; use most_frequent, most_complete, longest, first, chosen or newest:COLUMN"))),
         }
     }
 
@@ -52,6 +54,7 @@ impl Survivor {
             Self::Longest => "longest".into(),
             Self::First => "first present".into(),
             Self::NewestBy(c) => format!("newest by {c}"),
+            Self::Chosen => "from the chosen row".into(),
         }
     }
 }
@@ -71,6 +74,10 @@ pub struct ApplySpec {
     /// A rule per column; columns not named take [`Survivor::MostFrequent`].
     pub survivors: Vec<(String, Survivor)>,
     pub target: ApplyTarget,
+    /// Rows (0-based, in table order) whose values win their cluster's columns that take
+    /// [`Survivor::Chosen`].
+    #[serde(default)]
+    pub chosen_rows: Vec<u64>,
 }
 
 /// The columns the companion table adds to the original ones.
@@ -93,7 +100,14 @@ pub(crate) fn write_merged(conn: &Connection, table: &str, columns: &[ColumnInfo
     // The companion's cluster column, named as the run named it.
     let cluster = quote_ident(&crate::engine::dedupe::unused_name(columns, "_cluster"));
     let nulls: Vec<String> = columns.iter().map(|c| format!("CAST({} IS NULL AS INTEGER)", quote_ident(&c.name))).collect();
-    let mut inner = vec!["*".to_string(), "rowid AS __r".to_string(), format!("({}) AS __nulls", nulls.join(" + "))];
+    // Rows numbered from 0 in the companion's order (a table written in this transaction has
+    // rowids far from 0 until it commits).
+    let mut inner = vec!["*".to_string(), "row_number() OVER (ORDER BY rowid) - 1 AS __r".to_string(), format!("({}) AS __nulls", nulls.join(" + "))];
+    let chosen = if apply.chosen_rows.is_empty() {
+        "FALSE".to_string()
+    } else {
+        format!("list_contains([{}], __r)", apply.chosen_rows.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+    };
     let mut aggregates = Vec::new();
     for (i, c) in columns.iter().enumerate() {
         let q = quote_ident(&c.name);
@@ -101,12 +115,17 @@ pub(crate) fn write_merged(conn: &Connection, table: &str, columns: &[ColumnInfo
         let aggregate = match rule_of(&c.name) {
             Survivor::MostFrequent => {
                 inner.push(format!("count(*) OVER (PARTITION BY {cluster}, {q}) AS __n{i}"));
-                format!("arg_max({q}, __n{i} * 1e12 - __r) {present}")
+                format!("arg_max({q}, [__n{i}, -__r]) {present}")
             }
-            Survivor::MostComplete => format!("arg_min({q}, __nulls * 1e12 + __r)"),
-            Survivor::Longest => format!("arg_max({q}, length(CAST({q} AS VARCHAR)) * 1e12 - __r) {present}"),
+            Survivor::MostComplete => format!("arg_min({q}, [__nulls, __r])"),
+            Survivor::Longest => {
+                format!("arg_max({q}, [length(CAST({q} AS VARCHAR)), -__r]) {present}")
+            }
             Survivor::First => format!("arg_min({q}, __r) {present}"),
             Survivor::NewestBy(by) => format!("arg_max({q}, {}) {present}", quote_ident(&by)),
+            Survivor::Chosen => {
+                format!("arg_min({q}, [CASE WHEN {chosen} THEN 0 ELSE 1 END, __nulls, __r])")
+            }
         };
         aggregates.push(format!("{aggregate} AS {q}"));
     }

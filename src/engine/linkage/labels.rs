@@ -21,9 +21,7 @@ fn ensure(conn: &Connection) -> Result<()> {
 
 /// The content key of the row of `table` whose rowid is `rowid`.
 fn row_key(conn: &Connection, table: &str, rowid: i64) -> Result<String> {
-    let key: Option<String> = conn
-        .query_row(&format!("SELECT md5(CAST(__r AS VARCHAR)) FROM {} AS __r WHERE rowid = ?", quote_ident(table)), [rowid], |r| r.get(0))
-        .ok();
+    let key: Option<String> = conn.query_row(&format!("SELECT md5(CAST(__r AS VARCHAR)) FROM {} AS __r WHERE rowid = ?", quote_ident(table)), [rowid], |r| r.get(0)).ok();
     key.ok_or_else(|| EngineError::InvalidOption(format!("the row of {table} this pair named is gone; find matches again")))
 }
 
@@ -45,52 +43,93 @@ impl Job for LabelJob {
 
     fn run(self, _: &JobCtx) -> Result<()> {
         let conn = self.workspace.connect()?;
-        ensure(&conn)?;
-        let (left_table, left_rowid) = self.review.row_of(&conn, self.left)?;
-        let (right_table, right_rowid) = self.review.row_of(&conn, self.right)?;
-        let (l, r) = (row_key(&conn, &left_table, left_rowid)?, row_key(&conn, &right_table, right_rowid)?);
-        let other = self.review.link.clone().unwrap_or_default();
-        conn.execute_batch("BEGIN TRANSACTION")?;
-        let outcome = (|| -> Result<()> {
-            conn.execute(
-                &format!(
-                    "DELETE FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ? AND ((left_key = ? AND right_key = ?) OR (left_key = ? AND right_key = ?))"
-                ),
-                duckdb::params![self.review.table, other, l, r, r, l],
-            )?;
-            conn.execute(
-                &format!("INSERT INTO {META_SCHEMA}.match_labels (table_name, other, left_key, right_key, is_match) VALUES (?, ?, ?, ?, ?)"),
-                duckdb::params![self.review.table, other, l, r, self.is_match],
-            )?;
-            Ok(())
-        })();
-        match outcome {
-            Ok(()) => conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+        record(&conn, &self.review, &[(self.left, self.right)], self.is_match)
+    }
+}
+
+/// Labels pairs of a review's rows, in one transaction.
+pub(super) fn record(conn: &Connection, review: &MatchReview, pairs: &[(u32, u32)], is_match: bool) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    ensure(conn)?;
+    let mut keys = std::collections::HashMap::new();
+    for &node in pairs.iter().flat_map(|(l, r)| [l, r]) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(node) {
+            let (table, rowid) = review.row_of(conn, node)?;
+            slot.insert(row_key(conn, &table, rowid)?);
+        }
+    }
+    let other = review.link.clone().unwrap_or_default();
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let outcome = (|| -> Result<()> {
+        let mut forget = conn.prepare(&format!(
+            "DELETE FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ? AND ((left_key = ? AND right_key = ?) OR (left_key = ? AND right_key = ?))"
+        ))?;
+        let mut insert = conn.prepare(&format!("INSERT INTO {META_SCHEMA}.match_labels (table_name, other, left_key, right_key, is_match) VALUES (?, ?, ?, ?, ?)"))?;
+        for (l, r) in pairs {
+            let (l, r) = (&keys[l], &keys[r]);
+            forget.execute(duckdb::params![review.table, other, l, r, r, l])?;
+            insert.execute(duckdb::params![review.table, other, l, r, is_match])?;
         }
         Ok(())
+    })();
+    match outcome {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Splits rows off a cluster of a review ([`MatchReview::split`]), or splits it at the one
+/// link it hangs on.
+pub struct SplitJob {
+    pub workspace: Arc<Workspace>,
+    pub review: MatchReview,
+    pub cluster: u32,
+    pub how: Split,
+}
+
+/// Where a cluster is split.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Split {
+    /// These rows go off on their own.
+    Rows(Vec<u32>),
+    /// At the one link the cluster hangs on.
+    At(super::review::WeakLink),
+}
+
+impl Job for SplitJob {
+    type Output = super::review::SplitOutcome;
+
+    fn title(&self) -> String {
+        format!("Split cluster {} of {}", self.cluster + 1, self.review.table)
+    }
+
+    fn run(self, _: &JobCtx) -> Result<Self::Output> {
+        let conn = self.workspace.connect()?;
+        match self.how {
+            Split::Rows(rows) => self.review.split(&conn, self.cluster, &rows),
+            Split::At(link) => self.review.split_at(&conn, self.cluster, link),
+        }
     }
 }
 
 /// How many labels `table` (linked with `other`) has; a workspace never labelled has none
 /// (and a run that only reads writes nothing to find that out).
 pub fn count(conn: &Connection, table: &str, other: Option<&str>) -> Result<u64> {
-    let exists: i64 = conn.query_row(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = 'match_labels'",
-        [META_SCHEMA],
-        |r| r.get(0),
-    )?;
+    let exists: i64 =
+        conn.query_row("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = 'match_labels'", [META_SCHEMA], |r| {
+            r.get(0)
+        })?;
     if exists == 0 {
         return Ok(0);
     }
-    let n: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ?"),
-        duckdb::params![table, other.unwrap_or("")],
-        |r| r.get(0),
-    )?;
+    let n: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM {META_SCHEMA}.match_labels WHERE table_name = ? AND other = ?"), duckdb::params![table, other.unwrap_or("")], |r| r.get(0))?;
     Ok(n as u64)
 }
 

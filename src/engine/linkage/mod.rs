@@ -23,9 +23,9 @@ use std::sync::Arc;
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
-pub use self::review::{ClusterRows, ClusterSummary, Contribution, MatchReview, PairExplained, ThresholdCounts};
 use self::compare::Comparison;
 use self::model::{Fitted, LevelModel};
+pub use self::review::{ClusterRows, ClusterSummary, Contribution, FLAG_BELOW, MatchReview, PairExplained, SplitOutcome, ThresholdCounts, WeakLink};
 use self::steps::{apply_labels, count_rule_pairs, create_pairs, estimate_prior, estimate_u, form_clusters, patterns, prepare, propose_rules, score, write_result};
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
@@ -235,11 +235,10 @@ impl Sides {
 
 fn table_only(conn: &Connection, name: &str) -> Result<Vec<ColumnInfo>> {
     let columns = table_columns(conn, name)?;
-    let is_table: i64 = conn.query_row(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower(?)",
-        [name],
-        |r| r.get(0),
-    )?;
+    let is_table: i64 =
+        conn.query_row("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower(?)", [name], |r| {
+            r.get(0)
+        })?;
     if is_table == 0 {
         return Err(EngineError::InvalidOption(format!("{name} is a file opened in place; import it to match its rows")));
     }
@@ -247,10 +246,7 @@ fn table_only(conn: &Connection, name: &str) -> Result<Vec<ColumnInfo>> {
 }
 
 fn find_column<'a>(columns: &'a [ColumnInfo], table: &str, name: &str) -> Result<&'a ColumnInfo> {
-    columns
-        .iter()
-        .find(|c| c.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| EngineError::ColumnNotFound { table: table.to_string(), column: name.to_string() })
+    columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)).ok_or_else(|| EngineError::ColumnNotFound { table: table.to_string(), column: name.to_string() })
 }
 
 /// The set-up a run uses: comparisons, the prepared rows and the blocking rules with their
@@ -382,9 +378,10 @@ fn prepare_run(conn: &Connection, spec: &MatchSpec, clock: &mut PhaseClock<'_>) 
             .map(|rule| {
                 rule.iter()
                     .map(|name| {
-                        comparisons.iter().position(|c| c.column.eq_ignore_ascii_case(name)).ok_or_else(|| {
-                            EngineError::InvalidOption(format!("blocking rule column {name:?} is not one of the compared columns"))
-                        })
+                        comparisons
+                            .iter()
+                            .position(|c| c.column.eq_ignore_ascii_case(name))
+                            .ok_or_else(|| EngineError::InvalidOption(format!("blocking rule column {name:?} is not one of the compared columns")))
                     })
                     .collect::<Result<Vec<usize>>>()
             })
@@ -441,7 +438,14 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         }
         let patterns = patterns(conn, comparisons.len(), &format!("mask & {} <> 0", 1u64 << i))?;
         let fitted = model::em(&patterns, &u, &active, 100);
-        tracing::debug!("match: session {:?}: {} pairs, match share {:.4} after {} rounds; m {:?}", rule_reports[i].columns, patterns.iter().map(|p| p.count).sum::<f64>(), fitted.matches, fitted.iterations, fitted.m);
+        tracing::debug!(
+            "match: session {:?}: {} pairs, match share {:.4} after {} rounds; m {:?}",
+            rule_reports[i].columns,
+            patterns.iter().map(|p| p.count).sum::<f64>(),
+            fitted.matches,
+            fitted.iterations,
+            fitted.m
+        );
         sessions.push(fitted);
         ctx.checkpoint()?;
     }
@@ -529,6 +533,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
             comparisons: comparisons.clone(),
             weights: weights.clone(),
             prior_weight: model::prior_weight(prior),
+            threshold: spec.threshold,
         };
         review.create(conn, &sides)?;
         report.review = Some(review);
