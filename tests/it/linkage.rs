@@ -471,3 +471,46 @@ fn merging_in_place_and_undoing_gives_back_the_table_exactly() {
     });
     assert!(merged_somewhere.into_inner() > 0, "the cases merged some clusters");
 }
+
+#[test]
+fn the_set_up_reads_what_a_fresh_profile_says_each_column_holds() {
+    use dataforge::engine::linkage::SetupJob;
+    use dataforge::engine::linkage::compare::CompareKind;
+    let t = TestWorkspace::new();
+    t.ws.connect()
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE c AS SELECT 'X' || lpad(CAST(i AS VARCHAR), 6, '0') || chr(CAST(65 + i % 26 AS INTEGER)) AS ref,
+                    strftime(DATE '1950-01-01' + INTERVAL (i * 37 % 20000) DAY, '%Y-%m-%d') AS joined,
+                    ['ann', 'bob', 'cid', 'dan', 'eve'][i % 5 + 1] || ' ' || ['lee', 'kim', 'ray'][i % 3 + 1] AS person
+             FROM range(300) AS t(i)",
+        )
+        .unwrap();
+    let setup = || spawn(SetupJob { workspace: t.ws.clone(), spec: MatchSpec::new("c") }, no_waker()).wait().unwrap();
+    let kind_of = |s: &dataforge::engine::linkage::MatchSetup, column: &str| s.comparisons.iter().find(|c| c.column == column).map(|c| c.kind);
+    // By name and values alone, a unique code reads as text; dates written as text are dates
+    // (not phone numbers, though they are digits and dashes).
+    let before = setup();
+    assert_eq!((kind_of(&before, "ref"), kind_of(&before, "joined")), (Some(CompareKind::Text), Some(CompareKind::Date)));
+    spawn(
+        dataforge::engine::profile::ProfileJob {
+            workspace: t.ws.clone(),
+            view: dataforge::engine::view::View::table("c"),
+            options: Default::default(),
+            on_column: None,
+        },
+        no_waker(),
+    )
+    .wait()
+    .unwrap();
+    // The profile knows better: the code identifies a row.
+    let after = setup();
+    assert_eq!(kind_of(&after, "ref"), None);
+    assert!(after.left_out.iter().any(|p| p.column == "ref" && p.reason.contains("identifies a row")), "{:?}", after.left_out);
+    assert_eq!(kind_of(&after, "joined"), Some(CompareKind::Date));
+    let reason = after.comparisons.iter().zip(&after.reasons).find(|(c, _)| c.column == "joined").and_then(|(_, r)| r.clone()).unwrap();
+    assert_eq!(reason, "date by its profile");
+    // A profile the table has outgrown is not read.
+    t.ws.connect().unwrap().execute_batch("INSERT INTO c SELECT * FROM c LIMIT 1").unwrap();
+    assert_eq!(kind_of(&setup(), "ref"), Some(CompareKind::Text));
+}

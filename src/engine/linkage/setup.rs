@@ -1,5 +1,6 @@
-//! The automatic set-up: what each column holds (from its name, type and values), how to
-//! compare it, and which blocking rules keep the candidate pairs few enough.
+//! The automatic set-up: what each column holds (from its name, its stored profile's meaning
+//! when the table was profiled since it last changed, its type and its values), how to compare
+//! it, and which blocking rules keep the candidate pairs few enough.
 
 use duckdb::Connection;
 use serde::Serialize;
@@ -7,6 +8,7 @@ use serde::Serialize;
 use super::compare::{CompareKind, Comparison};
 use crate::engine::error::Result;
 use crate::engine::kind::ColumnKind;
+use crate::engine::profile::{ColumnProfile, Meaning};
 use crate::engine::sql::quote_ident;
 use crate::engine::workspace::ColumnInfo;
 
@@ -71,6 +73,7 @@ struct Facts {
     count: i64,
     distinct: i64,
     emails: f64,
+    dates: f64,
     phones: f64,
     mean_length: f64,
 }
@@ -79,14 +82,16 @@ fn facts(conn: &Connection, table: &str, column: &str) -> Result<Facts> {
     let c = quote_ident(column);
     let t = quote_ident(table);
     let text = format!("nullif(trim(CAST({c} AS VARCHAR)), '')");
+    let date = format!("coalesce(TRY_CAST({text} AS DATE), try_strptime({text}, ['%d/%m/%Y', '%m/%d/%Y', '%d.%m.%Y']))");
     let sql = format!(
         "SELECT count({text}), count(DISTINCT {text}),
                 coalesce(avg(CASE WHEN regexp_full_match({text}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+') THEN 1.0 ELSE 0.0 END), 0),
+                coalesce(avg(CASE WHEN {date} IS NOT NULL THEN 1.0 ELSE 0.0 END), 0),
                 coalesce(avg(CASE WHEN regexp_full_match({text}, '[+]?[0-9 ()./-]{{7,20}}') AND length(regexp_replace({text}, '[^0-9]', '', 'g')) BETWEEN 7 AND 15 THEN 1.0 ELSE 0.0 END), 0),
                 coalesce(avg(length({text})), 0)
          FROM (SELECT {c} FROM {t} USING SAMPLE 20000 ROWS)"
     );
-    Ok(conn.query_row(&sql, [], |r| Ok(Facts { count: r.get(0)?, distinct: r.get(1)?, emails: r.get(2)?, phones: r.get(3)?, mean_length: r.get(4)? }))?)
+    Ok(conn.query_row(&sql, [], |r| Ok(Facts { count: r.get(0)?, distinct: r.get(1)?, emails: r.get(2)?, dates: r.get(3)?, phones: r.get(4)?, mean_length: r.get(5)? }))?)
 }
 
 /// The share of `table`'s distinct values of `column` that `other` has too.
@@ -104,8 +109,14 @@ fn shared_share(conn: &Connection, table: &str, other: &str, column: &str) -> Re
 /// Proposes a comparison for every column (or says why it is left out): `excluded` columns
 /// and columns that number or name rows are left out.
 pub fn propose(conn: &Connection, table: &str, other: Option<&str>, columns: &[ColumnInfo], excluded: &[String]) -> Result<Vec<Proposal>> {
+    // The table's profile, when it describes the rows as they are.
+    let profile: Vec<ColumnProfile> = match crate::engine::profile::store::load(conn, table) {
+        Ok(Some(stored)) if !stored.stale && stored.profile.filtered.is_none() => stored.profile.column_profiles,
+        _ => Vec::new(),
+    };
     let mut out = Vec::new();
     for column in columns {
+        let profiled = profile.iter().find(|p| p.name == column.name);
         let leave = |reason: &str| Proposal { column: column.name.clone(), kind: None, reason: reason.to_string() };
         if excluded.iter().any(|e| e.eq_ignore_ascii_case(&column.name)) {
             out.push(leave("left out as asked"));
@@ -120,11 +131,15 @@ pub fn propose(conn: &Connection, table: &str, other: Option<&str>, columns: &[C
             out.push(leave("empty in the rows looked at"));
             continue;
         }
-        let unique = f.distinct as f64 >= 0.999 * f.count as f64 && f.count >= 20;
+        let unique = match profiled {
+            Some(p) => p.is_unique() && p.count - p.nulls >= 20,
+            None => f.distinct as f64 >= 0.999 * f.count as f64 && f.count >= 20,
+        };
         let by_name = kind_by_name(&column.name);
         // A row number or record key differs in every row; when linking, a key both tables
         // share (each person once in each) is the best evidence there is.
-        let row_key = unique && (names_a_row(&column.name) || (matches!(column.kind, ColumnKind::Integer { .. }) && by_name.is_none()));
+        let identifier = profiled.is_some_and(|p| p.meaning == Meaning::Identifier);
+        let row_key = unique && (names_a_row(&column.name) || identifier || (matches!(column.kind, ColumnKind::Integer { .. }) && by_name.is_none()));
         if row_key && other.map_or(Ok(true), |o| shared_share(conn, table, o, &column.name).map(|s| s < 0.1))? {
             out.push(leave("identifies a row (every value differs)"));
             continue;
@@ -133,13 +148,15 @@ pub fn propose(conn: &Connection, table: &str, other: Option<&str>, columns: &[C
             out.push(leave("one value in every row"));
             continue;
         }
-        let (kind, reason) = match by_name {
-            Some(kind) => (kind, "its name"),
-            None => match column.kind {
+        let (kind, reason) = match (by_name, profiled.and_then(kind_by_meaning)) {
+            (Some(kind), _) => (kind, "its name"),
+            (None, Some(kind)) => (kind, "its profile"),
+            (None, None) => match column.kind {
                 ColumnKind::Date | ColumnKind::Timestamp { .. } => (CompareKind::Date, "its type"),
                 ColumnKind::Integer { .. } | ColumnKind::Decimal { .. } | ColumnKind::Float { .. } => (CompareKind::Number, "its type"),
                 ColumnKind::Boolean => (CompareKind::Exact, "its type"),
                 _ if f.emails >= 0.8 => (CompareKind::Email, "its values"),
+                _ if f.dates >= 0.9 => (CompareKind::Date, "its values"),
                 _ if f.phones >= 0.9 => (CompareKind::Phone, "its values"),
                 _ if f.distinct <= 30 => (CompareKind::Exact, "few distinct values"),
                 _ => (CompareKind::Text, "its values"),
@@ -149,6 +166,20 @@ pub fn propose(conn: &Connection, table: &str, other: Option<&str>, columns: &[C
         out.push(Proposal { column: column.name.clone(), kind: Some(kind), reason: format!("{} by {reason}", kind.name()) });
     }
     Ok(out)
+}
+
+/// How to compare a text column by what its profile says it holds; other types go by type.
+fn kind_by_meaning(p: &ColumnProfile) -> Option<CompareKind> {
+    match p.meaning {
+        Meaning::Email => Some(CompareKind::Email),
+        Meaning::Phone => Some(CompareKind::Phone),
+        Meaning::DateAsText => Some(CompareKind::Date),
+        Meaning::NumberAsText => Some(CompareKind::Code),
+        Meaning::Url => Some(CompareKind::Exact),
+        Meaning::Categorical if p.distinct <= 30 => Some(CompareKind::Exact),
+        Meaning::Categorical | Meaning::FreeText => Some(CompareKind::Text),
+        _ => None,
+    }
 }
 
 /// The comparisons of the proposals that have one.
