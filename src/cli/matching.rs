@@ -30,6 +30,13 @@ pub struct MatchArgs {
     /// Pairs at or above this match probability are matches
     #[arg(long, value_name = "P", default_value_t = 0.5)]
     threshold: f64,
+    /// Weigh exact matches of these compared columns by how common the value is (default:
+    /// the name columns)
+    #[arg(long, value_name = "A,B,...", conflicts_with = "no_tf")]
+    tf: Option<String>,
+    /// Weigh every exact match alike, however common the value
+    #[arg(long)]
+    no_tf: bool,
     /// Refuse to compare more candidate pairs than this
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PAIRS)]
     max_pairs: u64,
@@ -79,6 +86,7 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
     spec.blocking = o.block.iter().map(|b| split_list(b)).collect();
     spec.threshold = o.threshold;
     spec.max_pairs = o.max_pairs;
+    spec.term_frequencies = if o.no_tf { Some(Vec::new()) } else { o.tf.as_deref().map(split_list) };
     spec.into = o.into.clone();
     if o.apply {
         use crate::engine::linkage::apply::{ApplySpec, ApplyTarget, Survivor};
@@ -115,8 +123,9 @@ pub(super) fn run(args: &Args, table: &str, o: &MatchArgs) -> anyhow::Result<Out
     for c in &report.comparisons {
         let exact = c.levels.last().map_or(0.0, |l| l.weight);
         let different = c.levels.first().map_or(0.0, |l| l.weight);
+        let tf = if c.term_frequencies { " (by how common)" } else { "" };
         text.push_str(&format!(
-            "  {:<24} {:<9} exact {exact:+.1}, different {different:+.1}{}\n",
+            "  {:<24} {:<9} exact {exact:+.1}{tf}, different {different:+.1}{}\n",
             c.column,
             c.kind.name(),
             c.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()

@@ -27,6 +27,8 @@ pub struct SetupRow {
     pub column: String,
     pub kind: Option<CompareKind>,
     pub reason: String,
+    /// Its exact matches weigh by how common the value is.
+    pub tf: bool,
 }
 
 pub struct MatchState {
@@ -149,6 +151,7 @@ impl MatchState {
         if self.setup.is_some() {
             spec.comparisons = self.rows.iter().filter_map(|r| r.kind.map(|kind| Comparison { column: r.column.clone(), kind })).collect();
             spec.blocking = self.rules.iter().map(|(columns, _)| columns.clone()).collect();
+            spec.term_frequencies = Some(self.rows.iter().filter(|r| r.kind.is_some() && r.tf).map(|r| r.column.clone()).collect());
         }
         spec.threshold = self.threshold;
         spec.max_pairs = self.max_pairs;
@@ -355,9 +358,14 @@ impl MatchState {
                 .comparisons
                 .iter()
                 .zip(&setup.reasons)
-                .map(|(c, reason)| SetupRow { column: c.column.clone(), kind: Some(c.kind), reason: reason.clone().unwrap_or_default() })
+                .map(|(c, reason)| SetupRow {
+                    column: c.column.clone(),
+                    kind: Some(c.kind),
+                    reason: reason.clone().unwrap_or_default(),
+                    tf: setup.term_frequencies.contains(&c.column),
+                })
                 .collect();
-            rows.extend(setup.left_out.iter().map(|p| SetupRow { column: p.column.clone(), kind: None, reason: p.reason.clone() }));
+            rows.extend(setup.left_out.iter().map(|p| SetupRow { column: p.column.clone(), kind: None, reason: p.reason.clone(), tf: false }));
             self.rows = rows;
             self.new_rule = vec![false; self.rows.len()];
             self.survivors = self.rows.iter().map(|r| (r.column.clone(), Survivor::MostFrequent)).collect();
@@ -561,6 +569,12 @@ fn comparisons_grid(ui: &mut egui::Ui, state: &mut MatchState, changed: &mut boo
                 for kind in KINDS {
                     *changed |= ui.selectable_value(&mut row.kind, Some(*kind), kind.name()).changed();
                 }
+            });
+            ui.add_enabled_ui(row.kind.is_some(), |ui| {
+                *changed |= ui
+                    .checkbox(&mut row.tf, "common values count less")
+                    .on_hover_text("An exact match on a common value (Smith) adds less to the score than one on a rare value")
+                    .changed();
             });
             ui.weak(&row.reason);
             ui.end_row();

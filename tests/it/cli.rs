@@ -216,6 +216,20 @@ fn match_finds_the_same_person_from_the_command_line() {
     assert_eq!(surname["kind"], "name");
     assert_eq!(surname["levels"].as_array().unwrap().last().unwrap()["label"], "exact");
     assert!(surname["levels"].as_array().unwrap().last().unwrap()["weight"].as_f64().unwrap() > 3.0);
+    assert_eq!(surname["term_frequencies"], true, "names weigh by how common they are");
+
+    // Every exact match alike, or only the surname by how common it is; a column not compared is named.
+    for (flag, given_name, surname) in [(&["--no-tf"][..], false, false), (&["--tf", "surname"][..], false, true)] {
+        let mut args = vec!["match", "people", "--exclude", "rec_id", "--json"];
+        args.extend(flag);
+        let v = json(&dataforge(&ws, &args));
+        let tf = |column: &str| v["report"]["comparisons"].as_array().unwrap().iter().find(|c| c["column"] == column).unwrap()["term_frequencies"].clone();
+        assert_eq!((tf("given_name"), tf("surname")), (given_name.into(), surname.into()), "{flag:?}");
+        assert_eq!(v["report"]["clusters"], 500);
+    }
+    let out = dataforge(&ws, &["match", "people", "--exclude", "rec_id", "--tf", "rec_id"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"rec_id\" is weighed by how common its values are but is not one of the compared columns"), "{}", String::from_utf8_lossy(&out.stderr));
 
     // A set-up given by hand, and a typo in it named.
     let out = dataforge(&ws, &["match", "people", "--compare", "surname:name", "--compare", "date_of_birth:date", "--compare", "postcode:postcode", "--block", "postcode"]);

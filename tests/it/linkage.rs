@@ -178,6 +178,25 @@ fn a_review_pages_clusters_and_explains_each_pair() {
     assert_eq!((at.pairs, at.clusters, at.rows), (report.pairs_above_threshold, report.clusters, report.rows_in_clusters));
     let (high, low) = (review.at_threshold(&conn, 0.99).unwrap(), review.at_threshold(&conn, 0.05).unwrap());
     assert!(high.pairs <= at.pairs && at.pairs <= low.pairs, "{high:?} {at:?} {low:?}");
+    // Names weigh by how common they are: an exact surname adds less the more rows share it.
+    assert!(report.comparisons.iter().any(|c| c.column == "surname" && c.term_frequencies));
+    let mut by_frequency: Vec<(i64, f64)> = Vec::new();
+    for c in &clusters[..200] {
+        let rows = review.cluster_rows(&conn, c.id).unwrap();
+        let surname = rows.columns.iter().position(|c| c == "surname").unwrap();
+        for pair in review.cluster_pairs(&conn, c.id).unwrap() {
+            let part = pair.parts.iter().find(|p| p.column == "surname").unwrap();
+            if !part.level.starts_with("exact, ") {
+                continue;
+            }
+            let name = rows.rows[rows.nodes.iter().position(|&n| n == pair.left_node).unwrap()].1[surname].clone().unwrap();
+            let share: i64 = conn.query_row("SELECT count(*) FROM f WHERE trim(surname) = trim(?)", [&name], |r| r.get(0)).unwrap();
+            by_frequency.push((share, part.weight));
+        }
+    }
+    by_frequency.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    assert!(by_frequency.len() > 50 && by_frequency.first().unwrap().0 < by_frequency.last().unwrap().0, "{by_frequency:?}");
+    assert!(by_frequency.windows(2).all(|w| if w[0].0 == w[1].0 { (w[0].1 - w[1].1).abs() < 1e-6 } else { w[0].1 > w[1].1 }), "{by_frequency:?}");
     review.discard(&conn);
     assert!(review.clusters_page(&conn, 0, 1).is_err(), "the review's tables are gone");
 }

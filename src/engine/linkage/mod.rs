@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use self::compare::Comparison;
 use self::model::{Fitted, LevelModel};
 pub use self::review::{ClusterRows, ClusterSummary, Contribution, FLAG_BELOW, MatchReview, PairExplained, SplitOutcome, ThresholdCounts, WeakLink};
-use self::steps::{apply_labels, count_rule_pairs, create_pairs, estimate_prior, estimate_u, form_clusters, patterns, prepare, propose_rules, score, write_result};
+use self::steps::{apply_labels, count_rule_pairs, create_pairs, estimate_prior, estimate_u, form_clusters, patterns, prepare, propose_rules, score, term_frequencies, write_result};
 use super::error::{EngineError, Result};
 use super::job::{Job, JobCtx};
 use super::sql::validate_table_name;
@@ -66,6 +66,10 @@ pub struct MatchSpec {
     pub review: bool,
     /// With `into`: merge each cluster into one row ([`apply`]) in the same transaction.
     pub apply: Option<apply::ApplySpec>,
+    /// Compared columns whose exact matches weigh by how common the value is (a shared rare
+    /// surname says more than a shared "Smith"); `None`: the names.
+    #[serde(default)]
+    pub term_frequencies: Option<Vec<String>>,
 }
 
 impl MatchSpec {
@@ -82,6 +86,7 @@ impl MatchSpec {
             into: None,
             review: false,
             apply: None,
+            term_frequencies: None,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct ComparisonReport {
     pub reason: Option<String>,
     /// How many training sessions estimated its m (0: the starting values were kept).
     pub trained_sessions: usize,
+    /// Its exact matches weigh by how common the value is.
+    pub term_frequencies: bool,
     pub levels: Vec<LevelModel>,
 }
 
@@ -195,6 +202,13 @@ impl Job for MatchJob {
         for t in ["__match_a", "__match_b", "__match_pairs", "__match_random", "__match_clusters", "__match_labels"] {
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"));
         }
+        let term_tables: Vec<String> = conn
+            .prepare("SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '__match_tf')")
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+            .unwrap_or_default();
+        for t in term_tables {
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", super::sql::quote_ident(&t)));
+        }
         let report = outcome?;
         if replacing {
             let _ = super::profile::store::mark_changed(&conn, Some(&self.spec.table));
@@ -260,6 +274,8 @@ struct Prepared {
     rule_reports: Vec<RuleReport>,
     columns_a: Vec<ColumnInfo>,
     columns_b: Option<Vec<ColumnInfo>>,
+    /// Per comparison: weighed by how common its values are.
+    tf: Vec<bool>,
 }
 
 impl Prepared {
@@ -269,6 +285,7 @@ impl Prepared {
             reasons: self.reasons.clone(),
             left_out: self.left_out.clone(),
             rules: self.rule_reports.clone(),
+            term_frequencies: self.comparisons.iter().zip(&self.tf).filter(|(_, on)| **on).map(|(c, _)| c.column.clone()).collect(),
             rows: self.sides.n_a,
             rows_linked: self.sides.b.as_ref().map(|_| self.sides.n_b),
         }
@@ -283,6 +300,8 @@ pub struct MatchSetup {
     pub reasons: Vec<Option<String>>,
     pub left_out: Vec<setup::Proposal>,
     pub rules: Vec<RuleReport>,
+    /// Compared columns whose exact matches weigh by how common the value is.
+    pub term_frequencies: Vec<String>,
     pub rows: u64,
     pub rows_linked: Option<u64>,
 }
@@ -360,6 +379,18 @@ fn prepare_run(conn: &Connection, spec: &MatchSpec, clock: &mut PhaseClock<'_>) 
         return Err(EngineError::InvalidOption(format!("no column of {} is left to compare; name some with --compare COLUMN:KIND", spec.table)));
     }
 
+    let tf: Vec<bool> = match &spec.term_frequencies {
+        None => comparisons.iter().map(|c| c.kind == compare::CompareKind::Name).collect(),
+        Some(names) => {
+            for name in names {
+                if !comparisons.iter().any(|c| c.column.eq_ignore_ascii_case(name)) {
+                    return Err(EngineError::InvalidOption(format!("{name:?} is weighed by how common its values are but is not one of the compared columns")));
+                }
+            }
+            comparisons.iter().map(|c| names.iter().any(|n| n.eq_ignore_ascii_case(&c.column))).collect()
+        }
+    };
+
     clock.phase("Preparing the rows");
     let n_a = prepare(conn, &spec.table, &comparisons, "__match_a")?;
     let n_b = match &spec.link {
@@ -410,7 +441,7 @@ fn prepare_run(conn: &Connection, spec: &MatchSpec, clock: &mut PhaseClock<'_>) 
         )));
     }
     clock.ctx.checkpoint()?;
-    Ok(Prepared { comparisons, reasons, left_out, sides, rules, rule_reports, columns_a, columns_b })
+    Ok(Prepared { comparisons, reasons, left_out, sides, rules, rule_reports, columns_a, columns_b, tf })
 }
 
 fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport> {
@@ -418,7 +449,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
         return Err(EngineError::InvalidOption(format!("the threshold is a probability between 0 and 1; got {}", spec.threshold)));
     }
     let mut clock = PhaseClock::new(ctx);
-    let Prepared { comparisons, reasons, left_out, sides, rules, rule_reports, columns_a, columns_b } = prepare_run(conn, spec, &mut clock)?;
+    let Prepared { comparisons, reasons, left_out, sides, rules, rule_reports, columns_a, columns_b, tf } = prepare_run(conn, spec, &mut clock)?;
 
     clock.phase("Comparing the candidate pairs");
     let candidate_pairs = create_pairs(conn, &sides, &comparisons, &rules)?;
@@ -456,7 +487,10 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
 
     clock.phase("Scoring the pairs");
     let weights: Vec<Vec<f64>> = m.iter().zip(&u).map(|(m, u)| model::weights(m, u)).collect();
-    score(conn, &comparisons, &weights, model::prior_weight(prior))?;
+    if tf.iter().any(|&on| on) {
+        term_frequencies(conn, &sides, &tf)?;
+    }
+    score(conn, &comparisons, &weights, model::prior_weight(prior), &tf, &u)?;
     let labels_used = if labels::count(conn, &spec.table, spec.link.as_deref())? > 0 {
         clock.phase("Using the labelled pairs");
         apply_labels(conn, &sides, spec, &comparisons, &weights, model::prior_weight(prior))?
@@ -482,6 +516,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
                 kind: comparison.kind,
                 reason: reasons[c].clone(),
                 trained_sessions: trained[c],
+                term_frequencies: tf[c],
                 levels: comparison
                     .kind
                     .level_labels()
@@ -511,7 +546,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
     if let Some(into) = &spec.into {
         clock.phase("Writing the result tables");
         let (table, pairs, merged) = ctx.transaction(conn, || {
-            let (table, pairs) = write_result(conn, &sides, &comparisons, &weights, into, &columns_a, columns_b.as_deref())?;
+            let (table, pairs) = write_result(conn, &sides, &comparisons, &weights, &tf, into, &columns_a, columns_b.as_deref())?;
             let merged = match &spec.apply {
                 Some(a) => Some(apply::write_merged(conn, &spec.table, &columns_a, &table, a)?),
                 None => None,
@@ -534,6 +569,7 @@ fn run(conn: &Connection, spec: &MatchSpec, ctx: &JobCtx) -> Result<MatchReport>
             weights: weights.clone(),
             prior_weight: model::prior_weight(prior),
             threshold: spec.threshold,
+            tf: tf.clone(),
         };
         review.create(conn, &sides)?;
         report.review = Some(review);

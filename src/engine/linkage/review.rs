@@ -24,6 +24,8 @@ pub struct MatchReview {
     pub prior_weight: f64,
     /// Pairs at or above it link their rows.
     pub threshold: f64,
+    /// Per comparison: its exact matches weigh by how common the value is (`t{i}`).
+    pub(super) tf: Vec<bool>,
 }
 
 /// A cluster of three or more rows held together by one link below this is flagged.
@@ -138,7 +140,10 @@ impl MatchReview {
             weak = self.scratch("weak"),
             rowid = rowid_of("c.node"),
             offset = if sides.is_link() { sides.n_a } else { 0 },
-            levels = (0..self.comparisons.len()).map(|i| format!("p.g{i}")).collect::<Vec<_>>().join(", "),
+            levels = (0..self.comparisons.len())
+                .map(|i| if self.tf[i] { format!("p.g{i}, p.t{i}") } else { format!("p.g{i}") })
+                .collect::<Vec<_>>()
+                .join(", "),
         ))?;
         self.flag_weak_links(conn, &format!("IN (SELECT cluster FROM {} WHERE size >= 3)", self.scratch("groups")))
     }
@@ -254,24 +259,31 @@ impl MatchReview {
     /// The scored pairs inside cluster `id`, most likely first, each explained.
     pub fn cluster_pairs(&self, conn: &Connection, id: u32) -> Result<Vec<PairExplained>> {
         let k = self.comparisons.len();
-        let levels: Vec<String> = (0..k).map(|i| format!("g{i}")).collect();
+        let mut levels: Vec<String> = (0..k).map(|i| format!("g{i}")).collect();
+        levels.extend((0..k).map(|i| if self.tf[i] { format!("t{i}") } else { "CAST(NULL AS FLOAT)".into() }));
         let mut stmt =
             conn.prepare(&format!("SELECT l, r, p, weight, {} FROM {} WHERE cluster = ? ORDER BY p DESC, l, r LIMIT {REVIEW_LIMIT}", levels.join(", "), self.scratch("pairs")))?;
         let rows = stmt.query_map([id], |r| {
             let codes = (0..k).map(|i| r.get::<_, i8>(4 + i)).collect::<duckdb::Result<Vec<_>>>()?;
-            Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, f64>(2)?, r.get::<_, f64>(3)?, codes))
+            let adjusted = (0..k).map(|i| r.get::<_, Option<f32>>(4 + k + i)).collect::<duckdb::Result<Vec<_>>>()?;
+            Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, f64>(2)?, r.get::<_, f64>(3)?, codes, adjusted))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (l, r, p, weight, codes) = row?;
+            let (l, r, p, weight, codes, adjusted) = row?;
             let parts = self
                 .comparisons
                 .iter()
-                .zip(&codes)
+                .zip(codes.iter().zip(&adjusted))
                 .enumerate()
-                .map(|(i, (c, &code))| match usize::try_from(code) {
-                    Ok(level) => Contribution { column: c.column.clone(), level: c.kind.level_labels()[level].to_string(), weight: self.weights[i][level] },
-                    Err(_) => Contribution { column: c.column.clone(), level: "missing".into(), weight: 0.0 },
+                .map(|(i, (c, (&code, &t)))| match (usize::try_from(code), t) {
+                    (Ok(level), Some(t)) => Contribution {
+                        column: c.column.clone(),
+                        level: format!("{}, {} value {t:+.1}", c.kind.level_labels()[level], if t < 0.0 { "a common" } else { "a rare" }),
+                        weight: self.weights[i][level] + f64::from(t),
+                    },
+                    (Ok(level), None) => Contribution { column: c.column.clone(), level: c.kind.level_labels()[level].to_string(), weight: self.weights[i][level] },
+                    (Err(_), _) => Contribution { column: c.column.clone(), level: "missing".into(), weight: 0.0 },
                 })
                 .collect();
             out.push(PairExplained { left_node: l, right_node: r, left: self.label(l), right: self.label(r), probability: p, weight, parts });

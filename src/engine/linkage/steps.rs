@@ -242,8 +242,8 @@ pub(super) fn apply_labels(conn: &Connection, sides: &Sides, spec: &MatchSpec, c
     let sum: Vec<String> = (0..comparisons.len()).map(|i| weight_sql(i, &weights[i])).collect();
     conn.execute_batch(&format!(
         "UPDATE __match_pairs SET p = CASE WHEN x.is_match THEN 1.0 ELSE 0.0 END FROM __match_labels AS x WHERE __match_pairs.l = x.l AND __match_pairs.r = x.r;
-         INSERT INTO __match_pairs
-         SELECT l, r, {g}, CAST(0 AS UBIGINT), {prior_weight:?} + {sum}, 1.0 FROM (
+         INSERT INTO __match_pairs BY NAME
+         SELECT l, r, {g}, CAST(0 AS UBIGINT) AS mask, {prior_weight:?} + {sum} AS weight, 1.0 AS p FROM (
            SELECT x.l AS l, x.r AS r, {levels} FROM __match_labels AS x JOIN __match_a AS l ON l._row = x.l JOIN {right} AS r ON r._row = x.r
            WHERE x.is_match AND NOT EXISTS (SELECT 1 FROM __match_pairs AS p WHERE p.l = x.l AND p.r = x.r));",
         g = (0..comparisons.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", "),
@@ -254,12 +254,46 @@ pub(super) fn apply_labels(conn: &Connection, sides: &Sides, spec: &MatchSpec, c
     Ok(used)
 }
 
-/// Adds `weight` and `p` (the match probability) to every candidate pair.
-pub(super) fn score(conn: &Connection, comparisons: &[Comparison], weights: &[Vec<f64>], prior_weight: f64) -> Result<()> {
-    let sum: Vec<String> = (0..comparisons.len()).map(|i| weight_sql(i, &weights[i])).collect();
+/// Creates `__match_tf{i}` for each comparison weighed by how common its values are: each
+/// prepared value and its share of the rows that have one (both tables' rows when linking).
+pub(super) fn term_frequencies(conn: &Connection, sides: &Sides, tf: &[bool]) -> Result<()> {
+    for i in (0..tf.len()).filter(|&i| tf[i]) {
+        let (a, _) = prepared(i);
+        let rows = if sides.is_link() { format!("SELECT {a} FROM __match_a UNION ALL SELECT {a} FROM __match_b") } else { format!("SELECT {a} FROM __match_a") };
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE __match_tf{i} AS SELECT {a} AS v, count(*) / sum(count(*)) OVER () AS tf FROM ({rows}) WHERE {a} IS NOT NULL GROUP BY 1"
+        ))?;
+    }
+    Ok(())
+}
+
+/// SQL of what comparison `i` adds to a pair's weight: its level's weight and, for an exact
+/// match weighed by how common the value is, the pair's `t{i}`.
+pub(super) fn part_sql(i: usize, weights: &[f64], tf: &[bool]) -> String {
+    if tf[i] { format!("({} + coalesce(CAST(t{i} AS DOUBLE), 0.0))", weight_sql(i, weights)) } else { weight_sql(i, weights) }
+}
+
+/// Adds `weight` and `p` (the match probability) to every candidate pair; an exact match on
+/// a comparison weighed by how common the value is adds `t{i}` = log2(u of exact / the
+/// value's share): less for a common name, more for a rare one.
+pub(super) fn score(conn: &Connection, comparisons: &[Comparison], weights: &[Vec<f64>], prior_weight: f64, tf: &[bool], u: &[Vec<f64>]) -> Result<()> {
+    let sum: Vec<String> = (0..comparisons.len()).map(|i| part_sql(i, &weights[i], tf)).collect();
+    let mut adjust = Vec::new();
+    let mut joins = Vec::new();
+    for i in (0..comparisons.len()).filter(|&i| tf[i]) {
+        let exact = comparisons[i].kind.levels() - 1;
+        let (a, _) = prepared(i);
+        adjust.push(format!("CAST(CASE WHEN p.g{i} = {exact} THEN log2({:?} / f{i}.tf) END AS FLOAT) AS t{i}", u[i][exact]));
+        joins.push(format!("LEFT JOIN __match_tf{i} AS f{i} ON f{i}.v = x.{a}"));
+    }
+    let source = if adjust.is_empty() {
+        "__match_pairs".to_string()
+    } else {
+        format!("(SELECT p.*, {} FROM __match_pairs AS p JOIN __match_a AS x ON x._row = p.l {})", adjust.join(", "), joins.join(" "))
+    };
     conn.execute_batch(&format!(
         "CREATE OR REPLACE TEMP TABLE __match_pairs AS
-         SELECT *, 1.0 / (1.0 + pow(2.0, -weight)) AS p FROM (SELECT *, {prior_weight:?} + {} AS weight FROM __match_pairs)",
+         SELECT *, 1.0 / (1.0 + pow(2.0, -weight)) AS p FROM (SELECT *, {prior_weight:?} + {} AS weight FROM {source})",
         sum.join(" + ")
     ))?;
     Ok(())
@@ -317,6 +351,7 @@ pub(super) fn write_result(
     sides: &Sides,
     comparisons: &[Comparison],
     weights: &[Vec<f64>],
+    tf: &[bool],
     into: &str,
     columns_a: &[ColumnInfo],
     columns_b: Option<&[ColumnInfo]>,
@@ -359,7 +394,7 @@ pub(super) fn write_result(
     let mut cells = vec!["l + 1 AS row_l".to_string(), "r + 1 AS row_r".to_string(), "p AS match_probability".into(), "weight AS match_weight".into()];
     for (i, c) in comparisons.iter().enumerate() {
         cells.push(format!("g{i} AS {}", quote_ident(&format!("{}_level", c.column))));
-        cells.push(format!("{} AS {}", weight_sql(i, &weights[i]), quote_ident(&format!("{}_weight", c.column))));
+        cells.push(format!("{} AS {}", part_sql(i, &weights[i], tf), quote_ident(&format!("{}_weight", c.column))));
     }
     conn.execute_batch(&format!(
         "CREATE TABLE {} AS SELECT {} FROM __match_pairs WHERE p >= {PAIRS_TABLE_FLOOR} ORDER BY p DESC, l, r",
