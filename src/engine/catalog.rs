@@ -20,6 +20,7 @@ fn on_open() -> OnOpen {
     // Imports hand Arrow batches over through these; linked Arrow files read through them.
     Arc::new(|conn: &Connection| {
         super::import::register_table_functions(conn)?;
+        super::fold::register(conn)?;
         // Record matching's bounded edit distance.
         super::linkage::distance::register(conn)
     })

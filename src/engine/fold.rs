@@ -303,6 +303,45 @@ fn table(lowered: bool) -> &'static Table {
     if lowered { LOWERED.get_or_init(|| Table::build(true)) } else { CASED.get_or_init(|| Table::build(false)) }
 }
 
+/// `dataforge_fold(text)`: [`fold`] as a function on every workspace connection, for SQL
+/// that folds many values (record matching prepares every row's names with it) where the
+/// table-carrying [`fold_sql`] would make the statement itself large.
+pub const FOLD_FUNCTION: &str = "dataforge_fold";
+
+pub fn register(conn: &duckdb::Connection) -> crate::engine::error::Result<()> {
+    conn.register_scalar_function::<FoldFunction>(FOLD_FUNCTION)?;
+    Ok(())
+}
+
+struct FoldFunction;
+
+impl duckdb::vscalar::VScalar for FoldFunction {
+    type State = ();
+
+    fn invoke(
+        _: &(),
+        input: &mut duckdb::core::DataChunkHandle,
+        output: &mut dyn duckdb::vtab::arrow::WritableVector,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        use duckdb::core::Inserter;
+        let mut out = output.flat_vector();
+        // SAFETY: the only signature registered takes one VARCHAR, and the texts are used here only.
+        let texts = unsafe { crate::engine::udf::texts(input, 0) };
+        for (row, text) in texts.iter().enumerate() {
+            match text {
+                Some(text) => out.insert(row, fold(&String::from_utf8_lossy(text)).as_str()),
+                None => out.set_null(row),
+            }
+        }
+        Ok(())
+    }
+
+    fn signatures() -> Vec<duckdb::vscalar::ScalarFunctionSignature> {
+        use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
+        vec![duckdb::vscalar::ScalarFunctionSignature::exact(vec![LogicalTypeHandle::from(LogicalTypeId::Varchar)], LogicalTypeHandle::from(LogicalTypeId::Varchar))]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +426,26 @@ mod tests {
         }
         let null: Option<String> = conn.query_row(&format!("SELECT {}", fold_sql("CAST(NULL AS VARCHAR)")), [], |r| r.get(0)).expect("NULL folds");
         assert_eq!(null, None);
+    }
+
+    #[test]
+    fn the_function_folds_every_row_as_the_sql_does() {
+        let conn = duckdb::Connection::open_in_memory().expect("an in-memory database");
+        register(&conn).expect("registered");
+        // Past one chunk of 2,048 rows, with NULLs between.
+        let rows = FOLD_SAMPLES.iter().map(|s| quote_literal(s)).collect::<Vec<_>>().join(", ");
+        let differ: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM (SELECT CASE WHEN i % 7 = 0 THEN NULL ELSE list_extract([{rows}], CAST(i % {n} AS INTEGER) + 1) END AS v FROM range(5000) AS t(i))
+                     WHERE {FOLD_FUNCTION}(v) IS DISTINCT FROM {}",
+                    fold_sql("v"),
+                    n = FOLD_SAMPLES.len()
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .expect("the function runs");
+        assert_eq!(differ, 0);
     }
 }

@@ -22,6 +22,7 @@ pub mod monitor;
 pub mod policy;
 pub mod scratch;
 pub mod sql;
+pub mod udf;
 pub mod view;
 pub mod workspace;
 

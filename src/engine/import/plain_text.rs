@@ -7,7 +7,7 @@
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
 use duckdb::vtab::arrow::WritableVector;
-use duckdb::{Connection, ffi};
+use duckdb::Connection;
 
 use crate::engine::error::Result;
 use crate::engine::kind::ColumnKind;
@@ -109,34 +109,19 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 fn map_text(input: &mut DataChunkHandle, output: &mut dyn WritableVector, parse: fn(&[u8]) -> Option<i64>) {
     let rows = input.len();
     let mut out = output.flat_vector();
-    // SAFETY: DuckDB hands the function a flattened chunk of `rows` rows whose first column
-    // is VARCHAR (the only signature registered), so its data is `rows` string_t values and
-    // its validity, when present, covers them; the output is a BIGINT/TIMESTAMP vector of at
-    // least `rows` values.
-    unsafe {
-        let vector = ffi::duckdb_data_chunk_get_vector(input.get_ptr(), 0);
-        let strings = ffi::duckdb_vector_get_data(vector).cast::<ffi::duckdb_string_t>();
-        let validity = ffi::duckdb_vector_get_validity(vector);
-        let values = out.as_mut_slice_with_len::<i64>(rows);
-        let mut not_plain = Vec::new();
-        for (row, value) in values.iter_mut().enumerate() {
-            let valid = validity.is_null() || ffi::duckdb_validity_row_is_valid(validity, row as u64);
-            let string = &mut *strings.add(row);
-            let parsed = valid
-                .then(|| {
-                    let len = ffi::duckdb_string_t_length(*string) as usize;
-                    let data = ffi::duckdb_string_t_data(string).cast::<u8>();
-                    parse(std::slice::from_raw_parts(data, len))
-                })
-                .flatten();
-            match parsed {
-                Some(v) => *value = v,
-                None => not_plain.push(row),
-            }
+    // SAFETY: the only signature registered takes one VARCHAR, and the texts are used here only.
+    let texts = unsafe { crate::engine::udf::texts(input, 0) };
+    // SAFETY: the output is a BIGINT/TIMESTAMP vector of at least `rows` values.
+    let values = unsafe { out.as_mut_slice_with_len::<i64>(rows) };
+    let mut not_plain = Vec::new();
+    for (row, (value, text)) in values.iter_mut().zip(&texts).enumerate() {
+        match text.and_then(parse) {
+            Some(v) => *value = v,
+            None => not_plain.push(row),
         }
-        for row in not_plain {
-            out.set_null(row);
-        }
+    }
+    for row in not_plain {
+        out.set_null(row);
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{EngineError, Result};
 use super::distance::EDITS_FUNCTION;
-use crate::engine::fold::fold_sql;
+use crate::engine::fold::FOLD_FUNCTION;
 
 /// What a column holds, as far as comparing two records goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -96,7 +96,7 @@ impl CompareKind {
     /// The prepared value and a second form of it, as SQL over the raw column `raw`.
     pub fn prepare_sql(self, raw: &str) -> (String, String) {
         let text = format!("CAST({raw} AS VARCHAR)");
-        let norm = format!("nullif(trim({}), '')", fold_sql(&text));
+        let norm = format!("nullif(trim({FOLD_FUNCTION}({text})), '')");
         let digits = format!("nullif(regexp_replace({text}, '[^0-9]', '', 'g'), '')");
         match self {
             Self::Date => {
@@ -197,6 +197,7 @@ mod tests {
     fn levels_of(kind: CompareKind, pairs: &[(&str, &str)]) -> Vec<i8> {
         let conn = duckdb::Connection::open_in_memory().unwrap();
         super::super::distance::register(&conn).unwrap();
+        crate::engine::fold::register(&conn).unwrap();
         pairs
             .iter()
             .map(|(x, y)| {

@@ -7,7 +7,7 @@
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
 use duckdb::vtab::arrow::WritableVector;
-use duckdb::{Connection, ffi};
+use duckdb::Connection;
 
 use crate::engine::error::Result;
 
@@ -76,32 +76,19 @@ impl VScalar for Edits {
     fn invoke(_: &(), input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let rows = input.len();
         let mut out = output.flat_vector();
-        // SAFETY: DuckDB hands the function a flattened chunk of `rows` rows with two VARCHAR
-        // columns (the only signature registered), so each column's data is `rows` string_t
-        // values with validity covering them; the output is a UTINYINT vector of at least
-        // `rows` values.
-        unsafe {
-            let vectors = [ffi::duckdb_data_chunk_get_vector(input.get_ptr(), 0), ffi::duckdb_data_chunk_get_vector(input.get_ptr(), 1)];
-            let strings = vectors.map(|v| ffi::duckdb_vector_get_data(v).cast::<ffi::duckdb_string_t>());
-            let validity = vectors.map(|v| ffi::duckdb_vector_get_validity(v));
-            let values = out.as_mut_slice_with_len::<u8>(rows);
-            let mut missing = Vec::new();
-            for (row, value) in values.iter_mut().enumerate() {
-                let valid = |k: usize| validity[k].is_null() || ffi::duckdb_validity_row_is_valid(validity[k], row as u64);
-                if !(valid(0) && valid(1)) {
-                    missing.push(row);
-                    continue;
-                }
-                let text = |k: usize| {
-                    let string = &mut *strings[k].add(row);
-                    let len = ffi::duckdb_string_t_length(*string) as usize;
-                    std::slice::from_raw_parts(ffi::duckdb_string_t_data(string).cast::<u8>(), len)
-                };
-                *value = edits_of_text(text(0), text(1));
+        // SAFETY: the only signature registered takes two VARCHARs, and the texts are used here only.
+        let (a, b) = unsafe { (crate::engine::udf::texts(input, 0), crate::engine::udf::texts(input, 1)) };
+        // SAFETY: the output is a UTINYINT vector of at least `rows` values.
+        let values = unsafe { out.as_mut_slice_with_len::<u8>(rows) };
+        let mut missing = Vec::new();
+        for (row, value) in values.iter_mut().enumerate() {
+            match (a[row], b[row]) {
+                (Some(a), Some(b)) => *value = edits_of_text(a, b),
+                _ => missing.push(row),
             }
-            for row in missing {
-                out.set_null(row);
-            }
+        }
+        for row in missing {
+            out.set_null(row);
         }
         Ok(())
     }
