@@ -677,6 +677,7 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
             state.wants_run = true;
         }
     });
+    egui::CollapsingHeader::new("The model: what each level of each comparison weighs").id_salt("match-model").show(ui, |ui| model_ui(ui, report));
     ui.horizontal(|ui| {
         ui.label("Another threshold would give:");
         ui.add(egui::Slider::new(&mut state.try_threshold, 0.01..=0.99).fixed_decimals(2));
@@ -702,6 +703,45 @@ fn results_ui(ui: &mut egui::Ui, state: &mut MatchState, busy: bool) {
     ui.columns(2, |cols| {
         clusters_list(&mut cols[0], state);
         cluster_detail(&mut cols[1], state);
+    });
+}
+
+/// Each comparison's levels with m (how often matches land there), u (how often
+/// non-matches do) and the weight log2(m/u) a pair at that level gets.
+fn model_ui(ui: &mut egui::Ui, report: &MatchReport) {
+    ui.label(format!(
+        "Prior: about one pair in {} matches (λ = {:.2e}), weight {:+.2}. m was trained without labels on each blocking rule's pairs; u from {} random pairs.",
+        group_digits((1.0 / report.prior).round() as u64),
+        report.prior,
+        crate::engine::linkage::model::prior_weight(report.prior),
+        group_digits(report.random_pairs)
+    ));
+    let good = egui::Color32::from_rgb(60, 160, 90);
+    let bad = egui::Color32::from_rgb(200, 70, 60);
+    egui::Grid::new("match-model-grid").striped(true).show(ui, |ui| {
+        for heading in ["column", "level", "m", "u", "weight"] {
+            ui.strong(heading);
+        }
+        ui.end_row();
+        for c in &report.comparisons {
+            for (k, level) in c.levels.iter().enumerate().rev() {
+                if k + 1 == c.levels.len() {
+                    let note = match (c.trained_sessions, c.term_frequencies) {
+                        (0, _) => format!("{} ({}; m not trained: every rule uses it)", c.column, c.kind.name()),
+                        (_, true) => format!("{} ({}; exact weighs by how common the value is)", c.column, c.kind.name()),
+                        _ => format!("{} ({})", c.column, c.kind.name()),
+                    };
+                    ui.label(note);
+                } else {
+                    ui.label("");
+                }
+                ui.label(&level.label);
+                ui.label(format!("{:.4}", level.m));
+                ui.label(format!("{:.5}", level.u));
+                ui.colored_label(if level.weight >= 0.0 { good } else { bad }, format!("{:+.2}", level.weight));
+                ui.end_row();
+            }
+        }
     });
 }
 

@@ -558,6 +558,12 @@ fn records_are_matched_explained_and_written_from_the_window() {
     step_until(&mut h, "the clusters", |h| has_text(h, "500 clusters hold 1,000 rows"));
     step_until(&mut h, "a pair explained", |h| has_text(h, "Why these two match") && has_text(h, "match weight"));
     step_until(&mut h, "the threshold's counts", |h| has_text(h, "500 pairs, 500 clusters of 1,000 rows"));
+    // The model: each level's m, u and weight.
+    h.get_by_label("The model: what each level of each comparison weighs").click();
+    h.step();
+    assert!(has_text(&h, "surname (name; exact weighs by how common the value is)") && has_text(&h, "Prior: about one pair in"), "the model is shown");
+    h.get_by_label("The model: what each level of each comparison weighs").click();
+    h.step();
     let parts: Vec<String> =
         h.state_mut().state.active_tab_mut().and_then(|t| t.match_mut()).unwrap().detail.as_ref().unwrap().1[0].parts.iter().map(|p| p.column.clone()).collect();
     assert!(parts.contains(&"surname".to_string()) && parts.contains(&"date_of_birth".to_string()), "each column's part of the score: {parts:?}");
