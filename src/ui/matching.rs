@@ -81,12 +81,16 @@ pub struct MatchState {
     split_job: Option<JobHandle<(SplitOutcome, Vec<ClusterSummary>)>>,
     /// The row chosen in each cluster for the columns merged "from the chosen row".
     pub chosen: std::collections::BTreeSet<u32>,
+    /// List only the clusters that hang on one doubtful link.
+    pub flagged_only: bool,
     /// Another threshold to see what it would give, and what it gives.
     pub try_threshold: f64,
     pub at_threshold: Option<ThresholdCounts>,
     threshold_job: Option<JobHandle<ThresholdCounts>>,
     /// Fold the set-up away on the next frame.
     fold_setup: bool,
+    /// Open the set-up on the first frame, whatever a tab of the same table left folded.
+    unfold_setup: bool,
     pub opened: bool,
     pub error: Option<String>,
 }
@@ -132,10 +136,12 @@ impl MatchState {
             wants_split: None,
             split_job: None,
             chosen: Default::default(),
+            flagged_only: false,
             try_threshold: 0.5,
             at_threshold: None,
             threshold_job: None,
             fold_setup: false,
+            unfold_setup: true,
             opened: true,
             error: None,
         }
@@ -538,8 +544,10 @@ pub fn match_ui(ui: &mut egui::Ui, state: &mut MatchState, commands: &mut Vec<Co
     }
     // The set-up folds away once there are clusters to look at.
     let fold = std::mem::take(&mut state.fold_setup);
+    let unfold = std::mem::take(&mut state.unfold_setup);
     let setup_height = ui.available_height() * 0.5;
-    egui::CollapsingHeader::new("Set-up: comparisons and blocking rules").id_salt("match-setup-header").default_open(true).open(fold.then_some(false)).show(ui, |ui| {
+    let open = if fold { Some(false) } else { unfold.then_some(true) };
+    egui::CollapsingHeader::new("Set-up: comparisons and blocking rules").id_salt("match-setup-header").default_open(true).open(open).show(ui, |ui| {
         ui.add_enabled_ui(!busy, |ui| setup_ui(ui, state, setup_height));
     });
     ui.separator();
@@ -555,12 +563,17 @@ fn setup_ui(ui: &mut egui::Ui, state: &mut MatchState, height: f32) {
 }
 
 fn comparisons_ui(ui: &mut egui::Ui, state: &mut MatchState, height: f32, changed: &mut bool) {
-    ui.label("How each column is compared (proposed from its name, type and values; change any):");
+    ui.label("How each column is compared (proposed from its name, its profile, type and values; change any):");
     egui::ScrollArea::vertical().id_salt("match-columns").max_height(height).auto_shrink([false, true]).show(ui, |ui| comparisons_grid(ui, state, changed));
 }
 
 fn comparisons_grid(ui: &mut egui::Ui, state: &mut MatchState, changed: &mut bool) {
     egui::Grid::new("match-setup").striped(true).show(ui, |ui| {
+        ui.strong("column");
+        ui.strong("compared as");
+        ui.strong("exact matches").on_hover_text("Weighed by rarity: an exact match on a common value (Smith) adds less to the score than one on a rare value");
+        ui.strong("why");
+        ui.end_row();
         for row in state.rows.iter_mut() {
             ui.label(&row.column);
             let shown = row.kind.map_or("not compared", |k| k.name());
@@ -572,7 +585,7 @@ fn comparisons_grid(ui: &mut egui::Ui, state: &mut MatchState, changed: &mut boo
             });
             ui.add_enabled_ui(row.kind.is_some(), |ui| {
                 *changed |= ui
-                    .checkbox(&mut row.tf, "common values count less")
+                    .checkbox(&mut row.tf, "weighed by rarity")
                     .on_hover_text("An exact match on a common value (Smith) adds less to the score than one on a rare value")
                     .changed();
             });
@@ -800,10 +813,18 @@ fn merge_ui(ui: &mut egui::Ui, state: &mut MatchState) {
 }
 
 fn clusters_list(ui: &mut egui::Ui, state: &mut MatchState) {
-    ui.label("Clusters, largest and least certain first");
+    let flagged = state.clusters.iter().filter(|c| c.weak_link.is_some()).count();
+    ui.horizontal(|ui| {
+        ui.label("Clusters, largest and least certain first");
+        if flagged > 0 || state.flagged_only {
+            ui.checkbox(&mut state.flagged_only, format!("only the {} that hang on one link", group_digits(flagged as u64)))
+                .on_hover_text("Clusters held together by one doubtful link: two people may be joined through it");
+        }
+    });
+    let shown: Vec<usize> = (0..state.clusters.len()).filter(|&i| !state.flagged_only || state.clusters[i].weak_link.is_some()).collect();
     let row_height = ui.spacing().interact_size.y;
-    egui::ScrollArea::vertical().id_salt("match-clusters").auto_shrink([false, false]).show_rows(ui, row_height, state.clusters.len(), |ui, range| {
-        for i in range {
+    egui::ScrollArea::vertical().id_salt("match-clusters").auto_shrink([false, false]).show_rows(ui, row_height, shown.len(), |ui, range| {
+        for &i in &shown[range] {
             let c = &state.clusters[i];
             let text = match c.weak_link {
                 Some(link) => format!("Cluster {} · {} rows · hangs on one link {:.3} (flagged)", c.id + 1, c.size, link.probability),
@@ -845,7 +866,11 @@ fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
     ui.label("Its rows (cells that differ from the first row are marked; tick rows to split them off; under \"merge from\", the row a merge takes values from)");
     let first = rows.rows.first().map(|r| r.1.clone()).unwrap_or_default();
     let (ticked, chosen) = (&mut state.ticked, &mut state.chosen);
+    // Tall enough for the tick boxes, so every row is the same height.
+    let row_height = ui.spacing().interact_size.y + 2.0;
     egui::ScrollArea::horizontal().id_salt("match-rows").show(ui, |ui| {
+        // One line per row: a long cell widens its column rather than wrapping.
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         TableBuilder::new(ui)
             .id_salt("match-rows-table")
             .striped(true)
@@ -867,7 +892,7 @@ fn cluster_detail_inner(ui: &mut egui::Ui, state: &mut MatchState) {
             })
             .body(|mut body| {
                 for ((label, cells), &node) in rows.rows.iter().zip(&rows.nodes) {
-                    body.row(18.0, |mut row| {
+                    body.row(row_height, |mut row| {
                         row.col(|ui| {
                             let mut on = ticked.contains(&node);
                             if ui.checkbox(&mut on, label).changed() {
