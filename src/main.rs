@@ -1,4 +1,3 @@
-use clap::Parser as _;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #[global_allocator]
@@ -28,7 +27,11 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = match Args::try_parse() {
+    // `--version` names the engines built in beside this program's version.
+    let versions = dataforge::engine::Versions::of_this_build();
+    let version: &'static str = Box::leak(versions.line().trim_start_matches("dataforge ").to_string().into_boxed_str());
+    let command = <Args as clap::CommandFactory>::command().version(version);
+    let args = match command.try_get_matches().and_then(|m| <Args as clap::FromArgMatches>::from_arg_matches(&m)) {
         Ok(args) => args,
         Err(err) => {
             let _ = err.print();

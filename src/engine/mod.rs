@@ -28,3 +28,25 @@ pub mod workspace;
 
 pub use error::{EngineError, Result};
 pub use workspace::Workspace;
+
+/// The versions of this program and of the engines built into it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Versions {
+    pub dataforge: &'static str,
+    pub duckdb: String,
+    pub polars: &'static str,
+}
+
+impl Versions {
+    pub fn of_this_build() -> Self {
+        // SAFETY: DuckDB returns a pointer to a static, NUL-terminated string.
+        let duckdb = unsafe { std::ffi::CStr::from_ptr(duckdb::ffi::duckdb_library_version()) }.to_string_lossy().into_owned();
+        Self { dataforge: env!("CARGO_PKG_VERSION"), duckdb, polars: polars::VERSION }
+    }
+
+    /// "dataforge 0.1.0 (DuckDB v1.2.0, Polars 0.55.2)".
+    pub fn line(&self) -> String {
+        format!("dataforge {} (DuckDB {}, Polars {})", self.dataforge, self.duckdb, self.polars)
+    }
+}
+

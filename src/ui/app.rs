@@ -9,7 +9,7 @@ use std::time::Instant;
 use egui::{Key, KeyboardShortcut, Modifiers};
 
 use super::state::{AppState, Command};
-use super::{catalog, console, dialogs, export_dialog, import_dialog, jobs, memory, table};
+use super::{catalog, console, dialogs, export_dialog, import_dialog, jobs, memory, shortcuts, table};
 use crate::engine::Workspace;
 use crate::engine::config::{format_bytes, group_digits};
 
@@ -45,13 +45,12 @@ impl DataforgeApp {
 
 impl eframe::App for DataforgeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let (dropped, hovering, open, quit, console) = ctx.input_mut(|i| {
+        let (dropped, hovering, quit) = ctx.input_mut(|i| {
             let dropped: Vec<PathBuf> = i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect();
-            let open = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O));
-            let console = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::T));
             let quit = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Q));
-            (dropped, !i.raw.hovered_files.is_empty(), open, quit, console)
+            (dropped, !i.raw.hovered_files.is_empty(), quit)
         });
+        shortcuts::handle(ctx, &mut self.state);
         if quit {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
@@ -63,12 +62,6 @@ impl eframe::App for DataforgeApp {
         self.state.is_hovering_files = hovering;
         if !dropped.is_empty() {
             self.state.push(Command::ImportFiles(dropped));
-        }
-        if open {
-            self.state.push(Command::ShowOpenDialog);
-        }
-        if console {
-            self.state.push(Command::OpenConsole);
         }
         self.state.poll();
     }
@@ -103,6 +96,8 @@ impl eframe::App for DataforgeApp {
         dialogs::settings_ui(&ctx, &mut self.state);
         dialogs::confirm_drop_ui(&ctx, &mut self.state);
         dialogs::confirm_quit_ui(&ctx, &mut self.state);
+        shortcuts::shortcuts_ui(&ctx, &mut self.state);
+        shortcuts::about_ui(&ctx, &mut self.state);
         self.state.file_dialogs_ui(&ctx);
         dialogs::drop_overlay_ui(&ctx, &self.state);
         self.state.apply_commands();
@@ -159,7 +154,7 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 state.push(Command::ShowOpenDialog);
             }
             let shown = state.view().map(|v| v.view().clone());
-            if ui.add_enabled(shown.is_some(), egui::Button::new("Export view…")).clicked() {
+            if ui.add_enabled(shown.is_some(), egui::Button::new("Export view…").shortcut_text("Ctrl+E")).clicked() {
                 if let Some(view) = shown {
                     state.push(Command::ShowExportDialog(view));
                 }
@@ -174,6 +169,14 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
             ui.separator();
             if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        });
+        ui.menu_button("Help", |ui| {
+            if ui.add(egui::Button::new("Keyboard shortcuts").shortcut_text("F1")).clicked() {
+                state.show_shortcuts = true;
+            }
+            if ui.button("About dataforge").clicked() {
+                state.show_about = true;
             }
         });
     });

@@ -55,6 +55,13 @@ pub struct ImportDraft {
 }
 
 impl ImportDraft {
+    /// Closes the dialog: a preview still reading stops.
+    pub fn cancel(self) {
+        if let Some(h) = self.running {
+            h.cancel();
+        }
+    }
+
     pub fn new(paths: Vec<PathBuf>, temp_dir: PathBuf) -> Self {
         Self {
             paths,
@@ -409,9 +416,7 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
         });
     if close || !is_open {
         if let Some(d) = state.import.take() {
-            if let Some(h) = d.running {
-                h.cancel();
-            }
+            d.cancel();
         }
     }
     state.pending_commands(commands);

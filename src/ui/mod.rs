@@ -13,6 +13,7 @@ pub mod import_dialog;
 pub mod jobs;
 pub mod memory;
 pub mod profile;
+pub mod shortcuts;
 pub mod state;
 pub mod table;
 pub mod tabs;

@@ -185,6 +185,9 @@ pub struct AppState {
     pub confirm_quit: bool,
     /// The user chose to quit although jobs were running.
     pub quit_confirmed: bool,
+    /// The F1 list of keyboard shortcuts is open.
+    pub show_shortcuts: bool,
+    pub show_about: bool,
     /// When each finished view job was first seen done (it leaves the list a little later).
     watched_done_at: std::collections::HashMap<u64, std::time::Instant>,
     /// Table to show once the catalog has loaded (from the last session, or after compaction).
@@ -226,6 +229,8 @@ impl AppState {
             confirm_drop: None,
             confirm_quit: false,
             quit_confirmed: false,
+            show_shortcuts: false,
+            show_about: false,
             watched_done_at: Default::default(),
             restore_selection: None,
             restore_tables: Vec::new(),

@@ -240,3 +240,13 @@ fn match_finds_the_same_person_from_the_command_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown comparison \"nmae\""), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_version_names_the_engines_built_in() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dataforge")).arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let versions = dataforge::engine::Versions::of_this_build();
+    assert_eq!(text.trim(), versions.line());
+    assert!(versions.duckdb.starts_with('v') && text.contains("Polars 0."), "{text}");
+}

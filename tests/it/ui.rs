@@ -675,3 +675,47 @@ fn similar_values_are_clustered_merged_and_the_merge_undone() {
     step_until(&mut h, "the undo", |h| has_text(h, "Put back 2 values"));
     assert_eq!(t.scalar("SELECT string_agg(city, '|' ORDER BY id) FROM cities"), "New York|New York|new york |York New|Boston|boston|Paris");
 }
+
+#[test]
+fn keyboard_shortcuts_open_export_switch_and_close_tabs_and_esc_closes_dialogs() {
+    let t = TestWorkspace::new();
+    let mut h = penguins_open(&t);
+    // F1 lists every shortcut; Esc closes the list.
+    h.key_press(egui::Key::F1);
+    h.step();
+    assert!(has(&h, "Keyboard shortcuts") && has(&h, "Ctrl+Tab / Ctrl+Shift+Tab") && has(&h, "Next / previous tab"));
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert!(!h.state().state.show_shortcuts, "Esc closed the list");
+    // Ctrl+E: the export dialog of the view shown; Esc closes it.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
+    h.step();
+    step_until(&mut h, "the export dialog", |h| h.state().state.export.is_some());
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert!(h.state().state.export.is_none(), "Esc closed the export dialog");
+    // Ctrl+T a console beside the table; Ctrl+Tab and Ctrl+Shift+Tab go round; Ctrl+W closes.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::T);
+    h.step();
+    step_until(&mut h, "the console", |h| h.state().state.tabs.len() == 2);
+    assert_eq!(h.state().state.active, 1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Tab);
+    h.step();
+    assert_eq!(h.state().state.active, 0);
+    h.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Tab);
+    h.step();
+    assert_eq!(h.state().state.active, 1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::W);
+    h.step();
+    assert_eq!(h.state().state.tabs.len(), 1);
+    assert!(h.state().state.active_tab().and_then(|t| t.table()).is_some_and(|t| t == "penguins"), "the table's tab is left");
+    // Help → About names the engines' versions.
+    h.get_by_label("Help").click();
+    h.step();
+    step_until(&mut h, "the Help menu", |h| has(h, "About dataforge"));
+    h.get_by_label("About dataforge").click();
+    h.step();
+    h.step();
+    let versions = dataforge::engine::Versions::of_this_build();
+    assert!(has(&h, &versions.duckdb) && has(&h, versions.polars), "{versions:?}");
+}
