@@ -179,6 +179,13 @@ pub fn welcome_ui(ui: &mut egui::Ui, state: &mut AppState) {
         if ui.button("Import files…").clicked() {
             state.push(Command::ShowOpenDialog);
         }
+        if state.tables.is_empty() && !state.is_catalog_loading() {
+            ui.add_space(12.0);
+            ui.label(RichText::new("Files are imported into this workspace, one table each; nothing changes the files themselves.").weak());
+            if ui.button("Open sample data").on_hover_text("344 penguins measured on three Antarctic islands (public domain), as a table to try everything on").clicked() {
+                state.push(Command::OpenSampleData);
+            }
+        }
     });
 }
 

@@ -112,6 +112,8 @@ impl Notice {
 pub enum Command {
     /// Opens the import window for these files.
     ImportFiles(Vec<PathBuf>),
+    /// Imports the sample data shipped with the program as the table `penguins`.
+    OpenSampleData,
     /// Starts an import job (from the import window).
     RunImport { paths: Vec<PathBuf>, options: ImportOptions, keep: Vec<Arc<tempfile::TempDir>> },
     /// Opens a file in place, as a view (from the import window).
@@ -661,6 +663,13 @@ impl AppState {
 
     fn apply(&mut self, command: Command) {
         match command {
+            Command::OpenSampleData => match sample_data() {
+                Ok((dir, path)) => {
+                    let options = ImportOptions { table: Some("penguins".into()), ..ImportOptions::default() };
+                    self.push(Command::RunImport { paths: vec![path], options, keep: vec![Arc::new(dir)] });
+                }
+                Err(e) => self.error(format!("Could not write the sample data to a temporary folder: {e}")),
+            },
             Command::ImportFiles(paths) => {
                 if !paths.is_empty() {
                     self.import = Some(ImportDraft::new(paths, self.workspace.settings().temp_dir));
@@ -1055,4 +1064,13 @@ fn home_dir() -> PathBuf {
         .map(|u| u.home_dir().to_path_buf())
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default()
+}
+
+/// The sample data shipped inside the program, written to a temporary folder to import.
+fn sample_data() -> std::io::Result<(tempfile::TempDir, PathBuf)> {
+    const PENGUINS: &[u8] = include_bytes!("../../assets/sample/penguins.csv");
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("penguins.csv");
+    std::fs::write(&path, PENGUINS)?;
+    Ok((dir, path))
 }

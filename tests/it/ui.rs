@@ -719,3 +719,21 @@ fn keyboard_shortcuts_open_export_switch_and_close_tabs_and_esc_closes_dialogs()
     let versions = dataforge::engine::Versions::of_this_build();
     assert!(has(&h, &versions.duckdb) && has(&h, versions.polars), "{versions:?}");
 }
+
+#[test]
+fn a_first_run_offers_the_sample_data_and_imports_it() {
+    let t = TestWorkspace::new();
+    let mut h = harness(&t);
+    step_until(&mut h, "the empty state", |h| has(h, "Open sample data"));
+    assert!(has_text(&h, "Drop CSV, Excel, JSON, Parquet or Arrow files here"));
+    h.get_by_label("Open sample data").click();
+    h.step();
+    step_until(&mut h, "the sample table", |h| h.state().state.tables.iter().any(|x| x.name == "penguins" && x.rows == 344));
+    step_until(&mut h, "its rows", |h| has(h, "Torgersen"));
+    assert_eq!(t.scalar("SELECT count(DISTINCT species) FROM penguins"), "3");
+    // With a table in the workspace the offer is gone.
+    h.state_mut().state.push(dataforge::ui::state::Command::CloseTab(0));
+    h.step();
+    h.step();
+    assert!(!has(&h, "Open sample data"));
+}
