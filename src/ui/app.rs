@@ -22,6 +22,12 @@ pub struct DataforgeApp {
     pub state: AppState,
     started: Instant,
     is_first_frame: bool,
+    /// A job that ran this long and ends while the window is in the background asks the
+    /// desktop for attention.
+    pub attention_after: std::time::Duration,
+    /// Times the desktop was asked for attention.
+    pub attention_requests: u64,
+    finished_seen: std::collections::HashSet<u64>,
 }
 
 /// A stored text value; empty and missing read as `None`.
@@ -39,7 +45,14 @@ impl DataforgeApp {
         if !files.is_empty() {
             state.push(Command::ImportFiles(files));
         }
-        Ok(Self { state, started: super::process_start(), is_first_frame: true })
+        Ok(Self {
+            state,
+            started: super::process_start(),
+            is_first_frame: true,
+            attention_after: std::time::Duration::from_secs(10),
+            attention_requests: 0,
+            finished_seen: Default::default(),
+        })
     }
 }
 
@@ -64,6 +77,7 @@ impl eframe::App for DataforgeApp {
             self.state.push(Command::ImportFiles(dropped));
         }
         self.state.poll();
+        self.ask_attention_for_finished_jobs(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -126,6 +140,25 @@ impl eframe::App for DataforgeApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         remember(storage, &self.state);
+    }
+}
+
+impl DataforgeApp {
+    /// A long job that ended while the window was in the background: the desktop is asked to
+    /// draw the user's attention to it (a blinking task bar entry).
+    fn ask_attention_for_finished_jobs(&mut self, ctx: &egui::Context) {
+        let focused = ctx.input(|i| i.viewport().focused).unwrap_or(true);
+        let mut ask = false;
+        for job in &self.state.jobs {
+            let snapshot = job.snapshot();
+            if snapshot.state.is_finished() && self.finished_seen.insert(snapshot.id) {
+                ask |= !focused && snapshot.state != crate::engine::job::JobState::Cancelled && snapshot.elapsed >= self.attention_after;
+            }
+        }
+        if ask {
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(egui::UserAttentionType::Informational));
+            self.attention_requests += 1;
+        }
     }
 }
 

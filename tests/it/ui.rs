@@ -737,3 +737,28 @@ fn a_first_run_offers_the_sample_data_and_imports_it() {
     h.step();
     assert!(!has(&h, "Open sample data"));
 }
+
+#[test]
+fn a_long_job_ending_in_the_background_asks_for_attention() {
+    let t = TestWorkspace::new();
+    let mut h = harness(&t);
+    // Every job counts as long here; the window is in the background.
+    h.state_mut().attention_after = Duration::ZERO;
+    h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().focused = Some(false);
+    step_until(&mut h, "the empty state", |h| has(h, "Open sample data"));
+    h.get_by_label("Open sample data").click();
+    h.step();
+    step_until(&mut h, "the import", |h| h.state().state.tables.iter().any(|x| x.name == "penguins"));
+    step_until(&mut h, "the request", |h| h.state().attention_requests >= 1);
+    // In front, nothing is asked.
+    let asked = h.state().attention_requests;
+    h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().focused = Some(true);
+    let csv = crate::common::write_file(t.dir.path(), "more.csv", "a,b\n1,2\n");
+    let options = dataforge::engine::import::ImportOptions { table: Some("more".into()), ..Default::default() };
+    h.state_mut().state.push(dataforge::ui::state::Command::RunImport { paths: vec![csv], options, keep: Vec::new() });
+    step_until(&mut h, "the second import", |h| h.state().state.tables.iter().any(|x| x.name == "more"));
+    for _ in 0..5 {
+        h.step();
+    }
+    assert_eq!(h.state().attention_requests, asked);
+}
