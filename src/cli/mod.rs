@@ -6,6 +6,7 @@ mod bench;
 mod bench_match;
 mod dedupe;
 mod matching;
+mod package_files;
 mod sweep;
 pub use bench::generate_csv;
 pub mod progress;
@@ -178,6 +179,10 @@ pub enum Command {
     /// Import every file of a list, one JSON line each (used by the corpus sweep)
     #[command(hide = true)]
     SweepWorker(sweep::SweepArgs),
+    /// Write what the installers ship beside the binary: man page, completions, desktop
+    /// entry, metainfo and icons (used by dist/build.sh)
+    #[command(hide = true)]
+    PackageFiles(package_files::PackageFilesArgs),
 }
 
 pub fn workspace_path(args: &Args) -> anyhow::Result<PathBuf> {
@@ -462,6 +467,7 @@ pub fn run(args: Args) -> i32 {
             .and_then(|ws| sweep::run(ws, a))
             .map(|()| Outcome { json: Value::Null, text: String::new(), code: EXIT_OK }),
         Some(Command::Bench(b)) => bench::run(b).map(|(json, text)| Outcome { json, text, code: EXIT_OK }),
+        Some(Command::PackageFiles(p)) => package_files::run(p).map(|text| Outcome { json: Value::Null, text, code: EXIT_OK }),
         Some(Command::Open { .. }) | None => Err(anyhow::anyhow!("no command to run headless")),
     };
     match outcome {

@@ -148,14 +148,4 @@ mod tests {
         assert!(matches!(FileFormat::parse("xml"), Err(EngineError::InvalidOption(_))));
         assert!(is_known_extension("ZIP") && is_known_extension("ods") && !is_known_extension("exe"));
     }
-
-    #[test]
-    fn the_desktop_entry_claims_every_format() {
-        let entry = include_str!("../../dist/dataforge.desktop");
-        let line = entry.lines().find_map(|l| l.strip_prefix("MimeType=")).expect("MimeType line");
-        let claimed: Vec<&str> = line.split(';').filter(|m| !m.is_empty()).collect();
-        for mime in all_mime_types() {
-            assert!(claimed.contains(&mime), "{mime} is missing from dist/dataforge.desktop");
-        }
-    }
 }

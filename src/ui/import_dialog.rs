@@ -382,7 +382,10 @@ pub fn import_ui(ctx: &egui::Context, state: &mut AppState) {
             ui.separator();
             ui.horizontal(|ui| {
                 let can_import = !draft.append || !draft.table.trim().is_empty();
-                if ui.add_enabled(can_import, egui::Button::new(RichText::new("Import").strong())).clicked() {
+                // Enter imports, as the default button of a dialog does (not while typing).
+                let enter = can_import && !ui.ctx().egui_wants_keyboard_input() && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
+                let import = ui.add_enabled(can_import, egui::Button::new(RichText::new("Import").strong())).on_hover_text("Enter");
+                if import.clicked() || enter {
                     match draft.commands() {
                         Ok(jobs) => {
                             commands.extend(jobs);

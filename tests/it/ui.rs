@@ -762,3 +762,17 @@ fn a_long_job_ending_in_the_background_asks_for_attention() {
     }
     assert_eq!(h.state().attention_requests, asked);
 }
+
+#[test]
+fn enter_imports_from_the_import_window() {
+    let t = TestWorkspace::new();
+    let csv = crate::common::write_file(t.dir.path(), "keys.csv", "a,b\n1,x\n2,y\n");
+    let mut h = harness(&t);
+    drop_file(&mut h, csv);
+    h.step();
+    step_until(&mut h, "the preview", |h| h.state().state.import.as_ref().is_some_and(|d| d.preview.is_some()));
+    h.key_press(egui::Key::Enter);
+    h.step();
+    step_until(&mut h, "the table", |h| h.state().state.tables.iter().any(|x| x.name == "keys" && x.rows == 2));
+    assert!(h.state().state.import.is_none(), "the window closed");
+}
