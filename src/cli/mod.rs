@@ -194,7 +194,10 @@ pub fn workspace_path(args: &Args) -> anyhow::Result<PathBuf> {
 
 pub fn open_workspace(args: &Args) -> anyhow::Result<Arc<Workspace>> {
     let path = workspace_path(args)?;
-    Ok(Arc::new(crate::engine::catalog::open_workspace(&path, EnvOverrides::from_env()?)?))
+    let ws = Arc::new(crate::engine::catalog::open_workspace(&path, EnvOverrides::from_env()?)?);
+    let settings = ws.settings();
+    progress::watch_memory(settings.memory_limit_bytes, settings.memory_warning_percent);
+    Ok(ws)
 }
 
 /// How to read the files; everything not given is detected.

@@ -19,6 +19,47 @@ struct Interrupts {
 
 static INTERRUPTS: OnceLock<Arc<Interrupts>> = OnceLock::new();
 
+/// The workspace's memory limit and warning share, for the warning jobs print.
+static MEMORY_WATCH: OnceLock<(u64, u8)> = OnceLock::new();
+
+pub fn watch_memory(limit_bytes: u64, percent: u8) {
+    let _ = MEMORY_WATCH.set((limit_bytes, percent));
+}
+
+/// Samples memory while a job runs and says once, on stderr, when it is under pressure.
+struct MemoryWatch {
+    system: sysinfo::System,
+    last: std::time::Instant,
+    warned: bool,
+}
+
+impl MemoryWatch {
+    fn new() -> Self {
+        // The first look comes at once.
+        let last = std::time::Instant::now().checked_sub(Duration::from_secs(1)).unwrap_or_else(std::time::Instant::now);
+        Self { system: sysinfo::System::new(), last, warned: false }
+    }
+
+    fn check(&mut self, title: &str) -> Option<String> {
+        let &(limit, percent) = MEMORY_WATCH.get()?;
+        if self.warned || self.last.elapsed() < Duration::from_millis(500) {
+            return None;
+        }
+        self.last = std::time::Instant::now();
+        self.system.refresh_memory();
+        let sample = crate::engine::monitor::MemorySample {
+            at_secs: 0.0,
+            rss_bytes: crate::engine::job::memory::process_rss_bytes(),
+            duckdb_bytes: 0,
+            available_bytes: self.system.available_memory(),
+            total_bytes: self.system.total_memory(),
+        };
+        let reason = crate::engine::monitor::pressure(&sample, limit, percent)?;
+        self.warned = true;
+        Some(format!("dataforge: memory warning: {reason} while \"{title}\" runs; Ctrl+C cancels it"))
+    }
+}
+
 fn interrupts() -> &'static Arc<Interrupts> {
     INTERRUPTS.get_or_init(|| {
         let state = Arc::new(Interrupts {
@@ -65,7 +106,11 @@ pub fn wait<T>(mut handle: JobHandle<T>) -> (Result<T>, JobSnapshot) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_prefix(handle.title().to_string());
+    let mut memory = MemoryWatch::new();
     let result = loop {
+        if let Some(warning) = memory.check(&handle.title()) {
+            bar.suspend(|| eprintln!("{warning}"));
+        }
         let snap = handle.snapshot();
         if let Some(f) = snap.progress.fraction {
             bar.set_position((f * 1000.0) as u64);

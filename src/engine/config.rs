@@ -16,6 +16,15 @@ pub struct Settings {
     /// Folders the SQL console may read and write files in (none by default).
     #[serde(default)]
     pub sql_folders: Vec<PathBuf>,
+    /// Warn when the process passes this share of the memory limit (percent).
+    #[serde(default = "default_memory_warning_percent")]
+    pub memory_warning_percent: u8,
+}
+
+pub const DEFAULT_MEMORY_WARNING_PERCENT: u8 = 80;
+
+fn default_memory_warning_percent() -> u8 {
+    DEFAULT_MEMORY_WARNING_PERCENT
 }
 
 /// Which settings the environment pins; those win over stored values and are shown read-only.
@@ -75,6 +84,7 @@ impl Settings {
             memory_limit_bytes,
             temp_dir: PathBuf::from(temp),
             sql_folders: Vec::new(),
+            memory_warning_percent: DEFAULT_MEMORY_WARNING_PERCENT,
         }
     }
 
@@ -84,6 +94,9 @@ impl Settings {
         }
         if self.memory_limit_bytes < (64 << 20) {
             return Err(EngineError::InvalidOption("the memory limit must be at least 64 MB".into()));
+        }
+        if !(1..=100).contains(&self.memory_warning_percent) {
+            return Err(EngineError::InvalidOption("the memory warning is a share of the limit between 1 and 100 %".into()));
         }
         Ok(())
     }

@@ -19,6 +19,30 @@ pub struct MemorySample {
     pub at_secs: f64,
     pub rss_bytes: u64,
     pub duckdb_bytes: u64,
+    /// The machine's memory still available to programs, and all of it.
+    pub available_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// What is wrong with memory, in words, or `None`: the process past `percent` of its
+/// `limit`, or the machine with less than a tenth of its memory available.
+pub fn pressure(sample: &MemorySample, limit: u64, percent: u8) -> Option<String> {
+    let threshold = limit / 100 * u64::from(percent);
+    if sample.rss_bytes > threshold {
+        return Some(format!(
+            "the process uses {}, more than {percent} % of its memory limit of {}",
+            format_bytes(sample.rss_bytes),
+            format_bytes(limit)
+        ));
+    }
+    if sample.total_bytes > 0 && sample.available_bytes < sample.total_bytes / 10 {
+        return Some(format!(
+            "the machine has only {} of {} memory left",
+            format_bytes(sample.available_bytes),
+            format_bytes(sample.total_bytes)
+        ));
+    }
+    None
 }
 
 pub struct MemoryMonitor {
@@ -41,11 +65,15 @@ impl MemoryMonitor {
         let spawned = std::thread::Builder::new().name("memory-monitor".into()).spawn(move || {
             let mut shown = String::new();
             let mut interval = BUSY_INTERVAL;
+            let mut system = sysinfo::System::new();
             while !thread_stopped.load(Ordering::Relaxed) {
+                system.refresh_memory();
                 let sample = MemorySample {
                     at_secs: started.elapsed().as_secs_f64(),
                     rss_bytes: process_rss_bytes(),
                     duckdb_bytes: duckdb_memory_bytes(&conn).unwrap_or(0),
+                    available_bytes: system.available_memory(),
+                    total_bytes: system.total_memory(),
                 };
                 if let Ok(mut s) = thread_samples.lock() {
                     while s.front().is_some_and(|f: &MemorySample| sample.at_secs - f.at_secs > KEEP.as_secs_f64()) {

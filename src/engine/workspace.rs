@@ -218,6 +218,7 @@ impl Workspace {
                 }
                 "temp_dir" => settings.temp_dir = PathBuf::from(value),
                 "sql_folders" => settings.sql_folders = serde_json::from_str(&value).unwrap_or_default(),
+                "memory_warning_percent" => settings.memory_warning_percent = value.parse().unwrap_or(settings.memory_warning_percent),
                 _ => {}
             }
         }
@@ -373,6 +374,7 @@ impl Workspace {
         stmt.execute(params!["temp_dir", settings.temp_dir.to_string_lossy().into_owned()])?;
         let folders = serde_json::to_string(&settings.sql_folders).map_err(|e| EngineError::Internal(e.to_string()))?;
         stmt.execute(params!["sql_folders", folders])?;
+        stmt.execute(params!["memory_warning_percent", settings.memory_warning_percent.to_string()])?;
         Ok(())
     }
 

@@ -38,6 +38,12 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                     egui::TextEdit::singleline(&mut draft.memory_limit).hint_text("4 GB"),
                 );
                 ui.end_row();
+                ui.label("Memory warning");
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(&mut draft.memory_warning_percent).range(1..=100).suffix(" %"));
+                    ui.label("of the memory limit, or when the machine runs low");
+                });
+                ui.end_row();
                 ui.label("Spill folder");
                 ui.add_enabled(overrides.temp_dir.is_none(), egui::TextEdit::singleline(&mut draft.temp_dir));
                 ui.end_row();
@@ -76,6 +82,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                             memory_limit_bytes,
                             temp_dir: PathBuf::from(draft.temp_dir.trim()),
                             sql_folders: draft.sql_folders.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect(),
+                            memory_warning_percent: draft.memory_warning_percent,
                         });
                     }
                 }

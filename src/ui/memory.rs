@@ -55,7 +55,32 @@ fn memory_grid(input: GridInput) -> Vec<GridMark> {
     marks
 }
 
+/// Raises the memory warning when the newest sample shows pressure (once, with the job that
+/// holds the most memory named), and lowers it when the pressure is gone.
+fn watch_pressure(state: &mut AppState, newest: Option<MemorySample>) {
+    let Some(sample) = newest else { return };
+    let percent = state.workspace.settings().memory_warning_percent;
+    match crate::engine::monitor::pressure(&sample, state.memory_limit_bytes(), percent) {
+        Some(reason) if state.memory_warning.is_none() => {
+            let holder = state
+                .jobs
+                .iter()
+                .map(|j| j.snapshot())
+                .filter(|s| !s.state.is_finished())
+                .max_by_key(|s| s.metrics.peak_rss_bytes)
+                .map(|s| format!(" while \"{}\" runs", s.title))
+                .unwrap_or_default();
+            let text = format!("Memory warning: {reason}{holder}. Cancel a job or raise the limit in Settings before the system runs out.");
+            state.error(text.clone());
+            state.memory_warning = Some((sample.at_secs, text));
+        }
+        Some(_) => {}
+        None => state.memory_warning = None,
+    }
+}
+
 pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    watch_pressure(state, state.memory.as_ref().and_then(|m| m.latest()));
     let mut samples = state.memory.as_ref().map(|m| m.samples()).unwrap_or_default();
     let newest_at = samples.last().map_or(0.0, |s| s.at_secs);
     samples.retain(|s| newest_at - s.at_secs <= WINDOW_SECS);
@@ -68,6 +93,9 @@ pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
             ui.label(RichText::new(format!("— DuckDB {}", format_bytes(last.duckdb_bytes))).color(DUCKDB_COLOR));
             let limit_text = if shows_limit { format!("- - limit {}", format_bytes(limit)) } else { format!("limit {} (above the graph)", format_bytes(limit)) };
             ui.label(RichText::new(limit_text).color(LIMIT_COLOR));
+            if state.memory_warning.is_some() {
+                ui.label(RichText::new("warning raised (| on the graph)").color(LIMIT_COLOR).strong());
+            }
         }
     });
     // Time runs from the newest sample, so the picture changes only when a sample arrives.
@@ -77,6 +105,7 @@ pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let rss: PlotPoints = samples.iter().map(|s| [ago(s), s.rss_bytes as f64 / MB]).collect();
     let duckdb: PlotPoints = samples.iter().map(|s| [ago(s), s.duckdb_bytes as f64 / MB]).collect();
     let left = -(newest - first).clamp(10.0, WINDOW_SECS);
+    let warned_at = state.memory_warning.as_ref().map(|(at, _)| *at);
     Plot::new("memory")
         .allow_zoom(false)
         .allow_drag(false)
@@ -112,6 +141,9 @@ pub fn memory_ui(ui: &mut egui::Ui, state: &mut AppState) {
             if shows_limit {
                 plot.hline(HLine::new("limit", limit as f64 / MB).color(LIMIT_COLOR).style(LineStyle::dashed_loose()));
             }
+            if let Some(at) = warned_at {
+                plot.vline(egui_plot::VLine::new("memory warning", at - newest).color(LIMIT_COLOR).width(1.5));
+            }
         });
 }
 
@@ -120,7 +152,7 @@ mod tests {
     use super::*;
 
     fn sample(rss_mb: u64) -> MemorySample {
-        MemorySample { at_secs: 0.0, rss_bytes: rss_mb << 20, duckdb_bytes: 0 }
+        MemorySample { at_secs: 0.0, rss_bytes: rss_mb << 20, duckdb_bytes: 0, available_bytes: 0, total_bytes: 0 }
     }
 
     #[test]

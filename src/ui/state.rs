@@ -165,6 +165,7 @@ pub struct SettingsDraft {
     pub temp_dir: String,
     /// Folders SQL may read and write, one per line.
     pub sql_folders: String,
+    pub memory_warning_percent: u8,
 }
 
 pub struct AppState {
@@ -189,6 +190,9 @@ pub struct AppState {
     pub quit_confirmed: bool,
     /// The F1 list of keyboard shortcuts is open.
     pub show_shortcuts: bool,
+    /// When (the memory monitor's seconds) the memory warning was raised, and what it said;
+    /// `None` while memory is fine.
+    pub memory_warning: Option<(f64, String)>,
     pub show_about: bool,
     /// When each finished view job was first seen done (it leaves the list a little later).
     watched_done_at: std::collections::HashMap<u64, std::time::Instant>,
@@ -232,6 +236,7 @@ impl AppState {
             confirm_quit: false,
             quit_confirmed: false,
             show_shortcuts: false,
+            memory_warning: None,
             show_about: false,
             watched_done_at: Default::default(),
             restore_selection: None,
@@ -866,6 +871,7 @@ impl AppState {
                     memory_limit: format_bytes(s.memory_limit_bytes),
                     temp_dir: s.temp_dir.to_string_lossy().into_owned(),
                     sql_folders: s.sql_folders.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join("\n"),
+                    memory_warning_percent: s.memory_warning_percent,
                 });
             }
             Command::SaveSettings(settings) => {

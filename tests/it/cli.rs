@@ -250,3 +250,27 @@ fn the_version_names_the_engines_built_in() {
     assert_eq!(text.trim(), versions.line());
     assert!(versions.duckdb.starts_with('v') && text.contains("Polars 0."), "{text}");
 }
+
+#[test]
+fn a_job_past_the_memory_warning_says_so_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.duckdb");
+    {
+        let workspace = dataforge::engine::catalog::open_workspace(&ws, Default::default()).unwrap();
+        let mut settings = workspace.settings();
+        settings.memory_limit_bytes = 64 << 20;
+        settings.memory_warning_percent = 1;
+        workspace.update_settings(settings).unwrap();
+    }
+    let penguins = shared().join("realdata/palmerpenguins/penguins.csv");
+    let out = dataforge(&ws, &["import", penguins.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("dataforge: memory warning: the process uses") && stderr.contains("more than 1 % of its memory limit of 64.0 MB while \"Import penguins.csv\" runs"),
+        "{stderr}"
+    );
+    // At the default share nothing is said.
+    let out = dataforge(&dir.path().join("other.duckdb"), &["import", penguins.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("memory warning"));
+}

@@ -776,3 +776,27 @@ fn enter_imports_from_the_import_window() {
     step_until(&mut h, "the table", |h| h.state().state.tables.iter().any(|x| x.name == "keys" && x.rows == 2));
     assert!(h.state().state.import.is_none(), "the window closed");
 }
+
+#[test]
+fn the_memory_warning_is_raised_when_its_threshold_is_passed() {
+    let t = TestWorkspace::new();
+    let mut settings = t.ws.settings();
+    assert_eq!(settings.memory_warning_percent, 80, "the default");
+    let mut h = harness(&t);
+    h.run_steps(3);
+    assert!(h.state().state.memory_warning.is_none(), "no warning at 80 % of a limit this process is far below");
+    // A limit this process is already past.
+    settings.memory_limit_bytes = 64 << 20;
+    settings.memory_warning_percent = 1;
+    t.ws.update_settings(settings).unwrap();
+    step_until(&mut h, "the warning", |h| h.state().state.memory_warning.is_some());
+    h.step();
+    assert!(has_text(&h, "Memory warning: the process uses") && has_text(&h, "more than 1 % of its memory limit of 64.0 MB"));
+    assert!(has_text(&h, "warning raised"), "the graph marks it");
+    // Back under the threshold, the warning is lowered.
+    let mut settings = t.ws.settings();
+    settings.memory_limit_bytes = 8 << 30;
+    settings.memory_warning_percent = 90;
+    t.ws.update_settings(settings).unwrap();
+    step_until(&mut h, "the warning lowered", |h| h.state().state.memory_warning.is_none());
+}
