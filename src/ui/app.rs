@@ -17,6 +17,10 @@ const SELECTED_KEY: &str = "selected_table";
 const IMPORT_DIR_KEY: &str = "last_import_dir";
 const EXPORT_DIR_KEY: &str = "last_export_dir";
 const OPEN_TABLES_KEY: &str = "open_tables";
+const RECENT_FILES_KEY: &str = "recent_files";
+const RECENT_WORKSPACES_KEY: &str = "recent_workspaces";
+const THEME_KEY: &str = "theme";
+const TEXT_SCALE_KEY: &str = "text_scale";
 
 pub struct DataforgeApp {
     pub state: AppState,
@@ -42,6 +46,8 @@ impl DataforgeApp {
         if let Some(storage) = cc.storage {
             recall(storage, &mut state);
         }
+        let workspace_path = state.workspace.path().to_path_buf();
+        super::state::remember_recent(&mut state.recent_workspaces, &workspace_path);
         if !files.is_empty() {
             state.push(Command::ImportFiles(files));
         }
@@ -82,6 +88,12 @@ impl eframe::App for DataforgeApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        if ctx.options(|o| o.theme_preference) != self.state.theme {
+            ctx.set_theme(self.state.theme);
+        }
+        if (ctx.zoom_factor() - self.state.text_scale).abs() > f32::EPSILON {
+            ctx.set_zoom_factor(self.state.text_scale);
+        }
         egui::Panel::top("menu").show(ui, |ui| menu_ui(ui, &mut self.state));
         egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, &self.state));
         egui::Panel::bottom("activity")
@@ -163,7 +175,17 @@ impl DataforgeApp {
 }
 
 /// What the next session starts with: the open table and the folders used last.
-fn remember(storage: &mut dyn eframe::Storage, state: &AppState) {
+pub fn remember(storage: &mut dyn eframe::Storage, state: &AppState) {
+    let paths = |list: &[PathBuf]| list.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>();
+    eframe::set_value(storage, RECENT_FILES_KEY, &paths(&state.recent_files));
+    eframe::set_value(storage, RECENT_WORKSPACES_KEY, &paths(&state.recent_workspaces));
+    let theme = match state.theme {
+        egui::ThemePreference::Light => "light",
+        egui::ThemePreference::Dark => "dark",
+        egui::ThemePreference::System => "system",
+    };
+    eframe::set_value(storage, THEME_KEY, &theme.to_string());
+    eframe::set_value(storage, TEXT_SCALE_KEY, &state.text_scale);
     let text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     let selected = state.selected().map(str::to_string).or_else(|| state.restore_selection.clone()).unwrap_or_default();
     eframe::set_value(storage, SELECTED_KEY, &selected);
@@ -173,7 +195,16 @@ fn remember(storage: &mut dyn eframe::Storage, state: &AppState) {
     eframe::set_value(storage, EXPORT_DIR_KEY, &text(&state.last_export_dir));
 }
 
-fn recall(storage: &dyn eframe::Storage, state: &mut AppState) {
+pub fn recall(storage: &dyn eframe::Storage, state: &mut AppState) {
+    let paths = |key: &str| eframe::get_value::<Vec<String>>(storage, key).unwrap_or_default().into_iter().map(PathBuf::from).collect::<Vec<_>>();
+    state.recent_files = paths(RECENT_FILES_KEY);
+    state.recent_workspaces = paths(RECENT_WORKSPACES_KEY);
+    state.theme = match stored_text(storage, THEME_KEY).as_deref() {
+        Some("light") => egui::ThemePreference::Light,
+        Some("dark") => egui::ThemePreference::Dark,
+        _ => egui::ThemePreference::System,
+    };
+    state.text_scale = eframe::get_value::<f32>(storage, TEXT_SCALE_KEY).filter(|s| (0.5..=2.0).contains(s)).unwrap_or(1.0);
     state.restore_selection = stored_text(storage, SELECTED_KEY);
     state.restore_tables = eframe::get_value::<Vec<String>>(storage, OPEN_TABLES_KEY).unwrap_or_default();
     state.last_import_dir = stored_text(storage, IMPORT_DIR_KEY).map(PathBuf::from);
@@ -195,6 +226,27 @@ fn menu_ui(ui: &mut egui::Ui, state: &mut AppState) {
             if ui.add(egui::Button::new("SQL console").shortcut_text("Ctrl+T")).clicked() {
                 state.push(Command::OpenConsole);
             }
+            ui.add_enabled_ui(!state.recent_files.is_empty(), |ui| {
+                ui.menu_button("Recent files", |ui| {
+                    for path in state.recent_files.clone() {
+                        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+                        if ui.button(name).on_hover_text(path.display().to_string()).clicked() {
+                            state.push(Command::ImportFiles(vec![path]));
+                        }
+                    }
+                });
+            });
+            let current = state.workspace.path().to_path_buf();
+            let others: Vec<PathBuf> = state.recent_workspaces.iter().filter(|p| **p != current).cloned().collect();
+            ui.add_enabled_ui(!others.is_empty(), |ui| {
+                ui.menu_button("Recent workspaces", |ui| {
+                    for path in others {
+                        if ui.button(path.display().to_string()).on_hover_text("Opens it in a new window").clicked() {
+                            open_workspace_window(state, &path);
+                        }
+                    }
+                });
+            });
             ui.separator();
             if ui.button("Settings…").clicked() {
                 state.push(Command::ShowSettings);
@@ -312,5 +364,14 @@ mod tests {
         assert_eq!(next.restore_selection.as_deref(), Some("flights"));
         assert_eq!(next.last_export_dir, Some(PathBuf::from("/data/out")));
         assert_eq!(next.last_import_dir, None);
+    }
+}
+
+/// Another workspace opens in a window of its own (a second dataforge process), so what
+/// runs here goes on undisturbed.
+fn open_workspace_window(state: &mut AppState, path: &std::path::Path) {
+    let started = std::env::current_exe().and_then(|exe| std::process::Command::new(exe).arg("--workspace").arg(path).spawn());
+    if let Err(e) = started {
+        state.error(format!("Could not open {}: {e}", path.display()));
     }
 }

@@ -20,6 +20,8 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
     let overrides = state.workspace.env_overrides().clone();
     let current = state.workspace.settings();
     let file_bytes = state.workspace.file_bytes();
+    // How the window looks applies at once and is kept with the window, not the workspace.
+    let (mut state_theme, mut text_scale) = (state.theme, state.text_scale);
     let Some(draft) = state.settings.as_mut() else { return };
     let mut is_open = true;
     let mut compact = false;
@@ -37,6 +39,16 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                     overrides.memory_limit_bytes.is_none(),
                     egui::TextEdit::singleline(&mut draft.memory_limit).hint_text("4 GB"),
                 );
+                ui.end_row();
+                ui.label("Theme");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut state_theme, egui::ThemePreference::System, "Follow the system");
+                    ui.selectable_value(&mut state_theme, egui::ThemePreference::Light, "Light");
+                    ui.selectable_value(&mut state_theme, egui::ThemePreference::Dark, "Dark");
+                });
+                ui.end_row();
+                ui.label("Text size");
+                ui.add(egui::Slider::new(&mut text_scale, 0.8..=1.6).fixed_decimals(1).suffix("×"));
                 ui.end_row();
                 ui.label("Memory warning");
                 ui.horizontal(|ui| {
@@ -91,6 +103,8 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) {
                 }
             });
         });
+    state.theme = state_theme;
+    state.text_scale = text_scale;
     if let Some(s) = save {
         if s != current {
             state.push(Command::SaveSettings(s));

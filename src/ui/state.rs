@@ -190,6 +190,12 @@ pub struct AppState {
     pub quit_confirmed: bool,
     /// The F1 list of keyboard shortcuts is open.
     pub show_shortcuts: bool,
+    /// Files imported or opened lately and workspaces used lately, newest first.
+    pub recent_files: Vec<PathBuf>,
+    pub recent_workspaces: Vec<PathBuf>,
+    /// Light, dark or as the system says; and the text size (1.0 as designed).
+    pub theme: egui::ThemePreference,
+    pub text_scale: f32,
     /// When (the memory monitor's seconds) the memory warning was raised, and what it said;
     /// `None` while memory is fine.
     pub memory_warning: Option<(f64, String)>,
@@ -236,6 +242,10 @@ impl AppState {
             confirm_quit: false,
             quit_confirmed: false,
             show_shortcuts: false,
+            recent_files: Vec::new(),
+            recent_workspaces: Vec::new(),
+            theme: egui::ThemePreference::System,
+            text_scale: 1.0,
             memory_warning: None,
             show_about: false,
             watched_done_at: Default::default(),
@@ -681,10 +691,15 @@ impl AppState {
                 }
             }
             Command::RunLink { path, options } => {
+                remember_recent(&mut self.recent_files, &path);
                 let job = LinkJob::new(self.workspace.clone(), path, options);
                 self.jobs.push(UiJob::Link(spawn(job, self.wake.clone())));
             }
             Command::RunImport { paths, options, keep } => {
+                let spooled: Vec<PathBuf> = keep.iter().map(|d| d.path().to_path_buf()).collect();
+                for path in paths.iter().filter(|p| !spooled.iter().any(|d| p.starts_with(d))) {
+                    remember_recent(&mut self.recent_files, path);
+                }
                 self.spools.extend(keep);
                 let request = Box::new((paths.clone(), options.clone()));
                 let job = ImportJob::with_options(self.workspace.clone(), paths, options);
@@ -1079,4 +1094,15 @@ fn sample_data() -> std::io::Result<(tempfile::TempDir, PathBuf)> {
     let path = dir.path().join("penguins.csv");
     std::fs::write(&path, PENGUINS)?;
     Ok((dir, path))
+}
+
+/// Recent lists keep this many.
+pub const RECENT: usize = 10;
+
+/// Puts `path` first in a recent list (once), keeping [`RECENT`].
+pub fn remember_recent(list: &mut Vec<PathBuf>, path: &std::path::Path) {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    list.retain(|p| *p != path);
+    list.insert(0, path);
+    list.truncate(RECENT);
 }

@@ -800,3 +800,60 @@ fn the_memory_warning_is_raised_when_its_threshold_is_passed() {
     t.ws.update_settings(settings).unwrap();
     step_until(&mut h, "the warning lowered", |h| h.state().state.memory_warning.is_none());
 }
+
+#[test]
+fn recent_files_theme_and_text_size_are_kept_for_the_next_session() {
+    struct Kept(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Kept {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_string(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let t = TestWorkspace::new();
+    let csv = crate::common::write_file(t.dir.path(), "first.csv", "a,b\n1,x\n");
+    let mut h = harness(&t);
+    let options = dataforge::engine::import::ImportOptions { table: Some("first".into()), ..Default::default() };
+    h.state_mut().state.push(dataforge::ui::state::Command::RunImport { paths: vec![csv.clone()], options, keep: Vec::new() });
+    step_until(&mut h, "the import", |h| h.state().state.tables.iter().any(|x| x.name == "first"));
+    // File → Recent files → first.csv opens the import window for it again.
+    h.get_by_label("File").click();
+    h.step();
+    step_until(&mut h, "the File menu", |h| has(h, "Recent files"));
+    h.get_by_label("Recent files").click();
+    h.step();
+    step_until(&mut h, "the recent files", |h| has(h, "first.csv"));
+    h.get_by_label("first.csv").click();
+    h.step();
+    step_until(&mut h, "the import window", |h| h.state().state.import.is_some());
+    assert_eq!(h.state().state.import.as_ref().unwrap().paths, vec![std::fs::canonicalize(&csv).unwrap()]);
+    h.key_press(egui::Key::Escape);
+    h.step();
+    // Settings: light, and larger text, at once.
+    h.state_mut().state.push(dataforge::ui::state::Command::ShowSettings);
+    h.step();
+    step_until(&mut h, "the settings", |h| has(h, "Light"));
+    h.run_steps(5);
+    h.get_by_label("Light").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.theme, egui::ThemePreference::Light);
+    h.state_mut().state.text_scale = 1.2;
+    h.step();
+    h.step();
+    assert_eq!(h.ctx.theme(), egui::Theme::Light);
+    assert!((h.ctx.zoom_factor() - 1.2).abs() < 1e-6);
+    // What the next session starts with.
+    let mut kept = Kept(Default::default());
+    dataforge::ui::app::remember(&mut kept, &h.state().state);
+    let mut next = dataforge::ui::state::AppState::new(t.ws.clone(), std::sync::Arc::new(|| {})).unwrap();
+    dataforge::ui::app::recall(&kept, &mut next);
+    assert_eq!(next.recent_files, h.state().state.recent_files);
+    assert_eq!((next.theme, next.text_scale), (egui::ThemePreference::Light, 1.2));
+    assert!(next.recent_workspaces.iter().any(|p| p == &std::fs::canonicalize(t.ws.path()).unwrap()), "{:?}", next.recent_workspaces);
+}
