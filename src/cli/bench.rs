@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Only the record matching steps
     #[arg(long)]
     pub match_only: bool,
+    /// Only the naive way against ours (row-by-row loading, a hash-set dedupe, a row-by-row
+    /// profile), on this many generated rows
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "200000")]
+    pub compare: Option<u64>,
 }
 
 struct Step {
@@ -56,6 +60,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<(Value, String)> {
         bail!("--repeat must be at least 1");
     }
     let dir = tempfile::tempdir().context("creating a scratch folder")?;
+    if let Some(rows) = args.compare {
+        let (steps, json) = super::bench_compare::run(rows, dir.path())?;
+        return Ok((json!({"ok": true, "command": "bench", "compare": json}), super::bench_compare::text(rows, &steps)));
+    }
     if args.match_only {
         let (steps, json) = super::bench_match::run(args.anchors.as_deref(), args.match_rows, dir.path())?;
         let text = format!("dataforge bench: record matching\n{}", super::bench_match::text(&steps));

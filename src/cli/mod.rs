@@ -3,6 +3,7 @@
 //! exit code: 0 ok, 1 error, 2 usage, 130 cancelled by Ctrl+C.
 
 mod bench;
+mod bench_compare;
 mod bench_match;
 mod dedupe;
 mod matching;
