@@ -274,3 +274,16 @@ fn a_job_past_the_memory_warning_says_so_on_stderr() {
     let out = dataforge(&dir.path().join("other.duckdb"), &["import", penguins.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("memory warning"));
 }
+
+#[test]
+fn bench_compare_times_the_naive_way_beside_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dataforge(&dir.path().join("ws.duckdb"), &["bench", "--compare", "3000", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    let steps = v["compare"]["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(names, ["load a CSV", "load a CSV", "remove duplicate rows", "profile every column"]);
+    assert!(steps.iter().all(|s| s["naive_secs"].as_f64().unwrap() > 0.0 && s["ours_secs"].as_f64().unwrap() > 0.0));
+    assert_eq!(v["compare"]["rows"], 3000);
+}
