@@ -331,6 +331,15 @@ fn status_ui(ui: &mut egui::Ui, state: &AppState) {
     });
 }
 
+/// Another workspace opens in a window of its own (a second dataforge process), so what
+/// runs here goes on undisturbed.
+fn open_workspace_window(state: &mut AppState, path: &std::path::Path) {
+    let started = std::env::current_exe().and_then(|exe| std::process::Command::new(exe).arg("--workspace").arg(path).spawn());
+    if let Err(e) = started {
+        state.error(format!("Could not open {}: {e}", path.display()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,13 +374,23 @@ mod tests {
         assert_eq!(next.last_export_dir, Some(PathBuf::from("/data/out")));
         assert_eq!(next.last_import_dir, None);
     }
-}
 
-/// Another workspace opens in a window of its own (a second dataforge process), so what
-/// runs here goes on undisturbed.
-fn open_workspace_window(state: &mut AppState, path: &std::path::Path) {
-    let started = std::env::current_exe().and_then(|exe| std::process::Command::new(exe).arg("--workspace").arg(path).spawn());
-    if let Err(e) = started {
-        state.error(format!("Could not open {}: {e}", path.display()));
+    #[test]
+    fn recent_lists_the_theme_and_the_text_size_come_back_after_a_restart() {
+        let ws = Arc::new(crate::engine::catalog::open_in_memory().unwrap());
+        let mut state = AppState::new(ws.clone(), Arc::new(|| {})).unwrap();
+        for name in ["a.csv", "b.csv", "a.csv"] {
+            super::super::state::remember_recent(&mut state.recent_files, std::path::Path::new(name));
+        }
+        assert_eq!(state.recent_files, vec![PathBuf::from("a.csv"), PathBuf::from("b.csv")], "newest first, once each");
+        state.recent_workspaces = vec![PathBuf::from("/data/w.duckdb")];
+        state.theme = egui::ThemePreference::Light;
+        state.text_scale = 1.25;
+        let mut storage = Memory::default();
+        remember(&mut storage, &state);
+        let mut next = AppState::new(ws, Arc::new(|| {})).unwrap();
+        recall(&storage, &mut next);
+        assert_eq!((next.recent_files, next.recent_workspaces), (state.recent_files, state.recent_workspaces));
+        assert_eq!((next.theme, next.text_scale), (egui::ThemePreference::Light, 1.25));
     }
 }
