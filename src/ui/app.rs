@@ -277,12 +277,13 @@ fn tabs_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 || tab.profile().is_some_and(|p| p.is_running())
                 || tab.view.as_ref().is_some_and(|v| v.is_preparing());
             let title = if busy { format!("{} …", tab.title()) } else { tab.title() };
+            let close_name = format!("Close {title}");
             let text = if tab.console().is_some() { egui::RichText::new(title).italics() } else { egui::RichText::new(title) };
             let response = ui.selectable_label(is_active, text);
             if response.clicked() {
                 commands.push(Command::SelectTab(i));
             }
-            if response.middle_clicked() || ui.small_button("✖").on_hover_text("Close this tab").clicked() {
+            if response.middle_clicked() || super::named(ui.small_button("✖"), &close_name).on_hover_text("Close this tab").clicked() {
                 commands.push(Command::CloseTab(i));
             }
             ui.add_space(6.0);

@@ -157,7 +157,7 @@ pub fn notices_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 };
                 egui::Frame::popup(ui.style()).stroke(egui::Stroke::new(1.0, stroke)).inner_margin(8).show(ui, |ui| {
                     ui.horizontal_top(|ui| {
-                        if ui.small_button("×").on_hover_text("Dismiss").clicked() {
+                        if super::named(ui.small_button("×"), "Dismiss the message").on_hover_text("Dismiss").clicked() {
                             commands.push(Command::DismissNotice(i));
                         }
                         ui.vertical(|ui| {

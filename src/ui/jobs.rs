@@ -39,7 +39,7 @@ fn job_ui(ui: &mut egui::Ui, snap: &JobSnapshot, commands: &mut Vec<Command>) {
         ui.colored_label(color, label);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if snap.state.is_finished() {
-                if ui.small_button("×").on_hover_text("Dismiss").clicked() {
+                if super::named(ui.small_button("×"), &format!("Dismiss {}", snap.title)).on_hover_text("Dismiss").clicked() {
                     commands.push(Command::DismissJob(snap.id));
                 }
             } else if ui.add_enabled(!snap.is_cancelling, egui::Button::new("Cancel")).clicked() {

@@ -72,3 +72,11 @@ pub fn run(workspace: Arc<Workspace>, files: Vec<PathBuf>) -> anyhow::Result<()>
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
+
+/// An icon button's response named in words, for screen readers and for finding it by
+/// label: "Close penguins" rather than "✖".
+pub fn named(response: egui::Response, name: &str) -> egui::Response {
+    let enabled = response.enabled();
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, enabled, name));
+    response
+}

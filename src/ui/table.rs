@@ -382,11 +382,11 @@ fn columns_menu_ui(ui: &mut egui::Ui, view: &TableView, commands: &mut Vec<Comma
                         order.retain(|n| n != name);
                         changed = true;
                     }
-                    if ui.add_enabled(i > 0, egui::Button::new("⏶").small()).on_hover_text("Move left").clicked() {
+                    if super::named(ui.add_enabled(i > 0, egui::Button::new("⏶").small()), "Move left").on_hover_text("Move left").clicked() {
                         order.swap(i, i - 1);
                         changed = true;
                     }
-                    if ui.add_enabled(i + 1 < shown.len(), egui::Button::new("⏷").small()).on_hover_text("Move right").clicked() {
+                    if super::named(ui.add_enabled(i + 1 < shown.len(), egui::Button::new("⏷").small()), "Move right").on_hover_text("Move right").clicked() {
                         order.swap(i, i + 1);
                         changed = true;
                     }

@@ -705,6 +705,8 @@ fn keyboard_shortcuts_open_export_switch_and_close_tabs_and_esc_closes_dialogs()
     h.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Tab);
     h.step();
     assert_eq!(h.state().state.active, 1);
+    // Icon buttons are named in words: the console's close button is "Close SQL 1"-like.
+    assert!(has(&h, "Close penguins"), "the table tab's close button is named");
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::W);
     h.step();
     assert_eq!(h.state().state.tabs.len(), 1);

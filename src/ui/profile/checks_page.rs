@@ -40,7 +40,7 @@ pub(super) fn checks_ui(ui: &mut egui::Ui, state: &mut ProfileState, commands: &
             } else if result.is_none_or(|r| r.passed) {
                 ui.label("");
             }
-            if ui.small_button("✖").on_hover_text("Remove this check").clicked() {
+            if crate::ui::named(ui.small_button("✖"), "Remove this check").on_hover_text("Remove this check").clicked() {
                 remove = Some(i);
             }
             ui.end_row();
